@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Threading.Channels;
+using CloudMemory.BuildingBlocks.PubSub;
+using CloudMemory.Contracts;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace CloudMemory.BuildingBlocks.Embedded;
+
+/// <summary>Retry policy of embedded deliveries.</summary>
+public sealed class EmbeddedPubSubOptions
+{
+    /// <summary>Deliveries of one event to one subscription before it goes to the dead-letter topic.</summary>
+    public int MaxAttempts { get; set; } = 5;
+
+    /// <summary>First retry delay; doubles per attempt.</summary>
+    public TimeSpan FirstRetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Upper bound of a retry delay.</summary>
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>
+/// In-process pub/sub: CloudEvents envelopes, at-least-once delivery to every subscription of the
+/// topic, retries with exponential backoff, dead-letter topic after the last attempt or a DROP.
+/// Publishing never waits for subscribers.
+/// </summary>
+public sealed class InMemoryEventBus : BackgroundService, IEventPublisher
+{
+    private readonly Channel<Delivery> _queue = Channel.CreateUnbounded<Delivery>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly IReadOnlyList<Subscription> _subscriptions;
+    private readonly TimeProvider _time;
+    private readonly EmbeddedPubSubOptions _options;
+    private readonly ILogger<InMemoryEventBus> _logger;
+    private readonly string _source;
+    private readonly List<Action<CloudEvent>> _taps = [];
+    private readonly Lock _tapGate = new();
+    private int _inFlight;
+
+    /// <summary>Creates the bus.</summary>
+    public InMemoryEventBus(IEnumerable<Subscription> subscriptions, TimeProvider time, EmbeddedPubSubOptions options, ILogger<InMemoryEventBus> logger, string source = "cloudmemory")
+    {
+        _subscriptions = subscriptions.ToList();
+        _time = time;
+        _options = options;
+        _logger = logger;
+        _source = source;
+    }
+
+    /// <summary>Events published and not yet settled (delivered, dropped or dead-lettered).</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Observes every published event (the embedded event stream for external followers).</summary>
+    public IDisposable Tap(Action<CloudEvent> observer)
+    {
+        lock (_tapGate)
+        {
+            _taps.Add(observer);
+        }
+        return new Untap(this, observer);
+    }
+
+    /// <inheritdoc />
+    public Task<string> PublishAsync<T>(string topic, string eventType, T data, PublishOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var cloudEvent = new CloudEvent
+        {
+            Id = options?.EventId ?? Guid.NewGuid().ToString("N"),
+            Source = _source,
+            Type = eventType,
+            Time = _time.GetUtcNow(),
+            Subject = options?.Subject,
+            Topic = topic,
+            PubSubName = Contracts.Events.Topics.PubSubName,
+            TraceParent = Activity.Current?.Id,
+            TenantId = options?.TenantId,
+            Data = JsonSerializer.SerializeToElement(data, ContractsJson.Options),
+        };
+        Enqueue(cloudEvent);
+        return Task.FromResult(cloudEvent.Id);
+    }
+
+    private void Enqueue(CloudEvent cloudEvent)
+    {
+        Action<CloudEvent>[] taps;
+        lock (_tapGate)
+        {
+            taps = [.. _taps];
+        }
+        foreach (var tap in taps)
+        {
+            tap(cloudEvent);
+        }
+        foreach (var subscription in _subscriptions.Where(s => string.Equals(s.Topic, cloudEvent.Topic, StringComparison.Ordinal)))
+        {
+            Interlocked.Increment(ref _inFlight);
+            _queue.Writer.TryWrite(new Delivery(subscription, cloudEvent, 1));
+        }
+    }
+
+    /// <inheritdoc />
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Enumerable.Range(0, 2).Select(_ => PumpAsync(stoppingToken)));
+
+    private async Task PumpAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var delivery in _queue.Reader.ReadAllAsync(stoppingToken))
+            {
+                await DeliverAsync(delivery, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task DeliverAsync(Delivery delivery, CancellationToken stoppingToken)
+    {
+        DeliveryStatus status;
+        try
+        {
+            status = await delivery.Subscription.Handler(delivery.Event, stoppingToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            _logger.LogWarning(ex, "Delivery of {EventId} to {Route} failed (attempt {Attempt})", delivery.Event.Id, delivery.Subscription.Route, delivery.Attempt);
+            status = DeliveryStatus.Retry;
+        }
+
+        if (status == DeliveryStatus.Retry && delivery.Attempt < _options.MaxAttempts)
+        {
+            var delay = _options.FirstRetryDelay * Math.Pow(2, delivery.Attempt - 1);
+            if (delay > _options.MaxRetryDelay)
+            {
+                delay = _options.MaxRetryDelay;
+            }
+            _ = RetryLaterAsync(delivery with { Attempt = delivery.Attempt + 1 }, delay, stoppingToken);
+            return;
+        }
+        if (status != DeliveryStatus.Success && delivery.Subscription.DeadLetterTopic is { } deadLetter)
+        {
+            _logger.LogWarning("Event {EventId} on {Topic} goes to dead-letter topic {DeadLetter} ({Status})", delivery.Event.Id, delivery.Event.Topic, deadLetter, status);
+            Enqueue(delivery.Event with { Topic = deadLetter });
+        }
+        Interlocked.Decrement(ref _inFlight);
+    }
+
+    private async Task RetryLaterAsync(Delivery delivery, TimeSpan delay, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, stoppingToken);
+            _queue.Writer.TryWrite(delivery);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private sealed record Delivery(Subscription Subscription, CloudEvent Event, int Attempt);
+
+    private sealed class Untap(InMemoryEventBus bus, Action<CloudEvent> observer) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (bus._tapGate)
+            {
+                bus._taps.Remove(observer);
+            }
+        }
+    }
+}

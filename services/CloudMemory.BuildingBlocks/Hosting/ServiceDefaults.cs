@@ -1,0 +1,106 @@
+using System.Text.Json;
+using CloudMemory.Contracts;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace CloudMemory.BuildingBlocks.Hosting;
+
+/// <summary>What every CloudMemory service calls first: JSON, problem details, health, OpenAPI, telemetry.</summary>
+public static class ServiceDefaults
+{
+    /// <summary>Health check tag of readiness checks (dependencies).</summary>
+    public const string ReadyTag = "ready";
+
+    /// <summary>Registers the shared service plumbing.</summary>
+    public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.ConfigureHttpJsonOptions(o => ContractsJson.Configure(o.SerializerOptions));
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddProblemDetails();
+        services.AddExceptionHandler<ProblemExceptionHandler>();
+        services.AddHealthChecks();
+        services.AddOpenApi();
+        services.AddHttpClient();
+        services.AddSingleton(TimeProvider.System);
+        builder.AddTelemetry();
+        return builder;
+    }
+
+    /// <summary>Maps <c>/healthz</c> (liveness), <c>/readyz</c> (dependencies) and <c>/openapi/v1.json</c>.</summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag) });
+        app.MapOpenApi();
+        return app;
+    }
+
+    /// <summary>Exception handler first, so every failure becomes problem details.</summary>
+    public static WebApplication UseServiceDefaults(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        return app;
+    }
+
+    // The OpenTelemetry hosting package is not available here: the SDK is built by hand and
+    // disposed with the host. Export only when an OTLP endpoint is configured.
+    private static void AddTelemetry(this IHostApplicationBuilder builder)
+    {
+        var endpoint = builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
+        if (string.IsNullOrEmpty(endpoint))
+        {
+            return;
+        }
+        var serviceName = builder.Configuration["OTEL_SERVICE_NAME"] ?? builder.Environment.ApplicationName;
+        var tracer = Sdk.CreateTracerProviderBuilder()
+            .AddSource("CloudMemory.*", "Microsoft.AspNetCore")
+            .ConfigureResource(r => r.AddService(serviceName))
+            .AddOtlpExporter(o => o.Endpoint = new Uri(endpoint))
+            .Build();
+        builder.Services.AddSingleton(new TelemetryLifetime(tracer));
+    }
+
+    private sealed class TelemetryLifetime(TracerProvider? tracer) : IDisposable
+    {
+        public void Dispose() => tracer?.Dispose();
+    }
+}
+
+/// <summary>Turns domain and request errors into RFC 7807 answers with stable codes.</summary>
+internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        var result = exception switch
+        {
+            ProblemException p => p.ToResult(),
+            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
+                Problems.TooLarge("request-too-large", "The request body exceeds the configured limit."),
+            BadHttpRequestException { InnerException: JsonException json } =>
+                Problems.BadRequest("malformed-json", $"The body is not valid JSON for this operation: {json.Message}"),
+            BadHttpRequestException bad => Problems.BadRequest("malformed-request", bad.Message),
+            JsonException json => Problems.BadRequest("malformed-json", json.Message),
+            State.StateConcurrencyException conflict => Problems.Conflict("etag-mismatch", conflict.Message),
+            _ => null,
+        };
+        if (result is null)
+        {
+            logger.LogError(exception, "Unhandled error on {Path}", httpContext.Request.Path);
+            return false;
+        }
+        await result.ExecuteAsync(httpContext);
+        return true;
+    }
+}

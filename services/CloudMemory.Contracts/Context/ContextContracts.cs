@@ -1,0 +1,47 @@
+using CloudMemory.Contracts.Sessions;
+
+namespace CloudMemory.Contracts.Context;
+
+/// <summary>QueryMemoryContext: <c>POST /v1/context/query</c>.</summary>
+public sealed record MemoryQueryRequest(
+    string? ConversationId,
+    string? EnterpriseId = null,
+    string? PatientId = null,
+    string? Query = null,
+    double? TokenThresholdRatio = null,
+    int? RecentTurns = null,
+    int? ModelContextWindow = null);
+
+/// <summary>The context for the next LLM call.</summary>
+public sealed record MemoryContext(
+    string ConversationId,
+    MemoryMode Mode,
+    SessionValue Session,
+    string History,
+    string FullHistory,
+    int EstimatedTokens,
+    double TokenRatio,
+    bool ShouldCheckpointSummary,
+    double TokenThresholdRatio,
+    int ModelContextWindow);
+
+/// <summary>One row of the durable message log: a turn (user query + agent answer) or a checkpoint.</summary>
+public sealed record LogMessage(
+    string MessageId,
+    string ConversationId,
+    long Sequence,
+    string? TurnId,
+    string UserId,
+    string AgentCode,
+    string Query,
+    string Answer,
+    bool IsCheckpoint,
+    int Tokens,
+    DateTimeOffset CreatedAt)
+{
+    /// <summary>The query of checkpoint messages.</summary>
+    public const string CheckpointQuery = "[MEMORY_CHECKPOINT]";
+}
+
+/// <summary>A page of the message log.</summary>
+public sealed record MessagePage(string ConversationId, IReadOnlyList<LogMessage> Messages, long? NextAfterSequence);

@@ -1,0 +1,33 @@
+using CloudMemory.BuildingBlocks.Embedded;
+using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Context;
+using CloudMemory.Feedback;
+using CloudMemory.Session;
+using CloudMemory.Trace;
+
+namespace CloudMemory.Host;
+
+/// <summary>All four CloudMemory services in one process: the zero-setup way to run it.</summary>
+public sealed class Program
+{
+    /// <summary>Entry point.</summary>
+    public static async Task Main(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults();
+        builder.Services.AddEmbeddedRuntime();
+        builder.AddContextServices();
+        builder.AddSessionServices();
+        builder.AddTraceServices();
+        builder.AddFeedbackServices();
+
+        var app = builder.Build();
+        app.UseServiceDefaults();
+        app.MapDefaultEndpoints();
+        app.MapContextEndpoints();
+        app.MapSessionEndpoints();
+        app.MapTraceEndpoints();
+        app.MapFeedbackEndpoints();
+        await app.RunAsync();
+    }
+}

@@ -1,0 +1,23 @@
+using CloudMemory.BuildingBlocks.Embedded;
+using CloudMemory.BuildingBlocks.Hosting;
+
+namespace CloudMemory.Session;
+
+/// <summary>The `session` app on its own (one Dapr app).</summary>
+public sealed class Program
+{
+    /// <summary>Entry point.</summary>
+    public static async Task Main(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults();
+        builder.Services.AddEmbeddedRuntime();
+        builder.AddSessionServices();
+
+        var app = builder.Build();
+        app.UseServiceDefaults();
+        app.MapDefaultEndpoints();
+        app.MapSessionEndpoints();
+        await app.RunAsync();
+    }
+}
