@@ -1,3 +1,7 @@
+using CloudMemory.Context.Features.Messages;
+using CloudMemory.Context.Features.Query;
+using CloudMemory.Conversations;
+
 namespace CloudMemory.Context;
 
 /// <summary>Registers the `context` service.</summary>
@@ -6,15 +10,19 @@ public static class ContextServiceCollectionExtensions
     /// <summary>App id of this service.</summary>
     public const string AppId = "context";
 
-    /// <summary>Adds the service's features.</summary>
+    /// <summary>Adds the message log, context assembly and their dependencies.</summary>
     public static IHostApplicationBuilder AddContextServices(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddConversations(builder.Configuration);
+        builder.Services.AddSingleton<MemoryContextService>();
         return builder;
     }
 
-    /// <summary>Maps the service's endpoints.</summary>
+    /// <summary>Maps the context API.</summary>
     public static IEndpointRouteBuilder MapContextEndpoints(this IEndpointRouteBuilder endpoints)
     {
+        endpoints.MapQueryMemoryContext();
+        endpoints.MapMessageLog();
         return endpoints;
     }
 }

@@ -1,3 +1,9 @@
+using CloudMemory.BuildingBlocks.Actors;
+using CloudMemory.BuildingBlocks.Workflows;
+using CloudMemory.Conversations;
+using CloudMemory.Session.Features.Checkpoints;
+using CloudMemory.Session.Features.Sessions;
+
 namespace CloudMemory.Session;
 
 /// <summary>Registers the `session` service.</summary>
@@ -6,15 +12,22 @@ public static class SessionServiceCollectionExtensions
     /// <summary>App id of this service.</summary>
     public const string AppId = "session";
 
-    /// <summary>Adds the service's features.</summary>
+    /// <summary>Adds the conversation actor, checkpoint workflow and their dependencies.</summary>
     public static IHostApplicationBuilder AddSessionServices(this IHostApplicationBuilder builder)
     {
+        var services = builder.Services;
+        services.AddOptions<SessionOptions>().Bind(builder.Configuration.GetSection(SessionOptions.SectionName))
+            .Validate(o => o.SessionTtlSeconds > 0 && o.MaxTurnBytes > 0 && o.MaxSessionBytes > 0, "CloudMemory:Session values must be positive")
+            .ValidateOnStart();
+        services.AddConversations(builder.Configuration);
+        services.AddActor<ConversationActor>();
+        services.AddSingleton<CheckpointCoordinator>();
+        services.AddWorkflow<CheckpointConversationWorkflow>();
+        services.AddWorkflowActivity<SummarizeConversationActivity>();
+        services.AddWorkflowActivity<ApplyCheckpointActivity>();
         return builder;
     }
 
-    /// <summary>Maps the service's endpoints.</summary>
-    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints)
-    {
-        return endpoints;
-    }
+    /// <summary>Maps the session API.</summary>
+    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi();
 }

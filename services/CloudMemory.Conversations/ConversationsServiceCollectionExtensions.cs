@@ -1,0 +1,78 @@
+using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Conversations.Log;
+using CloudMemory.Conversations.Summaries;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Npgsql;
+
+namespace CloudMemory.Conversations;
+
+/// <summary>Registers the message log, token policy and summarizers.</summary>
+public static class ConversationsServiceCollectionExtensions
+{
+    /// <summary>Name of the connection string of the durable stores.</summary>
+    public const string ConnectionStringName = "CloudMemory";
+
+    /// <summary>
+    /// PostgreSQL log when <c>ConnectionStrings:CloudMemory</c> is set (schema created at start),
+    /// in-memory otherwise; the LLM summarizer when <c>CloudMemory:Llm:Endpoint</c> is set, the
+    /// extractive one otherwise (and always as the fallback).
+    /// </summary>
+    public static IServiceCollection AddConversations(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<MemoryPolicyOptions>().Bind(configuration.GetSection(MemoryPolicyOptions.SectionName))
+            .Validate(o => o.TokenThresholdRatio is > 0 and <= 1 && o.RecentTurns > 0 && o.ModelContextWindow > 0, "CloudMemory:Memory values out of range")
+            .ValidateOnStart();
+        var llm = configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
+        services.TryAddSingleton(llm);
+        services.TryAddSingleton<ExtractiveSummarizer>();
+        if (llm.IsConfigured)
+        {
+            services.TryAddSingleton<ISummarizer>(sp => new ChatCompletionSummarizer(llm));
+        }
+        else
+        {
+            services.TryAddSingleton<ISummarizer>(sp => sp.GetRequiredService<ExtractiveSummarizer>());
+        }
+
+        var connectionString = configuration.GetConnectionString(ConnectionStringName);
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            services.TryAddSingleton<IConversationLog, InMemoryConversationLog>();
+            return services;
+        }
+        services.TryAddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+        services.TryAddSingleton<PostgresConversationLog>();
+        services.TryAddSingleton<IConversationLog>(sp => sp.GetRequiredService<PostgresConversationLog>());
+        services.AddHostedService<ConversationLogMigrator>();
+        services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgresql", tags: [ServiceDefaults.ReadyTag]);
+        return services;
+    }
+
+    private sealed class ConversationLogMigrator(PostgresConversationLog log) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => log.MigrateAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    private sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck
+    {
+        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                await using var command = dataSource.CreateCommand("SELECT 1");
+                await command.ExecuteScalarAsync(cancellationToken);
+                return HealthCheckResult.Healthy();
+            }
+            catch (Exception ex)
+            {
+                return HealthCheckResult.Unhealthy("PostgreSQL is unreachable", ex);
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using CloudMemory.Contracts.Context;
+using CloudMemory.Contracts.Sessions;
+
+namespace CloudMemory.Conversations.Log;
+
+/// <summary>
+/// The durable message log of conversations (seed <c>ai_message</c>): turns and checkpoint
+/// messages in order, with running counts so that the token ratio is O(1) to compute.
+/// Implementations: in memory and PostgreSQL; one behavioural test suite covers both.
+/// </summary>
+public interface IConversationLog
+{
+    /// <summary>Registers a conversation (idempotent); returns its stats.</summary>
+    Task<ConversationStats> EnsureConversationAsync(string tenantId, string conversationId, string userId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Appends a turn. With a <see cref="TurnAppend.TurnId"/> already in the log nothing is written
+    /// and the existing message comes back with <c>Duplicate = true</c>.
+    /// </summary>
+    Task<AppendResult> AppendTurnAsync(string tenantId, TurnAppend turn, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Writes a checkpoint message covering the log through <see cref="CheckpointAppend.CoveredThroughSequence"/>.
+    /// Idempotent by message id; refused (returns null) when the current checkpoint is no longer
+    /// <see cref="CheckpointAppend.ExpectedPreviousCheckpointId"/>.
+    /// </summary>
+    Task<CheckpointAppendResult?> AppendCheckpointAsync(string tenantId, CheckpointAppend checkpoint, CancellationToken cancellationToken = default);
+
+    /// <summary>Running counts of a conversation, or null when it is unknown.</summary>
+    Task<ConversationStats?> GetStatsAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default);
+
+    /// <summary>The current checkpoint message (if any) followed by the turns after what it covers.</summary>
+    Task<IReadOnlyList<LogMessage>> ReadSinceCheckpointAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default);
+
+    /// <summary>The last <paramref name="turns"/> turns, oldest first.</summary>
+    Task<IReadOnlyList<LogMessage>> ReadLastTurnsAsync(string tenantId, string conversationId, int turns, CancellationToken cancellationToken = default);
+
+    /// <summary>A page of the log in sequence order, starting after <paramref name="afterSequence"/>.</summary>
+    Task<IReadOnlyList<LogMessage>> ReadAsync(string tenantId, string conversationId, long afterSequence, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>Stores the durable copy of a user's profile (allergies survive session expiry).</summary>
+    Task SaveUserProfileAsync(string tenantId, UserProfile profile, CancellationToken cancellationToken = default);
+
+    /// <summary>The durable copy of a user's profile, or null.</summary>
+    Task<UserProfile?> GetUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>A turn to append.</summary>
+public sealed record TurnAppend(string ConversationId, string? TurnId, string UserId, string AgentCode, string Query, string Answer);
+
+/// <summary>The result of appending a turn.</summary>
+public sealed record AppendResult(LogMessage Message, bool Duplicate, ConversationStats Stats);
+
+/// <summary>A checkpoint to write.</summary>
+/// <param name="ConversationId">The conversation.</param>
+/// <param name="MessageId">Deterministic id: a retried checkpoint writes nothing new.</param>
+/// <param name="ExpectedPreviousCheckpointId">The checkpoint this one replaces ("" for none).</param>
+/// <param name="CoveredThroughSequence">The last log sequence the summary covers.</param>
+/// <param name="Summary">The cumulative summary.</param>
+/// <param name="WindowTurns">Turns kept verbatim.</param>
+/// <param name="Content">The checkpoint message text (summary + recent turns).</param>
+/// <param name="Final">True for finalize.</param>
+public sealed record CheckpointAppend(string ConversationId, string MessageId, string ExpectedPreviousCheckpointId, long CoveredThroughSequence, string Summary, int WindowTurns, string Content, bool Final);
+
+/// <summary>The result of writing a checkpoint.</summary>
+public sealed record CheckpointAppendResult(LogMessage Message, bool Duplicate, ConversationStats Stats);
+
+/// <summary>Running counts of one conversation.</summary>
+/// <param name="ConversationId">The conversation.</param>
+/// <param name="UserId">Its user.</param>
+/// <param name="TurnCount">Turns written.</param>
+/// <param name="CheckpointCount">Checkpoints written.</param>
+/// <param name="CheckpointMessageId">The current checkpoint ("" before the first).</param>
+/// <param name="CoveredThroughSequence">Last sequence the current checkpoint covers (0 without one).</param>
+/// <param name="Summary">The current cumulative summary.</param>
+/// <param name="WindowTurns">The current checkpoint's RecentTurns.</param>
+/// <param name="UnitsSinceCheckpoint">Token units of the rendered messages since the checkpoint (checkpoint message included).</param>
+/// <param name="MessagesSinceCheckpoint">How many rendered messages that is.</param>
+/// <param name="LastSequence">The last sequence used.</param>
+/// <param name="LastAgentCode">Agent of the last turn.</param>
+/// <param name="LastAnswer">Answer of the last turn.</param>
+/// <param name="Finalized">Whether the conversation was finalized.</param>
+/// <param name="UpdatedAt">Last change.</param>
+public sealed record ConversationStats(
+    string ConversationId,
+    string UserId,
+    int TurnCount,
+    int CheckpointCount,
+    string CheckpointMessageId,
+    long CoveredThroughSequence,
+    string Summary,
+    int WindowTurns,
+    long UnitsSinceCheckpoint,
+    int MessagesSinceCheckpoint,
+    long LastSequence,
+    string LastAgentCode,
+    string LastAnswer,
+    bool Finalized,
+    DateTimeOffset UpdatedAt)
+{
+    /// <summary>Units of the full history (messages joined by a one-unit separator).</summary>
+    public long HistoryUnits => MessagesSinceCheckpoint == 0 ? 0 : UnitsSinceCheckpoint + MessagesSinceCheckpoint - 1;
+}

@@ -1,0 +1,217 @@
+using CloudMemory.Contracts.Context;
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Text;
+
+namespace CloudMemory.Conversations.Log;
+
+/// <summary>The message log in process memory (embedded mode without a database).</summary>
+public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLog
+{
+    private readonly Dictionary<(string Tenant, string Conversation), Conversation> _conversations = [];
+    private readonly Dictionary<(string Tenant, string User), UserProfile> _profiles = [];
+    private readonly Lock _gate = new();
+
+    /// <inheritdoc />
+    public Task<ConversationStats> EnsureConversationAsync(string tenantId, string conversationId, string userId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(GetOrCreate(tenantId, conversationId, userId).Stats);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<AppendResult> AppendTurnAsync(string tenantId, TurnAppend turn, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var conversation = GetOrCreate(tenantId, turn.ConversationId, turn.UserId);
+            if (turn.TurnId is not null && conversation.ByTurnId.TryGetValue(turn.TurnId, out var existing))
+            {
+                return Task.FromResult(new AppendResult(existing, Duplicate: true, conversation.Stats));
+            }
+            var units = TokenEstimator.Units(ConversationText.RenderTurn(turn.Query, turn.Answer));
+            var stats = conversation.Stats;
+            var message = new LogMessage(Guid.NewGuid().ToString("N"), turn.ConversationId, stats.LastSequence + 1, turn.TurnId,
+                turn.UserId, turn.AgentCode, turn.Query, turn.Answer, IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), time.GetUtcNow());
+            conversation.Messages.Add(message);
+            if (turn.TurnId is not null)
+            {
+                conversation.ByTurnId[turn.TurnId] = message;
+            }
+            conversation.Stats = stats with
+            {
+                UserId = string.IsNullOrEmpty(turn.UserId) ? stats.UserId : turn.UserId,
+                TurnCount = stats.TurnCount + 1,
+                UnitsSinceCheckpoint = stats.UnitsSinceCheckpoint + units,
+                MessagesSinceCheckpoint = stats.MessagesSinceCheckpoint + 1,
+                LastSequence = message.Sequence,
+                LastAgentCode = turn.AgentCode,
+                LastAnswer = turn.Answer,
+                UpdatedAt = message.CreatedAt,
+            };
+            return Task.FromResult(new AppendResult(message, Duplicate: false, conversation.Stats));
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<CheckpointAppendResult?> AppendCheckpointAsync(string tenantId, CheckpointAppend checkpoint, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_conversations.TryGetValue((tenantId, checkpoint.ConversationId), out var conversation))
+            {
+                return Task.FromResult<CheckpointAppendResult?>(null);
+            }
+            var existing = conversation.Messages.Find(m => m.IsCheckpoint && m.MessageId == checkpoint.MessageId);
+            if (existing is not null)
+            {
+                return Task.FromResult<CheckpointAppendResult?>(new CheckpointAppendResult(existing, Duplicate: true, conversation.Stats));
+            }
+            var stats = conversation.Stats;
+            if (!string.Equals(stats.CheckpointMessageId, checkpoint.ExpectedPreviousCheckpointId, StringComparison.Ordinal)
+                || checkpoint.CoveredThroughSequence > stats.LastSequence)
+            {
+                return Task.FromResult<CheckpointAppendResult?>(null);
+            }
+            var units = TokenEstimator.Units(checkpoint.Content);
+            var message = new LogMessage(checkpoint.MessageId, checkpoint.ConversationId, stats.LastSequence + 1, null, stats.UserId, "",
+                LogMessage.CheckpointQuery, checkpoint.Content, IsCheckpoint: true, TokenEstimator.TokensFromUnits(units), time.GetUtcNow());
+            conversation.Messages.Add(message);
+            var after = conversation.Messages.Where(m => !m.IsCheckpoint && m.Sequence > checkpoint.CoveredThroughSequence).ToList();
+            conversation.Stats = stats with
+            {
+                CheckpointCount = stats.CheckpointCount + 1,
+                CheckpointMessageId = message.MessageId,
+                CoveredThroughSequence = checkpoint.CoveredThroughSequence,
+                Summary = checkpoint.Summary,
+                WindowTurns = checkpoint.WindowTurns,
+                UnitsSinceCheckpoint = units + after.Sum(m => TokenEstimator.Units(ConversationText.Render(m))),
+                MessagesSinceCheckpoint = 1 + after.Count,
+                LastSequence = message.Sequence,
+                Finalized = stats.Finalized || checkpoint.Final,
+                UpdatedAt = message.CreatedAt,
+            };
+            return Task.FromResult<CheckpointAppendResult?>(new CheckpointAppendResult(message, Duplicate: false, conversation.Stats));
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<ConversationStats?> GetStatsAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_conversations.TryGetValue((tenantId, conversationId), out var c) ? c.Stats : null);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<LogMessage>> ReadSinceCheckpointAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_conversations.TryGetValue((tenantId, conversationId), out var c))
+            {
+                return Task.FromResult<IReadOnlyList<LogMessage>>([]);
+            }
+            var stats = c.Stats;
+            var result = new List<LogMessage>(stats.MessagesSinceCheckpoint);
+            if (stats.CheckpointMessageId.Length > 0)
+            {
+                result.Add(c.Messages.Find(m => m.MessageId == stats.CheckpointMessageId)!);
+            }
+            // Messages are in sequence order: walk back to the first turn after the covered range.
+            var start = c.Messages.Count;
+            while (start > 0 && c.Messages[start - 1].Sequence > stats.CoveredThroughSequence)
+            {
+                start--;
+            }
+            for (var i = start; i < c.Messages.Count; i++)
+            {
+                if (!c.Messages[i].IsCheckpoint)
+                {
+                    result.Add(c.Messages[i]);
+                }
+            }
+            return Task.FromResult<IReadOnlyList<LogMessage>>(result);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<LogMessage>> ReadLastTurnsAsync(string tenantId, string conversationId, int turns, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_conversations.TryGetValue((tenantId, conversationId), out var c))
+            {
+                return Task.FromResult<IReadOnlyList<LogMessage>>([]);
+            }
+            var result = new List<LogMessage>(turns);
+            for (var i = c.Messages.Count - 1; i >= 0 && result.Count < turns; i--)
+            {
+                if (!c.Messages[i].IsCheckpoint)
+                {
+                    result.Add(c.Messages[i]);
+                }
+            }
+            result.Reverse();
+            return Task.FromResult<IReadOnlyList<LogMessage>>(result);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<LogMessage>> ReadAsync(string tenantId, string conversationId, long afterSequence, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<LogMessage> page = _conversations.TryGetValue((tenantId, conversationId), out var c)
+                ? c.Messages.Where(m => m.Sequence > afterSequence).Take(limit).ToList()
+                : [];
+            return Task.FromResult(page);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task SaveUserProfileAsync(string tenantId, UserProfile profile, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            _profiles[(tenantId, profile.UserId)] = profile with
+            {
+                Allergies = [.. profile.Allergies],
+                ChronicDiseases = [.. profile.ChronicDiseases],
+                SurgeryHistory = [.. profile.SurgeryHistory],
+                Preferences = [.. profile.Preferences],
+            };
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<UserProfile?> GetUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_profiles.TryGetValue((tenantId, userId), out var p)
+                ? p with { Allergies = [.. p.Allergies], ChronicDiseases = [.. p.ChronicDiseases], SurgeryHistory = [.. p.SurgeryHistory], Preferences = [.. p.Preferences] }
+                : null);
+        }
+    }
+
+    private Conversation GetOrCreate(string tenantId, string conversationId, string userId)
+    {
+        if (!_conversations.TryGetValue((tenantId, conversationId), out var conversation))
+        {
+            conversation = new Conversation(new ConversationStats(conversationId, userId, 0, 0, "", 0, "", 0, 0, 0, 0, "", "", false, time.GetUtcNow()));
+            _conversations[(tenantId, conversationId)] = conversation;
+        }
+        return conversation;
+    }
+
+    private sealed class Conversation(ConversationStats stats)
+    {
+        public ConversationStats Stats { get; set; } = stats;
+        public List<LogMessage> Messages { get; } = [];
+        public Dictionary<string, LogMessage> ByTurnId { get; } = new(StringComparer.Ordinal);
+    }
+}

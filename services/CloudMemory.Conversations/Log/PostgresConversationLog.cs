@@ -1,0 +1,334 @@
+using System.Text.Json;
+using CloudMemory.Contracts;
+using CloudMemory.Contracts.Context;
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Text;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace CloudMemory.Conversations.Log;
+
+/// <summary>
+/// The message log in PostgreSQL. Each append is one statement (an upsert of the conversation's
+/// running counts chained to the message insert), so a turn costs one round trip and the counts
+/// can never disagree with the rows.
+/// </summary>
+public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimeProvider time) : IConversationLog
+{
+    private const string Columns = "message_id, conversation_id, seq, turn_id, user_id, agent_code, query, answer, is_checkpoint, units, created_at";
+
+    /// <summary>Creates tables and indexes if they do not exist (run at start).</summary>
+    public async Task MigrateAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT pg_advisory_lock(7301001);
+            CREATE TABLE IF NOT EXISTS cm_conversations (
+                tenant_id text NOT NULL,
+                conversation_id text NOT NULL,
+                user_id text NOT NULL DEFAULT '',
+                turn_count integer NOT NULL DEFAULT 0,
+                checkpoint_count integer NOT NULL DEFAULT 0,
+                checkpoint_message_id text NOT NULL DEFAULT '',
+                covered_seq bigint NOT NULL DEFAULT 0,
+                summary text NOT NULL DEFAULT '',
+                window_turns integer NOT NULL DEFAULT 0,
+                units_since bigint NOT NULL DEFAULT 0,
+                messages_since integer NOT NULL DEFAULT 0,
+                last_seq bigint NOT NULL DEFAULT 0,
+                last_agent_code text NOT NULL DEFAULT '',
+                last_answer text NOT NULL DEFAULT '',
+                finalized boolean NOT NULL DEFAULT false,
+                updated_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant_id, conversation_id));
+            CREATE TABLE IF NOT EXISTS cm_messages (
+                tenant_id text NOT NULL,
+                conversation_id text NOT NULL,
+                seq bigint NOT NULL,
+                message_id text NOT NULL,
+                turn_id text,
+                user_id text NOT NULL,
+                agent_code text NOT NULL,
+                query text NOT NULL,
+                answer text NOT NULL,
+                is_checkpoint boolean NOT NULL,
+                units bigint NOT NULL,
+                created_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant_id, conversation_id, seq));
+            CREATE UNIQUE INDEX IF NOT EXISTS cm_messages_turn_id ON cm_messages (tenant_id, conversation_id, turn_id) WHERE turn_id IS NOT NULL;
+            CREATE UNIQUE INDEX IF NOT EXISTS cm_messages_message_id ON cm_messages (tenant_id, conversation_id, message_id);
+            CREATE TABLE IF NOT EXISTS cm_user_profiles (
+                tenant_id text NOT NULL,
+                user_id text NOT NULL,
+                profile jsonb NOT NULL,
+                updated_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant_id, user_id));
+            SELECT pg_advisory_unlock(7301001);
+            """);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<ConversationStats> EnsureConversationAsync(string tenantId, string conversationId, string userId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO cm_conversations (tenant_id, conversation_id, user_id, updated_at) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET user_id = CASE WHEN cm_conversations.user_id = '' THEN EXCLUDED.user_id ELSE cm_conversations.user_id END
+            RETURNING *
+            """);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = conversationId });
+        command.Parameters.Add(new() { Value = userId });
+        command.Parameters.Add(new() { Value = time.GetUtcNow() });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return ReadStats(reader);
+    }
+
+    /// <inheritdoc />
+    public async Task<AppendResult> AppendTurnAsync(string tenantId, TurnAppend turn, CancellationToken cancellationToken = default)
+    {
+        if (turn.TurnId is not null && await FindByTurnIdAsync(tenantId, turn.ConversationId, turn.TurnId, cancellationToken) is { } existing)
+        {
+            return new AppendResult(existing, Duplicate: true, (await GetStatsAsync(tenantId, turn.ConversationId, cancellationToken))!);
+        }
+        var now = time.GetUtcNow();
+        var units = TokenEstimator.Units(ConversationText.RenderTurn(turn.Query, turn.Answer));
+        var messageId = Guid.NewGuid().ToString("N");
+        await using var command = dataSource.CreateCommand("""
+            WITH c AS (
+                INSERT INTO cm_conversations AS c (tenant_id, conversation_id, user_id, turn_count, units_since, messages_since, last_seq, last_agent_code, last_answer, updated_at)
+                VALUES ($1, $2, $3, 1, $4, 1, 1, $5, $6, $7)
+                ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET
+                    user_id = CASE WHEN EXCLUDED.user_id = '' THEN c.user_id ELSE EXCLUDED.user_id END,
+                    turn_count = c.turn_count + 1,
+                    units_since = c.units_since + EXCLUDED.units_since,
+                    messages_since = c.messages_since + 1,
+                    last_seq = c.last_seq + 1,
+                    last_agent_code = EXCLUDED.last_agent_code,
+                    last_answer = EXCLUDED.last_answer,
+                    updated_at = EXCLUDED.updated_at
+                RETURNING *),
+            m AS (
+                INSERT INTO cm_messages (tenant_id, conversation_id, seq, message_id, turn_id, user_id, agent_code, query, answer, is_checkpoint, units, created_at)
+                SELECT $1, $2, c.last_seq, $8, $9, $3, $5, $10, $6, false, $4, $7 FROM c
+                RETURNING seq)
+            SELECT c.*, m.seq AS message_seq FROM c, m
+            """);
+        var p = command.Parameters;
+        p.Add(new() { Value = tenantId });
+        p.Add(new() { Value = turn.ConversationId });
+        p.Add(new() { Value = turn.UserId });
+        p.Add(new() { Value = units });
+        p.Add(new() { Value = turn.AgentCode });
+        p.Add(new() { Value = turn.Answer });
+        p.Add(new() { Value = now });
+        p.Add(new() { Value = messageId });
+        p.Add(new() { Value = (object?)turn.TurnId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        p.Add(new() { Value = turn.Query });
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            var stats = ReadStats(reader);
+            var seq = reader.GetInt64(reader.GetOrdinal("message_seq"));
+            var message = new LogMessage(messageId, turn.ConversationId, seq, turn.TurnId, turn.UserId, turn.AgentCode, turn.Query, turn.Answer,
+                IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), now);
+            return new AppendResult(message, Duplicate: false, stats);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && turn.TurnId is not null)
+        {
+            // A concurrent retry with the same turn id won: answer as the duplicate it is.
+            var existingTurn = await FindByTurnIdAsync(tenantId, turn.ConversationId, turn.TurnId, cancellationToken)
+                ?? throw new InvalidOperationException("turn id conflict without a stored turn", ex);
+            return new AppendResult(existingTurn, Duplicate: true, (await GetStatsAsync(tenantId, turn.ConversationId, cancellationToken))!);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<CheckpointAppendResult?> AppendCheckpointAsync(string tenantId, CheckpointAppend checkpoint, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var stats = await ReadStatsForUpdateAsync(connection, tenantId, checkpoint.ConversationId, cancellationToken);
+        if (stats is null)
+        {
+            return null;
+        }
+        var existing = await ReadMessagesAsync(connection, $"SELECT {Columns} FROM cm_messages WHERE tenant_id = $1 AND conversation_id = $2 AND message_id = $3",
+            [tenantId, checkpoint.ConversationId, checkpoint.MessageId], cancellationToken);
+        if (existing.Count > 0)
+        {
+            return new CheckpointAppendResult(existing[0], Duplicate: true, stats);
+        }
+        if (!string.Equals(stats.CheckpointMessageId, checkpoint.ExpectedPreviousCheckpointId, StringComparison.Ordinal)
+            || checkpoint.CoveredThroughSequence > stats.LastSequence)
+        {
+            return null;
+        }
+        var now = time.GetUtcNow();
+        var units = TokenEstimator.Units(checkpoint.Content);
+        await using var command = new NpgsqlCommand("""
+            WITH after AS (
+                SELECT coalesce(sum(units), 0) AS units, count(*) AS n FROM cm_messages
+                WHERE tenant_id = $1 AND conversation_id = $2 AND seq > $3 AND NOT is_checkpoint),
+            c AS (
+                UPDATE cm_conversations SET
+                    checkpoint_count = checkpoint_count + 1,
+                    checkpoint_message_id = $4,
+                    covered_seq = $3,
+                    summary = $5,
+                    window_turns = $6,
+                    units_since = $7 + (SELECT units FROM after),
+                    messages_since = 1 + (SELECT n FROM after),
+                    last_seq = last_seq + 1,
+                    finalized = finalized OR $8,
+                    updated_at = $9
+                WHERE tenant_id = $1 AND conversation_id = $2
+                RETURNING *)
+            INSERT INTO cm_messages (tenant_id, conversation_id, seq, message_id, turn_id, user_id, agent_code, query, answer, is_checkpoint, units, created_at)
+            SELECT $1, $2, c.last_seq, $4, NULL, c.user_id, '', $10, $11, true, $7, $9 FROM c
+            """, connection, transaction);
+        var p = command.Parameters;
+        p.Add(new() { Value = tenantId });
+        p.Add(new() { Value = checkpoint.ConversationId });
+        p.Add(new() { Value = checkpoint.CoveredThroughSequence });
+        p.Add(new() { Value = checkpoint.MessageId });
+        p.Add(new() { Value = checkpoint.Summary });
+        p.Add(new() { Value = checkpoint.WindowTurns });
+        p.Add(new() { Value = units });
+        p.Add(new() { Value = checkpoint.Final });
+        p.Add(new() { Value = now });
+        p.Add(new() { Value = LogMessage.CheckpointQuery });
+        p.Add(new() { Value = checkpoint.Content });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+        var after = (await ReadStatsForUpdateAsync(connection, tenantId, checkpoint.ConversationId, cancellationToken))!;
+        await transaction.CommitAsync(cancellationToken);
+        var message = new LogMessage(checkpoint.MessageId, checkpoint.ConversationId, after.LastSequence, null, after.UserId, "",
+            LogMessage.CheckpointQuery, checkpoint.Content, IsCheckpoint: true, TokenEstimator.TokensFromUnits(units), now);
+        return new CheckpointAppendResult(message, Duplicate: false, after);
+    }
+
+    /// <inheritdoc />
+    public async Task<ConversationStats?> GetStatsAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("SELECT * FROM cm_conversations WHERE tenant_id = $1 AND conversation_id = $2");
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = conversationId });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadStats(reader) : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<LogMessage>> ReadSinceCheckpointAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
+    {
+        // One statement: the current checkpoint row first, then the turns after what it covers.
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await ReadMessagesAsync(connection, $"""
+            SELECT {Columns} FROM cm_messages m
+            WHERE m.tenant_id = $1 AND m.conversation_id = $2 AND m.message_id = (
+                SELECT checkpoint_message_id FROM cm_conversations WHERE tenant_id = $1 AND conversation_id = $2)
+            UNION ALL
+            SELECT * FROM (
+                SELECT {Columns} FROM cm_messages m
+                WHERE m.tenant_id = $1 AND m.conversation_id = $2 AND NOT m.is_checkpoint AND m.seq > coalesce((
+                    SELECT covered_seq FROM cm_conversations WHERE tenant_id = $1 AND conversation_id = $2), 0)
+                ORDER BY m.seq) t
+            """, [tenantId, conversationId], cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<LogMessage>> ReadLastTurnsAsync(string tenantId, string conversationId, int turns, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await ReadMessagesAsync(connection, $"""
+            SELECT {Columns} FROM cm_messages WHERE tenant_id = $1 AND conversation_id = $2 AND NOT is_checkpoint ORDER BY seq DESC LIMIT $3
+            """, [tenantId, conversationId, turns], cancellationToken);
+        return rows.Reverse().ToList();
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<LogMessage>> ReadAsync(string tenantId, string conversationId, long afterSequence, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await ReadMessagesAsync(connection, $"""
+            SELECT {Columns} FROM cm_messages WHERE tenant_id = $1 AND conversation_id = $2 AND seq > $3 ORDER BY seq LIMIT $4
+            """, [tenantId, conversationId, afterSequence, limit], cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task SaveUserProfileAsync(string tenantId, UserProfile profile, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO cm_user_profiles (tenant_id, user_id, profile, updated_at) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (tenant_id, user_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = EXCLUDED.updated_at
+            """);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = profile.UserId });
+        command.Parameters.Add(new() { Value = JsonSerializer.Serialize(profile, ContractsJson.Options), NpgsqlDbType = NpgsqlDbType.Jsonb });
+        command.Parameters.Add(new() { Value = time.GetUtcNow() });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<UserProfile?> GetUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("SELECT profile::text FROM cm_user_profiles WHERE tenant_id = $1 AND user_id = $2");
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = userId });
+        var json = await command.ExecuteScalarAsync(cancellationToken) as string;
+        return json is null ? null : JsonSerializer.Deserialize<UserProfile>(json, ContractsJson.Options);
+    }
+
+    private async Task<LogMessage?> FindByTurnIdAsync(string tenantId, string conversationId, string turnId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await ReadMessagesAsync(connection, $"SELECT {Columns} FROM cm_messages WHERE tenant_id = $1 AND conversation_id = $2 AND turn_id = $3",
+            [tenantId, conversationId, turnId], cancellationToken);
+        return rows.Count > 0 ? rows[0] : null;
+    }
+
+    private static async Task<ConversationStats?> ReadStatsForUpdateAsync(NpgsqlConnection connection, string tenantId, string conversationId, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT * FROM cm_conversations WHERE tenant_id = $1 AND conversation_id = $2 FOR UPDATE", connection);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = conversationId });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadStats(reader) : null;
+    }
+
+    private static async Task<IReadOnlyList<LogMessage>> ReadMessagesAsync(NpgsqlConnection connection, string sql, object[] parameters, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var value in parameters)
+        {
+            command.Parameters.Add(new() { Value = value });
+        }
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var result = new List<LogMessage>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(new LogMessage(
+                reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.IsDBNull(3) ? null : reader.GetString(3),
+                reader.GetString(4), reader.GetString(5), reader.GetString(6), reader.GetString(7), reader.GetBoolean(8),
+                TokenEstimator.TokensFromUnits(reader.GetInt64(9)), reader.GetFieldValue<DateTimeOffset>(10)));
+        }
+        return result;
+    }
+
+    private static ConversationStats ReadStats(NpgsqlDataReader r) => new(
+        r.GetString(r.GetOrdinal("conversation_id")),
+        r.GetString(r.GetOrdinal("user_id")),
+        r.GetInt32(r.GetOrdinal("turn_count")),
+        r.GetInt32(r.GetOrdinal("checkpoint_count")),
+        r.GetString(r.GetOrdinal("checkpoint_message_id")),
+        r.GetInt64(r.GetOrdinal("covered_seq")),
+        r.GetString(r.GetOrdinal("summary")),
+        r.GetInt32(r.GetOrdinal("window_turns")),
+        r.GetInt64(r.GetOrdinal("units_since")),
+        r.GetInt32(r.GetOrdinal("messages_since")),
+        r.GetInt64(r.GetOrdinal("last_seq")),
+        r.GetString(r.GetOrdinal("last_agent_code")),
+        r.GetString(r.GetOrdinal("last_answer")),
+        r.GetBoolean(r.GetOrdinal("finalized")),
+        r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("updated_at")));
+}

@@ -1,0 +1,58 @@
+namespace CloudMemory.Conversations;
+
+/// <summary>Defaults of the token policy (section <c>CloudMemory:Memory</c>), seed 002 values.</summary>
+public sealed class MemoryPolicyOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string SectionName = "CloudMemory:Memory";
+
+    /// <summary>Checkpoint when tokens / window reaches this ratio.</summary>
+    public double TokenThresholdRatio { get; set; } = 0.75;
+
+    /// <summary>Turns kept verbatim after a checkpoint.</summary>
+    public int RecentTurns { get; set; } = 8;
+
+    /// <summary>The model's context window in tokens.</summary>
+    public int ModelContextWindow { get; set; } = 16000;
+
+    /// <summary>Seed 6.1: pick threshold and window by model size and turn count unless the request says otherwise.</summary>
+    public bool DynamicThresholds { get; set; }
+
+    /// <summary>Checkpoint automatically (in the background) when a turn crosses the threshold.</summary>
+    public bool AutoCheckpoint { get; set; } = true;
+}
+
+/// <summary>The effective threshold, recent turns and window of one decision.</summary>
+public sealed record MemoryPolicy(double TokenThresholdRatio, int RecentTurns, int ModelContextWindow)
+{
+    /// <summary>
+    /// Request overrides win; otherwise configured defaults, adjusted by the dynamic policy when it
+    /// is on: small models (≤ 4k) checkpoint earlier with fewer turns, large ones (≥ 32k) later
+    /// with more (seed 6.1.1); early turns use a lower ratio, long conversations a higher one (6.1.2).
+    /// </summary>
+    public static MemoryPolicy Resolve(MemoryPolicyOptions options, int turnCount, double? ratio = null, int? recentTurns = null, int? window = null)
+    {
+        var effectiveWindow = window ?? options.ModelContextWindow;
+        var effectiveRatio = options.TokenThresholdRatio;
+        var effectiveTurns = options.RecentTurns;
+        if (options.DynamicThresholds)
+        {
+            (effectiveRatio, effectiveTurns) = effectiveWindow switch
+            {
+                <= 4096 => (0.6, 5),
+                >= 32000 => (0.85, 12),
+                _ => (effectiveRatio, effectiveTurns),
+            };
+            if (effectiveWindow is > 4096 and < 32000)
+            {
+                effectiveRatio = turnCount switch
+                {
+                    < 5 => 0.6,
+                    < 20 => 0.75,
+                    _ => 0.85,
+                };
+            }
+        }
+        return new MemoryPolicy(ratio ?? effectiveRatio, recentTurns ?? effectiveTurns, effectiveWindow);
+    }
+}

@@ -1,0 +1,96 @@
+using CloudMemory.BuildingBlocks.Actors;
+using CloudMemory.Contracts.Context;
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations;
+using CloudMemory.Conversations.Log;
+using CloudMemory.Conversations.Summaries;
+using Microsoft.Extensions.Options;
+
+namespace CloudMemory.Session.Features.Checkpoints;
+
+/// <summary>What a checkpoint will be made of: the summary and the log position it covers.</summary>
+public sealed record CheckpointPlan(string ExpectedPreviousCheckpointId, long CoveredThroughSequence, string Summary, string SummarizerName);
+
+/// <summary>
+/// The steps of a checkpoint shared by the background workflow and explicit requests: read what
+/// the last checkpoint does not cover, summarize it on top of the previous summary (outside the
+/// actor, so a slow LLM never holds up the conversation's turns), then apply it through the actor.
+/// </summary>
+public sealed class CheckpointCoordinator(
+    IConversationLog log,
+    IActorInvoker actors,
+    ISummarizer summarizer,
+    ExtractiveSummarizer fallback,
+    IOptions<MemoryPolicyOptions> policy,
+    ILogger<CheckpointCoordinator> logger)
+{
+    /// <summary>Default RecentTurns.</summary>
+    public int DefaultRecentTurns => policy.Value.RecentTurns;
+
+    /// <summary>Plans a checkpoint; null when the conversation is unknown.</summary>
+    public async Task<CheckpointPlan?> PlanAsync(string tenantId, string conversationId, string? summary, bool useFallback, CancellationToken cancellationToken = default)
+    {
+        var stats = await log.GetStatsAsync(tenantId, conversationId, cancellationToken);
+        if (stats is null)
+        {
+            return null;
+        }
+        var messages = await log.ReadSinceCheckpointAsync(tenantId, conversationId, cancellationToken);
+        var turns = messages.Where(m => !m.IsCheckpoint).ToList();
+        var covered = turns.Count > 0 ? Math.Max(turns[^1].Sequence, stats.CoveredThroughSequence) : stats.CoveredThroughSequence;
+        var profile = await ProfileAsync(tenantId, conversationId, cancellationToken);
+        if (!string.IsNullOrWhiteSpace(summary))
+        {
+            return new CheckpointPlan(stats.CheckpointMessageId, covered, SummarySafety.EnsureSafetyFacts(summary, profile), "caller");
+        }
+        var chosen = useFallback ? fallback : summarizer;
+        var text = await chosen.SummarizeAsync(new SummaryInput(stats.Summary, turns, profile), cancellationToken);
+        return new CheckpointPlan(stats.CheckpointMessageId, covered, text, chosen.Name);
+    }
+
+    /// <summary>Applies a plan through the conversation's actor.</summary>
+    public Task<ActorReply<CheckpointResult>> ApplyAsync(string tenantId, string conversationId, string messageId, CheckpointPlan plan, int recentTurns, bool final, bool automatic, CancellationToken cancellationToken = default) =>
+        actors.InvokeMethodAsync<ApplyCheckpointCommand, ActorReply<CheckpointResult>>(
+            ConversationActorContract.ActorType, ConversationActorContract.ActorId(tenantId, conversationId), nameof(Sessions.ConversationActor.ApplyCheckpoint),
+            new ApplyCheckpointCommand(tenantId, conversationId, messageId, plan.ExpectedPreviousCheckpointId, plan.CoveredThroughSequence, plan.Summary, recentTurns, final, automatic),
+            cancellationToken);
+
+    /// <summary>
+    /// The explicit checkpoint/finalize path: plans with the configured summarizer (extractive on
+    /// failure) and applies; planned again once if a background checkpoint landed in between.
+    /// </summary>
+    public async Task<ActorReply<CheckpointResult>> RunAsync(string tenantId, string conversationId, string? summary, int recentTurns, bool final, CancellationToken cancellationToken = default)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            CheckpointPlan? plan;
+            try
+            {
+                plan = await PlanAsync(tenantId, conversationId, summary, useFallback: false, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Summarizer failed for {ConversationId}; using the extractive summarizer", conversationId);
+                plan = await PlanAsync(tenantId, conversationId, summary, useFallback: true, cancellationToken);
+            }
+            if (plan is null)
+            {
+                return ActorReply<CheckpointResult>.Fail(404, "session-not-found", $"Conversation '{conversationId}' is unknown.");
+            }
+            var id = $"cp-{Guid.NewGuid():N}" + (final ? "-final" : "");
+            var reply = await ApplyAsync(tenantId, conversationId, id, plan, recentTurns, final, automatic: false, cancellationToken);
+            if (reply.Code != "checkpoint-conflict" || attempt == 2)
+            {
+                return reply;
+            }
+        }
+    }
+
+    private async Task<UserProfile> ProfileAsync(string tenantId, string conversationId, CancellationToken cancellationToken)
+    {
+        var reply = await actors.InvokeMethodAsync<GetSessionCommand, ActorReply<SessionReply>>(
+            ConversationActorContract.ActorType, ConversationActorContract.ActorId(tenantId, conversationId), nameof(Sessions.ConversationActor.Get),
+            new GetSessionCommand(tenantId, conversationId), cancellationToken);
+        return reply.Value?.Session.UserSnapshot ?? new UserProfile();
+    }
+}

@@ -1,0 +1,320 @@
+using System.Security.Cryptography;
+using System.Text;
+using CloudMemory.BuildingBlocks.Actors;
+using CloudMemory.BuildingBlocks.PubSub;
+using CloudMemory.BuildingBlocks.State;
+using CloudMemory.BuildingBlocks.Workflows;
+using CloudMemory.Contracts.Events;
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations;
+using CloudMemory.Conversations.Log;
+using CloudMemory.Conversations.Text;
+using CloudMemory.Session.Features.Checkpoints;
+using Microsoft.Extensions.Options;
+
+namespace CloudMemory.Session.Features.Sessions;
+
+/// <summary>
+/// One actor per tenant and conversation: every write to a conversation's short-term memory runs
+/// here, one at a time, so concurrent agents never lose a turn or overwrite each other; different
+/// conversations run in parallel. The session lives in the state store under the seed's key with
+/// a sliding TTL; the durable truth (turns, checkpoints, counts) lives in the message log, from
+/// which an expired session is rebuilt.
+/// </summary>
+public sealed class ConversationActor(
+    IStateStore stateStore,
+    IConversationLog log,
+    IEventPublisher publisher,
+    IWorkflowClient workflows,
+    IOptions<SessionOptions> sessionOptions,
+    IOptions<MemoryPolicyOptions> policyOptions,
+    TimeProvider time,
+    ILogger<ConversationActor> logger) : Actor
+{
+    private readonly SessionOptions _options = sessionOptions.Value;
+    private readonly MemoryPolicyOptions _policy = policyOptions.Value;
+
+    /// <summary>CreateShortMemory: idempotent.</summary>
+    public async Task<ActorReply<SessionReply>> Create(CreateSessionCommand command)
+    {
+        var existing = await LoadAsync(command.TenantId, command.ConversationId);
+        if (existing is not null)
+        {
+            return new(new SessionReply(existing, SessionKeys.ETag(existing.Meta.Version)));
+        }
+        var now = time.GetUtcNow().ToUnixTimeSeconds();
+        var profile = await log.GetUserProfileAsync(command.TenantId, command.UserId) ?? new UserProfile { UserId = command.UserId };
+        var session = new SessionValue
+        {
+            Meta = new MetaInfo { ConversationId = command.ConversationId, UserId = command.UserId, CreatedAt = now, UpdatedAt = now, Version = 1 },
+            FlowContext = new FlowContext { CurrentAgentKey = command.AgentCode },
+            UserSnapshot = profile,
+        };
+        await log.EnsureConversationAsync(command.TenantId, command.ConversationId, command.UserId);
+        await SaveAsync(command.TenantId, session);
+        return new(new SessionReply(session, SessionKeys.ETag(session.Meta.Version), Created: true));
+    }
+
+    /// <summary>GetShortMemory: rebuilt from the log after expiry.</summary>
+    public async Task<ActorReply<SessionReply>> Get(GetSessionCommand command)
+    {
+        var session = await LoadAsync(command.TenantId, command.ConversationId);
+        return session is null
+            ? NotFound<SessionReply>(command.ConversationId)
+            : new(new SessionReply(session, SessionKeys.ETag(session.Meta.Version)));
+    }
+
+    /// <summary>SetShortMemory under optimistic concurrency (If-Match).</summary>
+    public async Task<ActorReply<SessionReply>> Set(SetSessionCommand command)
+    {
+        var current = await LoadAsync(command.TenantId, command.ConversationId);
+        if (current is null)
+        {
+            return NotFound<SessionReply>(command.ConversationId);
+        }
+        var etag = SessionKeys.ETag(current.Meta.Version);
+        if (command.IfMatch != "*" && command.IfMatch != etag)
+        {
+            return ActorReply<SessionReply>.Fail(409, "etag-mismatch", $"The session changed (current ETag {etag}, If-Match {command.IfMatch}); read it again and retry.");
+        }
+        var (merged, changed) = SessionMerge.Apply(current, command.Session, command.AgentId);
+        if (changed.Count == 0)
+        {
+            await SaveAsync(command.TenantId, current); // Set refreshes the TTL even when nothing changed
+            return new(new SessionReply(current, etag));
+        }
+        Touch(merged);
+        if (changed.Contains("userSnapshot") && merged.UserSnapshot.UserId.Length > 0)
+        {
+            await log.SaveUserProfileAsync(command.TenantId, merged.UserSnapshot);
+        }
+        await SaveAsync(command.TenantId, merged);
+        await PublishAsync(command.TenantId, Topics.SessionUpdated, EventTypes.SessionUpdated,
+            new SessionUpdated(command.TenantId, command.ConversationId, merged.Meta.Version, command.AgentId ?? "", changed, merged.Meta.UpdatedAt),
+            $"{Id}-v{merged.Meta.Version}");
+        return new(new SessionReply(merged, SessionKeys.ETag(merged.Meta.Version)));
+    }
+
+    /// <summary>Writes the calling agent's private slot.</summary>
+    public async Task<ActorReply<SessionReply>> WriteAgentSlot(WriteAgentSlotCommand command)
+    {
+        var session = await LoadAsync(command.TenantId, command.ConversationId);
+        if (session is null)
+        {
+            return NotFound<SessionReply>(command.ConversationId);
+        }
+        session.GlobalState.AgentSlots[command.AgentCode] = command.Value.Clone();
+        Touch(session);
+        await SaveAsync(command.TenantId, session);
+        await PublishAsync(command.TenantId, Topics.SessionUpdated, EventTypes.SessionUpdated,
+            new SessionUpdated(command.TenantId, command.ConversationId, session.Meta.Version, command.AgentCode, [$"globalState.agentSlots.{command.AgentCode}"], session.Meta.UpdatedAt),
+            $"{Id}-v{session.Meta.Version}");
+        return new(new SessionReply(session, SessionKeys.ETag(session.Meta.Version)));
+    }
+
+    /// <summary>WriteTurn: appends to the log, updates the session, checkpoints in the background when the threshold is crossed.</summary>
+    public async Task<ActorReply<WriteTurnResult>> WriteTurn(WriteTurnCommand command)
+    {
+        var session = await LoadAsync(command.TenantId, command.ConversationId);
+        if (session is null)
+        {
+            return NotFound<WriteTurnResult>(command.ConversationId);
+        }
+        if (session.Meta.Status == SessionStatus.Finalized)
+        {
+            return ActorReply<WriteTurnResult>.Fail(409, "session-finalized", $"Conversation '{command.ConversationId}' is finalized; start a new conversation.");
+        }
+        var userId = string.IsNullOrEmpty(command.UserId) ? session.Meta.UserId : command.UserId;
+        var agentCode = command.AgentCode ?? "";
+        var append = await log.AppendTurnAsync(command.TenantId,
+            new TurnAppend(command.ConversationId, command.TurnId, userId, agentCode, command.UserQuery, command.AgentResponse));
+        if (append.Duplicate)
+        {
+            return new(new WriteTurnResult(command.ConversationId, session.MessageContext.Mode, session.Meta.UpdatedAt, session.FlowContext.TurnCount));
+        }
+
+        if (!string.IsNullOrEmpty(command.UserId))
+        {
+            session.Meta.UserId = command.UserId;
+            session.UserSnapshot.UserId = command.UserId;
+        }
+        if (!string.IsNullOrEmpty(command.AgentCode))
+        {
+            session.FlowContext.CurrentAgentKey = command.AgentCode;
+        }
+        if (!string.IsNullOrEmpty(command.AgentResponse))
+        {
+            session.FlowContext.LastBotMessage = command.AgentResponse;
+        }
+        session.FlowContext.TurnCount = append.Stats.TurnCount;
+        if (session.MessageContext.Mode == MemoryMode.SummaryN)
+        {
+            // The window slides with every turn, so SUMMARY_N history always ends with the latest turns.
+            ConversationText.Slide(session.MessageContext.WindowMessages, command.UserQuery, command.AgentResponse,
+                Math.Max(1, session.MessageContext.WindowTurns));
+        }
+        Touch(session);
+        await SaveAsync(command.TenantId, session);
+
+        var policy = MemoryPolicy.Resolve(_policy, append.Stats.TurnCount);
+        var afterTokens = TokenEstimator.TokensFromUnits(append.Stats.HistoryUnits + 1);
+        var turnUnits = TokenEstimator.Units(ConversationText.RenderTurn(command.UserQuery, command.AgentResponse));
+        var beforeUnits = append.Stats.MessagesSinceCheckpoint <= 1 ? 0 : append.Stats.HistoryUnits - turnUnits - 1;
+        var beforeTokens = TokenEstimator.TokensFromUnits(beforeUnits + 1);
+        await PublishAsync(command.TenantId, Topics.TurnWritten, EventTypes.TurnWritten,
+            new TurnWritten(command.TenantId, command.ConversationId, append.Message.MessageId, append.Stats.TurnCount, agentCode,
+                session.MessageContext.Mode, afterTokens, session.Meta.UpdatedAt),
+            append.Message.MessageId);
+
+        var threshold = policy.TokenThresholdRatio * policy.ModelContextWindow;
+        if (_policy.AutoCheckpoint && beforeTokens < threshold && afterTokens >= threshold)
+        {
+            await StartCheckpointAsync(command.TenantId, command.ConversationId, append.Stats.CheckpointCount + 1, policy.RecentTurns);
+        }
+        return new(new WriteTurnResult(command.ConversationId, session.MessageContext.Mode, session.Meta.UpdatedAt, session.FlowContext.TurnCount));
+    }
+
+    /// <summary>Writes a checkpoint (summary already produced) to the log and switches the session to SUMMARY_N.</summary>
+    public async Task<ActorReply<CheckpointResult>> ApplyCheckpoint(ApplyCheckpointCommand command)
+    {
+        var session = await LoadAsync(command.TenantId, command.ConversationId);
+        if (session is null)
+        {
+            return NotFound<CheckpointResult>(command.ConversationId);
+        }
+        if (session.Meta.Status == SessionStatus.Finalized && !command.Final)
+        {
+            return ActorReply<CheckpointResult>.Fail(409, "session-finalized", $"Conversation '{command.ConversationId}' is finalized.");
+        }
+        var covered = await log.ReadLastTurnsAsync(command.TenantId, command.ConversationId, command.RecentTurns + 64);
+        var coveredWindow = ConversationText.WindowOf(covered.Where(m => m.Sequence <= command.CoveredThroughSequence), command.RecentTurns);
+        var content = ConversationText.ComposeSummaryAndRecent(command.Summary, coveredWindow);
+        var result = await log.AppendCheckpointAsync(command.TenantId, new CheckpointAppend(command.ConversationId, command.MessageId,
+            command.ExpectedPreviousCheckpointId, command.CoveredThroughSequence, command.Summary, command.RecentTurns, content, command.Final));
+        if (result is null)
+        {
+            return ActorReply<CheckpointResult>.Fail(409, "checkpoint-conflict", "Another checkpoint was written meanwhile; query the context again.");
+        }
+        if (!result.Duplicate)
+        {
+            session.MessageContext.Summary = command.Summary;
+            session.MessageContext.WindowMessages = ConversationText.WindowOf(covered, command.RecentTurns);
+            session.MessageContext.Mode = MemoryMode.SummaryN;
+            session.MessageContext.CheckpointMessageId = result.Message.MessageId;
+            session.MessageContext.CheckpointCount = result.Stats.CheckpointCount;
+            session.MessageContext.WindowTurns = command.RecentTurns;
+            if (command.Final)
+            {
+                session.Meta.Status = SessionStatus.Finalized;
+            }
+            Touch(session);
+            await SaveAsync(command.TenantId, session);
+            await PublishAsync(command.TenantId, Topics.CheckpointCreated, EventTypes.CheckpointCreated,
+                new CheckpointCreated(command.TenantId, command.ConversationId, result.Message.MessageId, result.Stats.CheckpointCount, command.Summary, command.Automatic, session.Meta.UpdatedAt),
+                result.Message.MessageId);
+            if (command.Final)
+            {
+                await PublishAsync(command.TenantId, Topics.SessionFinalized, EventTypes.SessionFinalized,
+                    new SessionFinalized(command.TenantId, command.ConversationId, session.Meta.UserId, result.Message.MessageId, command.Summary, session.FlowContext.TurnCount, session.Meta.UpdatedAt),
+                    result.Message.MessageId + "-final");
+            }
+        }
+        return new(new CheckpointResult(command.ConversationId, session.MessageContext.CheckpointMessageId, session.MessageContext.Mode,
+            session.MessageContext.Summary, session.MessageContext.CheckpointCount, session.Meta.Status));
+    }
+
+    /// <summary>The deterministic id of the <paramref name="number"/>th checkpoint (workflow instance id and message id alike).</summary>
+    public static string CheckpointId(string tenantId, string conversationId, int number)
+    {
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ConversationActorContract.ActorId(tenantId, conversationId))))[..24];
+        return $"cp-{hash}-{number}";
+    }
+
+    private async Task StartCheckpointAsync(string tenantId, string conversationId, int number, int recentTurns)
+    {
+        var id = CheckpointId(tenantId, conversationId, number);
+        try
+        {
+            await workflows.ScheduleNewWorkflowAsync(nameof(CheckpointConversationWorkflow), id,
+                new CheckpointWorkflowInput(tenantId, conversationId, id, recentTurns));
+        }
+        catch (Exception ex)
+        {
+            // The turn is stored; a failed start must not fail it. The next crossing or an explicit checkpoint recovers.
+            logger.LogError(ex, "Could not start checkpoint {CheckpointId} for {ConversationId}", id, conversationId);
+        }
+    }
+
+    private async Task<SessionValue?> LoadAsync(string tenantId, string conversationId)
+    {
+        var stored = await stateStore.GetJsonAsync<SessionValue>(SessionKeys.For(tenantId, conversationId));
+        if (stored is { } s)
+        {
+            return s.Value;
+        }
+        var stats = await log.GetStatsAsync(tenantId, conversationId);
+        return stats is null ? null : await RebuildAsync(tenantId, stats);
+    }
+
+    // The state entry expired (or was lost): everything the seed keeps durable comes back from the
+    // log; the user profile (allergies!) from its durable copy. Shared entities and agent slots
+    // were short-term by design and start empty again.
+    private async Task<SessionValue> RebuildAsync(string tenantId, ConversationStats stats)
+    {
+        var windowTurns = stats.WindowTurns > 0 ? stats.WindowTurns : _policy.RecentTurns;
+        var recent = stats.CheckpointCount > 0 ? await log.ReadLastTurnsAsync(tenantId, stats.ConversationId, windowTurns) : [];
+        var profile = stats.UserId.Length > 0 ? await log.GetUserProfileAsync(tenantId, stats.UserId) : null;
+        var session = new SessionValue
+        {
+            Meta = new MetaInfo
+            {
+                ConversationId = stats.ConversationId,
+                UserId = stats.UserId,
+                UpdatedAt = stats.UpdatedAt.ToUnixTimeSeconds(),
+                CreatedAt = stats.UpdatedAt.ToUnixTimeSeconds(),
+                Status = stats.Finalized ? SessionStatus.Finalized : SessionStatus.Active,
+                Version = 1,
+            },
+            FlowContext = new FlowContext { CurrentAgentKey = stats.LastAgentCode, LastBotMessage = stats.LastAnswer, TurnCount = stats.TurnCount },
+            MessageContext = new MessageContext
+            {
+                Summary = stats.Summary,
+                WindowMessages = ConversationText.WindowOf(recent, windowTurns),
+                Mode = stats.CheckpointCount > 0 ? MemoryMode.SummaryN : MemoryMode.FullHistory,
+                CheckpointMessageId = stats.CheckpointMessageId,
+                CheckpointCount = stats.CheckpointCount,
+                WindowTurns = stats.CheckpointCount > 0 ? windowTurns : 0,
+            },
+            UserSnapshot = profile ?? new UserProfile { UserId = stats.UserId },
+        };
+        logger.LogInformation("Rebuilt session {ConversationId} from the log ({TurnCount} turns, {Checkpoints} checkpoints)", stats.ConversationId, stats.TurnCount, stats.CheckpointCount);
+        await SaveAsync(tenantId, session);
+        return session;
+    }
+
+    private void Touch(SessionValue session)
+    {
+        session.Meta.UpdatedAt = time.GetUtcNow().ToUnixTimeSeconds();
+        session.Meta.Version++;
+    }
+
+    private Task SaveAsync(string tenantId, SessionValue session) =>
+        stateStore.SaveJsonAsync(SessionKeys.For(tenantId, session.Meta.ConversationId), session, etag: null,
+            new StateWriteOptions(Ttl: TimeSpan.FromSeconds(_options.SessionTtlSeconds)));
+
+    private async Task PublishAsync<T>(string tenantId, string topic, string type, T data, string eventId)
+    {
+        try
+        {
+            await publisher.PublishAsync(topic, type, data, new PublishOptions(eventId, Subject: Id, TenantId: tenantId));
+        }
+        catch (Exception ex)
+        {
+            // The write is committed; subscribers miss this event rather than the caller seeing a failure.
+            logger.LogError(ex, "Publishing {Type} for {ActorId} failed", type, Id);
+        }
+    }
+
+    private static ActorReply<T> NotFound<T>(string conversationId) =>
+        ActorReply<T>.Fail(404, "session-not-found", $"Conversation '{conversationId}' is unknown.");
+}

@@ -1,0 +1,171 @@
+using System.Text;
+using System.Text.Json;
+using CloudMemory.BuildingBlocks.Actors;
+using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Session.Features.Checkpoints;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace CloudMemory.Session.Features.Sessions;
+
+/// <summary>The session API (seed 002 operations over HTTP).</summary>
+public static class SessionEndpoints
+{
+    /// <summary>Maps <c>/v1/sessions</c>.</summary>
+    public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder endpoints)
+    {
+        var group = endpoints.MapGroup("/v1/sessions").WithTags("Sessions");
+        group.MapPost("/", CreateAsync).WithName("CreateShortMemory");
+        group.MapGet("/{conversationId}", GetAsync).WithName("GetShortMemory");
+        group.MapPut("/{conversationId}", SetAsync).WithName("SetShortMemory");
+        group.MapPost("/{conversationId}/turns", WriteTurnAsync).WithName("WriteTurn");
+        group.MapPost("/{conversationId}/checkpoints", CheckpointAsync).WithName("CheckpointShortMemory");
+        group.MapPost("/{conversationId}/finalize", FinalizeAsync).WithName("FinalizeSessionMemory");
+        group.MapPut("/{conversationId}/agent-slots/{agentCode}", WriteAgentSlotAsync).WithName("WriteAgentSlot");
+        return endpoints;
+    }
+
+    /// <summary>CreateShortMemory: 201 when new, 200 when it existed.</summary>
+    public static async Task<Results<Created<SessionValue>, Ok<SessionValue>>> CreateAsync(CreateSessionRequest? request, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    {
+        var tenant = Tenant.From(http);
+        if (request is null)
+        {
+            throw new ProblemException(400, "missing-body", "A JSON body {conversationId, userId} is required.");
+        }
+        var conversationId = Ids.Require(request.ConversationId, "conversationId");
+        var userId = string.IsNullOrEmpty(request.UserId) ? "" : Ids.Require(request.UserId, "userId");
+        var agentCode = string.IsNullOrEmpty(request.AgentCode) ? "" : Ids.Require(request.AgentCode, "agentCode");
+        var reply = await CallAsync<CreateSessionCommand, SessionReply>(actors, tenant, conversationId, nameof(ConversationActor.Create),
+            new CreateSessionCommand(tenant, conversationId, userId, agentCode), ct);
+        http.Response.Headers.ETag = reply.ETag;
+        return reply.Created
+            ? TypedResults.Created($"/v1/sessions/{conversationId}", reply.Session)
+            : TypedResults.Ok(reply.Session);
+    }
+
+    /// <summary>GetShortMemory.</summary>
+    public static async Task<Ok<SessionValue>> GetAsync(string conversationId, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    {
+        var tenant = Tenant.From(http);
+        Ids.Require(conversationId, "conversationId");
+        var reply = await CallAsync<GetSessionCommand, SessionReply>(actors, tenant, conversationId, nameof(ConversationActor.Get),
+            new GetSessionCommand(tenant, conversationId), ct);
+        http.Response.Headers.ETag = reply.ETag;
+        return TypedResults.Ok(reply.Session);
+    }
+
+    /// <summary>SetShortMemory: If-Match is required; 409 when it is stale.</summary>
+    public static async Task<Ok<SessionValue>> SetAsync(string conversationId, SessionValue? session, HttpContext http, IActorInvoker actors, IOptions<SessionOptions> options, CancellationToken ct)
+    {
+        var tenant = Tenant.From(http);
+        Ids.Require(conversationId, "conversationId");
+        if (session is null)
+        {
+            throw new ProblemException(400, "missing-body", "A SessionValue JSON body is required.");
+        }
+        var ifMatch = http.Request.Headers.IfMatch.ToString();
+        if (string.IsNullOrEmpty(ifMatch))
+        {
+            throw new ProblemException(428, "if-match-required", "Send If-Match with the ETag you read (or * to overwrite unconditionally).");
+        }
+        if (session.Meta.ConversationId.Length > 0 && session.Meta.ConversationId != conversationId)
+        {
+            throw new ProblemException(400, "conversation-id-mismatch", "meta.conversationId differs from the route.");
+        }
+        if (JsonSerializer.SerializeToUtf8Bytes(session, Contracts.ContractsJson.Options).Length > options.Value.MaxSessionBytes)
+        {
+            throw new ProblemException(413, "session-too-large", $"The session exceeds {options.Value.MaxSessionBytes} bytes.");
+        }
+        var agentId = OptionalAgent(http);
+        var reply = await CallAsync<SetSessionCommand, SessionReply>(actors, tenant, conversationId, nameof(ConversationActor.Set),
+            new SetSessionCommand(tenant, conversationId, session, ifMatch, agentId), ct);
+        http.Response.Headers.ETag = reply.ETag;
+        return TypedResults.Ok(reply.Session);
+    }
+
+    /// <summary>WriteTurn.</summary>
+    public static async Task<Ok<WriteTurnResult>> WriteTurnAsync(string conversationId, WriteTurnRequest? request, HttpContext http, IActorInvoker actors, IOptions<SessionOptions> options, CancellationToken ct)
+    {
+        var tenant = Tenant.From(http);
+        Ids.Require(conversationId, "conversationId");
+        if (request is null)
+        {
+            throw new ProblemException(400, "missing-body", "A JSON body {userQuery, agentResponse} is required.");
+        }
+        if (string.IsNullOrEmpty(request.UserQuery))
+        {
+            throw new ProblemException(400, "missing-userQuery", "'userQuery' is required.");
+        }
+        if (request.AgentResponse is null)
+        {
+            throw new ProblemException(400, "missing-agentResponse", "'agentResponse' is required (it may be empty).");
+        }
+        var bytes = Encoding.UTF8.GetByteCount(request.UserQuery) + Encoding.UTF8.GetByteCount(request.AgentResponse);
+        if (bytes > options.Value.MaxTurnBytes)
+        {
+            throw new ProblemException(413, "turn-too-large", $"The turn is {bytes} bytes; the limit is {options.Value.MaxTurnBytes}.");
+        }
+        var userId = string.IsNullOrEmpty(request.UserId) ? null : Ids.Require(request.UserId, "userId");
+        var agentCode = string.IsNullOrEmpty(request.AgentCode) ? null : Ids.Require(request.AgentCode, "agentCode");
+        var turnId = string.IsNullOrEmpty(request.TurnId) ? null : Ids.Require(request.TurnId, "turnId");
+        return TypedResults.Ok(await CallAsync<WriteTurnCommand, WriteTurnResult>(actors, tenant, conversationId, nameof(ConversationActor.WriteTurn),
+            new WriteTurnCommand(tenant, conversationId, userId, agentCode, request.UserQuery, request.AgentResponse, turnId), ct));
+    }
+
+    /// <summary>CheckpointShortMemory: with no summary, CloudMemory summarizes.</summary>
+    public static Task<Ok<CheckpointResult>> CheckpointAsync(string conversationId, CheckpointRequest? request, HttpContext http, CheckpointCoordinator coordinator, CancellationToken ct) =>
+        RunCheckpointAsync(conversationId, request, http, coordinator, final: false, ct);
+
+    /// <summary>FinalizeSessionMemory: the final checkpoint; the conversation accepts no more turns.</summary>
+    public static Task<Ok<CheckpointResult>> FinalizeAsync(string conversationId, CheckpointRequest? request, HttpContext http, CheckpointCoordinator coordinator, CancellationToken ct) =>
+        RunCheckpointAsync(conversationId, request, http, coordinator, final: true, ct);
+
+    /// <summary>Writes an agent's private slot; only that agent (X-Agent-Id) may.</summary>
+    public static async Task<Ok<SessionValue>> WriteAgentSlotAsync(string conversationId, string agentCode, JsonElement value, HttpContext http, IActorInvoker actors, IOptions<SessionOptions> options, CancellationToken ct)
+    {
+        var tenant = Tenant.From(http);
+        Ids.Require(conversationId, "conversationId");
+        Ids.Require(agentCode, "agentCode");
+        var agentId = OptionalAgent(http) ?? throw new ProblemException(403, "agent-id-required", $"Send {Tenant.AgentHeaderName}: {agentCode} to write this slot.");
+        if (agentId != agentCode)
+        {
+            throw new ProblemException(403, "agent-slot-forbidden", $"Agent '{agentId}' may not write the slot of '{agentCode}'.");
+        }
+        if (value.GetRawText().Length > options.Value.MaxTurnBytes)
+        {
+            throw new ProblemException(413, "slot-too-large", $"The slot exceeds {options.Value.MaxTurnBytes} bytes.");
+        }
+        var reply = await CallAsync<WriteAgentSlotCommand, SessionReply>(actors, tenant, conversationId, nameof(ConversationActor.WriteAgentSlot),
+            new WriteAgentSlotCommand(tenant, conversationId, agentCode, value), ct);
+        http.Response.Headers.ETag = reply.ETag;
+        return TypedResults.Ok(reply.Session);
+    }
+
+    private static async Task<Ok<CheckpointResult>> RunCheckpointAsync(string conversationId, CheckpointRequest? request, HttpContext http, CheckpointCoordinator coordinator, bool final, CancellationToken ct)
+    {
+        var tenant = Tenant.From(http);
+        Ids.Require(conversationId, "conversationId");
+        var recentTurns = request?.RecentTurns ?? coordinator.DefaultRecentTurns;
+        if (recentTurns is < 1 or > 1000)
+        {
+            throw new ProblemException(400, "invalid-recentTurns", "'recentTurns' must be between 1 and 1000.");
+        }
+        var reply = await coordinator.RunAsync(tenant, conversationId, request?.Summary, recentTurns, final, ct);
+        return TypedResults.Ok(Unwrap(reply));
+    }
+
+    private static string? OptionalAgent(HttpContext http)
+    {
+        var value = http.Request.Headers[Tenant.AgentHeaderName].ToString();
+        return string.IsNullOrEmpty(value) ? null : Ids.Require(value, "agentId");
+    }
+
+    private static async Task<TResult> CallAsync<TCommand, TResult>(IActorInvoker actors, string tenant, string conversationId, string method, TCommand command, CancellationToken ct) =>
+        Unwrap(await actors.InvokeMethodAsync<TCommand, ActorReply<TResult>>(ConversationActorContract.ActorType,
+            ConversationActorContract.ActorId(tenant, conversationId), method, command, ct));
+
+    private static T Unwrap<T>(ActorReply<T> reply) =>
+        reply.IsSuccess ? reply.Value! : throw new ProblemException(reply.Status, reply.Code!, reply.Detail ?? reply.Code!);
+}
