@@ -23,6 +23,12 @@ public static class ConversationsServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddConversations(this IServiceCollection services, IConfiguration configuration)
     {
+        // session and context both need the log; in the embedded host they share one registration.
+        if (services.Any(d => d.ServiceType == typeof(Registered)))
+        {
+            return services;
+        }
+        services.AddSingleton<Registered>();
         services.AddOptions<MemoryPolicyOptions>().Bind(configuration.GetSection(MemoryPolicyOptions.SectionName))
             .Validate(o => o.TokenThresholdRatio is > 0 and <= 1 && o.RecentTurns > 0 && o.ModelContextWindow > 0, "CloudMemory:Memory values out of range")
             .ValidateOnStart();
@@ -51,6 +57,8 @@ public static class ConversationsServiceCollectionExtensions
         services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgresql", tags: [ServiceDefaults.ReadyTag]);
         return services;
     }
+
+    private sealed class Registered;
 
     private sealed class ConversationLogMigrator(PostgresConversationLog log) : IHostedService
     {

@@ -22,6 +22,8 @@ public sealed class EmbeddedWorkflowRunner : IWorkflowClient, IHostedService, ID
     private readonly TimeProvider _time;
     private readonly ILogger<EmbeddedWorkflowRunner> _logger;
     private readonly CancellationTokenSource _stopping = new();
+    private volatile bool _disposed;
+    private long _schedules;
 
     /// <summary>Creates the runner.</summary>
     public EmbeddedWorkflowRunner(IEnumerable<WorkflowRegistration> registrations, IServiceProvider services, TimeProvider time, ILogger<EmbeddedWorkflowRunner> logger)
@@ -43,6 +45,7 @@ public sealed class EmbeddedWorkflowRunner : IWorkflowClient, IHostedService, ID
             throw new InvalidOperationException($"workflow '{name}' is not registered");
         }
         var now = _time.GetUtcNow();
+        ForgetFinished(now);
         var candidate = new Instance(instanceId, name, now);
         var instance = _instances.GetOrAdd(instanceId, candidate);
         if (ReferenceEquals(instance, candidate))
@@ -67,6 +70,25 @@ public sealed class EmbeddedWorkflowRunner : IWorkflowClient, IHostedService, ID
         }
         await instance.Completion.Task.WaitAsync(cancellationToken);
         return instance.ToState();
+    }
+
+    /// <summary>How long a finished instance is remembered (and its id refused a second run).</summary>
+    public TimeSpan FinishedRetention { get; init; } = TimeSpan.FromMinutes(10);
+
+    // Finished instances are dropped after the retention so memory stays bounded.
+    private void ForgetFinished(DateTimeOffset now)
+    {
+        if (Interlocked.Increment(ref _schedules) % 256 != 0)
+        {
+            return;
+        }
+        foreach (var (id, instance) in _instances)
+        {
+            if (instance.Completion.Task.IsCompleted && now - instance.LastUpdatedAt > FinishedRetention)
+            {
+                _instances.TryRemove(new KeyValuePair<string, Instance>(id, instance));
+            }
+        }
     }
 
     /// <summary>Waits for every running instance (tests and graceful shutdown).</summary>
@@ -129,12 +151,19 @@ public sealed class EmbeddedWorkflowRunner : IWorkflowClient, IHostedService, ID
     /// <inheritdoc />
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync();
+        if (!_disposed)
+        {
+            await _stopping.CancelAsync();
+        }
         await WhenIdleAsync().WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     /// <inheritdoc />
-    public void Dispose() => _stopping.Dispose();
+    public void Dispose()
+    {
+        _disposed = true;
+        _stopping.Dispose();
+    }
 
     private sealed class Instance(string id, string name, DateTimeOffset createdAt)
     {

@@ -157,17 +157,16 @@ public sealed class ConversationActor(
         await SaveAsync(command.TenantId, session);
 
         var policy = MemoryPolicy.Resolve(_policy, append.Stats.TurnCount);
-        var afterTokens = TokenEstimator.TokensFromUnits(append.Stats.HistoryUnits + 1);
-        var turnUnits = TokenEstimator.Units(ConversationText.RenderTurn(command.UserQuery, command.AgentResponse));
-        var beforeUnits = append.Stats.MessagesSinceCheckpoint <= 1 ? 0 : append.Stats.HistoryUnits - turnUnits - 1;
-        var beforeTokens = TokenEstimator.TokensFromUnits(beforeUnits + 1);
+        var tokens = TokenEstimator.TokensFromUnits(append.Stats.HistoryUnits + 1);
         await PublishAsync(command.TenantId, Topics.TurnWritten, EventTypes.TurnWritten,
             new TurnWritten(command.TenantId, command.ConversationId, append.Message.MessageId, append.Stats.TurnCount, agentCode,
-                session.MessageContext.Mode, afterTokens, session.Meta.UpdatedAt),
+                session.MessageContext.Mode, tokens, session.Meta.UpdatedAt),
             append.Message.MessageId);
 
-        var threshold = policy.TokenThresholdRatio * policy.ModelContextWindow;
-        if (_policy.AutoCheckpoint && beforeTokens < threshold && afterTokens >= threshold)
+        // At or above the threshold, the checkpoint of the current segment (number CheckpointCount + 1)
+        // is started; its id is deterministic, so later turns of the same segment and retries start
+        // nothing new: exactly one checkpoint per crossing.
+        if (_policy.AutoCheckpoint && tokens >= policy.TokenThresholdRatio * policy.ModelContextWindow)
         {
             await StartCheckpointAsync(command.TenantId, command.ConversationId, append.Stats.CheckpointCount + 1, policy.RecentTurns);
         }

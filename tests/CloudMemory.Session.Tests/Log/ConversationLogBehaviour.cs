@@ -1,0 +1,187 @@
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Log;
+using CloudMemory.Conversations.Text;
+using CloudMemory.Session.Tests.Infrastructure;
+using Npgsql;
+
+namespace CloudMemory.Session.Tests.Log;
+
+/// <summary>One behavioural suite for every IConversationLog implementation.</summary>
+public abstract class ConversationLogBehaviour
+{
+    private readonly string _tenant = "t-" + Guid.NewGuid().ToString("N")[..8];
+
+    protected abstract Task<IConversationLog> CreateAsync();
+
+    private static TurnAppend Turn(string conversation, int i, string? turnId = null) =>
+        new(conversation, turnId, "u1", "agent", $"question {i} 头痛{i}天", $"answer {i}");
+
+    [Fact]
+    public async Task AppendTurn_AssignsIncreasingSequencesAndCounts()
+    {
+        var log = await CreateAsync();
+        var first = await log.AppendTurnAsync(_tenant, Turn("c1", 1));
+        var second = await log.AppendTurnAsync(_tenant, Turn("c1", 2));
+
+        second.Message.Sequence.Should().Be(first.Message.Sequence + 1);
+        second.Stats.TurnCount.Should().Be(2);
+        second.Stats.MessagesSinceCheckpoint.Should().Be(2);
+        second.Stats.LastAnswer.Should().Be("answer 2");
+        (await log.ReadAsync(_tenant, "c1", 0, 10)).Select(m => m.Query).Should().Equal("question 1 头痛1天", "question 2 头痛2天");
+    }
+
+    [Fact]
+    public async Task AppendTurn_SameTurnId_IsStoredOnce()
+    {
+        var log = await CreateAsync();
+        var first = await log.AppendTurnAsync(_tenant, Turn("c1", 1, "turn-a"));
+        var retry = await log.AppendTurnAsync(_tenant, Turn("c1", 1, "turn-a"));
+
+        retry.Duplicate.Should().BeTrue();
+        retry.Message.MessageId.Should().Be(first.Message.MessageId);
+        retry.Stats.TurnCount.Should().Be(1);
+        (await log.ReadAsync(_tenant, "c1", 0, 10)).Should().HaveCount(1);
+    }
+
+    [Fact]
+    public async Task RunningUnits_EqualARecountOfTheRenderedHistory_AcrossCheckpoints()
+    {
+        var log = await CreateAsync();
+        for (var i = 0; i < 5; i++)
+        {
+            await log.AppendTurnAsync(_tenant, Turn("c1", i));
+        }
+        await AssertCountsMatchAsync(log);
+
+        var stats = (await log.GetStatsAsync(_tenant, "c1"))!;
+        var checkpoint = await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-1", "", stats.LastSequence, "summary one", 2, "[summary] summary one\nuser: q\nassistant: a", false));
+        checkpoint.Should().NotBeNull();
+        await AssertCountsMatchAsync(log);
+
+        await log.AppendTurnAsync(_tenant, Turn("c1", 6));
+        await log.AppendTurnAsync(_tenant, Turn("c1", 7));
+        await AssertCountsMatchAsync(log);
+    }
+
+    [Fact]
+    public async Task ReadSinceCheckpoint_ReturnsTheCheckpointThenOnlyLaterTurns()
+    {
+        var log = await CreateAsync();
+        for (var i = 1; i <= 3; i++)
+        {
+            await log.AppendTurnAsync(_tenant, Turn("c1", i));
+        }
+        var stats = (await log.GetStatsAsync(_tenant, "c1"))!;
+        await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-1", "", stats.LastSequence, "s1", 8, "[summary] s1", false));
+        await log.AppendTurnAsync(_tenant, Turn("c1", 4));
+
+        var since = await log.ReadSinceCheckpointAsync(_tenant, "c1");
+
+        since.Select(m => m.IsCheckpoint ? "cp" : m.Query).Should().Equal("cp", "question 4 头痛4天");
+        since[0].Query.Should().Be("[MEMORY_CHECKPOINT]");
+    }
+
+    [Fact]
+    public async Task Checkpoint_CoveringLessThanTheLog_KeepsTheUncoveredTurnsAfterIt()
+    {
+        var log = await CreateAsync();
+        for (var i = 1; i <= 3; i++)
+        {
+            await log.AppendTurnAsync(_tenant, Turn("c1", i));
+        }
+        // The summary was made when only two turns existed; turn 3 landed before it was applied.
+        await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-1", "", 2, "s1", 8, "[summary] s1", false));
+
+        var since = await log.ReadSinceCheckpointAsync(_tenant, "c1");
+
+        since.Select(m => m.IsCheckpoint ? "cp" : m.Query).Should().Equal("cp", "question 3 头痛3天");
+        await AssertCountsMatchAsync(log);
+    }
+
+    [Fact]
+    public async Task Checkpoint_WithStalePreviousCheckpoint_IsRefusedAndChangesNothing()
+    {
+        var log = await CreateAsync();
+        await log.AppendTurnAsync(_tenant, Turn("c1", 1));
+        await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-1", "", 1, "s1", 8, "[summary] s1", false));
+        var before = await log.GetStatsAsync(_tenant, "c1");
+
+        var stale = await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-2", "", 1, "s2", 8, "[summary] s2", false));
+
+        stale.Should().BeNull();
+        (await log.GetStatsAsync(_tenant, "c1")).Should().Be(before);
+    }
+
+    [Fact]
+    public async Task Checkpoint_SameMessageIdTwice_WritesOneCheckpoint()
+    {
+        var log = await CreateAsync();
+        await log.AppendTurnAsync(_tenant, Turn("c1", 1));
+        var first = await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-1", "", 1, "s1", 8, "[summary] s1", false));
+        var again = await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-1", "", 1, "s1", 8, "[summary] s1", false));
+
+        again!.Duplicate.Should().BeTrue();
+        again.Stats.CheckpointCount.Should().Be(1);
+        first!.Stats.CheckpointMessageId.Should().Be("cp-1");
+        (await log.ReadAsync(_tenant, "c1", 0, 10)).Count(m => m.IsCheckpoint).Should().Be(1);
+    }
+
+    [Fact]
+    public async Task Tenants_NeverSeeEachOthersConversations()
+    {
+        var log = await CreateAsync();
+        var other = _tenant + "-other";
+        await log.AppendTurnAsync(_tenant, Turn("shared-id", 1));
+
+        (await log.GetStatsAsync(other, "shared-id")).Should().BeNull();
+        (await log.ReadAsync(other, "shared-id", 0, 10)).Should().BeEmpty();
+        (await log.ReadSinceCheckpointAsync(other, "shared-id")).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task ReadLastTurns_ReturnsTheNewestTurnsOldestFirst_WithoutCheckpoints()
+    {
+        var log = await CreateAsync();
+        for (var i = 1; i <= 5; i++)
+        {
+            await log.AppendTurnAsync(_tenant, Turn("c1", i));
+        }
+        await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-1", "", 5, "s", 2, "[summary] s", false));
+
+        (await log.ReadLastTurnsAsync(_tenant, "c1", 2)).Select(m => m.Answer).Should().Equal("answer 4", "answer 5");
+    }
+
+    [Fact]
+    public async Task UserProfile_RoundTripsPerTenant()
+    {
+        var log = await CreateAsync();
+        await log.SaveUserProfileAsync(_tenant, new UserProfile { UserId = "u1", Name = "Li", Allergies = ["penicillin", "青霉素"] });
+
+        (await log.GetUserProfileAsync(_tenant, "u1"))!.Allergies.Should().Equal("penicillin", "青霉素");
+        (await log.GetUserProfileAsync(_tenant + "-other", "u1")).Should().BeNull();
+    }
+
+    private async Task AssertCountsMatchAsync(IConversationLog log)
+    {
+        var stats = (await log.GetStatsAsync(_tenant, "c1"))!;
+        var rendered = ConversationText.RenderHistory(await log.ReadSinceCheckpointAsync(_tenant, "c1"));
+        stats.HistoryUnits.Should().Be(TokenEstimator.Units(rendered));
+    }
+}
+
+public sealed class InMemoryConversationLogTests : ConversationLogBehaviour
+{
+    protected override Task<IConversationLog> CreateAsync() => Task.FromResult<IConversationLog>(new InMemoryConversationLog(TimeProvider.System));
+}
+
+public sealed class PostgresConversationLogTests : ConversationLogBehaviour
+{
+    private static readonly Lazy<NpgsqlDataSource> DataSource = new(() => NpgsqlDataSource.Create(PostgresTestDatabase.ConnectionString));
+
+    protected override async Task<IConversationLog> CreateAsync()
+    {
+        var log = new PostgresConversationLog(DataSource.Value, TimeProvider.System);
+        await log.MigrateAsync();
+        return log;
+    }
+}
