@@ -87,11 +87,14 @@ public abstract class ShortTermMemoryBehaviour : IDisposable
 
         // Turns until the threshold is crossed; the background checkpoint then switches the mode.
         var turn = 1;
-        while ((await QueryAsync(id, "")).TokenRatio < 0.75)
+        var ratioBeforeCrossing = 0.0;
+        while (_factory.EventsOfType(EventTypes.CheckpointCreated).Count == 0 && turn < 100)
         {
+            ratioBeforeCrossing = (await QueryAsync(id, "")).TokenRatio;
             await TurnAsync(id, ++turn);
+            await _factory.WhenWorkflowsIdleAsync();
         }
-        await _factory.WhenWorkflowsIdleAsync();
+        ratioBeforeCrossing.Should().BeLessThan(0.75, "the checkpoint came when a turn crossed the threshold, not before");
         var afterFirst = await QueryAsync(id);
         afterFirst.Mode.Should().Be(MemoryMode.SummaryN);
         var firstSummary = afterFirst.Session.MessageContext.Summary;
