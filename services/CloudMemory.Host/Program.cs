@@ -11,7 +11,10 @@ namespace CloudMemory.Host;
 public sealed class Program
 {
     /// <summary>Entry point.</summary>
-    public static async Task Main(string[] args)
+    public static async Task Main(string[] args) => await Build(args).RunAsync();
+
+    /// <summary>Composes the embedded host (also used by benchmarks and tools that host it in process).</summary>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults();
@@ -20,6 +23,7 @@ public sealed class Program
         builder.AddSessionServices();
         builder.AddTraceServices();
         builder.AddFeedbackServices();
+        configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseServiceDefaults();
@@ -28,6 +32,6 @@ public sealed class Program
         app.MapSessionEndpoints();
         app.MapTraceEndpoints();
         app.MapFeedbackEndpoints();
-        await app.RunAsync();
+        return app;
     }
 }
