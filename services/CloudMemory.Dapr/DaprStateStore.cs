@@ -51,7 +51,7 @@ public sealed class DaprStateStore(DaprSidecarClient sidecar, string storeName =
             // The runtime struct names the value "data"; one docs version says "value": accept both.
             var hasData = item.TryGetProperty("data", out var data) || item.TryGetProperty("value", out data);
             ReadOnlyMemory<byte>? value = hasData && data.ValueKind is not JsonValueKind.Null and not JsonValueKind.Undefined
-                ? Encoding.UTF8.GetBytes(data.GetRawText())
+                ? (ReadOnlyMemory<byte>?)Encoding.UTF8.GetBytes(data.GetRawText())
                 : null;
             var etag = item.TryGetProperty("etag", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
             var error = item.TryGetProperty("error", out var err) && err.ValueKind == JsonValueKind.String && err.GetString() is { Length: > 0 } text ? text : null;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.Dapr.Actors;
@@ -129,7 +130,9 @@ public static class DaprEndpoints
         return buffer.ToArray();
     }
 
-    private sealed record SubscriptionDto(string PubSubName, string Topic, string Route, string? DeadLetterTopic);
+    // daprd reads "pubsubname" all lower case; the camelCase policy would write "pubSubName".
+    private sealed record SubscriptionDto(
+        [property: JsonPropertyName("pubsubname")] string PubSubName, string Topic, string Route, string? DeadLetterTopic);
 
     private sealed record ActorConfigDto(
         IReadOnlyList<string> Entities, string ActorIdleTimeout, string ActorScanInterval, string DrainOngoingCallTimeout,

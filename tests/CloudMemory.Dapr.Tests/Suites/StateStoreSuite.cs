@@ -128,7 +128,7 @@ public abstract class StateStoreSuite : IAsyncLifetime
         await Store.SaveAsync("t", Json("1"));
         var stale = (await Store.GetAsync("t"))!.ETag;
         await Store.SaveAsync("t", Json("2"));
-        var act = () => Store.ExecuteTransactionAsync([StateOperation.Upsert("other", Json("x")), StateOperation.Upsert("t", Json("3"), stale)]);
+        var act = () => Store.ExecuteTransactionAsync([StateOperation.Upsert("other", Json("\"x\"")), StateOperation.Upsert("t", Json("3"), stale)]);
         await act.Should().ThrowAsync<StateConcurrencyException>();
         (await Store.GetAsync("other")).Should().BeNull();
         Text((await Store.GetAsync("t"))!.Value).Should().Be("2");
