@@ -141,8 +141,9 @@ public sealed class DaprStateStore(DaprSidecarClient sidecar, string storeName =
     /// <summary>
     /// daprd answers 500 ERR_STATE_TRANSACTION for every transaction failure, ETag conflicts included
     /// (no 409 mapping in the versions read). The store's error text is the only signal, so a
-    /// message naming an ETag, a mismatch or a conflict is taken as a concurrency failure. A 409
-    /// (should a newer daprd add the mapping) is one too.
+    /// message naming an ETag, a mismatch or a conflict is taken as a concurrency failure, and so is
+    /// PostgreSQL's "no item was updated" (older state.postgresql reports ETag conflicts that way,
+    /// dapr/components-contrib#2773). A 409 (should a newer daprd add the mapping) is one too.
     /// </summary>
     internal static bool IsTransactionConflict(DaprApiException error) =>
         error.StatusCode == HttpStatusCode.Conflict
@@ -150,7 +151,8 @@ public sealed class DaprStateStore(DaprSidecarClient sidecar, string storeName =
             && string.Equals(error.ErrorCode, "ERR_STATE_TRANSACTION", StringComparison.Ordinal)
             && (error.DaprMessage.Contains("etag", StringComparison.OrdinalIgnoreCase)
                 || error.DaprMessage.Contains("mismatch", StringComparison.OrdinalIgnoreCase)
-                || error.DaprMessage.Contains("conflict", StringComparison.OrdinalIgnoreCase)));
+                || error.DaprMessage.Contains("conflict", StringComparison.OrdinalIgnoreCase)
+                || error.DaprMessage.Contains("no item was updated", StringComparison.OrdinalIgnoreCase)));
 
     // A write without ETag and first-write is last-write-wins: sending it twice leaves the same result.
     // With an ETag (or first-write) a retry after a lost success would report a false conflict.

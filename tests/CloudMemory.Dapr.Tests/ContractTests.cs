@@ -109,6 +109,7 @@ public sealed class ContractTests : IAsyncLifetime
     [Theory]
     [InlineData(500, "ERR_STATE_TRANSACTION", "error while executing state transaction: possible etag mismatch", true)]
     [InlineData(500, "ERR_STATE_TRANSACTION", "ERR Error running script: conflict", true)]
+    [InlineData(500, "ERR_STATE_TRANSACTION", "failed saving state in state store statestore: no item was updated", true)]
     [InlineData(409, "ERR_STATE_TRANSACTION", "anything", true)]
     [InlineData(500, "ERR_STATE_TRANSACTION", "connection refused", false)]
     [InlineData(500, "ERR_STATE_STORE_NOT_SUPPORTED", "etag", false)]
