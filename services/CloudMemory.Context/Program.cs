@@ -1,5 +1,5 @@
-using CloudMemory.BuildingBlocks.Embedded;
 using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Dapr;
 
 namespace CloudMemory.Context;
 
@@ -11,12 +11,13 @@ public sealed class Program
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults();
-        builder.Services.AddEmbeddedRuntime();
+        builder.AddCloudMemoryRuntime();
         builder.AddContextServices();
 
         var app = builder.Build();
         app.UseServiceDefaults();
         app.MapDefaultEndpoints();
+        app.MapCloudMemoryRuntime();
         app.MapContextEndpoints();
         await app.RunAsync();
     }

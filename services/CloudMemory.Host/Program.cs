@@ -1,6 +1,6 @@
-using CloudMemory.BuildingBlocks.Embedded;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Context;
+using CloudMemory.Dapr;
 using CloudMemory.Feedback;
 using CloudMemory.Session;
 using CloudMemory.Trace;
@@ -18,7 +18,7 @@ public sealed class Program
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults();
-        builder.Services.AddEmbeddedRuntime();
+        builder.AddCloudMemoryRuntime();
         builder.AddContextServices();
         builder.AddSessionServices();
         builder.AddTraceServices();
@@ -28,6 +28,7 @@ public sealed class Program
         var app = builder.Build();
         app.UseServiceDefaults();
         app.MapDefaultEndpoints();
+        app.MapCloudMemoryRuntime();
         app.MapContextEndpoints();
         app.MapSessionEndpoints();
         app.MapTraceEndpoints();

@@ -1,5 +1,5 @@
-using CloudMemory.BuildingBlocks.Embedded;
 using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Dapr;
 
 namespace CloudMemory.Session;
 
@@ -11,12 +11,13 @@ public sealed class Program
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults();
-        builder.Services.AddEmbeddedRuntime();
+        builder.AddCloudMemoryRuntime();
         builder.AddSessionServices();
 
         var app = builder.Build();
         app.UseServiceDefaults();
         app.MapDefaultEndpoints();
+        app.MapCloudMemoryRuntime();
         app.MapSessionEndpoints();
         await app.RunAsync();
     }

@@ -36,6 +36,7 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher
     private readonly string _source;
     private readonly List<Action<CloudEvent>> _taps = [];
     private readonly Lock _tapGate = new();
+    private readonly DeliveryDeduplicator _deduplicator = new();
     private int _inFlight;
 
     /// <summary>Creates the bus.</summary>
@@ -119,6 +120,13 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher
 
     private async Task DeliverAsync(Delivery delivery, CancellationToken stoppingToken)
     {
+        // A republished id (same EventId) reaches the handler once, as on the Dapr runtime.
+        var dedupKey = delivery.Subscription.Route + "|" + delivery.Subscription.Topic;
+        if (delivery.Attempt == 1 && _deduplicator.SeenBefore(dedupKey, delivery.Event.Id))
+        {
+            Interlocked.Decrement(ref _inFlight);
+            return;
+        }
         DeliveryStatus status;
         try
         {

@@ -1,0 +1,96 @@
+using CloudMemory.BuildingBlocks.Actors;
+using CloudMemory.BuildingBlocks.Embedded;
+using CloudMemory.BuildingBlocks.Invocation;
+using CloudMemory.BuildingBlocks.PubSub;
+using CloudMemory.BuildingBlocks.State;
+using CloudMemory.BuildingBlocks.Workflows;
+using CloudMemory.Dapr.Actors;
+using CloudMemory.Dapr.AppSide;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+
+namespace CloudMemory.Dapr;
+
+/// <summary>Which implementation of the building-block ports a process uses.</summary>
+public enum CloudMemoryRuntime
+{
+    /// <summary>Everything in process.</summary>
+    Embedded,
+
+    /// <summary>Through the Dapr sidecar.</summary>
+    Dapr,
+}
+
+/// <summary>Selects and registers the runtime: <c>CloudMemory:Runtime</c>, else Dapr when DAPR_HTTP_PORT is set.</summary>
+public static class CloudMemoryRuntimeExtensions
+{
+    /// <summary>Configuration key of the runtime choice.</summary>
+    public const string RuntimeKey = "CloudMemory:Runtime";
+
+    /// <summary>Reads the choice: an explicit <c>CloudMemory:Runtime</c> wins; a sidecar port means Dapr.</summary>
+    public static CloudMemoryRuntime ResolveRuntime(IConfiguration configuration)
+    {
+        var configured = configuration[RuntimeKey];
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return Enum.TryParse<CloudMemoryRuntime>(configured, ignoreCase: true, out var runtime)
+                ? runtime
+                : throw new InvalidOperationException($"{RuntimeKey} is '{configured}'; expected Embedded or Dapr");
+        }
+        return string.IsNullOrEmpty(configuration["DAPR_HTTP_PORT"]) ? CloudMemoryRuntime.Embedded : CloudMemoryRuntime.Dapr;
+    }
+
+    /// <summary>Registers the selected runtime's implementations of every port.</summary>
+    public static IHostApplicationBuilder AddCloudMemoryRuntime(this IHostApplicationBuilder builder)
+    {
+        var runtime = ResolveRuntime(builder.Configuration);
+        builder.Services.AddSingleton(new RuntimeSelection(runtime));
+        if (runtime == CloudMemoryRuntime.Dapr)
+        {
+            builder.Services.AddDaprRuntime(DaprOptions.FromConfiguration(builder.Configuration));
+        }
+        else
+        {
+            builder.Services.AddEmbeddedRuntime();
+        }
+        return builder;
+    }
+
+    /// <summary>Maps the sidecar callbacks when the Dapr runtime is in use (nothing on Embedded).</summary>
+    public static WebApplication MapCloudMemoryRuntime(this WebApplication app)
+    {
+        if (app.Services.GetService<RuntimeSelection>()?.Runtime == CloudMemoryRuntime.Dapr)
+        {
+            app.MapDaprEndpoints();
+        }
+        return app;
+    }
+
+    /// <summary>State, pub/sub, invocation and actors through the sidecar.</summary>
+    public static IServiceCollection AddDaprRuntime(this IServiceCollection services, DaprOptions options)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(options);
+        services.TryAddSingleton(sp => new DaprSidecarClient(options, sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IStateStore>(sp => new DaprStateStore(sp.GetRequiredService<DaprSidecarClient>()));
+        services.TryAddSingleton<IEventPublisher>(sp => new DaprEventPublisher(sp.GetRequiredService<DaprSidecarClient>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IServiceInvoker, DaprServiceInvoker>();
+        services.TryAddSingleton<IActorInvoker, DaprActorInvoker>();
+        services.TryAddSingleton<DaprActorHost>();
+        services.TryAddSingleton(new DeliveryDeduplicator());
+        // Registered first so the sidecar is ready before any other hosted service touches state.
+        services.Insert(0, ServiceDescriptor.Singleton<IHostedService, DaprSidecarWaiter>());
+        // The durabletask gRPC worker is separate work: until it lands, workflows run in process
+        // (not durable across restarts) while their activities use the Dapr state store and pub/sub.
+        services.TryAddSingleton<EmbeddedWorkflowRunner>();
+        services.TryAddSingleton<IWorkflowClient>(sp => sp.GetRequiredService<EmbeddedWorkflowRunner>());
+        services.AddHostedService(sp => sp.GetRequiredService<EmbeddedWorkflowRunner>());
+        return services;
+    }
+
+    /// <summary>The runtime chosen at start.</summary>
+    public sealed record RuntimeSelection(CloudMemoryRuntime Runtime);
+}

@@ -1,0 +1,1052 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using System.Xml;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace CloudMemory.Dapr.Tests.FakeSidecar;
+
+/// <summary>
+/// A stand-in for daprd on loopback, written from shared/dapr-contract.md (not from the client):
+/// every request is checked for method, path, token, query and body shape; anything it does not
+/// recognise is recorded in <see cref="Violations"/>, which each test asserts empty.
+/// Answers follow the contract: ETag headers, 204 for a missing key, 409 on ETag mismatch,
+/// 500 ERR_STATE_TRANSACTION for any failed transaction, publish 204 then delivery to the app,
+/// actor calls one at a time per id, actor state, reminders fired on the test's clock.
+/// </summary>
+public sealed partial class FakeDaprSidecar : IAsyncDisposable
+{
+    public const string StoreName = "statestore";
+    public const string PubSubName = "pubsub";
+
+    private readonly WebApplication _host;
+    private readonly TimeProvider _clock;
+    private readonly HttpClient _toApp = new() { Timeout = Wait.Timeout };
+    private readonly Lock _stateGate = new();
+    private readonly Dictionary<string, Stored> _state = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _actorState = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _actorLocks = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _activeActors = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Reminder> _reminders = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
+    private List<AppSubscription> _subscriptions = [];
+    private HashSet<string> _actorTypes = new(StringComparer.Ordinal);
+    private Uri? _app;
+    private long _etag;
+    private int _pendingDeliveries;
+
+    private FakeDaprSidecar(WebApplication host, TimeProvider clock, string? apiToken, string? appApiToken)
+    {
+        _host = host;
+        _clock = clock;
+        ApiToken = apiToken;
+        AppApiToken = appApiToken;
+    }
+
+    public string? ApiToken { get; }
+    public string? AppApiToken { get; }
+    public Uri BaseAddress { get; private set; } = null!;
+    public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
+    public ConcurrentQueue<string> Violations { get; } = new();
+    public ConcurrentQueue<DeliveryRecord> Deliveries { get; } = new();
+    public Dictionary<string, Uri> Apps { get; } = new(StringComparer.Ordinal);
+    public IReadOnlyList<AppSubscription> Subscriptions => _subscriptions;
+    public JsonObject? ActorConfig { get; private set; }
+
+    /// <summary>Deliveries of one event to one subscription before it is dead-lettered (the resiliency policy's job in daprd).</summary>
+    public int MaxDeliveryAttempts { get; set; } = 3;
+
+    /// <summary>What <c>/v1.0/healthz/outbound</c> reports.</summary>
+    public bool OutboundReady { get; set; } = true;
+
+    public int PendingDeliveries => Volatile.Read(ref _pendingDeliveries);
+    public IReadOnlyCollection<Reminder> Reminders => _reminders.Values.ToList();
+
+    public static async Task<FakeDaprSidecar> StartAsync(TimeProvider clock, string? apiToken = null, string? appApiToken = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var host = builder.Build();
+        var fake = new FakeDaprSidecar(host, clock, apiToken, appApiToken);
+        host.Run(fake.HandleAsync);
+        await host.StartAsync();
+        var address = host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        fake.BaseAddress = new Uri(address.TrimEnd('/') + "/");
+        return fake;
+    }
+
+    public void AssertNoViolations() =>
+        Violations.Should().BeEmpty("the fake sidecar accepts only what the Dapr contract allows");
+
+    /// <summary>What daprd does once the app port answers: read /dapr/subscribe and /dapr/config.</summary>
+    public async Task ConnectAppAsync(Uri app, string appId)
+    {
+        _app = app;
+        Apps[appId] = app;
+        using (var response = await _toApp.SendAsync(ToApp(HttpMethod.Get, "dapr/subscribe")))
+        {
+            var subscriptions = new List<AppSubscription>();
+            if (response.StatusCode != HttpStatusCode.NotFound)
+            {
+                Expect(response.StatusCode == HttpStatusCode.OK, $"GET /dapr/subscribe answered {(int)response.StatusCode}");
+                var array = JsonNode.Parse(await response.Content.ReadAsStringAsync()) as JsonArray;
+                Expect(array is not null, "/dapr/subscribe must return a JSON array");
+                foreach (var item in array ?? [])
+                {
+                    var obj = item as JsonObject;
+                    if (!Expect(obj is not null, "/dapr/subscribe items must be objects"))
+                    {
+                        continue;
+                    }
+                    CheckProperties(obj!, "/dapr/subscribe item", "pubsubname", "topic", "route", "routes", "deadLetterTopic", "metadata", "bulkSubscribe");
+                    var pubsub = Str(obj!, "pubsubname", "/dapr/subscribe item");
+                    var topic = Str(obj!, "topic", "/dapr/subscribe item");
+                    var route = Str(obj!, "route", "/dapr/subscribe item");
+                    Expect(route?.StartsWith('/') == true, $"route '{route}' must be an absolute path");
+                    var deadLetter = obj!["deadLetterTopic"] is { } d ? d.GetValue<string>() : null;
+                    subscriptions.Add(new AppSubscription(pubsub ?? "", topic ?? "", route ?? "", deadLetter));
+                }
+            }
+            _subscriptions = subscriptions;
+        }
+        using (var response = await _toApp.SendAsync(ToApp(HttpMethod.Get, "dapr/config")))
+        {
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                return; // no actors hosted
+            }
+            Expect(response.StatusCode == HttpStatusCode.OK, $"GET /dapr/config answered {(int)response.StatusCode}");
+            var config = JsonNode.Parse(await response.Content.ReadAsStringAsync()) as JsonObject;
+            if (!Expect(config is not null, "/dapr/config must be an object"))
+            {
+                return;
+            }
+            CheckProperties(config!, "/dapr/config", "entities", "actorIdleTimeout", "actorScanInterval", "drainOngoingCallTimeout",
+                "drainRebalancedActors", "reentrancy", "entitiesConfig", "remindersStoragePartitions");
+            ActorConfig = config;
+            var entities = config!["entities"] as JsonArray;
+            Expect(entities is not null, "/dapr/config needs entities");
+            _actorTypes = new HashSet<string>((entities ?? []).Select(e => e!.GetValue<string>()), StringComparer.Ordinal);
+            foreach (var key in new[] { "actorIdleTimeout", "actorScanInterval", "drainOngoingCallTimeout" })
+            {
+                if (config[key] is { } value)
+                {
+                    Expect(TryParseDuration(value.GetValue<string>(), out _), $"/dapr/config {key} '{value}' is not a Dapr duration");
+                }
+            }
+            if (config["drainRebalancedActors"] is { } drain)
+            {
+                Expect(drain.GetValueKind() is JsonValueKind.True or JsonValueKind.False, "drainRebalancedActors must be a boolean");
+            }
+        }
+    }
+
+    public Task WhenDeliveriesSettledAsync() => Wait.UntilAsync(() => PendingDeliveries == 0, "fake sidecar deliveries to settle");
+
+    /// <summary>daprd's idle-timeout or rebalancing deactivation: DELETE /actors/{type}/{id}, one turn like any call.</summary>
+    public async Task DeactivateActorAsync(string type, string id)
+    {
+        var gate = _actorLocks.GetOrAdd(ActorKey(type, id), _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync();
+        try
+        {
+            using var response = await _toApp.SendAsync(ToApp(HttpMethod.Delete, $"actors/{type}/{id}"));
+            Expect(response.StatusCode == HttpStatusCode.OK, $"DELETE /actors/{type}/{id} answered {(int)response.StatusCode}; contract says 200");
+            _activeActors.TryRemove(ActorKey(type, id), out _);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>Fires every reminder due on the fake clock: PUT /actors/{type}/{id}/method/remind/{name}.</summary>
+    public async Task<int> FireDueRemindersAsync()
+    {
+        var fired = 0;
+        foreach (var reminder in _reminders.Values.Where(r => r.DueAt <= _clock.GetUtcNow()).ToList())
+        {
+            var gate = _actorLocks.GetOrAdd(ActorKey(reminder.Type, reminder.Id), _ => new SemaphoreSlim(1, 1));
+            await gate.WaitAsync();
+            try
+            {
+                _activeActors[ActorKey(reminder.Type, reminder.Id)] = true;
+                var body = new JsonObject { ["dueTime"] = reminder.DueTime, ["period"] = reminder.Period ?? "", ["data"] = reminder.Data?.DeepClone() };
+                var request = ToApp(HttpMethod.Put, $"actors/{reminder.Type}/{reminder.Id}/method/remind/{reminder.Name}");
+                request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+                using var response = await _toApp.SendAsync(request);
+                Expect(response.IsSuccessStatusCode, $"remind callback answered {(int)response.StatusCode}");
+                fired++;
+                var cancel = response.Headers.TryGetValues("X-DaprReminderCancel", out var v) && v.Contains("true", StringComparer.OrdinalIgnoreCase);
+                if (reminder.PeriodValue > TimeSpan.Zero && !cancel)
+                {
+                    _reminders[reminder.Key] = reminder with { DueAt = reminder.DueAt + reminder.PeriodValue };
+                }
+                else
+                {
+                    _reminders.TryRemove(reminder.Key, out _);
+                }
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+        return fired;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        await _host.StopAsync();
+        await _host.DisposeAsync();
+        _toApp.Dispose();
+        _stopping.Dispose();
+    }
+
+    // ---------------------------------------------------------------- request dispatch
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer);
+        var body = buffer.ToArray();
+        var path = request.Path.Value ?? "/";
+        var recorded = new RecordedRequest(request.Method, path, request.QueryString.Value ?? "",
+            request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase), body);
+        Requests.Enqueue(recorded);
+        var s = path.Trim('/').Split('/');
+
+        if (request.Method == "GET" && (path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound"))
+        {
+            // Token-exempt per the contract.
+            await (OutboundReady ? NoContent(context) : Error(context, 500, "ERR_HEALTH_NOT_READY", "dapr is not ready"));
+            return;
+        }
+        if (ApiToken is not null && recorded.Header("dapr-api-token") != ApiToken)
+        {
+            Violation($"{request.Method} {path} without the right dapr-api-token");
+            context.Response.StatusCode = 401;
+            await context.Response.WriteAsync("invalid api token");
+            return;
+        }
+        var handled = s switch
+        {
+            ["v1.0", "state", var store, "bulk"] when request.Method is "POST" or "PUT" => BulkGetAsync(context, store, recorded),
+            ["v1.0", "state", var store, "transaction"] when request.Method is "POST" or "PUT" => TransactionAsync(context, store, recorded),
+            ["v1.0", "state", var store] when request.Method is "POST" or "PUT" => SaveAsync(context, store, recorded),
+            ["v1.0", "state", var store, var key] when request.Method == "GET" => GetAsync(context, store, Uri.UnescapeDataString(key), recorded),
+            ["v1.0", "state", var store, var key] when request.Method == "DELETE" => DeleteAsync(context, store, Uri.UnescapeDataString(key), recorded),
+            ["v1.0", "publish", var pubsub, var topic] when request.Method is "POST" or "PUT" => PublishAsync(context, pubsub, topic, recorded),
+            ["v1.0", "invoke", var appId, "method", ..] => InvokeAsync(context, appId, string.Join('/', s.Skip(4)), recorded),
+            ["v1.0", "actors", var type, var id, "method", var method] when request.Method is "GET" or "POST" or "PUT" or "DELETE" => ActorInvokeAsync(context, type, id, method, recorded),
+            ["v1.0", "actors", var type, var id, "state", var key] when request.Method == "GET" => ActorStateGetAsync(context, type, id, Uri.UnescapeDataString(key), recorded),
+            ["v1.0", "actors", var type, var id, "state"] when request.Method is "POST" or "PUT" => ActorStateSaveAsync(context, type, id, recorded),
+            ["v1.0", "actors", var type, var id, "reminders", var name] when request.Method is "POST" or "PUT" or "GET" or "DELETE" => ReminderAsync(context, type, id, name, recorded),
+            _ => null,
+        };
+        if (handled is null)
+        {
+            Violation($"unrecognised request {request.Method} {path}{request.QueryString}");
+            await Error(context, 400, "FAKE_SIDECAR_UNRECOGNISED", $"the contract has no {request.Method} {path}");
+            return;
+        }
+        await handled;
+    }
+
+    // ---------------------------------------------------------------- state API (§1)
+
+    private async Task GetAsync(HttpContext context, string store, string key, RecordedRequest r)
+    {
+        if (!await CheckStoreAsync(context, store))
+        {
+            return;
+        }
+        CheckQuery(r, context, "consistency");
+        lock (_stateGate)
+        {
+            if (!TryGetLive(key, out var item))
+            {
+                context.Response.StatusCode = 204;
+                return;
+            }
+            context.Response.StatusCode = 200;
+            context.Response.Headers.ETag = item.ETag.ToString(CultureInfo.InvariantCulture);
+            context.Response.ContentType = "application/json";
+            if (item.ExpiresAt is { } expires)
+            {
+                context.Response.Headers["metadata.ttlExpireTime"] = expires.ToString("O", CultureInfo.InvariantCulture);
+            }
+            r.Response = item.Json;
+        }
+        await context.Response.WriteAsync(r.Response!);
+    }
+
+    private async Task BulkGetAsync(HttpContext context, string store, RecordedRequest r)
+    {
+        if (!await CheckStoreAsync(context, store) || ParseObject(r, "bulk get") is not { } obj)
+        {
+            await MalformedAsync(context);
+            return;
+        }
+        CheckProperties(obj, "bulk get", "keys", "parallelism", "metadata");
+        if (obj["keys"] is not JsonArray keys || keys.Any(k => k?.GetValueKind() != JsonValueKind.String))
+        {
+            Violation("bulk get needs keys: [string]");
+            await MalformedAsync(context);
+            return;
+        }
+        if (obj["parallelism"] is { } p)
+        {
+            Expect(p.GetValueKind() == JsonValueKind.Number, "bulk get parallelism must be a number");
+        }
+        var answer = new JsonArray();
+        lock (_stateGate)
+        {
+            // daprd fetches keys in parallel: the answer order is not the request order. Reverse it
+            // so a client that relies on order fails here.
+            foreach (var key in keys.Select(k => k!.GetValue<string>()).Reverse())
+            {
+                var entry = new JsonObject { ["key"] = key };
+                if (TryGetLive(key, out var item))
+                {
+                    entry["data"] = JsonNode.Parse(item.Json);
+                    entry["etag"] = item.ETag.ToString(CultureInfo.InvariantCulture);
+                }
+                answer.Add(entry);
+            }
+        }
+        await Json(context, 200, answer);
+    }
+
+    private async Task SaveAsync(HttpContext context, string store, RecordedRequest r)
+    {
+        if (!await CheckStoreAsync(context, store))
+        {
+            return;
+        }
+        if (ParseNode(r, "state save") is not JsonArray items)
+        {
+            Violation("state save body must be a JSON array");
+            await MalformedAsync(context);
+            return;
+        }
+        var requests = new List<WriteRequest>();
+        foreach (var item in items)
+        {
+            if (ParseWrite(item, "state save item", requireValue: true) is not { } write)
+            {
+                await MalformedAsync(context);
+                return;
+            }
+            requests.Add(write);
+        }
+        string? conflict;
+        lock (_stateGate)
+        {
+            conflict = requests.Select(Conflict).FirstOrDefault(c => c is not null);
+            if (conflict is null)
+            {
+                requests.ForEach(Apply);
+            }
+        }
+        await (conflict is null ? NoContent(context) : Error(context, 409, "ERR_STATE_SAVE", $"failed saving state in state store {store}: {conflict}"));
+    }
+
+    private async Task DeleteAsync(HttpContext context, string store, string key, RecordedRequest r)
+    {
+        if (!await CheckStoreAsync(context, store))
+        {
+            return;
+        }
+        CheckQuery(r, context, "concurrency", "consistency");
+        var etag = r.Header("If-Match");
+        var write = new WriteRequest(key, null, etag, null, FirstWrite: context.Request.Query["concurrency"] == "first-write", Delete: true);
+        if (etag is not null && !long.TryParse(etag, out _))
+        {
+            await Error(context, 400, "ERR_STATE_DELETE", "malformed etag");
+            return;
+        }
+        string? conflict;
+        lock (_stateGate)
+        {
+            conflict = Conflict(write);
+            if (conflict is null)
+            {
+                Apply(write);
+            }
+        }
+        await (conflict is null ? NoContent(context) : Error(context, 409, "ERR_STATE_DELETE", $"failed deleting state with key {key}: {conflict}"));
+    }
+
+    private async Task TransactionAsync(HttpContext context, string store, RecordedRequest r)
+    {
+        if (!await CheckStoreAsync(context, store))
+        {
+            return;
+        }
+        if (ParseObject(r, "state transaction") is not { } obj || obj["operations"] is not JsonArray ops)
+        {
+            Violation("state transaction body must be {\"operations\":[...]}");
+            await MalformedAsync(context);
+            return;
+        }
+        CheckProperties(obj, "state transaction", "operations", "metadata");
+        var writes = new List<WriteRequest>();
+        foreach (var op in ops)
+        {
+            if (op is not JsonObject o)
+            {
+                Violation("transaction operations must be objects");
+                await MalformedAsync(context);
+                return;
+            }
+            CheckProperties(o, "transaction operation", "operation", "request");
+            var kind = o["operation"]?.GetValue<string>();
+            if (kind is not ("upsert" or "delete"))
+            {
+                await Error(context, 400, "ERR_NOT_SUPPORTED_STATE_OPERATION", $"operation type {kind} not supported");
+                return;
+            }
+            if (ParseWrite(o["request"], $"transaction {kind} request", requireValue: kind == "upsert") is not { } write)
+            {
+                await MalformedAsync(context);
+                return;
+            }
+            if (kind == "delete")
+            {
+                Expect(o["request"]!["value"] is null, "a transaction delete carries no value");
+            }
+            writes.Add(write with { Delete = kind == "delete" });
+        }
+        string? conflict = null;
+        lock (_stateGate)
+        {
+            conflict = writes.Select(Conflict).FirstOrDefault(c => c is not null);
+            if (conflict is null)
+            {
+                writes.ForEach(Apply);
+            }
+        }
+        // The contract: any transaction failure, ETag conflicts included, is 500 ERR_STATE_TRANSACTION.
+        await (conflict is null
+            ? NoContent(context)
+            : Error(context, 500, "ERR_STATE_TRANSACTION", $"error while executing state transaction: possible etag mismatch. error from state store: {conflict}"));
+    }
+
+    private WriteRequest? ParseWrite(JsonNode? node, string where, bool requireValue)
+    {
+        if (node is not JsonObject obj)
+        {
+            Violation($"{where} must be an object");
+            return null;
+        }
+        CheckProperties(obj, where, "key", "value", "etag", "metadata", "options", "contentType");
+        var key = obj["key"]?.GetValueKind() == JsonValueKind.String ? obj["key"]!.GetValue<string>() : null;
+        if (string.IsNullOrEmpty(key) || key.Contains("||", StringComparison.Ordinal))
+        {
+            Violation($"{where} needs a key without '||'");
+            return null;
+        }
+        if (requireValue && !obj.ContainsKey("value"))
+        {
+            Violation($"{where} '{key}' has no value");
+            return null;
+        }
+        string? etag = null;
+        if (obj["etag"] is { } e)
+        {
+            if (e.GetValueKind() != JsonValueKind.String || !long.TryParse(e.GetValue<string>(), out _))
+            {
+                Violation($"{where} '{key}': etag must be a string this store issued");
+                return null;
+            }
+            etag = e.GetValue<string>();
+        }
+        TimeSpan? ttl = null;
+        if (obj["metadata"] is { } metadata)
+        {
+            if (metadata is not JsonObject map || map.Any(p => p.Value?.GetValueKind() != JsonValueKind.String))
+            {
+                Violation($"{where} '{key}': metadata must be a map of strings");
+                return null;
+            }
+            if (map["ttlInSeconds"] is { } t)
+            {
+                if (!int.TryParse(t.GetValue<string>(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+                {
+                    Violation($"{where} '{key}': ttlInSeconds must be an integer string");
+                    return null;
+                }
+                ttl = TimeSpan.FromSeconds(seconds);
+            }
+        }
+        var firstWrite = false;
+        if (obj["options"] is { } options)
+        {
+            if (options is not JsonObject o)
+            {
+                Violation($"{where} '{key}': options must be an object");
+                return null;
+            }
+            CheckProperties(o, $"{where} options", "concurrency", "consistency");
+            var concurrency = o["concurrency"]?.GetValue<string>();
+            var consistency = o["consistency"]?.GetValue<string>();
+            Expect(concurrency is null or "first-write" or "last-write", $"concurrency '{concurrency}' is not first-write|last-write");
+            Expect(consistency is null or "strong" or "eventual", $"consistency '{consistency}' is not strong|eventual");
+            firstWrite = concurrency == "first-write";
+        }
+        return new WriteRequest(key, obj["value"]?.ToJsonString() ?? "null", etag, ttl, firstWrite, Delete: false);
+    }
+
+    // Conflict rules (Redis-like): a given ETag must equal the stored one (a missing key never matches);
+    // first-write without an ETag requires the key to be absent (store-dependent per the contract).
+    private string? Conflict(WriteRequest write)
+    {
+        var exists = TryGetLive(write.Key, out var current);
+        if (write.ETag is not null)
+        {
+            return !exists ? $"possible etag mismatch: key {write.Key} does not exist"
+                : current.ETag.ToString(CultureInfo.InvariantCulture) != write.ETag ? $"possible etag mismatch for key {write.Key}"
+                : null;
+        }
+        return write.FirstWrite && exists && !write.Delete ? $"possible etag mismatch: first-write and key {write.Key} exists" : null;
+    }
+
+    private void Apply(WriteRequest write)
+    {
+        if (write.Delete)
+        {
+            _state.Remove(write.Key);
+            return;
+        }
+        _state[write.Key] = new Stored(write.Json!, ++_etag, write.Ttl is { } ttl ? _clock.GetUtcNow() + ttl : null);
+    }
+
+    private bool TryGetLive(string key, out Stored item)
+    {
+        if (_state.TryGetValue(key, out item!) && (item.ExpiresAt is null || item.ExpiresAt > _clock.GetUtcNow()))
+        {
+            return true;
+        }
+        _state.Remove(key);
+        return false;
+    }
+
+    private async Task<bool> CheckStoreAsync(HttpContext context, string store)
+    {
+        if (store == StoreName)
+        {
+            return true;
+        }
+        Violation($"state store '{store}' is not a component (components/ defines '{StoreName}')");
+        await Error(context, 400, "ERR_STATE_STORE_NOT_FOUND", $"state store {store} is not found");
+        return false;
+    }
+
+    // ---------------------------------------------------------------- pub/sub (§2)
+
+    private async Task PublishAsync(HttpContext context, string pubsub, string topic, RecordedRequest r)
+    {
+        if (pubsub != PubSubName)
+        {
+            Violation($"pubsub '{pubsub}' is not a component");
+            await Error(context, 404, "ERR_PUBSUB_NOT_FOUND", $"pubsub {pubsub} not found");
+            return;
+        }
+        CheckQuery(r, context);
+        // CloudMemory sends its own envelope so the id is its own: content type must say so.
+        Expect(r.Header("Content-Type")?.StartsWith("application/cloudevents+json", StringComparison.Ordinal) == true,
+            $"publish Content-Type was '{r.Header("Content-Type")}', expected application/cloudevents+json");
+        if (ParseObject(r, "publish") is not { } envelope)
+        {
+            await MalformedAsync(context);
+            return;
+        }
+        foreach (var required in new[] { "id", "source", "type", "specversion" })
+        {
+            Expect(envelope[required]?.GetValueKind() == JsonValueKind.String, $"CloudEvent attribute '{required}' must be a string");
+        }
+        Expect(envelope["specversion"]?.GetValue<string>() == "1.0", "specversion must be 1.0");
+        Expect(envelope.ContainsKey("data") || envelope.ContainsKey("data_base64"), "CloudEvent has no data");
+        // Pass-through rules: daprd overwrites topic, pubsubname and trace context.
+        envelope["topic"] = topic;
+        envelope["pubsubname"] = pubsub;
+        if (r.Header("traceparent") is { } traceparent)
+        {
+            envelope["traceparent"] = traceparent;
+            envelope["traceid"] = traceparent;
+        }
+        await NoContent(context);
+        StartDelivery(topic, envelope);
+    }
+
+    private void StartDelivery(string topic, JsonObject envelope)
+    {
+        foreach (var subscription in _subscriptions.Where(s => s.PubSubName == PubSubName && s.Topic == topic))
+        {
+            Interlocked.Increment(ref _pendingDeliveries);
+            var copy = (JsonObject)envelope.DeepClone();
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await DeliverAsync(subscription, copy);
+                }
+                catch (Exception ex)
+                {
+                    Violation($"delivery to {subscription.Route} crashed: {ex.Message}");
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _pendingDeliveries);
+                }
+            });
+        }
+    }
+
+    private async Task DeliverAsync(AppSubscription subscription, JsonObject envelope)
+    {
+        var id = envelope["id"]?.GetValue<string>() ?? "";
+        for (var attempt = 1; ; attempt++)
+        {
+            var request = ToApp(HttpMethod.Post, subscription.Route.TrimStart('/'));
+            request.Content = new StringContent(envelope.ToJsonString(), Encoding.UTF8);
+            request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/cloudevents+json");
+            using var response = await _toApp.SendAsync(request, _stopping.Token);
+            var outcome = await ReadOutcomeAsync(response, subscription.Route);
+            Deliveries.Enqueue(new DeliveryRecord(subscription.Topic, subscription.Route, id, attempt, outcome));
+            if (outcome == "SUCCESS")
+            {
+                return;
+            }
+            if (outcome == "RETRY" && attempt < MaxDeliveryAttempts)
+            {
+                continue;
+            }
+            if (subscription.DeadLetterTopic is { } deadLetter)
+            {
+                var dead = (JsonObject)envelope.DeepClone();
+                dead["topic"] = deadLetter;
+                StartDelivery(deadLetter, dead);
+            }
+            return;
+        }
+    }
+
+    // The contract's reading of the app's answer (§2.3).
+    private async Task<string> ReadOutcomeAsync(HttpResponseMessage response, string route)
+    {
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return "DROP";
+        }
+        if (!response.IsSuccessStatusCode)
+        {
+            return "RETRY";
+        }
+        var text = await response.Content.ReadAsStringAsync();
+        string? status = null;
+        try
+        {
+            status = (JsonNode.Parse(text) as JsonObject)?["status"]?.GetValue<string>();
+        }
+        catch (JsonException)
+        {
+        }
+        // CloudMemory always answers 200 with an explicit status; daprd would read its absence as SUCCESS.
+        Expect(response.StatusCode == HttpStatusCode.OK && status is "SUCCESS" or "RETRY" or "DROP",
+            $"delivery answer from {route} was {(int)response.StatusCode} '{text}', expected 200 {{\"status\":\"SUCCESS|RETRY|DROP\"}}");
+        return status switch
+        {
+            null or "SUCCESS" => "SUCCESS",
+            "DROP" => "DROP",
+            _ => "RETRY",
+        };
+    }
+
+    // ---------------------------------------------------------------- service invocation (§3)
+
+    private async Task InvokeAsync(HttpContext context, string appId, string path, RecordedRequest r)
+    {
+        if (!Apps.TryGetValue(appId, out var app))
+        {
+            await Error(context, 404, "ERR_DIRECT_INVOKE", $"app id {appId} not found");
+            return;
+        }
+        var request = new HttpRequestMessage(new HttpMethod(r.Method), new Uri(app, path + r.Query));
+        if (r.Body.Length > 0)
+        {
+            request.Content = new ByteArrayContent(r.Body);
+            if (r.Header("Content-Type") is { } type)
+            {
+                request.Content.Headers.TryAddWithoutValidation("Content-Type", type);
+            }
+        }
+        if (AppApiToken is not null)
+        {
+            request.Headers.TryAddWithoutValidation("dapr-api-token", AppApiToken);
+        }
+        using var response = await _toApp.SendAsync(request);
+        await CopyAsync(context, response);
+    }
+
+    // ---------------------------------------------------------------- actors (§4)
+
+    private async Task ActorInvokeAsync(HttpContext context, string type, string id, string method, RecordedRequest r)
+    {
+        if (!_actorTypes.Contains(type))
+        {
+            await Error(context, 500, "ERR_ACTOR_INVOKE_METHOD", $"did not find address for actor {type}/{id}");
+            return;
+        }
+        // Turn-based concurrency: daprd forwards one call at a time per actor id.
+        var gate = _actorLocks.GetOrAdd(ActorKey(type, id), _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync();
+        try
+        {
+            _activeActors[ActorKey(type, id)] = true;
+            var request = ToApp(HttpMethod.Put, $"actors/{type}/{id}/method/{method}");
+            request.Content = new ByteArrayContent(r.Body);
+            if (r.Header("Content-Type") is { } contentType)
+            {
+                request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+            }
+            using var response = await _toApp.SendAsync(request);
+            await CopyAsync(context, response);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task ActorStateGetAsync(HttpContext context, string type, string id, string key, RecordedRequest r)
+    {
+        if (!await CheckActiveAsync(context, type, id))
+        {
+            return;
+        }
+        CheckQuery(r, context);
+        string? json;
+        lock (_stateGate)
+        {
+            _actorState.TryGetValue(ActorKey(type, id) + "||" + key, out json);
+        }
+        if (json is null)
+        {
+            await NoContent(context);
+            return;
+        }
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(json);
+    }
+
+    private async Task ActorStateSaveAsync(HttpContext context, string type, string id, RecordedRequest r)
+    {
+        if (!await CheckActiveAsync(context, type, id))
+        {
+            return;
+        }
+        if (ParseNode(r, "actor state") is not JsonArray ops)
+        {
+            Violation("actor state body must be an array of operations");
+            await MalformedAsync(context);
+            return;
+        }
+        var changes = new List<(string Key, string? Json)>();
+        foreach (var op in ops)
+        {
+            if (op is not JsonObject o || o["request"] is not JsonObject request)
+            {
+                Violation("actor state operation must be {operation, request}");
+                await MalformedAsync(context);
+                return;
+            }
+            CheckProperties(o, "actor state operation", "operation", "request");
+            CheckProperties(request, "actor state request", "key", "value", "metadata");
+            var kind = o["operation"]?.GetValue<string>();
+            var key = request["key"]?.GetValue<string>();
+            if (kind is not ("upsert" or "delete") || string.IsNullOrEmpty(key))
+            {
+                Violation($"actor state operation '{kind}' / key '{key}' is not valid");
+                await Error(context, 400, "ERR_MALFORMED_REQUEST", "bad operation");
+                return;
+            }
+            if (request["metadata"] is { } metadata)
+            {
+                Expect(metadata is JsonObject m && m.All(p => p.Value?.GetValueKind() == JsonValueKind.String), "actor state metadata must be a map of strings");
+            }
+            Expect(kind == "delete" || request.ContainsKey("value"), $"actor state upsert of '{key}' has no value");
+            changes.Add((key, kind == "upsert" ? request["value"]?.ToJsonString() ?? "null" : null));
+        }
+        lock (_stateGate)
+        {
+            foreach (var (key, json) in changes)
+            {
+                var full = ActorKey(type, id) + "||" + key;
+                if (json is null)
+                {
+                    _actorState.Remove(full);
+                }
+                else
+                {
+                    _actorState[full] = json;
+                }
+            }
+        }
+        await NoContent(context);
+    }
+
+    private async Task ReminderAsync(HttpContext context, string type, string id, string name, RecordedRequest r)
+    {
+        var key = $"{ActorKey(type, id)}||{name}";
+        switch (r.Method)
+        {
+            case "GET":
+                if (_reminders.TryGetValue(key, out var existing))
+                {
+                    await Json(context, 200, new JsonObject { ["dueTime"] = existing.DueTime, ["period"] = existing.Period, ["data"] = existing.Data?.DeepClone() });
+                }
+                else
+                {
+                    await Error(context, 404, "ERR_ACTOR_REMINDER_GET", "reminder not found");
+                }
+                return;
+            case "DELETE":
+                _reminders.TryRemove(key, out _);
+                await NoContent(context);
+                return;
+        }
+        if (!_actorTypes.Contains(type))
+        {
+            await Error(context, 403, "ERR_ACTOR_REMINDER_NON_HOSTED", "actor type not hosted");
+            return;
+        }
+        if (ParseObject(r, "reminder") is not { } body)
+        {
+            await MalformedAsync(context);
+            return;
+        }
+        CheckProperties(body, "reminder", "dueTime", "period", "ttl", "data");
+        var dueText = body["dueTime"]?.GetValue<string>() ?? "";
+        var periodText = body["period"]?.GetValue<string>();
+        if (!TryParseDuration(dueText, out var due) || (!string.IsNullOrEmpty(periodText) && !TryParseDuration(periodText, out _)))
+        {
+            Violation($"reminder dueTime '{dueText}' / period '{periodText}' are not Go or ISO 8601 durations");
+            await Error(context, 400, "ERR_MALFORMED_REQUEST", "bad duration");
+            return;
+        }
+        _ = TryParseDuration(periodText ?? "", out var period);
+        _reminders[key] = new Reminder(key, type, id, name, dueText, periodText, period, body["data"]?.DeepClone(), _clock.GetUtcNow() + due);
+        await NoContent(context);
+    }
+
+    private async Task<bool> CheckActiveAsync(HttpContext context, string type, string id)
+    {
+        if (_activeActors.ContainsKey(ActorKey(type, id)))
+        {
+            return true;
+        }
+        Violation($"actor state of {type}/{id} used while the actor is not active on this host");
+        await Error(context, 400, "ERR_ACTOR_INSTANCE_MISSING", "actor instance is missing");
+        return false;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private HttpRequestMessage ToApp(HttpMethod method, string relative)
+    {
+        var request = new HttpRequestMessage(method, new Uri(_app ?? throw new InvalidOperationException("ConnectAppAsync first"), relative));
+        if (AppApiToken is not null)
+        {
+            request.Headers.TryAddWithoutValidation("dapr-api-token", AppApiToken);
+        }
+        return request;
+    }
+
+    private static string ActorKey(string type, string id) => $"{type}||{id}";
+
+    private void CheckQuery(RecordedRequest r, HttpContext context, params string[] allowed)
+    {
+        foreach (var (name, value) in context.Request.Query)
+        {
+            if (name.StartsWith("metadata.", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            if (!allowed.Contains(name))
+            {
+                Violation($"{r.Method} {r.Path}: query parameter '{name}' is not in the contract");
+                continue;
+            }
+            var v = value.ToString();
+            Expect(name switch
+            {
+                "consistency" => v is "strong" or "eventual",
+                "concurrency" => v is "first-write" or "last-write",
+                _ => true,
+            }, $"{r.Method} {r.Path}: {name}={v} is not an allowed value");
+        }
+    }
+
+    private void CheckProperties(JsonObject obj, string where, params string[] allowed)
+    {
+        foreach (var (name, _) in obj)
+        {
+            Expect(allowed.Contains(name), $"{where}: property '{name}' is not in the contract");
+        }
+    }
+
+    private string? Str(JsonObject obj, string name, string where)
+    {
+        var node = obj[name];
+        Expect(node?.GetValueKind() == JsonValueKind.String, $"{where}: '{name}' must be a string");
+        return node?.GetValueKind() == JsonValueKind.String ? node.GetValue<string>() : null;
+    }
+
+    private JsonNode? ParseNode(RecordedRequest r, string where)
+    {
+        try
+        {
+            return JsonNode.Parse(r.Body);
+        }
+        catch (JsonException ex)
+        {
+            Violation($"{where}: body is not JSON ({ex.Message})");
+            return null;
+        }
+    }
+
+    private JsonObject? ParseObject(RecordedRequest r, string where)
+    {
+        var node = ParseNode(r, where);
+        Expect(node is JsonObject, $"{where}: body must be a JSON object");
+        return node as JsonObject;
+    }
+
+    private bool Expect(bool condition, string violation)
+    {
+        if (!condition)
+        {
+            Violation(violation);
+        }
+        return condition;
+    }
+
+    private void Violation(string message) => Violations.Enqueue(message);
+
+    private static Task NoContent(HttpContext context)
+    {
+        context.Response.StatusCode = 204;
+        return Task.CompletedTask;
+    }
+
+    private static Task MalformedAsync(HttpContext context) => Error(context, 400, "ERR_MALFORMED_REQUEST", "malformed request");
+
+    private static Task Error(HttpContext context, int status, string code, string message) =>
+        Json(context, status, new JsonObject { ["errorCode"] = code, ["message"] = message });
+
+    private static async Task Json(HttpContext context, int status, JsonNode body)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(body.ToJsonString());
+    }
+
+    private static async Task CopyAsync(HttpContext context, HttpResponseMessage response)
+    {
+        context.Response.StatusCode = (int)response.StatusCode;
+        if (response.Content.Headers.ContentType is { } type)
+        {
+            context.Response.ContentType = type.ToString();
+        }
+        await context.Response.Body.WriteAsync(await response.Content.ReadAsByteArrayAsync());
+    }
+
+    /// <summary>The contract's duration forms: Go (<c>1h2m3.5s</c>), ISO 8601 (<c>PT1M</c>, <c>R5/PT1M</c>).</summary>
+    public static bool TryParseDuration(string text, out TimeSpan value)
+    {
+        value = TimeSpan.Zero;
+        if (text.Length == 0)
+        {
+            return true;
+        }
+        var iso = RepeatPrefix().Replace(text, "");
+        if (iso.StartsWith('P'))
+        {
+            try
+            {
+                value = XmlConvert.ToTimeSpan(iso);
+                return true;
+            }
+            catch (FormatException)
+            {
+                return false;
+            }
+        }
+        if (!GoDurationRegex().IsMatch(text))
+        {
+            return false;
+        }
+        foreach (Match part in GoPartRegex().Matches(text))
+        {
+            var n = double.Parse(part.Groups[1].Value, CultureInfo.InvariantCulture);
+            value += part.Groups[2].Value switch
+            {
+                "h" => TimeSpan.FromHours(n),
+                "m" => TimeSpan.FromMinutes(n),
+                "s" => TimeSpan.FromSeconds(n),
+                "ms" => TimeSpan.FromMilliseconds(n),
+                _ => TimeSpan.FromTicks((long)(n / 100)),
+            };
+        }
+        return true;
+    }
+
+    [GeneratedRegex(@"^R\d*/")]
+    private static partial Regex RepeatPrefix();
+
+    [GeneratedRegex(@"^(\d+(\.\d+)?(h|m|s|ms|us|µs|ns))+$")]
+    private static partial Regex GoDurationRegex();
+
+    [GeneratedRegex(@"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")]
+    private static partial Regex GoPartRegex();
+
+    private sealed record Stored(string Json, long ETag, DateTimeOffset? ExpiresAt);
+
+    private sealed record WriteRequest(string Key, string? Json, string? ETag, TimeSpan? Ttl, bool FirstWrite, bool Delete);
+}
+
+public sealed record AppSubscription(string PubSubName, string Topic, string Route, string? DeadLetterTopic);
+
+public sealed record DeliveryRecord(string Topic, string Route, string EventId, int Attempt, string Outcome);
+
+public sealed record Reminder(string Key, string Type, string Id, string Name, string DueTime, string? Period, TimeSpan PeriodValue, JsonNode? Data, DateTimeOffset DueAt);
+
+public sealed class RecordedRequest(string method, string path, string query, IReadOnlyDictionary<string, string> headers, byte[] body)
+{
+    public string Method { get; } = method;
+    public string Path { get; } = path;
+    public string Query { get; } = query;
+    public IReadOnlyDictionary<string, string> Headers { get; } = headers;
+    public byte[] Body { get; } = body;
+    public string? Response { get; set; }
+
+    public string? Header(string name) => Headers.TryGetValue(name, out var value) && value.Length > 0 ? value : null;
+
+    public JsonNode? Json() => Body.Length == 0 ? null : JsonNode.Parse(Body);
+}
