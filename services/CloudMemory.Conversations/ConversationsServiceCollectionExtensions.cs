@@ -50,7 +50,16 @@ public static class ConversationsServiceCollectionExtensions
             services.TryAddSingleton<IConversationLog, InMemoryConversationLog>();
             return services;
         }
-        services.TryAddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+        services.TryAddSingleton(_ =>
+        {
+            // Every statement here is one of a few shapes: let Npgsql prepare them once per connection.
+            var builder = new NpgsqlDataSourceBuilder(connectionString);
+            if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+            {
+                builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
+            }
+            return builder.Build();
+        });
         services.TryAddSingleton<PostgresConversationLog>();
         services.TryAddSingleton<IConversationLog>(sp => sp.GetRequiredService<PostgresConversationLog>());
         services.AddHostedService<ConversationLogMigrator>();

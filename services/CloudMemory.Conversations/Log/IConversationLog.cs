@@ -29,8 +29,11 @@ public interface IConversationLog
     /// <summary>Running counts of a conversation, or null when it is unknown.</summary>
     Task<ConversationStats?> GetStatsAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default);
 
-    /// <summary>The current checkpoint message (if any) followed by the turns after what it covers.</summary>
-    Task<IReadOnlyList<LogMessage>> ReadSinceCheckpointAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// The current checkpoint message (if any) followed by the turns after what it covers, with the
+    /// running counts, in one read (one round trip on PostgreSQL).
+    /// </summary>
+    Task<HistorySegment> ReadSinceCheckpointAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default);
 
     /// <summary>The last <paramref name="turns"/> turns, oldest first.</summary>
     Task<IReadOnlyList<LogMessage>> ReadLastTurnsAsync(string tenantId, string conversationId, int turns, CancellationToken cancellationToken = default);
@@ -43,6 +46,14 @@ public interface IConversationLog
 
     /// <summary>The durable copy of a user's profile, or null.</summary>
     Task<UserProfile?> GetUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>What the current checkpoint does not cover, and the counts; <see cref="Stats"/> is null for an unknown conversation.</summary>
+public sealed record HistorySegment(ConversationStats? Stats, IReadOnlyList<LogMessage> Messages)
+{
+    /// <summary>True when the counts describe exactly these rows (a concurrent append can make them differ).</summary>
+    public bool CountsMatchRows => Stats is not null && Stats.MessagesSinceCheckpoint == Messages.Count
+        && Stats.CheckpointMessageId == (Messages.Count > 0 && Messages[0].IsCheckpoint ? Messages[0].MessageId : "");
 }
 
 /// <summary>A turn to append.</summary>

@@ -34,7 +34,7 @@ public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLo
             var stats = conversation.Stats;
             var message = new LogMessage(Guid.NewGuid().ToString("N"), turn.ConversationId, stats.LastSequence + 1, turn.TurnId,
                 turn.UserId, turn.AgentCode, turn.Query, turn.Answer, IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), time.GetUtcNow());
-            conversation.Messages.Add(message);
+            conversation.Add(message);
             if (turn.TurnId is not null)
             {
                 conversation.ByTurnId[turn.TurnId] = message;
@@ -63,10 +63,9 @@ public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLo
             {
                 return Task.FromResult<CheckpointAppendResult?>(null);
             }
-            var existing = conversation.Messages.Find(m => m.IsCheckpoint && m.MessageId == checkpoint.MessageId);
-            if (existing is not null)
+            if (conversation.ByMessageId.TryGetValue(checkpoint.MessageId, out var existing))
             {
-                return Task.FromResult<CheckpointAppendResult?>(new CheckpointAppendResult(existing, Duplicate: true, conversation.Stats));
+                return Task.FromResult<CheckpointAppendResult?>(new CheckpointAppendResult(conversation.Messages[existing], Duplicate: true, conversation.Stats));
             }
             var stats = conversation.Stats;
             if (!string.Equals(stats.CheckpointMessageId, checkpoint.ExpectedPreviousCheckpointId, StringComparison.Ordinal)
@@ -77,8 +76,8 @@ public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLo
             var units = TokenEstimator.Units(checkpoint.Content);
             var message = new LogMessage(checkpoint.MessageId, checkpoint.ConversationId, stats.LastSequence + 1, null, stats.UserId, "",
                 LogMessage.CheckpointQuery, checkpoint.Content, IsCheckpoint: true, TokenEstimator.TokensFromUnits(units), time.GetUtcNow());
-            conversation.Messages.Add(message);
-            var after = conversation.Messages.Where(m => !m.IsCheckpoint && m.Sequence > checkpoint.CoveredThroughSequence).ToList();
+            conversation.Add(message);
+            var after = conversation.After(checkpoint.CoveredThroughSequence).Where(m => !m.IsCheckpoint).ToList();
             conversation.Stats = stats with
             {
                 CheckpointCount = stats.CheckpointCount + 1,
@@ -106,19 +105,19 @@ public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLo
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<LogMessage>> ReadSinceCheckpointAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
+    public Task<HistorySegment> ReadSinceCheckpointAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
             if (!_conversations.TryGetValue((tenantId, conversationId), out var c))
             {
-                return Task.FromResult<IReadOnlyList<LogMessage>>([]);
+                return Task.FromResult(new HistorySegment(null, []));
             }
             var stats = c.Stats;
             var result = new List<LogMessage>(stats.MessagesSinceCheckpoint);
             if (stats.CheckpointMessageId.Length > 0)
             {
-                result.Add(c.Messages.Find(m => m.MessageId == stats.CheckpointMessageId)!);
+                result.Add(c.Messages[c.ByMessageId[stats.CheckpointMessageId]]);
             }
             // Messages are in sequence order: walk back to the first turn after the covered range.
             var start = c.Messages.Count;
@@ -133,7 +132,7 @@ public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLo
                     result.Add(c.Messages[i]);
                 }
             }
-            return Task.FromResult<IReadOnlyList<LogMessage>>(result);
+            return Task.FromResult(new HistorySegment(stats, result));
         }
     }
 
@@ -165,7 +164,7 @@ public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLo
         lock (_gate)
         {
             IReadOnlyList<LogMessage> page = _conversations.TryGetValue((tenantId, conversationId), out var c)
-                ? c.Messages.Where(m => m.Sequence > afterSequence).Take(limit).ToList()
+                ? c.After(afterSequence).Take(limit).ToList()
                 : [];
             return Task.FromResult(page);
         }
@@ -213,5 +212,26 @@ public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLo
         public ConversationStats Stats { get; set; } = stats;
         public List<LogMessage> Messages { get; } = [];
         public Dictionary<string, LogMessage> ByTurnId { get; } = new(StringComparer.Ordinal);
+
+        // Checkpoints only: turns are never looked up by message id.
+        public Dictionary<string, int> ByMessageId { get; } = new(StringComparer.Ordinal);
+
+        // Sequences are 1, 2, 3, ... in list order, so a position is an index, not a scan.
+        public IEnumerable<LogMessage> After(long sequence)
+        {
+            for (var i = (int)Math.Clamp(sequence, 0, Messages.Count); i < Messages.Count; i++)
+            {
+                yield return Messages[i];
+            }
+        }
+
+        public void Add(LogMessage message)
+        {
+            if (message.IsCheckpoint)
+            {
+                ByMessageId[message.MessageId] = Messages.Count;
+            }
+            Messages.Add(message);
+        }
     }
 }

@@ -55,7 +55,7 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                 created_at timestamptz NOT NULL,
                 PRIMARY KEY (tenant_id, conversation_id, seq));
             CREATE UNIQUE INDEX IF NOT EXISTS cm_messages_turn_id ON cm_messages (tenant_id, conversation_id, turn_id) WHERE turn_id IS NOT NULL;
-            CREATE UNIQUE INDEX IF NOT EXISTS cm_messages_message_id ON cm_messages (tenant_id, conversation_id, message_id);
+            CREATE INDEX IF NOT EXISTS cm_messages_checkpoint_id ON cm_messages (tenant_id, conversation_id, message_id) WHERE is_checkpoint;
             CREATE TABLE IF NOT EXISTS cm_user_profiles (
                 tenant_id text NOT NULL,
                 user_id text NOT NULL,
@@ -154,7 +154,7 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
         {
             return null;
         }
-        var existing = await ReadMessagesAsync(connection, $"SELECT {Columns} FROM cm_messages WHERE tenant_id = $1 AND conversation_id = $2 AND message_id = $3",
+        var existing = await ReadMessagesAsync(connection, $"SELECT {Columns} FROM cm_messages WHERE tenant_id = $1 AND conversation_id = $2 AND is_checkpoint AND message_id = $3",
             [tenantId, checkpoint.ConversationId, checkpoint.MessageId], cancellationToken);
         if (existing.Count > 0)
         {
@@ -219,13 +219,15 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<LogMessage>> ReadSinceCheckpointAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
+    public async Task<HistorySegment> ReadSinceCheckpointAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
     {
-        // One statement: the current checkpoint row first, then the turns after what it covers.
+        // One round trip: the counts, then the current checkpoint row and the turns after what it covers.
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await ReadMessagesAsync(connection, $"""
+        await using var batch = new NpgsqlBatch(connection);
+        var statsCommand = new NpgsqlBatchCommand("SELECT * FROM cm_conversations WHERE tenant_id = $1 AND conversation_id = $2");
+        var messagesCommand = new NpgsqlBatchCommand($"""
             SELECT {Columns} FROM cm_messages m
-            WHERE m.tenant_id = $1 AND m.conversation_id = $2 AND m.message_id = (
+            WHERE m.tenant_id = $1 AND m.conversation_id = $2 AND m.is_checkpoint AND m.message_id = (
                 SELECT checkpoint_message_id FROM cm_conversations WHERE tenant_id = $1 AND conversation_id = $2)
             UNION ALL
             SELECT * FROM (
@@ -233,7 +235,22 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                 WHERE m.tenant_id = $1 AND m.conversation_id = $2 AND NOT m.is_checkpoint AND m.seq > coalesce((
                     SELECT covered_seq FROM cm_conversations WHERE tenant_id = $1 AND conversation_id = $2), 0)
                 ORDER BY m.seq) t
-            """, [tenantId, conversationId], cancellationToken);
+            """);
+        foreach (var command in new[] { statsCommand, messagesCommand })
+        {
+            command.Parameters.Add(new() { Value = tenantId });
+            command.Parameters.Add(new() { Value = conversationId });
+            batch.BatchCommands.Add(command);
+        }
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        var stats = await reader.ReadAsync(cancellationToken) ? ReadStats(reader) : null;
+        await reader.NextResultAsync(cancellationToken);
+        var messages = new List<LogMessage>(stats?.MessagesSinceCheckpoint ?? 0);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            messages.Add(ReadMessage(reader));
+        }
+        return new HistorySegment(stats, messages);
     }
 
     /// <inheritdoc />
@@ -307,13 +324,15 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
         var result = new List<LogMessage>();
         while (await reader.ReadAsync(cancellationToken))
         {
-            result.Add(new LogMessage(
-                reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.IsDBNull(3) ? null : reader.GetString(3),
-                reader.GetString(4), reader.GetString(5), reader.GetString(6), reader.GetString(7), reader.GetBoolean(8),
-                TokenEstimator.TokensFromUnits(reader.GetInt64(9)), reader.GetFieldValue<DateTimeOffset>(10)));
+            result.Add(ReadMessage(reader));
         }
         return result;
     }
+
+    private static LogMessage ReadMessage(NpgsqlDataReader reader) => new(
+        reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.IsDBNull(3) ? null : reader.GetString(3),
+        reader.GetString(4), reader.GetString(5), reader.GetString(6), reader.GetString(7), reader.GetBoolean(8),
+        TokenEstimator.TokensFromUnits(reader.GetInt64(9)), reader.GetFieldValue<DateTimeOffset>(10));
 
     private static ConversationStats ReadStats(NpgsqlDataReader r) => new(
         r.GetString(r.GetOrdinal("conversation_id")),

@@ -75,7 +75,7 @@ public abstract class ConversationLogBehaviour
         await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-1", "", stats.LastSequence, "s1", 8, "[summary] s1", false));
         await log.AppendTurnAsync(_tenant, Turn("c1", 4));
 
-        var since = await log.ReadSinceCheckpointAsync(_tenant, "c1");
+        var since = (await log.ReadSinceCheckpointAsync(_tenant, "c1")).Messages;
 
         since.Select(m => m.IsCheckpoint ? "cp" : m.Query).Should().Equal("cp", "question 4 头痛4天");
         since[0].Query.Should().Be("[MEMORY_CHECKPOINT]");
@@ -92,7 +92,7 @@ public abstract class ConversationLogBehaviour
         // The summary was made when only two turns existed; turn 3 landed before it was applied.
         await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-1", "", 2, "s1", 8, "[summary] s1", false));
 
-        var since = await log.ReadSinceCheckpointAsync(_tenant, "c1");
+        var since = (await log.ReadSinceCheckpointAsync(_tenant, "c1")).Messages;
 
         since.Select(m => m.IsCheckpoint ? "cp" : m.Query).Should().Equal("cp", "question 3 头痛3天");
         await AssertCountsMatchAsync(log);
@@ -135,7 +135,7 @@ public abstract class ConversationLogBehaviour
 
         (await log.GetStatsAsync(other, "shared-id")).Should().BeNull();
         (await log.ReadAsync(other, "shared-id", 0, 10)).Should().BeEmpty();
-        (await log.ReadSinceCheckpointAsync(other, "shared-id")).Should().BeEmpty();
+        (await log.ReadSinceCheckpointAsync(other, "shared-id")).Messages.Should().BeEmpty();
     }
 
     [Fact]
@@ -164,8 +164,10 @@ public abstract class ConversationLogBehaviour
     private async Task AssertCountsMatchAsync(IConversationLog log)
     {
         var stats = (await log.GetStatsAsync(_tenant, "c1"))!;
-        var rendered = ConversationText.RenderHistory(await log.ReadSinceCheckpointAsync(_tenant, "c1"));
-        stats.HistoryUnits.Should().Be(TokenEstimator.Units(rendered));
+        var segment = await log.ReadSinceCheckpointAsync(_tenant, "c1");
+        segment.Stats.Should().Be(stats);
+        segment.CountsMatchRows.Should().BeTrue();
+        stats.HistoryUnits.Should().Be(TokenEstimator.Units(ConversationText.RenderHistory(segment.Messages)));
     }
 }
 

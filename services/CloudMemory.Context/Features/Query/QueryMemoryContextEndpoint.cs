@@ -63,15 +63,12 @@ public sealed class MemoryContextService(IActorInvoker actors, IConversationLog 
             throw new ProblemException(reply.Status, reply.Code!, reply.Detail ?? reply.Code!);
         }
         var session = reply.Value!.Session;
-        var messages = await log.ReadSinceCheckpointAsync(tenantId, conversationId, cancellationToken);
-        var stats = await log.GetStatsAsync(tenantId, conversationId, cancellationToken);
-        var fullHistory = ConversationText.RenderHistory(messages);
+        var segment = await log.ReadSinceCheckpointAsync(tenantId, conversationId, cancellationToken);
+        var fullHistory = ConversationText.RenderHistory(segment.Messages);
 
-        // The counts and the rows are read separately; if a turn landed in between they disagree
-        // and this one answer re-counts what it returns instead.
-        var historyUnits = stats is not null && stats.MessagesSinceCheckpoint == messages.Count && stats.CheckpointMessageId == (messages.FirstOrDefault(m => m.IsCheckpoint)?.MessageId ?? "")
-            ? stats.HistoryUnits
-            : TokenEstimator.Units(fullHistory);
+        // If a turn landed between reading the counts and the rows they disagree, and this one
+        // answer re-counts what it returns instead.
+        var historyUnits = segment.CountsMatchRows ? segment.Stats!.HistoryUnits : TokenEstimator.Units(fullHistory);
         var query = request.Query ?? "";
         var estimatedTokens = TokenEstimator.TokensFromUnits(historyUnits + 1 + TokenEstimator.Units(query));
 

@@ -30,12 +30,11 @@ public sealed class CheckpointCoordinator(
     /// <summary>Plans a checkpoint; null when the conversation is unknown.</summary>
     public async Task<CheckpointPlan?> PlanAsync(string tenantId, string conversationId, string? summary, bool useFallback, CancellationToken cancellationToken = default)
     {
-        var stats = await log.GetStatsAsync(tenantId, conversationId, cancellationToken);
+        var (stats, messages) = await log.ReadSinceCheckpointAsync(tenantId, conversationId, cancellationToken);
         if (stats is null)
         {
             return null;
         }
-        var messages = await log.ReadSinceCheckpointAsync(tenantId, conversationId, cancellationToken);
         var turns = messages.Where(m => !m.IsCheckpoint).ToList();
         var covered = turns.Count > 0 ? Math.Max(turns[^1].Sequence, stats.CoveredThroughSequence) : stats.CoveredThroughSequence;
         var profile = await ProfileAsync(tenantId, conversationId, cancellationToken);
