@@ -13,10 +13,14 @@ public interface IEmbedder
 
     /// <summary>Embeds <paramref name="texts"/>; the result has one L2-normalized vector per text, in order.</summary>
     Task<IReadOnlyList<float[]>> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default);
+
+    /// <summary>Embeds a search query; by default the same as a document.</summary>
+    async Task<float[]> EmbedQueryAsync(string query, CancellationToken cancellationToken = default) =>
+        (await EmbedAsync([query], cancellationToken))[0];
 }
 
 /// <summary>Feature weights of <see cref="LocalHashingEmbedder"/>.</summary>
-public sealed record LocalEmbedderWeights(double Unigram = 1.0, double Bigram = 0.5, double CharTrigram = 0.25)
+public sealed record LocalEmbedderWeights(double Unigram = 1.0, double Bigram = 0.0, double CharTrigram = 0.0, double QueryIdfExponent = 2.0)
 {
     /// <summary>The defaults (tuned on the LoCoMo development split, see docs/benchmarks-locomo.md).</summary>
     public static LocalEmbedderWeights Default { get; } = new();
@@ -35,6 +39,12 @@ public sealed class LocalHashingEmbedder(int dimensions = LocalHashingEmbedder.D
 
     private readonly LocalEmbedderWeights _weights = weights ?? LocalEmbedderWeights.Default;
 
+    // Document frequency per hash bucket over every document embedded so far: queries are
+    // weighted by inverse document frequency, so a word that is in half of the memories (a
+    // speaker's name, "today") counts little. Documents stay stateless (no re-embedding needed).
+    private readonly long[] _documentFrequency = new long[dimensions is >= 16 and <= 8192 ? dimensions : 16];
+    private long _documents;
+
     /// <inheritdoc />
     public string Name => $"local-hashing-{Dimensions}";
 
@@ -48,8 +58,40 @@ public sealed class LocalHashingEmbedder(int dimensions = LocalHashingEmbedder.D
         for (var i = 0; i < texts.Count; i++)
         {
             result[i] = Embed(texts[i]);
+            for (var d = 0; d < result[i].Length; d++)
+            {
+                if (result[i][d] != 0)
+                {
+                    Interlocked.Increment(ref _documentFrequency[d]);
+                }
+            }
+            Interlocked.Increment(ref _documents);
         }
         return Task.FromResult<IReadOnlyList<float[]>>(result);
+    }
+
+    /// <inheritdoc />
+    public Task<float[]> EmbedQueryAsync(string query, CancellationToken cancellationToken = default)
+    {
+        var vector = Embed(query);
+        var n = Interlocked.Read(ref _documents);
+        if (n > 0)
+        {
+            for (var d = 0; d < vector.Length; d++)
+            {
+                if (vector[d] != 0)
+                {
+                    var df = Interlocked.Read(ref _documentFrequency[d]);
+                    vector[d] *= (float)Math.Pow(Math.Log(1 + ((n - df + 0.5) / (df + 0.5))), _weights.QueryIdfExponent);
+                }
+            }
+            var norm = TensorPrimitives.Norm(vector);
+            if (norm > 0)
+            {
+                TensorPrimitives.Divide(vector, norm, vector);
+            }
+        }
+        return Task.FromResult(vector);
     }
 
     /// <summary>Embeds one text.</summary>

@@ -188,7 +188,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
         IReadOnlyList<ScoredId> lexical = [];
         if (mode != SearchModes.Lexical)
         {
-            var vector = (await _embedder.EmbedAsync([query], cancellationToken))[0];
+            var vector = await _embedder.EmbedQueryAsync(query, cancellationToken);
             semantic = await _store.SearchVectorAsync(tenantId, vector, filter, candidates, now, cancellationToken);
         }
         if (mode != SearchModes.Semantic)
