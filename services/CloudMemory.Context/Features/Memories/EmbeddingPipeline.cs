@@ -19,6 +19,9 @@ public sealed class EmbeddingPipeline(
     private const int MaxAttempts = 3;
 
     private readonly Channel<PendingEmbedding> _queue = Channel.CreateUnbounded<PendingEmbedding>(new UnboundedChannelOptions { SingleReader = true });
+    // Queued (tenant, id, content hash): the start-up recovery scan may meet entries a writer
+    // has just queued; each version is embedded once.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string, string), byte> _queued = new();
     private long _outstanding;
 
     /// <summary>Entries queued or being embedded.</summary>
@@ -27,9 +30,14 @@ public sealed class EmbeddingPipeline(
     /// <summary>Queues an entry; never blocks.</summary>
     public void Enqueue(PendingEmbedding item)
     {
+        if (!_queued.TryAdd((item.TenantId, item.Id, item.ContentHash), 0))
+        {
+            return;
+        }
         Interlocked.Increment(ref _outstanding);
         if (!_queue.Writer.TryWrite(item))
         {
+            _queued.TryRemove((item.TenantId, item.Id, item.ContentHash), out _);
             Interlocked.Decrement(ref _outstanding);
         }
     }
@@ -69,6 +77,10 @@ public sealed class EmbeddingPipeline(
                     batch.Add(item);
                 }
                 await EmbedBatchAsync(batch, stoppingToken);
+                foreach (var item in batch)
+                {
+                    _queued.TryRemove((item.TenantId, item.Id, item.ContentHash), out _);
+                }
                 Interlocked.Add(ref _outstanding, -batch.Count);
                 batch.Clear();
             }

@@ -66,7 +66,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
     /// <inheritdoc />
     public async Task<(MemoryEntry Entry, bool Created)> CreateAsync(string tenantId, CreateMemoryRequest request, CancellationToken cancellationToken = default)
     {
-        var now = _time.GetUtcNow();
+        var now = Now();
         var entry = Build(tenantId, request, request.Id is null ? Guid.CreateVersion7(now).ToString("N") : request.Id, now);
         var hash = ContentHash(entry.Content);
         var (stored, created) = await _store.InsertIfAbsentAsync(entry, hash, now, cancellationToken);
@@ -81,7 +81,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
     public async Task<MemoryEntry> UpsertAsync(string tenantId, CreateMemoryRequest request, CancellationToken cancellationToken = default)
     {
         var id = Ids.Require(request.Id, "id");
-        var now = _time.GetUtcNow();
+        var now = Now();
         var entry = Build(tenantId, request, id, now);
         var hash = ContentHash(entry.Content);
         var existing = await _store.GetAsync(tenantId, id, now, cancellationToken);
@@ -104,13 +104,13 @@ public sealed class LongTermMemoryService : ILongTermMemory
 
     /// <inheritdoc />
     public Task<MemoryEntry?> GetAsync(string tenantId, string id, CancellationToken cancellationToken = default) =>
-        _store.GetAsync(tenantId, Ids.Require(id, "id"), _time.GetUtcNow(), cancellationToken);
+        _store.GetAsync(tenantId, Ids.Require(id, "id"), Now(), cancellationToken);
 
     /// <inheritdoc />
     public async Task<MemoryEntry?> UpdateAsync(string tenantId, string id, UpdateMemoryRequest request, CancellationToken cancellationToken = default)
     {
         Ids.Require(id, "id");
-        var now = _time.GetUtcNow();
+        var now = Now();
         var existing = await _store.GetAsync(tenantId, id, now, cancellationToken);
         if (existing is null)
         {
@@ -149,7 +149,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
         {
             throw new ProblemException(400, "invalid-limit", $"'limit' must be between 1 and {MaxListLimit}.");
         }
-        return _store.ListAsync(tenantId, filter, query.Limit, _time.GetUtcNow(), cancellationToken);
+        return _store.ListAsync(tenantId, filter, query.Limit, Now(), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -181,7 +181,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
             throw new ProblemException(400, "invalid-semantic-weight", "'semanticWeight' must be between 0 and 1.");
         }
         var filter = ValidFilter(request.Filters);
-        var now = _time.GetUtcNow();
+        var now = Now();
 
         var candidates = Math.Max(topK * _options.CandidateMultiplier, _options.MinCandidates);
         IReadOnlyList<ScoredId> semantic = [];
@@ -243,6 +243,13 @@ public sealed class LongTermMemoryService : ILongTermMemory
         return prefix + "-" + Convert.ToHexStringLower(hash.AsSpan(0, 16));
     }
 
+    // PostgreSQL keeps microseconds: truncating here makes both stores return the same instants.
+    private DateTimeOffset Now()
+    {
+        var now = _time.GetUtcNow();
+        return now.AddTicks(-(now.Ticks % 10));
+    }
+
     internal static string ContentHash(string content) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(content)).AsSpan(0, 16));
 
     private static bool SameMaps(MemoryEntry a, MemoryEntry b) =>
@@ -278,7 +285,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
     {
         Ids.Require(tenantId, "tenant");
         Ids.Require(id, "id");
-        var createdAt = request.CreatedAt ?? now;
+        var createdAt = request.CreatedAt is { } at ? at.AddTicks(-(at.Ticks % 10)) : now;
         return new MemoryEntry(
             id,
             tenantId,

@@ -365,8 +365,8 @@ public sealed class PostgresMemoryStore : IMemoryStore
         while (await reader.ReadAsync(cancellationToken))
         {
             entries.Add(new MemoryEntry(
-                reader.GetString(0),
                 reader.GetString(1),
+                reader.GetString(0),
                 reader.IsDBNull(2) ? null : reader.GetString(2),
                 reader.IsDBNull(3) ? null : reader.GetString(3),
                 reader.IsDBNull(4) ? null : reader.GetString(4),
