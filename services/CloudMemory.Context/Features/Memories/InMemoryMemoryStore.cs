@@ -244,19 +244,48 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 return Task.FromResult<IReadOnlyList<ScoredId>>([]);
             }
             var avgLength = Math.Max(1.0, (double)p.TotalLength / n);
-            var scores = new Dictionary<Stored, double>();
+            var terms = new List<(string Term, Dictionary<Stored, int> Postings, double Idf)>();
             foreach (var term in TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal))
             {
-                if (!p.Postings.TryGetValue(term, out var postings))
+                if (p.Postings.TryGetValue(term, out var postings))
                 {
-                    continue;
+                    terms.Add((term, postings, Math.Log(1 + ((n - postings.Count + 0.5) / (postings.Count + 0.5)))));
                 }
-                var df = postings.Count;
-                var idf = Math.Log(1 + ((n - df + 0.5) / (df + 0.5)));
-                foreach (var (stored, tf) in postings)
+            }
+            double Score(Stored stored, int tf, double idf) => idf * tf * (K1 + 1) / (tf + (K1 * (1 - B + (B * stored.Length / avgLength))));
+
+            var scores = new Dictionary<Stored, double>();
+            // Statistics are tenant-wide; the walk is over whichever is smaller: the postings of the
+            // query terms, or the entries of the filtered context / trace / user.
+            var candidates = p.Candidates(filter);
+            var postingCount = terms.Sum(t => (long)t.Postings.Count);
+            if (candidates is HashSet<Stored> subset && subset.Count < postingCount)
+            {
+                foreach (var stored in subset)
                 {
-                    var s = idf * tf * (K1 + 1) / (tf + (K1 * (1 - B + (B * stored.Length / avgLength))));
-                    scores[stored] = scores.TryGetValue(stored, out var acc) ? acc + s : s;
+                    var total = 0.0;
+                    foreach (var (term, _, idf) in terms)
+                    {
+                        if (stored.Terms.TryGetValue(term, out var tf))
+                        {
+                            total += Score(stored, tf, idf);
+                        }
+                    }
+                    if (total > 0)
+                    {
+                        scores[stored] = total;
+                    }
+                }
+            }
+            else
+            {
+                foreach (var (_, postings, idf) in terms)
+                {
+                    foreach (var (stored, tf) in postings)
+                    {
+                        var s = Score(stored, tf, idf);
+                        scores[stored] = scores.TryGetValue(stored, out var acc) ? acc + s : s;
+                    }
                 }
             }
             var heap = new TopK(k);
@@ -384,7 +413,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             : Entries.Values;
 
         private static IEnumerable<Stored> Lookup(Dictionary<string, HashSet<Stored>> index, string key) =>
-            index.TryGetValue(key, out var set) ? set : [];
+            index.TryGetValue(key, out var set) ? set : new HashSet<Stored>();
 
         private void Index(Stored stored)
         {
