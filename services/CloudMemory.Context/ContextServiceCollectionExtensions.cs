@@ -1,3 +1,5 @@
+using CloudMemory.Context.Features.Consolidation;
+using CloudMemory.Context.Features.Memories;
 using CloudMemory.Context.Features.Messages;
 using CloudMemory.Context.Features.Query;
 using CloudMemory.Conversations;
@@ -14,6 +16,8 @@ public static class ContextServiceCollectionExtensions
     public static IHostApplicationBuilder AddContextServices(this IHostApplicationBuilder builder)
     {
         builder.Services.AddConversations(builder.Configuration);
+        builder.Services.AddLongTermMemory(builder.Configuration);
+        builder.Services.AddConversationEventHandlers();
         builder.Services.AddSingleton<MemoryContextService>();
         return builder;
     }
@@ -23,6 +27,7 @@ public static class ContextServiceCollectionExtensions
     {
         endpoints.MapQueryMemoryContext();
         endpoints.MapMessageLog();
+        endpoints.MapMemoryEndpoints();
         return endpoints;
     }
 }

@@ -1,10 +1,11 @@
 namespace CloudMemory.Benchmarks;
 
-/// <summary>One benchmarks program with subcommands; each measures side by side in one run.</summary>
+/// <summary>Benchmark entry point: <c>dotnet run -c Release --project tests/CloudMemory.Benchmarks -- SUBCOMMAND [options]</c>.</summary>
 internal static class Program
 {
     private static readonly Dictionary<string, Func<string[], Task<int>>> Commands = new(StringComparer.Ordinal)
     {
+        ["locomo"] = LocomoBenchmark.RunAsync,
         ["context"] = ContextBenchmark.RunAsync,
     };
 
@@ -12,7 +13,7 @@ internal static class Program
     {
         if (args.Length == 0 || !Commands.TryGetValue(args[0], out var command))
         {
-            Console.Error.WriteLine($"usage: dotnet run -c Release --project tests/CloudMemory.Benchmarks -- <{string.Join('|', Commands.Keys)}> [options]");
+            await Console.Error.WriteLineAsync($"usage: CloudMemory.Benchmarks <{string.Join('|', Commands.Keys)}> [options]");
             return 2;
         }
         return await command(args[1..]);

@@ -10,7 +10,12 @@ public sealed record MemoryQueryRequest(
     string? Query = null,
     double? TokenThresholdRatio = null,
     int? RecentTurns = null,
-    int? ModelContextWindow = null);
+    int? ModelContextWindow = null,
+    bool IncludeRelevantMemories = false,
+    int? TopK = null);
+
+/// <summary>A long-term memory relevant to the query, with why it matched.</summary>
+public sealed record RelevantMemory(string Id, string Type, string Content, string? ContextId, double Score, double SemanticScore, double LexicalScore, string Why, DateTimeOffset CreatedAt);
 
 /// <summary>The context for the next LLM call.</summary>
 public sealed record MemoryContext(
@@ -23,7 +28,8 @@ public sealed record MemoryContext(
     double TokenRatio,
     bool ShouldCheckpointSummary,
     double TokenThresholdRatio,
-    int ModelContextWindow);
+    int ModelContextWindow,
+    IReadOnlyList<RelevantMemory>? RelevantMemories = null);
 
 /// <summary>One row of the durable message log: a turn (user query + agent answer) or a checkpoint.</summary>
 public sealed record LogMessage(

@@ -37,8 +37,8 @@ public static class EventTypes
     public const string SessionUpdated = "cloudmemory.session.updated.v1";
 }
 
-/// <summary>A turn was appended to a conversation.</summary>
-public sealed record TurnWritten(string TenantId, string ConversationId, string MessageId, int TurnCount, string AgentCode, MemoryMode Mode, int TokensSinceCheckpoint, long OccurredAt);
+/// <summary>A turn was appended to a conversation (with its text, so followers need no second call).</summary>
+public sealed record TurnWritten(string TenantId, string ConversationId, string MessageId, string UserId, int TurnCount, string AgentCode, string UserQuery, string AgentResponse, MemoryMode Mode, int TokensSinceCheckpoint, long OccurredAt);
 
 /// <summary>A checkpoint (summary + recent turns) was written.</summary>
 public sealed record CheckpointCreated(string TenantId, string ConversationId, string CheckpointMessageId, int CheckpointCount, string Summary, bool Automatic, long OccurredAt);

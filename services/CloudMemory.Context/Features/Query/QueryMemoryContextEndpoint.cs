@@ -1,5 +1,6 @@
 using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Context.Features.Memories;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations;
@@ -37,7 +38,7 @@ public static class QueryMemoryContextEndpoint
 /// running counts (O(1)), not from re-counting the history; the only rows read are the ones the
 /// answer returns (the current checkpoint and the turns after it).
 /// </summary>
-public sealed class MemoryContextService(IActorInvoker actors, IConversationLog log, IOptions<MemoryPolicyOptions> options)
+public sealed class MemoryContextService(IActorInvoker actors, IConversationLog log, ILongTermMemory memories, IOptions<MemoryPolicyOptions> options)
 {
     /// <summary>Validates the request and builds the context.</summary>
     public async Task<MemoryContext> QueryAsync(string tenantId, MemoryQueryRequest request, CancellationToken cancellationToken = default)
@@ -54,6 +55,10 @@ public sealed class MemoryContextService(IActorInvoker actors, IConversationLog 
         if (request.ModelContextWindow is < 1 or > 10_000_000)
         {
             throw new ProblemException(400, "invalid-modelContextWindow", "'modelContextWindow' must be between 1 and 10,000,000 tokens.");
+        }
+        if (request.TopK is < 1 or > 100)
+        {
+            throw new ProblemException(400, "invalid-topK", "'topK' must be between 1 and 100.");
         }
 
         var reply = await actors.InvokeMethodAsync<GetSessionCommand, ActorReply<SessionReply>>(ConversationActorContract.ActorType,
@@ -78,8 +83,28 @@ public sealed class MemoryContextService(IActorInvoker actors, IConversationLog 
         var history = mode == MemoryMode.SummaryN
             ? ConversationText.ComposeSummaryAndRecent(session.MessageContext.Summary, LastTurns(session.MessageContext.WindowMessages, policy.RecentTurns))
             : fullHistory;
+        var relevant = request.IncludeRelevantMemories
+            ? await RelevantMemoriesAsync(tenantId, conversationId, session.Meta.UserId, query, history, request.TopK ?? 5, cancellationToken)
+            : null;
         return new MemoryContext(conversationId, mode, session, history, fullHistory, estimatedTokens, tokenRatio,
-            tokenRatio >= policy.TokenThresholdRatio, policy.TokenThresholdRatio, policy.ModelContextWindow);
+            tokenRatio >= policy.TokenThresholdRatio, policy.TokenThresholdRatio, policy.ModelContextWindow, relevant);
+    }
+
+    // Long-term memories of the same user (any conversation, this one included: details a summary
+    // dropped come back this way), minus messages the history already shows.
+    private async Task<IReadOnlyList<RelevantMemory>> RelevantMemoriesAsync(string tenantId, string conversationId, string userId, string query, string history, int topK, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(query))
+        {
+            return [];
+        }
+        var filters = userId.Length > 0 ? new MemorySearchFilters(UserId: userId) : new MemorySearchFilters(ContextId: conversationId);
+        var response = await memories.SearchAsync(tenantId, new MemorySearchRequest(query, TopK: Math.Min(100, topK * 2), Filters: filters), cancellationToken);
+        return response.Hits
+            .Where(h => !(h.Entry.Type == MemoryTypes.Message && h.Entry.ContextId == conversationId && history.Contains(h.Entry.Content, StringComparison.Ordinal)))
+            .Take(topK)
+            .Select(h => new RelevantMemory(h.Entry.Id, h.Entry.Type, h.Entry.Content, h.Entry.ContextId, h.Score, h.SemanticScore, h.LexicalScore, h.Why, h.Entry.CreatedAt))
+            .ToList();
     }
 
     private static List<ChatMessage> LastTurns(List<ChatMessage> window, int turns) =>

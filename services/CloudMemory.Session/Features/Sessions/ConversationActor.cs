@@ -159,8 +159,8 @@ public sealed class ConversationActor(
         var policy = MemoryPolicy.Resolve(_policy, append.Stats.TurnCount);
         var tokens = TokenEstimator.TokensFromUnits(append.Stats.HistoryUnits + 1);
         await PublishAsync(command.TenantId, Topics.TurnWritten, EventTypes.TurnWritten,
-            new TurnWritten(command.TenantId, command.ConversationId, append.Message.MessageId, append.Stats.TurnCount, agentCode,
-                session.MessageContext.Mode, tokens, session.Meta.UpdatedAt),
+            new TurnWritten(command.TenantId, command.ConversationId, append.Message.MessageId, session.Meta.UserId, append.Stats.TurnCount, agentCode,
+                command.UserQuery, command.AgentResponse, session.MessageContext.Mode, tokens, session.Meta.UpdatedAt),
             append.Message.MessageId);
 
         // At or above the threshold, the checkpoint of the current segment (number CheckpointCount + 1)

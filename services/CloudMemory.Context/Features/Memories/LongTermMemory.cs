@@ -1,0 +1,404 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading.Channels;
+using CloudMemory.BuildingBlocks.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CloudMemory.Context.Features.Memories;
+
+/// <summary>Long-term memory as the rest of the context service sees it. Every call is scoped to a tenant.</summary>
+public interface ILongTermMemory
+{
+    /// <summary>Creates an entry; a repeated explicit id returns the stored entry with Created = false.</summary>
+    Task<(MemoryEntry Entry, bool Created)> CreateAsync(string tenantId, CreateMemoryRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Writes an entry with an explicit id, replacing any earlier version (idempotent for equal input).</summary>
+    Task<MemoryEntry> UpsertAsync(string tenantId, CreateMemoryRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>The entry, or null.</summary>
+    Task<MemoryEntry?> GetAsync(string tenantId, string id, CancellationToken cancellationToken = default);
+
+    /// <summary>Updates the given fields; null when unknown.</summary>
+    Task<MemoryEntry?> UpdateAsync(string tenantId, string id, UpdateMemoryRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the entry from storage and every index; false when unknown.</summary>
+    Task<bool> DeleteAsync(string tenantId, string id, CancellationToken cancellationToken = default);
+
+    /// <summary>Entries of a context, trace or user (and type), newest first.</summary>
+    Task<IReadOnlyList<MemoryEntry>> ListAsync(string tenantId, MemoryListQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>Semantic, lexical or hybrid search.</summary>
+    Task<MemorySearchResponse> SearchAsync(string tenantId, MemorySearchRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Makes a conversation message searchable (type <c>message</c>, contextId = conversation id).
+    /// Idempotent per (conversation, message id).
+    /// </summary>
+    Task<MemoryEntry> IndexMessageAsync(string tenantId, string conversationId, string messageId, string role, string text, DateTimeOffset createdAt, string? userId = null, CancellationToken cancellationToken = default);
+}
+
+/// <summary>The implementation over an <see cref="IMemoryStore"/> and an <see cref="IEmbedder"/>.</summary>
+public sealed class LongTermMemoryService : ILongTermMemory
+{
+    private const int MaxMetadataEntries = 64;
+    private const int MaxTags = 32;
+    private const int MaxListLimit = 1000;
+
+    private readonly IMemoryStore _store;
+    private readonly IEmbedder _embedder;
+    private readonly EmbeddingPipeline _pipeline;
+    private readonly AccessRecorder _access;
+    private readonly LongTermMemoryOptions _options;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates the service.</summary>
+    public LongTermMemoryService(IMemoryStore store, IEmbedder embedder, EmbeddingPipeline pipeline, AccessRecorder access, IOptions<LongTermMemoryOptions> options, TimeProvider time)
+    {
+        _store = store;
+        _embedder = embedder;
+        _pipeline = pipeline;
+        _access = access;
+        _options = options.Value;
+        _time = time;
+    }
+
+    /// <inheritdoc />
+    public async Task<(MemoryEntry Entry, bool Created)> CreateAsync(string tenantId, CreateMemoryRequest request, CancellationToken cancellationToken = default)
+    {
+        var now = Now();
+        var entry = Build(tenantId, request, request.Id is null ? Guid.CreateVersion7(now).ToString("N") : request.Id, now);
+        var hash = ContentHash(entry.Content);
+        var (stored, created) = await _store.InsertIfAbsentAsync(entry, hash, now, cancellationToken);
+        if (created)
+        {
+            _pipeline.Enqueue(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
+        }
+        return (stored, created);
+    }
+
+    /// <inheritdoc />
+    public async Task<MemoryEntry> UpsertAsync(string tenantId, CreateMemoryRequest request, CancellationToken cancellationToken = default)
+    {
+        var id = Ids.Require(request.Id, "id");
+        var now = Now();
+        var entry = Build(tenantId, request, id, now);
+        var hash = ContentHash(entry.Content);
+        var existing = await _store.GetAsync(tenantId, id, now, cancellationToken);
+        if (existing is not null)
+        {
+            // A retry or a refresh keeps the entry's history (creation and usage).
+            entry = entry with { CreatedAt = existing.CreatedAt, LastAccessedAt = existing.LastAccessedAt, AccessCount = existing.AccessCount };
+            if (entry == existing with { Metadata = entry.Metadata, Tags = entry.Tags } && SameMaps(entry, existing))
+            {
+                return existing;
+            }
+        }
+        await _store.UpsertAsync(entry, hash, cancellationToken);
+        if (existing is null || ContentHash(existing.Content) != hash)
+        {
+            _pipeline.Enqueue(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
+        }
+        return entry;
+    }
+
+    /// <inheritdoc />
+    public Task<MemoryEntry?> GetAsync(string tenantId, string id, CancellationToken cancellationToken = default) =>
+        _store.GetAsync(tenantId, Ids.Require(id, "id"), Now(), cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<MemoryEntry?> UpdateAsync(string tenantId, string id, UpdateMemoryRequest request, CancellationToken cancellationToken = default)
+    {
+        Ids.Require(id, "id");
+        var now = Now();
+        var existing = await _store.GetAsync(tenantId, id, now, cancellationToken);
+        if (existing is null)
+        {
+            return null;
+        }
+        var updated = existing with
+        {
+            Content = request.Content is null ? existing.Content : ValidContent(request.Content),
+            Type = request.Type is null ? existing.Type : ValidType(request.Type),
+            Metadata = request.Metadata is null ? existing.Metadata : ValidMetadata(request.Metadata),
+            Tags = request.Tags is null ? existing.Tags : ValidTags(request.Tags),
+            ExpiresAt = request.TtlSeconds is null ? existing.ExpiresAt : now.AddSeconds(ValidTtl(request.TtlSeconds.Value)),
+        };
+        var hash = ContentHash(updated.Content);
+        await _store.UpsertAsync(updated, hash, cancellationToken);
+        if (updated.Content != existing.Content)
+        {
+            _pipeline.Enqueue(new PendingEmbedding(tenantId, id, hash, updated.Content));
+        }
+        return updated;
+    }
+
+    /// <inheritdoc />
+    public Task<bool> DeleteAsync(string tenantId, string id, CancellationToken cancellationToken = default) =>
+        _store.DeleteAsync(tenantId, Ids.Require(id, "id"), cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<MemoryEntry>> ListAsync(string tenantId, MemoryListQuery query, CancellationToken cancellationToken = default)
+    {
+        var filter = new MemoryFilter(
+            OptionalId(query.ContextId, "contextId"),
+            OptionalId(query.TraceId, "traceId"),
+            OptionalId(query.UserId, "userId"),
+            query.Type is null ? null : [ValidType(query.Type)]);
+        if (query.Limit is < 1 or > MaxListLimit)
+        {
+            throw new ProblemException(400, "invalid-limit", $"'limit' must be between 1 and {MaxListLimit}.");
+        }
+        return _store.ListAsync(tenantId, filter, query.Limit, Now(), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<MemorySearchResponse> SearchAsync(string tenantId, MemorySearchRequest request, CancellationToken cancellationToken = default)
+    {
+        var query = string.IsNullOrWhiteSpace(request.Query)
+            ? throw new ProblemException(400, "invalid-query", "'query' must not be empty.")
+            : request.Query.Length > _options.MaxContentLength
+                ? throw new ProblemException(400, "invalid-query", $"'query' must be at most {_options.MaxContentLength} characters.")
+                : request.Query;
+        var topK = request.TopK ?? 10;
+        if (topK is < 1 or > 100)
+        {
+            throw new ProblemException(400, "invalid-topk", "'topK' must be between 1 and 100.");
+        }
+        var mode = request.Mode ?? SearchModes.Hybrid;
+        if (mode is not (SearchModes.Hybrid or SearchModes.Semantic or SearchModes.Lexical))
+        {
+            throw new ProblemException(400, "invalid-mode", "'mode' must be 'hybrid', 'semantic' or 'lexical'.");
+        }
+        var fusion = request.Fusion ?? _options.Fusion;
+        if (fusion is not (FusionMethods.Weighted or FusionMethods.Rrf))
+        {
+            throw new ProblemException(400, "invalid-fusion", "'fusion' must be 'weighted' or 'rrf'.");
+        }
+        var weight = request.SemanticWeight ?? _options.SemanticWeight;
+        if (double.IsNaN(weight) || weight is < 0 or > 1)
+        {
+            throw new ProblemException(400, "invalid-semantic-weight", "'semanticWeight' must be between 0 and 1.");
+        }
+        var filter = ValidFilter(request.Filters);
+        var now = Now();
+
+        var candidates = Math.Max(topK * _options.CandidateMultiplier, _options.MinCandidates);
+        IReadOnlyList<ScoredId> semantic = [];
+        IReadOnlyList<ScoredId> lexical = [];
+        if (mode != SearchModes.Lexical)
+        {
+            var vector = await _embedder.EmbedQueryAsync(query, cancellationToken);
+            semantic = await _store.SearchVectorAsync(tenantId, vector, filter, candidates, now, cancellationToken);
+        }
+        if (mode != SearchModes.Semantic)
+        {
+            lexical = await _store.SearchLexicalAsync(tenantId, query, filter, candidates, now, cancellationToken);
+        }
+
+        var fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK);
+        var entries = (await _store.GetManyAsync(tenantId, fused.Keys.ToList(), now, cancellationToken)).ToDictionary(e => e.Id, StringComparer.Ordinal);
+        var queryTerms = TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal).ToList();
+        var hits = fused
+            .Where(f => entries.ContainsKey(f.Key))
+            .Select(f =>
+            {
+                var entry = entries[f.Key];
+                var score = f.Value.Fused * HybridRanking.ReRankFactor(entry, now, _options);
+                return (Entry: entry, Score: score, f.Value);
+            })
+            .OrderByDescending(h => h.Score).ThenBy(h => h.Entry.Id, StringComparer.Ordinal)
+            .Take(topK)
+            .Select(h =>
+            {
+                var matched = MatchedTerms(queryTerms, h.Entry.Content);
+                return new MemoryHit(h.Entry, Math.Round(h.Score, 6), Math.Round(h.Value.Semantic, 6), Math.Round(h.Value.Lexical, 6), matched, Why(matched, h.Value, mode));
+            })
+            .ToList();
+
+        if (_options.TrackAccess && hits.Count > 0)
+        {
+            _access.Record(tenantId, hits.Select(h => h.Entry.Id).ToList(), now);
+        }
+        return new MemorySearchResponse(query, mode, fusion, hits);
+    }
+
+    /// <inheritdoc />
+    public Task<MemoryEntry> IndexMessageAsync(string tenantId, string conversationId, string messageId, string role, string text, DateTimeOffset createdAt, string? userId = null, CancellationToken cancellationToken = default)
+    {
+        Ids.Require(conversationId, "conversationId");
+        Ids.Require(messageId, "messageId");
+        var id = DeterministicId("msg", conversationId, messageId);
+        var content = string.IsNullOrEmpty(role) ? text : $"{role}: {text}";
+        return UpsertAsync(tenantId, new CreateMemoryRequest(
+            content, MemoryTypes.Message, id, userId, conversationId,
+            Metadata: new Dictionary<string, string>(StringComparer.Ordinal) { ["messageId"] = messageId, ["role"] = role },
+            CreatedAt: createdAt), cancellationToken);
+    }
+
+    /// <summary>A stable id (letters, digits, '-') from its parts, at most 48 characters.</summary>
+    public static string DeterministicId(string prefix, params string[] parts)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\u001f', parts)));
+        return prefix + "-" + Convert.ToHexStringLower(hash.AsSpan(0, 16));
+    }
+
+    // PostgreSQL keeps microseconds: truncating here makes both stores return the same instants.
+    private DateTimeOffset Now()
+    {
+        var now = _time.GetUtcNow();
+        return now.AddTicks(-(now.Ticks % 10));
+    }
+
+    internal static string ContentHash(string content) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(content)).AsSpan(0, 16));
+
+    private static bool SameMaps(MemoryEntry a, MemoryEntry b) =>
+        a.Metadata.Count == b.Metadata.Count && a.Metadata.All(kv => b.Metadata.TryGetValue(kv.Key, out var v) && v == kv.Value)
+        && a.Tags.SequenceEqual(b.Tags, StringComparer.Ordinal);
+
+    private static List<string> MatchedTerms(List<string> queryTerms, string content)
+    {
+        var contentTerms = new HashSet<string>(TextAnalysis.Terms(content), StringComparer.Ordinal);
+        var contentStems = new HashSet<string>(contentTerms.Select(TextAnalysis.Stem), StringComparer.Ordinal);
+        return queryTerms.Where(t => contentTerms.Contains(t) || contentStems.Contains(TextAnalysis.Stem(t))).ToList();
+    }
+
+    private static string Why(List<string> matched, FusedScore score, string mode)
+    {
+        var parts = new List<string>();
+        if (matched.Count > 0)
+        {
+            parts.Add($"matched terms: {string.Join(", ", matched)}");
+        }
+        if (mode != SearchModes.Lexical)
+        {
+            parts.Add(score.HasSemantic ? $"semantic similarity {score.Semantic:0.000}" : "no semantic match (embedding pending or not in the top candidates)");
+        }
+        if (mode != SearchModes.Semantic)
+        {
+            parts.Add(score.HasLexical ? $"lexical score {score.Lexical:0.000}" : "no keyword match");
+        }
+        return string.Join("; ", parts);
+    }
+
+    private MemoryEntry Build(string tenantId, CreateMemoryRequest request, string id, DateTimeOffset now)
+    {
+        Ids.Require(tenantId, "tenant");
+        Ids.Require(id, "id");
+        var createdAt = request.CreatedAt is { } at ? at.AddTicks(-(at.Ticks % 10)) : now;
+        return new MemoryEntry(
+            id,
+            tenantId,
+            OptionalId(request.UserId, "userId"),
+            OptionalId(request.ContextId, "contextId"),
+            OptionalId(request.TraceId, "traceId"),
+            request.Type is null ? MemoryTypes.LongTerm : ValidType(request.Type),
+            ValidContent(request.Content),
+            ValidMetadata(request.Metadata),
+            ValidTags(request.Tags),
+            createdAt,
+            createdAt,
+            0,
+            request.TtlSeconds is null ? null : now.AddSeconds(ValidTtl(request.TtlSeconds.Value)));
+    }
+
+    private string ValidContent(string? content)
+    {
+        if (string.IsNullOrWhiteSpace(content))
+        {
+            throw new ProblemException(400, "invalid-content", "'content' must not be empty.");
+        }
+        if (content.Length > _options.MaxContentLength)
+        {
+            throw new ProblemException(413, "content-too-large", $"'content' must be at most {_options.MaxContentLength} characters.");
+        }
+        return content;
+    }
+
+    private static string ValidType(string type) =>
+        MemoryTypes.All.Contains(type) ? type
+        : throw new ProblemException(400, "invalid-type", $"Unknown memory type '{type}'; expected one of {string.Join(", ", MemoryTypes.All)}.");
+
+    private static int ValidTtl(int seconds) =>
+        seconds > 0 ? seconds : throw new ProblemException(400, "invalid-ttl", "'ttlSeconds' must be positive.");
+
+    private static string? OptionalId(string? value, string name) => value is null ? null : Ids.Require(value, name);
+
+    private static Dictionary<string, string> ValidMetadata(IReadOnlyDictionary<string, string>? metadata)
+    {
+        if (metadata is null)
+        {
+            return new Dictionary<string, string>(StringComparer.Ordinal);
+        }
+        if (metadata.Count > MaxMetadataEntries || metadata.Any(kv => string.IsNullOrEmpty(kv.Key) || kv.Key.Length > 128 || kv.Value is null || kv.Value.Length > 4096))
+        {
+            throw new ProblemException(400, "invalid-metadata", $"'metadata' takes at most {MaxMetadataEntries} entries with keys of 1-128 and values of at most 4096 characters.");
+        }
+        return new Dictionary<string, string>(metadata, StringComparer.Ordinal);
+    }
+
+    private static List<string> ValidTags(IReadOnlyList<string>? tags)
+    {
+        if (tags is null)
+        {
+            return [];
+        }
+        if (tags.Count > MaxTags || tags.Any(t => string.IsNullOrWhiteSpace(t) || t.Length > 64))
+        {
+            throw new ProblemException(400, "invalid-tags", $"'tags' takes at most {MaxTags} non-empty tags of at most 64 characters.");
+        }
+        return tags.Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    private static MemoryFilter ValidFilter(MemorySearchFilters? filters)
+    {
+        if (filters is null)
+        {
+            return MemoryFilter.None;
+        }
+        if (filters.CreatedAfter is { } after && filters.CreatedBefore is { } before && after >= before)
+        {
+            throw new ProblemException(400, "invalid-time-range", "'createdAfter' must be earlier than 'createdBefore'.");
+        }
+        return new MemoryFilter(
+            OptionalId(filters.ContextId, "contextId"),
+            OptionalId(filters.TraceId, "traceId"),
+            OptionalId(filters.UserId, "userId"),
+            filters.Types?.Select(ValidType).ToHashSet(StringComparer.Ordinal),
+            filters.CreatedAfter,
+            filters.CreatedBefore);
+    }
+}
+
+/// <summary>Records search hits as accesses off the request path.</summary>
+public sealed class AccessRecorder(IMemoryStore store, ILogger<AccessRecorder> logger) : BackgroundService
+{
+    private readonly Channel<(string Tenant, IReadOnlyCollection<string> Ids, DateTimeOffset At)> _queue =
+        Channel.CreateBounded<(string, IReadOnlyCollection<string>, DateTimeOffset)>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+
+    /// <summary>Queues an access; drops the oldest when the queue is full (usage statistics are best effort).</summary>
+    public void Record(string tenantId, IReadOnlyCollection<string> ids, DateTimeOffset at) => _queue.Writer.TryWrite((tenantId, ids, at));
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var (tenant, ids, at) in _queue.Reader.ReadAllAsync(stoppingToken))
+            {
+                try
+                {
+                    await store.TouchAsync(tenant, ids, at, stoppingToken);
+                }
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                {
+                    logger.LogWarning(ex, "Recording accesses of {Count} entries failed", ids.Count);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down.
+        }
+    }
+}

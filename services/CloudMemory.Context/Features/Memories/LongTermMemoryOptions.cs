@@ -1,0 +1,41 @@
+namespace CloudMemory.Context.Features.Memories;
+
+/// <summary>Configuration section <c>CloudMemory:LongTermMemory</c>.</summary>
+public sealed class LongTermMemoryOptions
+{
+    /// <summary>The section name.</summary>
+    public const string SectionName = "CloudMemory:LongTermMemory";
+
+    /// <summary>Weight of the normalized semantic score in weighted fusion (the rest is lexical).</summary>
+    public double SemanticWeight { get; set; } = 0.7;
+
+    /// <summary>Default fusion: <c>weighted</c> or <c>rrf</c>.</summary>
+    public string Fusion { get; set; } = FusionMethods.Weighted;
+
+    /// <summary>The k of reciprocal rank fusion (1 / (k + rank)).</summary>
+    public int RrfK { get; set; } = 60;
+
+    /// <summary>Boost of a brand-new entry relative to a very old one: score × (1 + w · 0.5^(age/halfLife)).</summary>
+    public double RecencyWeight { get; set; } = 0.05;
+
+    /// <summary>Half-life of the recency boost.</summary>
+    public double RecencyHalfLifeDays { get; set; } = 30;
+
+    /// <summary>Boost of a frequently used entry: score × (1 + w · min(1, ln(1 + accessCount) / ln(101))).</summary>
+    public double AccessWeight { get; set; } = 0.05;
+
+    /// <summary>Each side of a hybrid search returns max(topK × this, <see cref="MinCandidates"/>) candidates.</summary>
+    public int CandidateMultiplier { get; set; } = 5;
+
+    /// <summary>Lower bound of candidates per side.</summary>
+    public int MinCandidates { get; set; } = 50;
+
+    /// <summary>Largest content accepted (characters).</summary>
+    public int MaxContentLength { get; set; } = 32_000;
+
+    /// <summary>PostgreSQL schema of the memory tables.</summary>
+    public string Schema { get; set; } = "memories";
+
+    /// <summary>Whether searches record accesses (access count, last accessed).</summary>
+    public bool TrackAccess { get; set; } = true;
+}

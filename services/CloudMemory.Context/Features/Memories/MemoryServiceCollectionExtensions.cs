@@ -1,0 +1,73 @@
+using CloudMemory.BuildingBlocks.Workflows;
+using CloudMemory.Context.Features.Memories.Activities;
+using CloudMemory.Context.Features.Memories.Workflows;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace CloudMemory.Context.Features.Memories;
+
+/// <summary>Registers long-term memory (store, embedder, background embedding, consolidation workflow).</summary>
+public static class MemoryServiceCollectionExtensions
+{
+    /// <summary>Name of the connection string that switches storage to PostgreSQL.</summary>
+    public const string ConnectionStringName = "CloudMemory";
+
+    /// <summary>
+    /// Adds long-term memory. Storage is PostgreSQL when <c>ConnectionStrings:CloudMemory</c> is set,
+    /// in memory otherwise; embeddings come from <c>CloudMemory:Embeddings</c> (local by default).
+    /// </summary>
+    public static IServiceCollection AddLongTermMemory(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<LongTermMemoryOptions>().Bind(configuration.GetSection(LongTermMemoryOptions.SectionName))
+            .Validate(o => o.SemanticWeight is >= 0 and <= 1, "SemanticWeight must be between 0 and 1")
+            .Validate(o => o.Fusion is FusionMethods.Weighted or FusionMethods.Rrf, "Fusion must be 'weighted' or 'rrf'")
+            .Validate(o => o.CandidateMultiplier >= 1 && o.MinCandidates >= 1 && o.RrfK >= 1, "candidate counts must be positive")
+            .ValidateOnStart();
+        services.AddOptions<EmbeddingOptions>().Bind(configuration.GetSection(EmbeddingOptions.SectionName))
+            .Validate(o => o.Provider is "local" or "openai", "Provider must be 'local' or 'openai'")
+            .Validate(o => o.BatchSize is >= 1 and <= 2048, "BatchSize must be 1..2048")
+            .ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.TryAddSingleton<IEmbedder>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value;
+            return options.Provider == "openai"
+                ? new OpenAIEmbedder(options)
+                : new LocalHashingEmbedder(options.Dimensions ?? LocalHashingEmbedder.DefaultDimensions);
+        });
+
+        var connectionString = configuration.GetConnectionString(ConnectionStringName);
+        if (string.IsNullOrEmpty(connectionString))
+        {
+            services.TryAddSingleton<IMemoryStore, InMemoryMemoryStore>();
+        }
+        else
+        {
+            services.TryAddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+            services.TryAddSingleton<IMemoryStore>(sp => new PostgresMemoryStore(
+                sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<IOptions<LongTermMemoryOptions>>().Value.Schema));
+        }
+
+        // The schema must exist before the embedding pipeline looks for pending entries.
+        services.AddHostedService<MemoryStoreInitializer>();
+        services.TryAddSingleton<EmbeddingPipeline>();
+        services.AddHostedService(sp => sp.GetRequiredService<EmbeddingPipeline>());
+        services.TryAddSingleton<AccessRecorder>();
+        services.AddHostedService(sp => sp.GetRequiredService<AccessRecorder>());
+        services.TryAddSingleton<ILongTermMemory, LongTermMemoryService>();
+
+        services.AddWorkflow<ConsolidateConversationWorkflow>();
+        services.AddWorkflowActivity<ExtractLongTermMemoriesActivity>();
+        services.AddWorkflowActivity<WriteLongTermMemoriesActivity>();
+        return services;
+    }
+
+    private sealed class MemoryStoreInitializer(IMemoryStore store) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,387 @@
+using System.Globalization;
+using System.Numerics.Tensors;
+using System.Text;
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace CloudMemory.Context.Features.Memories;
+
+/// <summary>
+/// PostgreSQL store: one table per schema with secondary indexes (tenant + context / trace / user),
+/// a generated <c>tsvector</c> with a GIN index for full-text search ranked by <c>ts_rank_cd</c>,
+/// and embeddings in a <c>vector</c> column when the pgvector extension can be created, else a
+/// <c>real[]</c> column scored in the service (SIMD dot products over the filtered rows).
+/// </summary>
+public sealed class PostgresMemoryStore : IMemoryStore
+{
+    private const string Columns = "tenant_id, id, user_id, context_id, trace_id, type, content, metadata, tags, created_at, last_accessed_at, access_count, expires_at";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly string _schema;
+    private readonly string _table;
+    private bool _pgvector;
+
+    /// <summary>Creates the store over <paramref name="dataSource"/> in <paramref name="schema"/>.</summary>
+    public PostgresMemoryStore(NpgsqlDataSource dataSource, string schema = "memories")
+    {
+        if (string.IsNullOrEmpty(schema) || !schema.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_') || char.IsAsciiDigit(schema[0]))
+        {
+            throw new ArgumentException("The schema name must be lower-case letters, digits and '_' (it is used in SQL as is).", nameof(schema));
+        }
+        _dataSource = dataSource;
+        _schema = schema;
+        _table = schema + ".memory_entries";
+    }
+
+    /// <summary>True when vectors are stored and searched with pgvector.</summary>
+    public bool UsesPgvector => _pgvector;
+
+    /// <inheritdoc />
+    public async Task InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        _pgvector = await TryCreatePgvectorAsync(connection, cancellationToken);
+        await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+        var sql = $"""
+            SELECT pg_advisory_xact_lock(hashtext('{_schema}.memory_entries'));
+            CREATE SCHEMA IF NOT EXISTS {_schema};
+            CREATE TABLE IF NOT EXISTS {_table} (
+                tenant_id text NOT NULL,
+                id text NOT NULL,
+                user_id text NULL,
+                context_id text NULL,
+                trace_id text NULL,
+                type text NOT NULL,
+                content text NOT NULL,
+                content_hash text NOT NULL,
+                metadata jsonb NOT NULL DEFAULT '{"{}"}',
+                tags text[] NOT NULL DEFAULT '{"{}"}',
+                created_at timestamptz NOT NULL,
+                last_accessed_at timestamptz NOT NULL,
+                access_count bigint NOT NULL DEFAULT 0,
+                expires_at timestamptz NULL,
+                embedding real[] NULL,
+                search tsvector GENERATED ALWAYS AS (to_tsvector('english', content)) STORED,
+                PRIMARY KEY (tenant_id, id));
+            CREATE INDEX IF NOT EXISTS memory_entries_context ON {_table} (tenant_id, context_id, created_at DESC);
+            CREATE INDEX IF NOT EXISTS memory_entries_trace ON {_table} (tenant_id, trace_id, created_at DESC);
+            CREATE INDEX IF NOT EXISTS memory_entries_user ON {_table} (tenant_id, user_id, created_at DESC);
+            CREATE INDEX IF NOT EXISTS memory_entries_search ON {_table} USING gin (search);
+            CREATE INDEX IF NOT EXISTS memory_entries_pending ON {_table} (created_at) WHERE embedding IS NULL;
+            """;
+        if (_pgvector)
+        {
+            sql += $"ALTER TABLE {_table} ADD COLUMN IF NOT EXISTS embedding_vector vector NULL;";
+        }
+        await using (var command = new NpgsqlCommand(sql, connection, tx))
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await tx.CommitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> UpsertAsync(MemoryEntry entry, string contentHash, CancellationToken cancellationToken = default)
+    {
+        // The embedding survives a rewrite with the same content; otherwise the entry is pending again.
+        var keepVector = _pgvector ? $", embedding_vector = CASE WHEN {_table}.content_hash = EXCLUDED.content_hash THEN {_table}.embedding_vector END" : string.Empty;
+        var sql = $"""
+            INSERT INTO {_table} ({Columns}, content_hash)
+            VALUES (@tenant, @id, @user, @context, @trace, @type, @content, @metadata, @tags, @created, @accessed, @count, @expires, @hash)
+            ON CONFLICT (tenant_id, id) DO UPDATE SET
+                user_id = EXCLUDED.user_id, context_id = EXCLUDED.context_id, trace_id = EXCLUDED.trace_id, type = EXCLUDED.type,
+                content = EXCLUDED.content, metadata = EXCLUDED.metadata, tags = EXCLUDED.tags, created_at = EXCLUDED.created_at,
+                last_accessed_at = EXCLUDED.last_accessed_at, access_count = EXCLUDED.access_count, expires_at = EXCLUDED.expires_at,
+                embedding = CASE WHEN {_table}.content_hash = EXCLUDED.content_hash THEN {_table}.embedding END{keepVector},
+                content_hash = EXCLUDED.content_hash
+            RETURNING (xmax = 0)
+            """;
+        await using var command = _dataSource.CreateCommand(sql);
+        AddEntryParameters(command, entry, contentHash);
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <inheritdoc />
+    public async Task<(MemoryEntry Entry, bool Created)> InsertIfAbsentAsync(MemoryEntry entry, string contentHash, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        // An expired row with the same id counts as absent and is overwritten.
+        var clearVector = _pgvector ? ", embedding_vector = NULL" : string.Empty;
+        var sql = $"""
+            INSERT INTO {_table} ({Columns}, content_hash)
+            VALUES (@tenant, @id, @user, @context, @trace, @type, @content, @metadata, @tags, @created, @accessed, @count, @expires, @hash)
+            ON CONFLICT (tenant_id, id) DO UPDATE SET
+                user_id = EXCLUDED.user_id, context_id = EXCLUDED.context_id, trace_id = EXCLUDED.trace_id, type = EXCLUDED.type,
+                content = EXCLUDED.content, metadata = EXCLUDED.metadata, tags = EXCLUDED.tags, created_at = EXCLUDED.created_at,
+                last_accessed_at = EXCLUDED.last_accessed_at, access_count = EXCLUDED.access_count, expires_at = EXCLUDED.expires_at,
+                content_hash = EXCLUDED.content_hash, embedding = NULL{clearVector}
+            WHERE {_table}.expires_at IS NOT NULL AND {_table}.expires_at <= @now
+            RETURNING 1
+            """;
+        await using var command = _dataSource.CreateCommand(sql);
+        AddEntryParameters(command, entry, contentHash);
+        command.Parameters.AddWithValue("now", now);
+        if (await command.ExecuteScalarAsync(cancellationToken) is not null)
+        {
+            return (entry, true);
+        }
+        var existing = await GetAsync(entry.TenantId, entry.Id, now, cancellationToken);
+        return existing is null ? await InsertIfAbsentAsync(entry, contentHash, now, cancellationToken) : (existing, false);
+    }
+
+    /// <inheritdoc />
+    public async Task<MemoryEntry?> GetAsync(string tenantId, string id, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var found = await GetManyAsync(tenantId, [id], now, cancellationToken);
+        return found.Count == 0 ? null : found[0];
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<MemoryEntry>> GetManyAsync(string tenantId, IReadOnlyCollection<string> ids, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        if (ids.Count == 0)
+        {
+            return [];
+        }
+        await using var command = _dataSource.CreateCommand(
+            $"SELECT {Columns} FROM {_table} WHERE tenant_id = @tenant AND id = ANY(@ids) AND (expires_at IS NULL OR expires_at > @now)");
+        command.Parameters.AddWithValue("tenant", tenantId);
+        command.Parameters.AddWithValue("ids", ids.ToArray());
+        command.Parameters.AddWithValue("now", now);
+        return await ReadEntriesAsync(command, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> DeleteAsync(string tenantId, string id, CancellationToken cancellationToken = default)
+    {
+        // One row holds the entry, its vector and its tsvector: deleting it removes it from every index.
+        await using var command = _dataSource.CreateCommand($"DELETE FROM {_table} WHERE tenant_id = @tenant AND id = @id");
+        command.Parameters.AddWithValue("tenant", tenantId);
+        command.Parameters.AddWithValue("id", id);
+        return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<MemoryEntry>> ListAsync(string tenantId, MemoryFilter filter, int limit, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand();
+        var where = Where(command, tenantId, filter, now);
+        command.CommandText = $"SELECT {Columns} FROM {_table} WHERE {where} ORDER BY created_at DESC, id LIMIT @limit";
+        command.Parameters.AddWithValue("limit", limit);
+        return await ReadEntriesAsync(command, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task SetEmbeddingsAsync(IReadOnlyList<EmbeddingUpdate> updates, CancellationToken cancellationToken = default)
+    {
+        if (updates.Count == 0)
+        {
+            return;
+        }
+        await using var batch = _dataSource.CreateBatch();
+        var setVector = _pgvector ? ", embedding_vector = @vector::vector" : string.Empty;
+        foreach (var u in updates)
+        {
+            var command = new NpgsqlBatchCommand($"UPDATE {_table} SET embedding = @embedding{setVector} WHERE tenant_id = @tenant AND id = @id AND content_hash = @hash");
+            command.Parameters.AddWithValue("embedding", u.Vector);
+            command.Parameters.AddWithValue("tenant", u.TenantId);
+            command.Parameters.AddWithValue("id", u.Id);
+            command.Parameters.AddWithValue("hash", u.ContentHash);
+            if (_pgvector)
+            {
+                command.Parameters.AddWithValue("vector", VectorLiteral(u.Vector));
+            }
+            batch.BatchCommands.Add(command);
+        }
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<PendingEmbedding>> ListPendingEmbeddingsAsync(int limit, CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand($"SELECT tenant_id, id, content_hash, content FROM {_table} WHERE embedding IS NULL ORDER BY created_at LIMIT @limit");
+        command.Parameters.AddWithValue("limit", limit);
+        var pending = new List<PendingEmbedding>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            pending.Add(new PendingEmbedding(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
+        }
+        return pending;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ScoredId>> SearchVectorAsync(string tenantId, float[] query, MemoryFilter filter, int k, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand();
+        var where = Where(command, tenantId, filter, now);
+        if (_pgvector)
+        {
+            command.CommandText = $"""
+                SELECT id, 1 - (embedding_vector <=> @query::vector) AS score FROM {_table}
+                WHERE {where} AND embedding_vector IS NOT NULL AND vector_dims(embedding_vector) = @dims
+                ORDER BY embedding_vector <=> @query::vector, id LIMIT @k
+                """;
+            command.Parameters.AddWithValue("query", VectorLiteral(query));
+            command.Parameters.AddWithValue("dims", query.Length);
+            command.Parameters.AddWithValue("k", k);
+            var hits = new List<ScoredId>();
+            await using var r = await command.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                hits.Add(new ScoredId(r.GetString(0), r.GetDouble(1)));
+            }
+            return hits;
+        }
+
+        command.CommandText = $"SELECT id, embedding FROM {_table} WHERE {where} AND embedding IS NOT NULL";
+        var scored = new List<ScoredId>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var vector = reader.GetFieldValue<float[]>(1);
+            if (vector.Length == query.Length)
+            {
+                scored.Add(new ScoredId(reader.GetString(0), TensorPrimitives.Dot(query, vector)));
+            }
+        }
+        return scored.OrderByDescending(s => s.Score).ThenBy(s => s.Id, StringComparer.Ordinal).Take(k).ToList();
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ScoredId>> SearchLexicalAsync(string tenantId, string query, MemoryFilter filter, int k, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        // Terms are alphanumeric (safe in tsquery syntax) and OR-ed, as BM25 would: any term may match.
+        var terms = TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal).ToList();
+        if (terms.Count == 0)
+        {
+            return [];
+        }
+        await using var command = _dataSource.CreateCommand();
+        var where = Where(command, tenantId, filter, now);
+        command.CommandText = $"""
+            SELECT id, ts_rank_cd(search, q, 1) AS score
+            FROM {_table}, to_tsquery('english', @tsquery) q
+            WHERE {where} AND search @@ q
+            ORDER BY score DESC, id LIMIT @k
+            """;
+        command.Parameters.AddWithValue("tsquery", string.Join(" | ", terms));
+        command.Parameters.AddWithValue("k", k);
+        var hits = new List<ScoredId>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            hits.Add(new ScoredId(reader.GetString(0), reader.GetFloat(1)));
+        }
+        return hits;
+    }
+
+    /// <inheritdoc />
+    public async Task TouchAsync(string tenantId, IReadOnlyCollection<string> ids, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand(
+            $"UPDATE {_table} SET access_count = access_count + 1, last_accessed_at = GREATEST(last_accessed_at, @now) WHERE tenant_id = @tenant AND id = ANY(@ids)");
+        command.Parameters.AddWithValue("tenant", tenantId);
+        command.Parameters.AddWithValue("ids", ids.ToArray());
+        command.Parameters.AddWithValue("now", now);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task<bool> TryCreatePgvectorAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var command = new NpgsqlCommand("CREATE EXTENSION IF NOT EXISTS vector", connection);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            return true;
+        }
+        catch (PostgresException)
+        {
+            // Not installed on this server (or no privilege): vectors live in real[] and are scored here.
+            return false;
+        }
+    }
+
+    private static string Where(NpgsqlCommand command, string tenantId, MemoryFilter filter, DateTimeOffset now)
+    {
+        var sql = new StringBuilder("tenant_id = @tenant AND (expires_at IS NULL OR expires_at > @now)");
+        command.Parameters.AddWithValue("tenant", tenantId);
+        command.Parameters.AddWithValue("now", now);
+        if (filter.ContextId is { } context)
+        {
+            sql.Append(" AND context_id = @context");
+            command.Parameters.AddWithValue("context", context);
+        }
+        if (filter.TraceId is { } trace)
+        {
+            sql.Append(" AND trace_id = @trace");
+            command.Parameters.AddWithValue("trace", trace);
+        }
+        if (filter.UserId is { } user)
+        {
+            sql.Append(" AND user_id = @user");
+            command.Parameters.AddWithValue("user", user);
+        }
+        if (filter.Types is { Count: > 0 } types)
+        {
+            sql.Append(" AND type = ANY(@types)");
+            command.Parameters.AddWithValue("types", types.ToArray());
+        }
+        if (filter.CreatedAfter is { } after)
+        {
+            sql.Append(" AND created_at >= @after");
+            command.Parameters.AddWithValue("after", after);
+        }
+        if (filter.CreatedBefore is { } before)
+        {
+            sql.Append(" AND created_at < @before");
+            command.Parameters.AddWithValue("before", before);
+        }
+        return sql.ToString();
+    }
+
+    private static void AddEntryParameters(NpgsqlCommand command, MemoryEntry entry, string contentHash)
+    {
+        command.Parameters.AddWithValue("tenant", entry.TenantId);
+        command.Parameters.AddWithValue("id", entry.Id);
+        command.Parameters.AddWithValue("user", (object?)entry.UserId ?? DBNull.Value);
+        command.Parameters.AddWithValue("context", (object?)entry.ContextId ?? DBNull.Value);
+        command.Parameters.AddWithValue("trace", (object?)entry.TraceId ?? DBNull.Value);
+        command.Parameters.AddWithValue("type", entry.Type);
+        command.Parameters.AddWithValue("content", entry.Content);
+        command.Parameters.AddWithValue("metadata", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(entry.Metadata));
+        command.Parameters.AddWithValue("tags", entry.Tags.ToArray());
+        command.Parameters.AddWithValue("created", entry.CreatedAt);
+        command.Parameters.AddWithValue("accessed", entry.LastAccessedAt);
+        command.Parameters.AddWithValue("count", entry.AccessCount);
+        command.Parameters.AddWithValue("expires", entry.ExpiresAt is { } e ? e : DBNull.Value);
+        command.Parameters.AddWithValue("hash", contentHash);
+    }
+
+    private static async Task<IReadOnlyList<MemoryEntry>> ReadEntriesAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var entries = new List<MemoryEntry>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            entries.Add(new MemoryEntry(
+                reader.GetString(1),
+                reader.GetString(0),
+                reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3),
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.GetString(5),
+                reader.GetString(6),
+                JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7)) ?? [],
+                reader.GetFieldValue<string[]>(8),
+                reader.GetFieldValue<DateTimeOffset>(9),
+                reader.GetFieldValue<DateTimeOffset>(10),
+                reader.GetInt64(11),
+                reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTimeOffset>(12)));
+        }
+        return entries;
+    }
+
+    private static string VectorLiteral(float[] vector) =>
+        "[" + string.Join(',', vector.Select(v => v.ToString("R", CultureInfo.InvariantCulture))) + "]";
+}

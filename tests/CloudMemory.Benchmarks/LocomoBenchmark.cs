@@ -1,0 +1,257 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CloudMemory.Context.Features.Memories;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace CloudMemory.Benchmarks;
+
+/// <summary>
+/// LoCoMo retrieval recall through CloudMemory's own long-term memory service (see
+/// /work/shared/bench/locomo/README.md for the data and the scoring rule), plus an optional
+/// synthetic scale run.
+/// </summary>
+internal static class LocomoBenchmark
+{
+    private const string Tenant = "locomo";
+    private static readonly int[] Ks = [1, 5, 10, 20];
+    private static readonly string[] Modes = ["bm25", "semantic", "hybrid"];
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = ParseOptions(args);
+        var exit = 0;
+        if (options.TryGetValue("data", out var data))
+        {
+            exit = await RunLocomoAsync(data, options);
+        }
+        if (options.TryGetValue("scale", out var scale))
+        {
+            exit = Math.Max(exit, await RunScaleAsync(int.Parse(scale, CultureInfo.InvariantCulture), options));
+        }
+        if (!options.ContainsKey("data") && !options.ContainsKey("scale"))
+        {
+            Console.Error.WriteLine("usage: locomo --data DIR [--json FILE] [--scale N] [--semantic-weight W] [--fusion weighted|rrf] [--dims N] [--weights U,B,C]");
+            return 2;
+        }
+        return exit;
+    }
+
+    private static async Task<int> RunLocomoAsync(string dataDir, Dictionary<string, string> options)
+    {
+        using var host = await StartAsync(options);
+        var memory = host.Services.GetRequiredService<ILongTermMemory>();
+        var pipeline = host.Services.GetRequiredService<EmbeddingPipeline>();
+
+        var questions = new List<(string Context, string Question, string Category, HashSet<string> Evidence)>();
+        var files = Directory.GetFiles(dataDir, "*.json").Order(StringComparer.Ordinal).ToList();
+        var turns = 0;
+        foreach (var file in files)
+        {
+            var root = JsonNode.Parse(await File.ReadAllTextAsync(file))!.AsObject();
+            var conversation = root["conversation"]?.AsObject() ?? root;
+            var contextId = "locomo-" + Path.GetFileNameWithoutExtension(file);
+            for (var n = 1; conversation[$"session_{n}"] is JsonArray session || conversation.ContainsKey($"session_{n}_date_time"); n++)
+            {
+                if (conversation[$"session_{n}"] is not JsonArray s)
+                {
+                    continue;
+                }
+                foreach (var turn in s)
+                {
+                    var diaId = (string)turn!["dia_id"]!;
+                    var text = $"{turn["speaker"]}: {turn["text"]}";
+                    if (turn["blip_caption"] is JsonNode caption)
+                    {
+                        text += $" [image: {caption}]";
+                    }
+                    await memory.CreateAsync(Tenant, new CreateMemoryRequest(
+                        text, MemoryTypes.Message, ContextId: contextId,
+                        Metadata: new Dictionary<string, string>(StringComparer.Ordinal) { ["dia_id"] = diaId }));
+                    turns++;
+                }
+            }
+            foreach (var qa in root["qa"]!.AsArray())
+            {
+                var category = qa!["category"]!.ToString();
+                if (category is "5" || qa["evidence"] is not JsonArray evidence)
+                {
+                    continue;
+                }
+                var ids = evidence.SelectMany(e => e!.ToString().Split([';', ',', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToHashSet(StringComparer.Ordinal);
+                if (ids.Count > 0)
+                {
+                    questions.Add((contextId, (string)qa["question"]!, category, ids));
+                }
+            }
+        }
+        var ingest = Stopwatch.StartNew();
+        await pipeline.WaitForIdleAsync();
+        Console.WriteLine($"loaded {turns} turns of {files.Count} conversations, {questions.Count} questions (categories 1-4); embeddings settled in {ingest.ElapsedMilliseconds} ms");
+
+        var semanticWeight = options.TryGetValue("semantic-weight", out var w) ? double.Parse(w, CultureInfo.InvariantCulture) : (double?)null;
+        var fusion = options.GetValueOrDefault("fusion");
+        var report = new JsonObject { ["questions"] = questions.Count };
+        var modesJson = new JsonObject();
+        Console.WriteLine();
+        Console.WriteLine($"{"mode",-9} {"category",-9} {"n",5} {"R@1",7} {"R@5",7} {"R@10",7} {"R@20",7}");
+        foreach (var mode in Modes)
+        {
+            var apiMode = mode switch { "bm25" => SearchModes.Lexical, "semantic" => SearchModes.Semantic, _ => SearchModes.Hybrid };
+            var perQuestion = new List<(string Category, double[] Recall)>();
+            var latencies = new List<double>();
+            // Warm-up so JIT does not count as query latency.
+            await memory.SearchAsync(Tenant, new MemorySearchRequest("warm up", 20, apiMode, semanticWeight, fusion, new MemorySearchFilters(ContextId: questions[0].Context)));
+            foreach (var (context, question, category, evidence) in questions)
+            {
+                var sw = Stopwatch.StartNew();
+                var result = await memory.SearchAsync(Tenant, new MemorySearchRequest(question, 20, apiMode, semanticWeight, fusion, new MemorySearchFilters(ContextId: context)));
+                latencies.Add(sw.Elapsed.TotalMilliseconds);
+                var ranked = result.Hits.Select(h => h.Entry.Metadata["dia_id"]).ToList();
+                perQuestion.Add((category, Ks.Select(k => (double)ranked.Take(k).Count(evidence.Contains) / evidence.Count).ToArray()));
+            }
+            var modeJson = new JsonObject();
+            modeJson["overall"] = Recall(perQuestion);
+            Print(mode, "overall", perQuestion);
+            var byCategory = new JsonObject();
+            foreach (var group in perQuestion.GroupBy(p => p.Category).OrderBy(g => g.Key, StringComparer.Ordinal))
+            {
+                byCategory[group.Key] = Recall(group.ToList());
+                Print(mode, group.Key, group.ToList());
+            }
+            modeJson["byCategory"] = byCategory;
+            latencies.Sort();
+            modeJson["latencyMs"] = new JsonObject { ["p50"] = Round(Percentile(latencies, 0.50)), ["p95"] = Round(Percentile(latencies, 0.95)) };
+            Console.WriteLine($"{mode,-9} latency p50 {Percentile(latencies, 0.50):0.000} ms, p95 {Percentile(latencies, 0.95):0.000} ms");
+            modesJson[mode] = modeJson;
+        }
+        report["modes"] = modesJson;
+        if (options.TryGetValue("json", out var jsonPath))
+        {
+            await File.WriteAllTextAsync(jsonPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine($"wrote {jsonPath}");
+        }
+        await host.StopAsync();
+        return 0;
+    }
+
+    private static async Task<int> RunScaleAsync(int n, Dictionary<string, string> options)
+    {
+        using var host = await StartAsync(options);
+        var memory = host.Services.GetRequiredService<ILongTermMemory>();
+        var pipeline = host.Services.GetRequiredService<EmbeddingPipeline>();
+        var random = new Random(42);
+        var vocabulary = SyntheticVocabulary(random, 20_000);
+        string Sentence(int words) => string.Join(' ', Enumerable.Range(0, words).Select(_ => vocabulary[Zipf(random, vocabulary.Length)]));
+
+        var load = Stopwatch.StartNew();
+        for (var i = 0; i < n; i++)
+        {
+            await memory.CreateAsync(Tenant, new CreateMemoryRequest(Sentence(14), MemoryTypes.Semantic, ContextId: $"ctx-{i % 1000}"));
+            if ((i + 1) % 100_000 == 0)
+            {
+                Console.WriteLine($"  written {i + 1}, embedding backlog {pipeline.Outstanding}");
+            }
+        }
+        var written = load.Elapsed;
+        await pipeline.WaitForIdleAsync();
+        Console.WriteLine($"scale: {n} entries written in {written.TotalSeconds:0.0} s, all embedded after {load.Elapsed.TotalSeconds:0.0} s");
+
+        foreach (var (label, filtered) in new[] { ("whole tenant", false), ("one context", true) })
+        {
+            foreach (var mode in new[] { SearchModes.Lexical, SearchModes.Semantic, SearchModes.Hybrid })
+            {
+                var latencies = new List<double>();
+                for (var q = 0; q < 120; q++)
+                {
+                    var request = new MemorySearchRequest(Sentence(6), 10, mode, Filters: filtered ? new MemorySearchFilters(ContextId: $"ctx-{q % 1000}") : null);
+                    var sw = Stopwatch.StartNew();
+                    await memory.SearchAsync(Tenant, request);
+                    if (q >= 20)
+                    {
+                        latencies.Add(sw.Elapsed.TotalMilliseconds);
+                    }
+                }
+                latencies.Sort();
+                Console.WriteLine($"scale {n} {label,-12} {mode,-8} p50 {Percentile(latencies, 0.5):0.00} ms  p95 {Percentile(latencies, 0.95):0.00} ms");
+            }
+        }
+        await host.StopAsync();
+        return 0;
+    }
+
+    private static async Task<IHost> StartAsync(Dictionary<string, string> options)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            // Usage statistics would leak between questions (an entry retrieved for one question is boosted for the next).
+            [$"{LongTermMemoryOptions.SectionName}:TrackAccess"] = "false",
+            [$"{EmbeddingOptions.SectionName}:BatchSize"] = "256",
+        });
+        var dims = options.TryGetValue("dims", out var d) ? int.Parse(d, CultureInfo.InvariantCulture) : LocalHashingEmbedder.DefaultDimensions;
+        if (options.TryGetValue("weights", out var weights))
+        {
+            var parts = weights.Split(',').Select(p => double.Parse(p, CultureInfo.InvariantCulture)).ToArray();
+            builder.Services.AddSingleton<IEmbedder>(new LocalHashingEmbedder(dims, new LocalEmbedderWeights(parts[0], parts[1], parts[2], parts.Length > 3 ? parts[3] : 1.0)));
+        }
+        else
+        {
+            builder.Services.AddSingleton<IEmbedder>(new LocalHashingEmbedder(dims));
+        }
+        builder.Services.AddLongTermMemory(builder.Configuration);
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
+    }
+
+    private static JsonObject Recall(List<(string Category, double[] Recall)> rows)
+    {
+        var o = new JsonObject();
+        for (var i = 0; i < Ks.Length; i++)
+        {
+            o[$"recall@{Ks[i]}"] = Round(rows.Average(r => r.Recall[i]));
+        }
+        return o;
+    }
+
+    private static void Print(string mode, string category, List<(string Category, double[] Recall)> rows) =>
+        Console.WriteLine($"{mode,-9} {category,-9} {rows.Count,5} " + string.Join(' ', Enumerable.Range(0, Ks.Length).Select(i => $"{rows.Average(r => r.Recall[i]),7:0.000}")));
+
+    private static double Round(double v) => Math.Round(v, 4);
+
+    private static double Percentile(List<double> sorted, double p) =>
+        sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+    private static string[] SyntheticVocabulary(Random random, int size)
+    {
+        string[] syllables = ["ka", "lo", "mi", "ra", "te", "su", "no", "vi", "del", "tor", "an", "pe", "ris", "qu", "zo", "ber", "lin", "ga", "ho", "fen"];
+        var words = new HashSet<string>(StringComparer.Ordinal);
+        while (words.Count < size)
+        {
+            words.Add(string.Concat(Enumerable.Range(0, random.Next(2, 5)).Select(_ => syllables[random.Next(syllables.Length)])));
+        }
+        return words.Order(StringComparer.Ordinal).ToArray();
+    }
+
+    // Zipf-like word frequencies, so the synthetic text has common and rare words like real text.
+    private static int Zipf(Random random, int n) => Math.Min(n - 1, (int)Math.Floor(Math.Pow(n + 1, random.NextDouble())) - 1);
+
+    private static Dictionary<string, string> ParseOptions(string[] args)
+    {
+        var options = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                options[args[i][2..]] = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : "true";
+            }
+        }
+        return options;
+    }
+}

@@ -1,0 +1,226 @@
+using CloudMemory.Context.Features.Memories;
+using Npgsql;
+
+namespace CloudMemory.Context.Tests.Memories;
+
+/// <summary>The behaviour every <see cref="IMemoryStore"/> must have; run against each implementation.</summary>
+public abstract class MemoryStoreBehaviour : IAsyncLifetime
+{
+    private static readonly DateTimeOffset T0 = new(2026, 1, 1, 12, 0, 0, TimeSpan.Zero);
+    private readonly LocalHashingEmbedder _embedder = new();
+    private readonly string _tenant = "tenant-" + Guid.NewGuid().ToString("N")[..8];
+
+    protected IMemoryStore Store { get; private set; } = null!;
+
+    protected abstract Task<IMemoryStore> CreateStoreAsync();
+
+    public async Task InitializeAsync()
+    {
+        Store = await CreateStoreAsync();
+        await Store.InitializeAsync();
+        await Store.InitializeAsync(); // idempotent
+    }
+
+    public virtual Task DisposeAsync() => Task.CompletedTask;
+
+    private MemoryEntry Entry(string id, string content, string? context = "c1", string? trace = null, string? user = null, string type = MemoryTypes.LongTerm, DateTimeOffset? created = null, DateTimeOffset? expires = null, string? tenant = null) =>
+        new(id, tenant ?? _tenant, user, context, trace, type, content,
+            new Dictionary<string, string> { ["k"] = "v" }, ["tag"], created ?? T0, created ?? T0, 0, expires);
+
+    private async Task PutAsync(MemoryEntry entry, bool embed = true)
+    {
+        var hash = LongTermMemoryService.ContentHash(entry.Content);
+        await Store.UpsertAsync(entry, hash);
+        if (embed)
+        {
+            await Store.SetEmbeddingsAsync([new EmbeddingUpdate(entry.TenantId, entry.Id, hash, _embedder.Embed(entry.Content))]);
+        }
+    }
+
+    private Task<IReadOnlyList<ScoredId>> VectorAsync(string query, MemoryFilter? filter = null, DateTimeOffset? now = null) =>
+        Store.SearchVectorAsync(_tenant, _embedder.Embed(query), filter ?? MemoryFilter.None, 10, now ?? T0);
+
+    private Task<IReadOnlyList<ScoredId>> LexicalAsync(string query, MemoryFilter? filter = null, DateTimeOffset? now = null) =>
+        Store.SearchLexicalAsync(_tenant, query, filter ?? MemoryFilter.None, 10, now ?? T0);
+
+    [Fact]
+    public async Task Upsert_NewEntry_RoundTripsEveryField()
+    {
+        var entry = Entry("a", "the user likes green tea", trace: "tr1", user: "u1", type: MemoryTypes.Preference, expires: T0.AddDays(1));
+
+        (await Store.UpsertAsync(entry, "h1")).Should().BeTrue();
+        (await Store.UpsertAsync(entry, "h1")).Should().BeFalse();
+
+        var stored = await Store.GetAsync(_tenant, "a", T0);
+        stored.Should().BeEquivalentTo(entry);
+    }
+
+    [Fact]
+    public async Task Get_OtherTenant_ReturnsNothing()
+    {
+        await PutAsync(Entry("a", "secret plans for the launch"));
+
+        (await Store.GetAsync("someone-else", "a", T0)).Should().BeNull();
+        (await Store.SearchLexicalAsync("someone-else", "launch plans", MemoryFilter.None, 10, T0)).Should().BeEmpty();
+        (await Store.SearchVectorAsync("someone-else", _embedder.Embed("launch plans"), MemoryFilter.None, 10, T0)).Should().BeEmpty();
+        (await Store.ListAsync("someone-else", MemoryFilter.None, 10, T0)).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task InsertIfAbsent_ExistingId_ReturnsStoredEntry()
+    {
+        var first = Entry("a", "first version");
+        (await Store.InsertIfAbsentAsync(first, "h1", T0)).Should().Be((first, true));
+
+        var (stored, created) = await Store.InsertIfAbsentAsync(Entry("a", "second version"), "h2", T0);
+
+        created.Should().BeFalse();
+        stored.Content.Should().Be("first version");
+    }
+
+    [Fact]
+    public async Task List_ByContextTraceUserAndType_ReturnsOnlyMatchesNewestFirst()
+    {
+        await PutAsync(Entry("a", "one", context: "c1", trace: "t1", user: "u1", created: T0));
+        await PutAsync(Entry("b", "two", context: "c1", trace: "t2", user: "u2", type: MemoryTypes.Episodic, created: T0.AddMinutes(1)));
+        await PutAsync(Entry("c", "three", context: "c2", trace: "t1", user: "u1", created: T0.AddMinutes(2)));
+
+        (await Store.ListAsync(_tenant, new MemoryFilter(ContextId: "c1"), 10, T0)).Select(e => e.Id).Should().Equal("b", "a");
+        (await Store.ListAsync(_tenant, new MemoryFilter(TraceId: "t1"), 10, T0)).Select(e => e.Id).Should().Equal("c", "a");
+        (await Store.ListAsync(_tenant, new MemoryFilter(UserId: "u1"), 10, T0)).Select(e => e.Id).Should().Equal("c", "a");
+        (await Store.ListAsync(_tenant, new MemoryFilter(ContextId: "c1", Types: [MemoryTypes.Episodic]), 10, T0)).Select(e => e.Id).Should().Equal("b");
+        (await Store.ListAsync(_tenant, MemoryFilter.None, 2, T0)).Should().HaveCount(2);
+    }
+
+    [Fact]
+    public async Task SearchLexical_MatchingTerms_RanksMoreMatchesFirst()
+    {
+        await PutAsync(Entry("a", "the deployment pipeline failed on the database migration"));
+        await PutAsync(Entry("b", "database backups run nightly"));
+        await PutAsync(Entry("c", "lunch is at noon"));
+
+        var hits = await LexicalAsync("database migration failed");
+
+        hits.Select(h => h.Id).Should().StartWith("a").And.Contain("b").And.NotContain("c");
+        hits[0].Score.Should().BeGreaterThan(hits[1].Score);
+    }
+
+    [Fact]
+    public async Task SearchVector_NearestFirst_AndFilters()
+    {
+        await PutAsync(Entry("a", "customer prefers email notifications in the morning", context: "c1", type: MemoryTypes.Preference, created: T0));
+        await PutAsync(Entry("b", "quarterly revenue grew eleven percent", context: "c1", created: T0.AddHours(1)));
+        await PutAsync(Entry("c", "customer prefers email notifications", context: "c2", trace: "t9", created: T0.AddHours(2)));
+
+        var all = await VectorAsync("email notifications preference");
+        all.Select(h => h.Id).Take(2).Should().BeEquivalentTo(["a", "c"]);
+        all[0].Score.Should().BeGreaterThan(0.3);
+
+        (await VectorAsync("email notifications", new MemoryFilter(ContextId: "c1"))).Select(h => h.Id).Should().NotContain("c");
+        (await VectorAsync("email notifications", new MemoryFilter(TraceId: "t9"))).Select(h => h.Id).Should().Equal("c");
+        (await VectorAsync("email notifications", new MemoryFilter(Types: [MemoryTypes.Preference]))).Select(h => h.Id).Should().Equal("a");
+        (await VectorAsync("email notifications", new MemoryFilter(CreatedAfter: T0.AddMinutes(30), CreatedBefore: T0.AddMinutes(90)))).Select(h => h.Id).Should().Equal("b");
+    }
+
+    [Fact]
+    public async Task Delete_Entry_IsGoneFromEveryIndex()
+    {
+        await PutAsync(Entry("a", "kubernetes cluster upgrade notes", trace: "t1", user: "u1"));
+        await PutAsync(Entry("b", "unrelated gardening tips", trace: "t1", user: "u1"));
+
+        (await Store.DeleteAsync(_tenant, "a")).Should().BeTrue();
+        (await Store.DeleteAsync(_tenant, "a")).Should().BeFalse();
+
+        (await Store.GetAsync(_tenant, "a", T0)).Should().BeNull();
+        (await LexicalAsync("kubernetes upgrade")).Should().BeEmpty();
+        (await VectorAsync("kubernetes cluster upgrade notes")).Select(h => h.Id).Should().NotContain("a");
+        (await Store.ListAsync(_tenant, new MemoryFilter(ContextId: "c1"), 10, T0)).Select(e => e.Id).Should().Equal("b");
+        (await Store.ListAsync(_tenant, new MemoryFilter(TraceId: "t1"), 10, T0)).Select(e => e.Id).Should().Equal("b");
+        (await Store.ListAsync(_tenant, new MemoryFilter(UserId: "u1"), 10, T0)).Select(e => e.Id).Should().Equal("b");
+    }
+
+    [Fact]
+    public async Task Upsert_ChangedContent_MakesEmbeddingPendingAndReindexes()
+    {
+        await PutAsync(Entry("a", "sailing boats in the harbour"));
+
+        await Store.UpsertAsync(Entry("a", "mountain hiking trail"), LongTermMemoryService.ContentHash("mountain hiking trail"));
+
+        (await Store.ListPendingEmbeddingsAsync(100)).Select(p => p.Id).Should().Contain("a");
+        (await VectorAsync("sailing boats harbour")).Should().BeEmpty();
+        (await LexicalAsync("sailing")).Should().BeEmpty();
+        (await LexicalAsync("hiking")).Select(h => h.Id).Should().Equal("a");
+    }
+
+    [Fact]
+    public async Task Upsert_SameContent_KeepsEmbedding()
+    {
+        await PutAsync(Entry("a", "sailing boats in the harbour"));
+
+        await Store.UpsertAsync(Entry("a", "sailing boats in the harbour", context: "c2"), LongTermMemoryService.ContentHash("sailing boats in the harbour"));
+
+        (await VectorAsync("sailing boats", new MemoryFilter(ContextId: "c2"))).Select(h => h.Id).Should().Equal("a");
+        (await VectorAsync("sailing boats", new MemoryFilter(ContextId: "c1"))).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task SetEmbeddings_StaleContentHash_IsIgnored()
+    {
+        await Store.UpsertAsync(Entry("a", "new content"), "new-hash");
+
+        await Store.SetEmbeddingsAsync([new EmbeddingUpdate(_tenant, "a", "old-hash", _embedder.Embed("new content"))]);
+
+        (await VectorAsync("new content")).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Expired_Entry_IsInvisible()
+    {
+        await PutAsync(Entry("a", "temporary note about parking", expires: T0.AddMinutes(5)));
+
+        (await Store.GetAsync(_tenant, "a", T0.AddMinutes(4))).Should().NotBeNull();
+        var later = T0.AddMinutes(5);
+        (await Store.GetAsync(_tenant, "a", later)).Should().BeNull();
+        (await LexicalAsync("parking", now: later)).Should().BeEmpty();
+        (await VectorAsync("temporary note about parking", now: later)).Should().BeEmpty();
+        (await Store.ListAsync(_tenant, MemoryFilter.None, 10, later)).Should().BeEmpty();
+        (await Store.InsertIfAbsentAsync(Entry("a", "reused id"), "h", later)).Created.Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Touch_Entries_CountsAccesses()
+    {
+        await PutAsync(Entry("a", "x"));
+
+        await Store.TouchAsync(_tenant, ["a"], T0.AddHours(1));
+        await Store.TouchAsync(_tenant, ["a", "missing"], T0.AddHours(2));
+
+        var entry = await Store.GetAsync(_tenant, "a", T0);
+        entry!.AccessCount.Should().Be(2);
+        entry.LastAccessedAt.Should().Be(T0.AddHours(2));
+    }
+}
+
+public sealed class InMemoryMemoryStoreTests : MemoryStoreBehaviour
+{
+    protected override Task<IMemoryStore> CreateStoreAsync() => Task.FromResult<IMemoryStore>(new InMemoryMemoryStore());
+}
+
+public sealed class PostgresMemoryStoreTests : MemoryStoreBehaviour
+{
+    private NpgsqlDataSource? _dataSource;
+
+    protected override Task<IMemoryStore> CreateStoreAsync()
+    {
+        _dataSource = NpgsqlDataSource.Create(TestPostgres.ConnectionString);
+        return Task.FromResult<IMemoryStore>(new PostgresMemoryStore(_dataSource, TestPostgres.NewSchema()));
+    }
+
+    public override async Task DisposeAsync()
+    {
+        if (_dataSource is not null)
+        {
+            await _dataSource.DisposeAsync();
+        }
+    }
+}
