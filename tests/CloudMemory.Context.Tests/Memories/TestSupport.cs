@@ -10,15 +10,10 @@ using Microsoft.Extensions.Logging;
 
 namespace CloudMemory.Context.Tests.Memories;
 
-/// <summary>The PostgreSQL server of the tests (CI sets CLOUDMEMORY_TEST_POSTGRES).</summary>
+/// <summary>The PostgreSQL server of the tests (CI's, or one the run starts itself).</summary>
 internal static class TestPostgres
 {
-    public static string ConnectionString =>
-        Environment.GetEnvironmentVariable("CLOUDMEMORY_TEST_POSTGRES") is { Length: > 0 } cs
-            ? cs
-            : throw new InvalidOperationException(
-                "CLOUDMEMORY_TEST_POSTGRES is not set. PostgreSQL tests need a server: run " +
-                "`eval \"$(.ci/postgres.sh start /tmp/pg-test)\"` and re-run the tests.");
+    public static string ConnectionString => CloudMemory.Testing.PostgresTestServer.ConnectionString;
 
     /// <summary>A fresh schema name, so test classes do not see each other's rows.</summary>
     public static string NewSchema() => "t_" + Guid.NewGuid().ToString("N")[..16];

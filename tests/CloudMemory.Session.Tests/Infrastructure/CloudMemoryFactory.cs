@@ -1,3 +1,4 @@
+using CloudMemory.Testing;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CloudMemory.BuildingBlocks.Embedded;
@@ -31,7 +32,7 @@ public sealed class CloudMemoryFactory(LogKind kind, IDictionary<string, string?
         builder.UseEnvironment("Development");
         if (kind == LogKind.Postgres)
         {
-            builder.UseSetting("ConnectionStrings:CloudMemory", PostgresTestDatabase.ConnectionString);
+            builder.UseSetting("ConnectionStrings:CloudMemory", PostgresTestServer.ConnectionString);
         }
         builder.UseSetting("CloudMemory:Llm:Endpoint", "");
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())

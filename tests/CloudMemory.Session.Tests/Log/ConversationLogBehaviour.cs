@@ -1,3 +1,4 @@
+using CloudMemory.Testing;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Text;
@@ -178,7 +179,7 @@ public sealed class InMemoryConversationLogTests : ConversationLogBehaviour
 
 public sealed class PostgresConversationLogTests : ConversationLogBehaviour
 {
-    private static readonly Lazy<NpgsqlDataSource> DataSource = new(() => NpgsqlDataSource.Create(PostgresTestDatabase.ConnectionString));
+    private static readonly Lazy<NpgsqlDataSource> DataSource = new(() => NpgsqlDataSource.Create(PostgresTestServer.ConnectionString));
 
     protected override async Task<IConversationLog> CreateAsync()
     {

@@ -1,13 +1,13 @@
 using System.Diagnostics;
 
-namespace CloudMemory.Session.Tests.Infrastructure;
+namespace CloudMemory.Testing;
 
 /// <summary>
-/// The PostgreSQL server the tests use: the one in <c>CLOUDMEMORY_TEST_POSTGRES</c> (CI starts it),
+/// The PostgreSQL server every test project uses (linked into each): the one in <c>CLOUDMEMORY_TEST_POSTGRES</c> (CI starts it),
 /// or else a throwaway server this test run starts itself with <c>.ci/postgres.sh</c> and stops at
 /// exit. Tests that need PostgreSQL fail loudly when neither works; they never skip.
 /// </summary>
-public static class PostgresTestDatabase
+public static class PostgresTestServer
 {
     public const string EnvironmentVariable = "CLOUDMEMORY_TEST_POSTGRES";
 
