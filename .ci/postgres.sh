@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a throwaway PostgreSQL for the tests and prints `export CLOUDMEMORY_TEST_POSTGRES=...`.
-# Usage: eval "$(.ci/postgres.sh start DIR)"   ...   .ci/postgres.sh stop DIR
+# Usage: eval "$(.ci/postgres.sh start DIR)"   ...   .ci/postgres.sh stop DIR   (stop also removes DIR)
 # PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user.
 set -euo pipefail
 cmd=${1:?start|stop}; dir=${2:?data directory}
@@ -18,5 +18,6 @@ case "$cmd" in
     ;;
   stop)
     as_pg "$bin/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$dir"
     ;;
 esac

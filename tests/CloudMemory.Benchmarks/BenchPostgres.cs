@@ -51,13 +51,6 @@ internal sealed class BenchPostgres : IDisposable
         if (_script is not null && _dataDir is not null)
         {
             Run(_script, "stop", _dataDir);
-            try
-            {
-                Directory.Delete(_dataDir, recursive: true);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-            }
         }
     }
 

@@ -27,17 +27,7 @@ public static class PostgresTestServer
         var output = Run(script, "start", dataDir);
         var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("export " + EnvironmentVariable + "=", StringComparison.Ordinal))
             ?? throw new InvalidOperationException($"{script} did not print a connection string:\n{output}");
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            Run(script, "stop", dataDir);
-            try
-            {
-                Directory.Delete(dataDir, recursive: true);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-            }
-        };
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Run(script, "stop", dataDir);
         return line[(line.IndexOf('=', StringComparison.Ordinal) + 1)..].Trim().Trim('\'');
     }
 
