@@ -59,6 +59,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
     public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
     public ConcurrentQueue<string> Violations { get; } = new();
     public ConcurrentQueue<DeliveryRecord> Deliveries { get; } = new();
+    public ConcurrentQueue<ActorCallRecord> ActorCalls { get; } = new();
     public Dictionary<string, Uri> Apps { get; } = new(StringComparer.Ordinal);
     public IReadOnlyList<AppSubscription> Subscriptions => _subscriptions;
     public JsonObject? ActorConfig { get; private set; }
@@ -149,6 +150,15 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
             {
                 Expect(drain.GetValueKind() is JsonValueKind.True or JsonValueKind.False, "drainRebalancedActors must be a boolean");
             }
+        }
+    }
+
+    /// <summary>The live value stored under <paramref name="key"/> in the state store (what the app saved), or null.</summary>
+    public JsonNode? StoredState(string key)
+    {
+        lock (_stateGate)
+        {
+            return TryGetLive(key, out var item) ? JsonNode.Parse(item.Json) : null;
         }
     }
 
@@ -725,6 +735,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
                 request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
             }
             using var response = await _toApp.SendAsync(request);
+            ActorCalls.Enqueue(new ActorCallRecord(type, id, method, (int)response.StatusCode));
             await CopyAsync(context, response);
         }
         finally
@@ -1034,6 +1045,9 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
 public sealed record AppSubscription(string PubSubName, string Topic, string Route, string? DeadLetterTopic);
 
 public sealed record DeliveryRecord(string Topic, string Route, string EventId, int Attempt, string Outcome);
+
+/// <summary>An actor call the fake forwarded to the app's <c>/actors/{type}/{id}/method/{method}</c> callback, and the app's status.</summary>
+public sealed record ActorCallRecord(string Type, string Id, string Method, int Status);
 
 public sealed record Reminder(string Key, string Type, string Id, string Name, string DueTime, string? Period, TimeSpan PeriodValue, JsonNode? Data, DateTimeOffset DueAt);
 
