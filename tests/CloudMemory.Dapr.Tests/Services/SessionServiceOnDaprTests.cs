@@ -11,6 +11,7 @@ using CloudMemory.Contracts;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Events;
 using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Log;
 using CloudMemory.Dapr.Tests.FakeSidecar;
 using CloudMemory.Session;
 using Microsoft.AspNetCore.Builder;
@@ -51,30 +52,57 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
 
     private async Task StartAsync(IDictionary<string, string?>? settings)
     {
+        _app = await StartAppAsync(session: true, context: true, settings);
+        _client = new HttpClient { BaseAddress = _app.AppBase, Timeout = Wait.Timeout };
+    }
+
+    /// <summary>
+    /// The session and/or context service composed as services/CloudMemory.Session/Program.cs and
+    /// services/CloudMemory.Context/Program.cs compose them, plus a test subscriber of the events.
+    /// </summary>
+    private Task<DaprTestApp> StartAppAsync(bool session, bool context, IDictionary<string, string?>? settings,
+        FakeDaprSidecar? sharedSidecar = null, IConversationLog? sharedLog = null)
+    {
         var all = new Dictionary<string, string?> { ["CloudMemory:Llm:Endpoint"] = "" };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             all[key] = value;
         }
-        _app = await DaprTestApp.StartAsync(new ManualTimeProvider(), builder =>
+        var appId = session ? CloudMemory.Session.SessionServiceCollectionExtensions.AppId : ContextServiceCollectionExtensions.AppId;
+        return DaprTestApp.StartAsync(new ManualTimeProvider(), builder =>
         {
-            // As services/CloudMemory.Session/Program.cs and services/CloudMemory.Context/Program.cs compose them.
+            if (sharedLog is not null)
+            {
+                // Stands in for the PostgreSQL database the deployed apps share.
+                builder.Services.AddSingleton(sharedLog);
+            }
             builder.AddServiceDefaults();
             builder.AddCloudMemoryRuntime();
-            builder.AddSessionServices();
-            builder.AddContextServices();
-            // A subscriber of the integration events, as another app would register one.
-            builder.Services.AddSingleton(new Subscription(Topics.TurnWritten, TestRoute, Receive));
-            builder.Services.AddSingleton(new Subscription(Topics.CheckpointCreated, TestRoute, Receive));
+            if (session)
+            {
+                builder.AddSessionServices();
+                // A subscriber of the integration events, as another app would register one.
+                builder.Services.AddSingleton(new Subscription(Topics.TurnWritten, TestRoute, Receive));
+                builder.Services.AddSingleton(new Subscription(Topics.CheckpointCreated, TestRoute, Receive));
+            }
+            if (context)
+            {
+                builder.AddContextServices();
+            }
         }, app =>
         {
             app.UseServiceDefaults();
             app.MapDefaultEndpoints();
             app.MapCloudMemoryRuntime();
-            app.MapSessionEndpoints();
-            app.MapContextEndpoints();
-        }, CloudMemory.Session.SessionServiceCollectionExtensions.AppId, all);
-        _client = new HttpClient { BaseAddress = _app.AppBase, Timeout = Wait.Timeout };
+            if (session)
+            {
+                app.MapSessionEndpoints();
+            }
+            if (context)
+            {
+                app.MapContextEndpoints();
+            }
+        }, appId, all, sharedSidecar);
     }
 
     private async Task RestartAsync(IDictionary<string, string?> settings)
@@ -253,6 +281,33 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
         ReceivedOfType(EventTypes.CheckpointCreated).Should().Contain(e => e.Data.GetProperty("automatic").GetBoolean(),
             "the threshold crossing started the checkpoint workflow");
         await Sidecar.WhenDeliveriesSettledAsync();
+        Sidecar.AssertNoViolations();
+    }
+
+    [Fact]
+    public async Task ContextApp_AsItsOwnDaprApp_ReadsTheSessionThroughTheSessionAppsActor()
+    {
+        // Two apps as deployed: `session` hosts ConversationActor; `context` hosts no actor and
+        // reaches it through the sidecar (the fake plays both sidecars and routes by actor type).
+        await DisposeAsync();
+        var log = new InMemoryConversationLog(TimeProvider.System);
+        _app = await StartAppAsync(session: true, context: false, settings: null, sharedLog: log);
+        _client = new HttpClient { BaseAddress = _app.AppBase, Timeout = Wait.Timeout };
+        await using var contextApp = await StartAppAsync(session: false, context: true, settings: null, _app.Sidecar, log);
+        using var contextClient = new HttpClient { BaseAddress = contextApp.AppBase, Timeout = Wait.Timeout };
+        var id = NewId();
+        (await PostAsync("v1/sessions", new CreateSessionRequest(id, "user-1"))).StatusCode.Should().Be(HttpStatusCode.Created);
+        await TurnAsync(id, 1);
+
+        var query = await contextClient.PostAsJsonAsync("v1/context/query", new MemoryQueryRequest(id, Query: "next?"), ContractsJson.Options);
+        var context = await ReadAsync<MemoryContext>(query);
+
+        context.Session.FlowContext.TurnCount.Should().Be(1);
+        context.History.Should().Contain("Turn 1");
+        ForwardedCalls(id, "Get").Should().ContainSingle("the context app's read went through the sidecar to the session app's actor")
+            .Which.Status.Should().Be(200);
+        (await contextClient.GetAsync($"v1/sessions/{id}")).StatusCode.Should().Be(HttpStatusCode.NotFound, "the session API is the session app's");
+        (await contextClient.GetAsync("dapr/config")).StatusCode.Should().Be(HttpStatusCode.Unauthorized, "sidecar callbacks need the app token");
         Sidecar.AssertNoViolations();
     }
 
