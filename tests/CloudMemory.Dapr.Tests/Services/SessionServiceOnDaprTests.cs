@@ -311,6 +311,45 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
         Sidecar.AssertNoViolations();
     }
 
+    [Fact]
+    public async Task SetAndAgentSlot_ForAnotherTenant_UseTheTenantsKeyAndETags_OverTheSidecar()
+    {
+        var id = NewId();
+        HttpRequestMessage Request(HttpMethod method, string url, object? body)
+        {
+            var request = new HttpRequestMessage(method, url) { Content = body is null ? null : JsonContent.Create(body, options: ContractsJson.Options) };
+            request.Headers.Add(Tenant.HeaderName, "acme");
+            return request;
+        }
+        (await _client.SendAsync(Request(HttpMethod.Post, "v1/sessions", new CreateSessionRequest(id, "user-1")))).StatusCode.Should().Be(HttpStatusCode.Created);
+        var read = await _client.SendAsync(Request(HttpMethod.Get, $"v1/sessions/{id}", null));
+        var session = await ReadAsync<SessionValue>(read);
+        var etag = read.Headers.ETag!.Tag;
+
+        session.GlobalState.CurrentIntent = "book_ticket";
+        var set = Request(HttpMethod.Put, $"v1/sessions/{id}", session);
+        set.Headers.IfMatch.Add(new System.Net.Http.Headers.EntityTagHeaderValue(etag));
+        var updated = await _client.SendAsync(set);
+        (await ReadAsync<SessionValue>(updated)).GlobalState.CurrentIntent.Should().Be("book_ticket");
+        var stale = Request(HttpMethod.Put, $"v1/sessions/{id}", session);
+        stale.Headers.IfMatch.Add(new System.Net.Http.Headers.EntityTagHeaderValue(etag));
+        (await _client.SendAsync(stale)).StatusCode.Should().Be(HttpStatusCode.Conflict, "the actor's 409 etag-mismatch comes back through the sidecar");
+
+        var slot = Request(HttpMethod.Put, $"v1/sessions/{id}/agent-slots/triage_agent", new { triageLevel = "moderate" });
+        slot.Headers.Add(Tenant.AgentHeaderName, "triage_agent");
+        (await _client.SendAsync(slot)).StatusCode.Should().Be(HttpStatusCode.OK);
+
+        var stored = Sidecar.StoredState($"short_term_memory:acme:session:{id}");
+        stored.Should().NotBeNull("another tenant's session has its own key");
+        stored!["globalState"]!["currentIntent"]!.GetValue<string>().Should().Be("book_ticket");
+        stored["globalState"]!["agentSlots"]!["triage_agent"]!["triageLevel"]!.GetValue<string>().Should().Be("moderate");
+        Sidecar.StoredState($"short_term_memory:session:{id}").Should().BeNull("the default tenant's key is untouched");
+        Sidecar.ActorCalls.Should().Contain(c => c.Id == ConversationActorContract.ActorId("acme", id) && c.Method == "Set");
+        SavesOf($"short_term_memory:acme:session:{id}").Should().OnlyContain(item => item["metadata"]!["ttlInSeconds"]!.GetValue<string>() == "1800");
+        Sidecar.Requests.Should().Contain(r => r.Path == $"/v1.0/publish/pubsub/{Topics.SessionUpdated}");
+        Sidecar.AssertNoViolations();
+    }
+
     private List<JsonObject> SavesOf(string key) =>
         Sidecar.Requests
             .Where(r => r.Method is "POST" or "PUT" && r.Path == "/v1.0/state/statestore")
