@@ -37,6 +37,7 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
     };
 
     private readonly ConcurrentQueue<CloudEvent> _received = new();
+    private readonly ManualTimeProvider _sidecarClock = new();
     private DaprTestApp _app = null!;
     private HttpClient _client = null!;
 
@@ -69,7 +70,7 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
             all[key] = value;
         }
         var appId = session ? CloudMemory.Session.SessionServiceCollectionExtensions.AppId : ContextServiceCollectionExtensions.AppId;
-        return DaprTestApp.StartAsync(new ManualTimeProvider(), builder =>
+        return DaprTestApp.StartAsync(_sidecarClock, builder =>
         {
             if (sharedLog is not null)
             {
@@ -347,6 +348,26 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
         Sidecar.ActorCalls.Should().Contain(c => c.Id == ConversationActorContract.ActorId("acme", id) && c.Method == "Set");
         SavesOf($"short_term_memory:acme:session:{id}").Should().OnlyContain(item => item["metadata"]!["ttlInSeconds"]!.GetValue<string>() == "1800");
         Sidecar.Requests.Should().Contain(r => r.Path == $"/v1.0/publish/pubsub/{Topics.SessionUpdated}");
+        Sidecar.AssertNoViolations();
+    }
+
+    [Fact]
+    public async Task Session_ExpiredInTheSidecarsStore_IsRebuiltFromTheLog()
+    {
+        var id = NewId();
+        (await PostAsync("v1/sessions", new CreateSessionRequest(id, "user-1"))).StatusCode.Should().Be(HttpStatusCode.Created);
+        await TurnAsync(id, 1);
+        await TurnAsync(id, 2);
+        var key = $"short_term_memory:session:{id}";
+
+        _sidecarClock.Advance(TimeSpan.FromSeconds(1801)); // the store's TTL (Redis would expire the key)
+        Sidecar.StoredState(key).Should().BeNull("the key outlived its ttlInSeconds");
+
+        var session = await ReadAsync<SessionValue>(await _client.GetAsync($"v1/sessions/{id}"));
+        session.FlowContext.TurnCount.Should().Be(2, "the durable log holds the turns");
+        session.Meta.UserId.Should().Be("user-1");
+        Sidecar.StoredState(key).Should().NotBeNull("the rebuilt session is saved again, with a fresh TTL");
+        (await TurnAsync(id, 3)).TurnCount.Should().Be(3);
         Sidecar.AssertNoViolations();
     }
 
