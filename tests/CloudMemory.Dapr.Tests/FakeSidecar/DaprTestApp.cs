@@ -13,8 +13,11 @@ public sealed class DaprTestApp : IAsyncDisposable
     public const string SidecarToken = "sidecar-token";
     public const string AppToken = "app-token";
 
-    private DaprTestApp(FakeDaprSidecar sidecar, WebApplication app, Uri appBase)
+    private readonly bool _ownsSidecar;
+
+    private DaprTestApp(FakeDaprSidecar sidecar, WebApplication app, Uri appBase, bool ownsSidecar)
     {
+        _ownsSidecar = ownsSidecar;
         Sidecar = sidecar;
         App = app;
         AppBase = appBase;
@@ -25,31 +28,51 @@ public sealed class DaprTestApp : IAsyncDisposable
     public Uri AppBase { get; }
     public IServiceProvider Services => App.Services;
 
-    public static async Task<DaprTestApp> StartAsync(TimeProvider clock, Action<IServiceCollection>? configure = null,
-        Action<WebApplication>? map = null, string appId = "session")
+    public static Task<DaprTestApp> StartAsync(TimeProvider clock, Action<IServiceCollection>? configure = null,
+        Action<WebApplication>? map = null, string appId = "session") =>
+        StartAsync(clock, builder =>
+        {
+            builder.Services.AddSingleton(clock);
+            builder.AddCloudMemoryRuntime();
+            configure?.Invoke(builder.Services);
+        }, app =>
+        {
+            app.MapCloudMemoryRuntime();
+            map?.Invoke(app);
+        }, appId);
+
+    /// <summary>
+    /// Starts an app composed by <paramref name="compose"/> and <paramref name="map"/> exactly as a
+    /// service's Program.cs does, with the sidecar settings <c>dapr run</c> would set (plus <paramref name="settings"/>).
+    /// With <paramref name="sharedSidecar"/> the app joins a fake already serving other apps (and does not dispose it).
+    /// </summary>
+    public static async Task<DaprTestApp> StartAsync(TimeProvider sidecarClock, Action<WebApplicationBuilder> compose,
+        Action<WebApplication> map, string appId, IDictionary<string, string?>? settings = null, FakeDaprSidecar? sharedSidecar = null)
     {
-        var sidecar = await FakeDaprSidecar.StartAsync(clock, SidecarToken, AppToken);
+        var sidecar = sharedSidecar ?? await FakeDaprSidecar.StartAsync(sidecarClock, SidecarToken, AppToken);
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        var configuration = new Dictionary<string, string?>
         {
             ["CloudMemory:Runtime"] = "Dapr",
             ["DAPR_HTTP_ENDPOINT"] = sidecar.BaseAddress.ToString(),
             ["DAPR_API_TOKEN"] = SidecarToken,
             ["APP_API_TOKEN"] = AppToken,
             ["APP_ID"] = appId,
-        });
-        builder.Services.AddSingleton(clock);
-        builder.AddCloudMemoryRuntime();
-        configure?.Invoke(builder.Services);
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            configuration[key] = value;
+        }
+        builder.Configuration.AddInMemoryCollection(configuration);
+        compose(builder);
         var app = builder.Build();
-        app.MapCloudMemoryRuntime();
-        map?.Invoke(app);
+        map(app);
         await app.StartAsync();
         var appBase = new Uri(app.Urls.First().TrimEnd('/') + "/");
         await sidecar.ConnectAppAsync(appBase, appId);
-        return new DaprTestApp(sidecar, app, appBase);
+        return new DaprTestApp(sidecar, app, appBase, ownsSidecar: sharedSidecar is null);
     }
 
     public DaprActorHost ActorHost => Services.GetRequiredService<DaprActorHost>();
@@ -58,6 +81,9 @@ public sealed class DaprTestApp : IAsyncDisposable
     {
         await App.StopAsync();
         await App.DisposeAsync();
-        await Sidecar.DisposeAsync();
+        if (_ownsSidecar)
+        {
+            await Sidecar.DisposeAsync();
+        }
     }
 }

@@ -40,7 +40,8 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Reminder> _reminders = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private List<AppSubscription> _subscriptions = [];
-    private HashSet<string> _actorTypes = new(StringComparer.Ordinal);
+    // Placement: which connected app hosts each actor type (daprd learns it from /dapr/config).
+    private readonly ConcurrentDictionary<string, Uri> _actorHosts = new(StringComparer.Ordinal);
     private Uri? _app;
     private long _etag;
     private int _pendingDeliveries;
@@ -59,6 +60,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
     public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
     public ConcurrentQueue<string> Violations { get; } = new();
     public ConcurrentQueue<DeliveryRecord> Deliveries { get; } = new();
+    public ConcurrentQueue<ActorCallRecord> ActorCalls { get; } = new();
     public Dictionary<string, Uri> Apps { get; } = new(StringComparer.Ordinal);
     public IReadOnlyList<AppSubscription> Subscriptions => _subscriptions;
     public JsonObject? ActorConfig { get; private set; }
@@ -89,12 +91,16 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
     public void AssertNoViolations() =>
         Violations.Should().BeEmpty("the fake sidecar accepts only what the Dapr contract allows");
 
-    /// <summary>What daprd does once the app port answers: read /dapr/subscribe and /dapr/config.</summary>
+    /// <summary>
+    /// What daprd does once the app port answers: read /dapr/subscribe and /dapr/config. Several apps
+    /// may connect: the fake then plays their sidecars together (deliveries go to the subscribing
+    /// app, actor calls to the app hosting the type, as placement would route them).
+    /// </summary>
     public async Task ConnectAppAsync(Uri app, string appId)
     {
         _app = app;
         Apps[appId] = app;
-        using (var response = await _toApp.SendAsync(ToApp(HttpMethod.Get, "dapr/subscribe")))
+        using (var response = await _toApp.SendAsync(ToApp(HttpMethod.Get, "dapr/subscribe", app)))
         {
             var subscriptions = new List<AppSubscription>();
             if (response.StatusCode != HttpStatusCode.NotFound)
@@ -115,12 +121,12 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
                     var route = Str(obj!, "route", "/dapr/subscribe item");
                     Expect(route?.StartsWith('/') == true, $"route '{route}' must be an absolute path");
                     var deadLetter = obj!["deadLetterTopic"] is { } d ? d.GetValue<string>() : null;
-                    subscriptions.Add(new AppSubscription(pubsub ?? "", topic ?? "", route ?? "", deadLetter));
+                    subscriptions.Add(new AppSubscription(pubsub ?? "", topic ?? "", route ?? "", deadLetter, app));
                 }
             }
-            _subscriptions = subscriptions;
+            _subscriptions = [.. _subscriptions.Where(s => s.App != app), .. subscriptions];
         }
-        using (var response = await _toApp.SendAsync(ToApp(HttpMethod.Get, "dapr/config")))
+        using (var response = await _toApp.SendAsync(ToApp(HttpMethod.Get, "dapr/config", app)))
         {
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
@@ -137,7 +143,10 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
             ActorConfig = config;
             var entities = config!["entities"] as JsonArray;
             Expect(entities is not null, "/dapr/config needs entities");
-            _actorTypes = new HashSet<string>((entities ?? []).Select(e => e!.GetValue<string>()), StringComparer.Ordinal);
+            foreach (var type in (entities ?? []).Select(e => e!.GetValue<string>()))
+            {
+                _actorHosts[type] = app;
+            }
             foreach (var key in new[] { "actorIdleTimeout", "actorScanInterval", "drainOngoingCallTimeout" })
             {
                 if (config[key] is { } value)
@@ -152,6 +161,15 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
         }
     }
 
+    /// <summary>The live value stored under <paramref name="key"/> in the state store (what the app saved), or null.</summary>
+    public JsonNode? StoredState(string key)
+    {
+        lock (_stateGate)
+        {
+            return TryGetLive(key, out var item) ? JsonNode.Parse(item.Json) : null;
+        }
+    }
+
     public Task WhenDeliveriesSettledAsync() => Wait.UntilAsync(() => PendingDeliveries == 0, "fake sidecar deliveries to settle");
 
     /// <summary>daprd's idle-timeout or rebalancing deactivation: DELETE /actors/{type}/{id}, one turn like any call.</summary>
@@ -161,7 +179,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
         await gate.WaitAsync();
         try
         {
-            using var response = await _toApp.SendAsync(ToApp(HttpMethod.Delete, $"actors/{type}/{id}"));
+            using var response = await _toApp.SendAsync(ToApp(HttpMethod.Delete, $"actors/{type}/{id}", HostOf(type)));
             Expect(response.StatusCode == HttpStatusCode.OK, $"DELETE /actors/{type}/{id} answered {(int)response.StatusCode}; contract says 200");
             _activeActors.TryRemove(ActorKey(type, id), out _);
         }
@@ -183,7 +201,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
             {
                 _activeActors[ActorKey(reminder.Type, reminder.Id)] = true;
                 var body = new JsonObject { ["dueTime"] = reminder.DueTime, ["period"] = reminder.Period ?? "", ["data"] = reminder.Data?.DeepClone() };
-                var request = ToApp(HttpMethod.Put, $"actors/{reminder.Type}/{reminder.Id}/method/remind/{reminder.Name}");
+                var request = ToApp(HttpMethod.Put, $"actors/{reminder.Type}/{reminder.Id}/method/remind/{reminder.Name}", HostOf(reminder.Type));
                 request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
                 using var response = await _toApp.SendAsync(request);
                 Expect(response.IsSuccessStatusCode, $"remind callback answered {(int)response.StatusCode}");
@@ -622,7 +640,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
         var id = envelope["id"]?.GetValue<string>() ?? "";
         for (var attempt = 1; ; attempt++)
         {
-            var request = ToApp(HttpMethod.Post, subscription.Route.TrimStart('/'));
+            var request = ToApp(HttpMethod.Post, subscription.Route.TrimStart('/'), subscription.App);
             request.Content = new StringContent(envelope.ToJsonString(), Encoding.UTF8);
             request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/cloudevents+json");
             using var response = await _toApp.SendAsync(request, _stopping.Token);
@@ -707,7 +725,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
 
     private async Task ActorInvokeAsync(HttpContext context, string type, string id, string method, RecordedRequest r)
     {
-        if (!_actorTypes.Contains(type))
+        if (!_actorHosts.ContainsKey(type))
         {
             await Error(context, 500, "ERR_ACTOR_INVOKE_METHOD", $"did not find address for actor {type}/{id}");
             return;
@@ -718,13 +736,14 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
         try
         {
             _activeActors[ActorKey(type, id)] = true;
-            var request = ToApp(HttpMethod.Put, $"actors/{type}/{id}/method/{method}");
+            var request = ToApp(HttpMethod.Put, $"actors/{type}/{id}/method/{method}", HostOf(type));
             request.Content = new ByteArrayContent(r.Body);
             if (r.Header("Content-Type") is { } contentType)
             {
                 request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
             }
             using var response = await _toApp.SendAsync(request);
+            ActorCalls.Enqueue(new ActorCallRecord(type, id, method, (int)response.StatusCode));
             await CopyAsync(context, response);
         }
         finally
@@ -831,7 +850,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
                 await NoContent(context);
                 return;
         }
-        if (!_actorTypes.Contains(type))
+        if (!_actorHosts.ContainsKey(type))
         {
             await Error(context, 403, "ERR_ACTOR_REMINDER_NON_HOSTED", "actor type not hosted");
             return;
@@ -868,9 +887,11 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
 
     // ---------------------------------------------------------------- helpers
 
-    private HttpRequestMessage ToApp(HttpMethod method, string relative)
+    private Uri? HostOf(string actorType) => _actorHosts.TryGetValue(actorType, out var app) ? app : null;
+
+    private HttpRequestMessage ToApp(HttpMethod method, string relative, Uri? app = null)
     {
-        var request = new HttpRequestMessage(method, new Uri(_app ?? throw new InvalidOperationException("ConnectAppAsync first"), relative));
+        var request = new HttpRequestMessage(method, new Uri(app ?? _app ?? throw new InvalidOperationException("ConnectAppAsync first"), relative));
         if (AppApiToken is not null)
         {
             request.Headers.TryAddWithoutValidation("dapr-api-token", AppApiToken);
@@ -1031,9 +1052,12 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
     private sealed record WriteRequest(string Key, string? Json, string? ETag, TimeSpan? Ttl, bool FirstWrite, bool Delete);
 }
 
-public sealed record AppSubscription(string PubSubName, string Topic, string Route, string? DeadLetterTopic);
+public sealed record AppSubscription(string PubSubName, string Topic, string Route, string? DeadLetterTopic, Uri? App = null);
 
 public sealed record DeliveryRecord(string Topic, string Route, string EventId, int Attempt, string Outcome);
+
+/// <summary>An actor call the fake forwarded to the app's <c>/actors/{type}/{id}/method/{method}</c> callback, and the app's status.</summary>
+public sealed record ActorCallRecord(string Type, string Id, string Method, int Status);
 
 public sealed record Reminder(string Key, string Type, string Id, string Name, string DueTime, string? Period, TimeSpan PeriodValue, JsonNode? Data, DateTimeOffset DueAt);
 
