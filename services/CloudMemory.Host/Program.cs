@@ -1,3 +1,4 @@
+using CloudMemory.BuildingBlocks.Embedded;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Context;
 using CloudMemory.Dapr;
@@ -33,6 +34,7 @@ public sealed class Program
         app.MapSessionEndpoints();
         app.MapTraceEndpoints();
         app.MapFeedbackEndpoints();
+        app.MapEmbeddedEventStream();
         return app;
     }
 }
