@@ -35,6 +35,7 @@ public static class ConversationsServiceCollectionExtensions
         var llm = configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
         services.TryAddSingleton(llm);
         services.TryAddSingleton<ExtractiveSummarizer>();
+        services.TryAddSingleton<Sessions.SessionSnapshots>();
         if (llm.IsConfigured)
         {
             services.TryAddSingleton<ISummarizer>(sp => new ChatCompletionSummarizer(llm));

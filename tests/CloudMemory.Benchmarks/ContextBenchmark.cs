@@ -8,6 +8,7 @@ using CloudMemory.Contracts;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations.Log;
+using CloudMemory.Conversations.Sessions;
 using CloudMemory.Conversations.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -82,7 +83,7 @@ internal static class ContextBenchmark
         Console.WriteLine($"{"turns",8} {"ours p50 µs",12} {"ours p99 µs",12} {"seed p50 µs",12} {"seed p99 µs",12} {"since cp",9}");
         var service = host.Services.GetRequiredService<MemoryContextService>();
         var log = host.Services.GetRequiredService<IConversationLog>();
-        var actors = host.Services.GetRequiredService<IActorInvoker>();
+        var sessions = host.Services.GetRequiredService<SessionSnapshots>();
         // Let tiered JIT settle on both code paths before the first measured row.
         await host.CreateAsync("warm-up");
         for (var i = 0; i < 30; i++)
@@ -92,7 +93,7 @@ internal static class ContextBenchmark
         await host.WorkflowsIdleAsync();
         var warmUp = new MemoryQueryRequest("warm-up", Query: "warm up");
         await Percentiles.MeasureAsync(iterations * 2, () => service.QueryAsync(Tenant, warmUp));
-        await Percentiles.MeasureAsync(iterations * 2, () => SeedQueryAsync(actors, log, warmUp));
+        await Percentiles.MeasureAsync(iterations * 2, () => SeedQueryAsync(sessions, log, warmUp));
         foreach (var turns in HistoryLengths)
         {
             var id = $"q-{turns}-{Guid.NewGuid():N}";
@@ -108,7 +109,7 @@ internal static class ContextBenchmark
             await host.WorkflowsIdleAsync();
             var request = new MemoryQueryRequest(id, Query: "Should I go to the hospital today?");
             var oursStats = await Percentiles.MeasureAsync(iterations, () => service.QueryAsync(Tenant, request));
-            var seedStats = await Percentiles.MeasureAsync(iterations, () => SeedQueryAsync(actors, log, request));
+            var seedStats = await Percentiles.MeasureAsync(iterations, () => SeedQueryAsync(sessions, log, request));
             var since = (await log.GetStatsAsync(Tenant, id))!.MessagesSinceCheckpoint;
             ours[turns.ToString()] = oursStats.ToJson();
             seed[turns.ToString()] = seedStats.ToJson();
@@ -121,10 +122,9 @@ internal static class ContextBenchmark
     /// The seed's QueryMemoryContext (seed 002 §3.1), faithfully: GetShortMemory, re-read every message
     /// since the checkpoint, render the full history and re-count its tokens on every query.
     /// </summary>
-    private static async Task<MemoryContext> SeedQueryAsync(IActorInvoker actors, IConversationLog log, MemoryQueryRequest request)
+    private static async Task<MemoryContext> SeedQueryAsync(SessionSnapshots sessions, IConversationLog log, MemoryQueryRequest request)
     {
-        var reply = await actors.InvokeMethodAsync<GetSessionCommand, ActorReply<SessionReply>>(ConversationActorContract.ActorType,
-            ConversationActorContract.ActorId(Tenant, request.ConversationId!), "Get", new GetSessionCommand(Tenant, request.ConversationId!));
+        var reply = await sessions.GetAsync(Tenant, request.ConversationId!);
         var session = reply.Value!.Session;
         var messages = (await log.ReadSinceCheckpointAsync(Tenant, request.ConversationId!)).Messages;
         var fullHistory = ConversationText.RenderHistory(messages);

@@ -1,10 +1,10 @@
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Context.Features.Memories;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations;
 using CloudMemory.Conversations.Log;
+using CloudMemory.Conversations.Sessions;
 using CloudMemory.Conversations.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -38,7 +38,7 @@ public static class QueryMemoryContextEndpoint
 /// running counts (O(1)), not from re-counting the history; the only rows read are the ones the
 /// answer returns (the current checkpoint and the turns after it).
 /// </summary>
-public sealed class MemoryContextService(IActorInvoker actors, IConversationLog log, ILongTermMemory memories, IOptions<MemoryPolicyOptions> options)
+public sealed class MemoryContextService(SessionSnapshots sessions, IConversationLog log, ILongTermMemory memories, IOptions<MemoryPolicyOptions> options)
 {
     /// <summary>Validates the request and builds the context.</summary>
     public async Task<MemoryContext> QueryAsync(string tenantId, MemoryQueryRequest request, CancellationToken cancellationToken = default)
@@ -61,8 +61,7 @@ public sealed class MemoryContextService(IActorInvoker actors, IConversationLog 
             throw new ProblemException(400, "invalid-topK", "'topK' must be between 1 and 100.");
         }
 
-        var reply = await actors.InvokeMethodAsync<GetSessionCommand, ActorReply<SessionReply>>(ConversationActorContract.ActorType,
-            ConversationActorContract.ActorId(tenantId, conversationId), "Get", new GetSessionCommand(tenantId, conversationId), cancellationToken);
+        var reply = await sessions.GetAsync(tenantId, conversationId, cancellationToken);
         if (!reply.IsSuccess)
         {
             throw new ProblemException(reply.Status, reply.Code!, reply.Detail ?? reply.Code!);

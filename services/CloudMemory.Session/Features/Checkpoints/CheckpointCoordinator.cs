@@ -3,6 +3,7 @@ using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations;
 using CloudMemory.Conversations.Log;
+using CloudMemory.Conversations.Sessions;
 using CloudMemory.Conversations.Summaries;
 using Microsoft.Extensions.Options;
 
@@ -19,6 +20,7 @@ public sealed record CheckpointPlan(string ExpectedPreviousCheckpointId, long Co
 public sealed class CheckpointCoordinator(
     IConversationLog log,
     IActorInvoker actors,
+    SessionSnapshots sessions,
     ISummarizer summarizer,
     ExtractiveSummarizer fallback,
     IOptions<MemoryPolicyOptions> policy,
@@ -50,7 +52,7 @@ public sealed class CheckpointCoordinator(
     /// <summary>Applies a plan through the conversation's actor.</summary>
     public Task<ActorReply<CheckpointResult>> ApplyAsync(string tenantId, string conversationId, string messageId, CheckpointPlan plan, int recentTurns, bool final, bool automatic, CancellationToken cancellationToken = default) =>
         actors.InvokeMethodAsync<ApplyCheckpointCommand, ActorReply<CheckpointResult>>(
-            ConversationActorContract.ActorType, ConversationActorContract.ActorId(tenantId, conversationId), nameof(Sessions.ConversationActor.ApplyCheckpoint),
+            ConversationActorContract.ActorType, ConversationActorContract.ActorId(tenantId, conversationId), nameof(Features.Sessions.ConversationActor.ApplyCheckpoint),
             new ApplyCheckpointCommand(tenantId, conversationId, messageId, plan.ExpectedPreviousCheckpointId, plan.CoveredThroughSequence, plan.Summary, recentTurns, final, automatic),
             cancellationToken);
 
@@ -87,9 +89,7 @@ public sealed class CheckpointCoordinator(
 
     private async Task<UserProfile> ProfileAsync(string tenantId, string conversationId, CancellationToken cancellationToken)
     {
-        var reply = await actors.InvokeMethodAsync<GetSessionCommand, ActorReply<SessionReply>>(
-            ConversationActorContract.ActorType, ConversationActorContract.ActorId(tenantId, conversationId), nameof(Sessions.ConversationActor.Get),
-            new GetSessionCommand(tenantId, conversationId), cancellationToken);
+        var reply = await sessions.GetAsync(tenantId, conversationId, cancellationToken);
         return reply.Value?.Session.UserSnapshot ?? new UserProfile();
     }
 }

@@ -8,6 +8,7 @@ using CloudMemory.Contracts.Events;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations;
 using CloudMemory.Conversations.Log;
+using CloudMemory.Conversations.Sessions;
 using CloudMemory.Conversations.Text;
 using CloudMemory.Session.Features.Checkpoints;
 using Microsoft.Extensions.Options;

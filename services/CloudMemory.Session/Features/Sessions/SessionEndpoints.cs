@@ -3,6 +3,7 @@ using System.Text.Json;
 using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Sessions;
 using CloudMemory.Session.Features.Checkpoints;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -46,12 +47,11 @@ public static class SessionEndpoints
     }
 
     /// <summary>GetShortMemory.</summary>
-    public static async Task<Ok<SessionValue>> GetAsync(string conversationId, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<Ok<SessionValue>> GetAsync(string conversationId, HttpContext http, SessionSnapshots sessions, CancellationToken ct)
     {
         var tenant = Tenant.From(http);
         Ids.Require(conversationId, "conversationId");
-        var reply = await CallAsync<GetSessionCommand, SessionReply>(actors, tenant, conversationId, nameof(ConversationActor.Get),
-            new GetSessionCommand(tenant, conversationId), ct);
+        var reply = Unwrap(await sessions.GetAsync(tenant, conversationId, ct));
         http.Response.Headers.ETag = reply.ETag;
         return TypedResults.Ok(reply.Session);
     }

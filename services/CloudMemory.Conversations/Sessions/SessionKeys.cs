@@ -1,4 +1,4 @@
-namespace CloudMemory.Session.Features.Sessions;
+namespace CloudMemory.Conversations.Sessions;
 
 /// <summary>State-store keys of sessions.</summary>
 public static class SessionKeys
