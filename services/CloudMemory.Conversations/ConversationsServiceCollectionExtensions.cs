@@ -48,7 +48,8 @@ public static class ConversationsServiceCollectionExtensions
         var connectionString = configuration.GetConnectionString(ConnectionStringName);
         if (string.IsNullOrWhiteSpace(connectionString))
         {
-            services.TryAddSingleton<IConversationLog, InMemoryConversationLog>();
+            services.TryAddSingleton<IConversationLog>(sp => new InstrumentedConversationLog(
+                new InMemoryConversationLog(sp.GetRequiredService<TimeProvider>()), "memory"));
             return services;
         }
         services.TryAddSingleton(_ =>
@@ -62,7 +63,7 @@ public static class ConversationsServiceCollectionExtensions
             return builder.Build();
         });
         services.TryAddSingleton<PostgresConversationLog>();
-        services.TryAddSingleton<IConversationLog>(sp => sp.GetRequiredService<PostgresConversationLog>());
+        services.TryAddSingleton<IConversationLog>(sp => new InstrumentedConversationLog(sp.GetRequiredService<PostgresConversationLog>(), "postgresql"));
         services.AddHostedService<ConversationLogMigrator>();
         services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgresql", tags: [ServiceDefaults.ReadyTag]);
         return services;

@@ -65,18 +65,44 @@ public sealed class DaprSidecarClient : IDisposable
         if (!idempotent)
         {
             using var request = Prepare(build());
-            return await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
+            return await TracedSendAsync(request, cancellationToken);
         }
         return await _retry.ExecuteAsync(static async (state, ct) =>
         {
             using var request = state.Self.Prepare(state.Build());
-            return await state.Self._http.SendAsync(request, HttpCompletionOption.ResponseContentRead, ct);
+            return await state.Self.TracedSendAsync(request, ct);
         }, (Self: this, Build: build), cancellationToken);
     }
 
     /// <summary>Sends a request that was built elsewhere (service invocation); never retried.</summary>
     public Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-        _http.SendAsync(Prepare(request), HttpCompletionOption.ResponseContentRead, cancellationToken);
+        TracedSendAsync(Prepare(request), cancellationToken);
+
+    private async Task<HttpResponseMessage> TracedSendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        // The span name keeps the API area (state, publish, actors, invoke), not keys or ids.
+        var area = request.RequestUri?.Segments.Length > 2 ? request.RequestUri.Segments[2].TrimEnd('/') : "sidecar";
+        using var activity = DaprTelemetry.Source.StartActivity($"dapr {request.Method} {area}", ActivityKind.Client);
+        var start = Stopwatch.GetTimestamp();
+        var status = 0;
+        try
+        {
+            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
+            status = (int)response.StatusCode;
+            activity?.SetTag("http.response.status_code", status);
+            return response;
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            throw;
+        }
+        finally
+        {
+            DaprTelemetry.CallDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds,
+                new KeyValuePair<string, object?>("dapr.api", area), new KeyValuePair<string, object?>("http.response.status_code", status));
+        }
+    }
 
     /// <summary>An absolute sidecar URI for a relative path such as <c>v1.0/state/statestore</c>.</summary>
     public Uri Uri(string relative) => new(Options.HttpEndpoint, relative);

@@ -10,6 +10,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry;
+using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
@@ -69,12 +70,21 @@ public static class ServiceDefaults
             .ConfigureResource(r => r.AddService(serviceName))
             .AddOtlpExporter(o => o.Endpoint = new Uri(endpoint))
             .Build();
-        builder.Services.AddSingleton(new TelemetryLifetime(tracer));
+        var meter = Sdk.CreateMeterProviderBuilder()
+            .AddMeter("CloudMemory.*", "Microsoft.AspNetCore.Hosting")
+            .ConfigureResource(r => r.AddService(serviceName))
+            .AddOtlpExporter(o => o.Endpoint = new Uri(endpoint))
+            .Build();
+        builder.Services.AddSingleton(new TelemetryLifetime(tracer, meter));
     }
 
-    private sealed class TelemetryLifetime(TracerProvider? tracer) : IDisposable
+    private sealed class TelemetryLifetime(TracerProvider? tracer, MeterProvider? meter) : IDisposable
     {
-        public void Dispose() => tracer?.Dispose();
+        public void Dispose()
+        {
+            tracer?.Dispose();
+            meter?.Dispose();
+        }
     }
 }
 

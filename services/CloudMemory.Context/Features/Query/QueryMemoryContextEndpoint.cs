@@ -43,7 +43,9 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
     /// <summary>Validates the request and builds the context.</summary>
     public async Task<MemoryContext> QueryAsync(string tenantId, MemoryQueryRequest request, CancellationToken cancellationToken = default)
     {
+        using var activity = ContextTelemetry.Source.StartActivity("QueryMemoryContext");
         var conversationId = Ids.Require(request.ConversationId, "conversationId");
+        activity?.SetTag("cloudmemory.conversation_id", conversationId);
         if (request.TokenThresholdRatio is { } ratio && (double.IsNaN(ratio) || ratio is <= 0 or > 1))
         {
             throw new ProblemException(400, "invalid-tokenThresholdRatio", "'tokenThresholdRatio' must be in (0, 1].");
@@ -78,6 +80,7 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
 
         var policy = MemoryPolicy.Resolve(options.Value, session.FlowContext.TurnCount, request.TokenThresholdRatio, request.RecentTurns, request.ModelContextWindow);
         var tokenRatio = (double)estimatedTokens / policy.ModelContextWindow;
+        ContextTelemetry.TokenRatio.Record(tokenRatio);
         var mode = session.MessageContext.Mode;
         var history = mode == MemoryMode.SummaryN
             ? ConversationText.ComposeSummaryAndRecent(session.MessageContext.Summary, LastTurns(session.MessageContext.WindowMessages, policy.RecentTurns))

@@ -116,6 +116,8 @@ public sealed class ConversationActor(
     /// <summary>WriteTurn: appends to the log, updates the session, checkpoints in the background when the threshold is crossed.</summary>
     public async Task<ActorReply<WriteTurnResult>> WriteTurn(WriteTurnCommand command)
     {
+        using var activity = SessionTelemetry.Source.StartActivity("ConversationActor WriteTurn");
+        activity?.SetTag("cloudmemory.conversation_id", command.ConversationId);
         var session = await LoadAsync(command.TenantId, command.ConversationId);
         if (session is null)
         {
@@ -131,6 +133,7 @@ public sealed class ConversationActor(
             new TurnAppend(command.ConversationId, command.TurnId, userId, agentCode, command.UserQuery, command.AgentResponse));
         if (append.Duplicate)
         {
+            activity?.SetTag("cloudmemory.duplicate", true);
             return new(new WriteTurnResult(command.ConversationId, session.MessageContext.Mode, session.Meta.UpdatedAt, session.FlowContext.TurnCount));
         }
 
@@ -156,6 +159,7 @@ public sealed class ConversationActor(
         }
         Touch(session);
         await SaveAsync(command.TenantId, session);
+        SessionTelemetry.TurnsWritten.Add(1);
 
         var policy = MemoryPolicy.Resolve(_policy, append.Stats.TurnCount);
         var tokens = TokenEstimator.TokensFromUnits(append.Stats.HistoryUnits + 1);
@@ -177,6 +181,8 @@ public sealed class ConversationActor(
     /// <summary>Writes a checkpoint (summary already produced) to the log and switches the session to SUMMARY_N.</summary>
     public async Task<ActorReply<CheckpointResult>> ApplyCheckpoint(ApplyCheckpointCommand command)
     {
+        using var activity = SessionTelemetry.Source.StartActivity("ConversationActor ApplyCheckpoint");
+        activity?.SetTag("cloudmemory.conversation_id", command.ConversationId);
         var session = await LoadAsync(command.TenantId, command.ConversationId);
         if (session is null)
         {
@@ -209,6 +215,7 @@ public sealed class ConversationActor(
             }
             Touch(session);
             await SaveAsync(command.TenantId, session);
+            SessionTelemetry.CheckpointsCreated.Add(1, new KeyValuePair<string, object?>("automatic", command.Automatic), new KeyValuePair<string, object?>("final", command.Final));
             await PublishAsync(command.TenantId, Topics.CheckpointCreated, EventTypes.CheckpointCreated,
                 new CheckpointCreated(command.TenantId, command.ConversationId, result.Message.MessageId, result.Stats.CheckpointCount, command.Summary, command.Automatic, session.Meta.UpdatedAt),
                 result.Message.MessageId);
@@ -287,6 +294,7 @@ public sealed class ConversationActor(
             },
             UserSnapshot = profile ?? new UserProfile { UserId = stats.UserId },
         };
+        SessionTelemetry.SessionsRebuilt.Add(1);
         logger.LogInformation("Rebuilt session {ConversationId} from the log ({TurnCount} turns, {Checkpoints} checkpoints)", stats.ConversationId, stats.TurnCount, stats.CheckpointCount);
         await SaveAsync(tenantId, session);
         return session;

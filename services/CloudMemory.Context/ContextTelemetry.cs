@@ -1,0 +1,20 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace CloudMemory.Context;
+
+/// <summary>Spans and metrics of the context service.</summary>
+public static class ContextTelemetry
+{
+    /// <summary>Source and meter name.</summary>
+    public const string Name = "CloudMemory.Context";
+
+    /// <summary>Spans around context assembly.</summary>
+    public static readonly ActivitySource Source = new(Name);
+
+    /// <summary>Metrics.</summary>
+    public static readonly Meter Meter = new(Name);
+
+    /// <summary>Token ratio of answered queries.</summary>
+    public static readonly Histogram<double> TokenRatio = Meter.CreateHistogram<double>("cloudmemory.context.token_ratio", null, "tokens(fullHistory + query) / window of answered queries");
+}
