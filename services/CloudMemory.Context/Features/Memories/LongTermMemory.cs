@@ -134,8 +134,25 @@ public sealed class LongTermMemoryService : ILongTermMemory
     }
 
     /// <inheritdoc />
-    public Task<bool> DeleteAsync(string tenantId, string id, CancellationToken cancellationToken = default) =>
-        _store.DeleteAsync(tenantId, Ids.Require(id, "id"), cancellationToken);
+    public async Task<bool> DeleteAsync(string tenantId, string id, CancellationToken cancellationToken = default)
+    {
+        Ids.Require(id, "id");
+        var now = Now();
+        // A deleted message leaves its neighbours' vectors (conversational enrichment): rebuild them.
+        var existing = await _store.GetAsync(tenantId, id, now, cancellationToken);
+        var neighbours = existing is { Type: MemoryTypes.Message, ContextId: not null } && _pipeline.EnrichesNeighbours
+            ? await _store.ListNeighboursAsync(existing, _pipeline.NeighbourWindow, _pipeline.NeighbourWindow, now, cancellationToken)
+            : MemoryNeighbours.None;
+        var deleted = await _store.DeleteAsync(tenantId, id, cancellationToken);
+        if (deleted)
+        {
+            foreach (var e in neighbours.Before.Concat(neighbours.After))
+            {
+                _pipeline.Enqueue(new PendingEmbedding(tenantId, e.Id, ContentHash(e.Content), e.Content) { Refresh = true });
+            }
+        }
+        return deleted;
+    }
 
     /// <inheritdoc />
     public Task<IReadOnlyList<MemoryEntry>> ListAsync(string tenantId, MemoryListQuery query, CancellationToken cancellationToken = default)
