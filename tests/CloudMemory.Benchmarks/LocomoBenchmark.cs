@@ -35,7 +35,7 @@ internal static class LocomoBenchmark
         }
         if (!options.ContainsKey("data") && !options.ContainsKey("scale"))
         {
-            Console.Error.WriteLine("usage: locomo --data DIR [--json FILE] [--scale N] [--semantic-weight W] [--fusion weighted|rrf] [--dims N] [--weights U,B,C]");
+            Console.Error.WriteLine("usage: locomo --data DIR [--json FILE] [--scale N] [--semantic-weight W] [--fusion weighted|rrf] [--dims N] [--weights U,B,C] [--config Embeddings:NeighbourWeight=0.5;LongTermMemory:SemanticWeight=0.5]");
             return 2;
         }
         return exit;
@@ -194,6 +194,13 @@ internal static class LocomoBenchmark
             [$"{LongTermMemoryOptions.SectionName}:TrackAccess"] = "false",
             [$"{EmbeddingOptions.SectionName}:BatchSize"] = "256",
         });
+        // Tuning knobs (global parameters; see docs/benchmarks-locomo.md): --config Section:Key=Value[;...]
+        if (options.TryGetValue("config", out var config))
+        {
+            builder.Configuration.AddInMemoryCollection(config.Split(';', StringSplitOptions.RemoveEmptyEntries)
+                .Select(kv => kv.Split('=', 2))
+                .Select(kv => new KeyValuePair<string, string?>(kv[0].Contains(':', StringComparison.Ordinal) ? "CloudMemory:" + kv[0] : kv[0], kv[1])));
+        }
         var dims = options.TryGetValue("dims", out var d) ? int.Parse(d, CultureInfo.InvariantCulture) : LocalHashingEmbedder.DefaultDimensions;
         if (options.TryGetValue("weights", out var weights))
         {

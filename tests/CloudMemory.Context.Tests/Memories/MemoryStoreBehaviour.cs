@@ -44,6 +44,29 @@ public abstract class MemoryStoreBehaviour : IAsyncLifetime
         Store.SearchLexicalAsync(_tenant, query, filter ?? MemoryFilter.None, 10, now ?? T0);
 
     [Fact]
+    public async Task ListNeighbours_MessagesOfTheContext_NearestFirstInCreatedOrder()
+    {
+        // m2 and m2b share an instant: the id (ordinal) breaks the tie.
+        await PutAsync(Entry("m1", "one", type: MemoryTypes.Message, created: T0));
+        await PutAsync(Entry("m2", "two", type: MemoryTypes.Message, created: T0.AddSeconds(1)));
+        await PutAsync(Entry("m2b", "two b", type: MemoryTypes.Message, created: T0.AddSeconds(1)));
+        await PutAsync(Entry("m3", "three", type: MemoryTypes.Message, created: T0.AddSeconds(2)));
+        await PutAsync(Entry("m4", "four", type: MemoryTypes.Message, created: T0.AddSeconds(3)));
+        await PutAsync(Entry("m5", "five", type: MemoryTypes.Message, created: T0.AddSeconds(4), expires: T0.AddSeconds(1)));
+        await PutAsync(Entry("note", "not a message", type: MemoryTypes.LongTerm, created: T0.AddSeconds(2)));
+        await PutAsync(Entry("other", "other context", context: "c2", type: MemoryTypes.Message, created: T0.AddSeconds(2)));
+
+        var entry = (await Store.GetAsync(_tenant, "m2b", T0))!;
+        var n = await Store.ListNeighboursAsync(entry, 2, 2, T0.AddSeconds(10));
+
+        n.Before.Select(e => e.Id).Should().Equal("m2", "m1");
+        n.After.Select(e => e.Id).Should().Equal("m3", "m4");
+        (await Store.ListNeighboursAsync(entry, 1, 0, T0.AddSeconds(10))).Before.Select(e => e.Id).Should().Equal("m2");
+        (await Store.ListNeighboursAsync(entry, 0, 0, T0.AddSeconds(10))).After.Should().BeEmpty();
+        (await Store.ListNeighboursAsync(entry with { ContextId = null }, 2, 2, T0)).Before.Should().BeEmpty();
+    }
+
+    [Fact]
     public async Task Upsert_NewEntry_RoundTripsEveryField()
     {
         var entry = Entry("a", "the user likes green tea", trace: "tr1", user: "u1", type: MemoryTypes.Preference, expires: T0.AddDays(1));

@@ -14,6 +14,14 @@ public interface IEmbedder
     /// <summary>Embeds <paramref name="texts"/>; the result has one L2-normalized vector per text, in order.</summary>
     Task<IReadOnlyList<float[]>> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Embeds texts that are not new documents (conversational neighbours folded into another
+    /// entry's vector, re-embeddings): an embedder that keeps corpus statistics must not count them.
+    /// By default the same as <see cref="EmbedAsync"/>.
+    /// </summary>
+    Task<IReadOnlyList<float[]>> EmbedContextAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default) =>
+        EmbedAsync(texts, cancellationToken);
+
     /// <summary>Embeds a search query; by default the same as a document.</summary>
     async Task<float[]> EmbedQueryAsync(string query, CancellationToken cancellationToken = default) =>
         (await EmbedAsync([query], cancellationToken))[0];
@@ -69,6 +77,10 @@ public sealed class LocalHashingEmbedder(int dimensions = LocalHashingEmbedder.D
         }
         return Task.FromResult<IReadOnlyList<float[]>>(result);
     }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<float[]>> EmbedContextAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<float[]>>(texts.Select(Embed).ToArray());
 
     /// <inheritdoc />
     public Task<float[]> EmbedQueryAsync(string query, CancellationToken cancellationToken = default)

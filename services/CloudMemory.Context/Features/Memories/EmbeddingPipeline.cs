@@ -24,6 +24,12 @@ public sealed class EmbeddingPipeline(
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string, string), byte> _queued = new();
     private long _outstanding;
 
+    /// <summary>Whether message vectors include their neighbours (<see cref="EmbeddingOptions.NeighbourWeight"/> &gt; 0).</summary>
+    public bool EnrichesNeighbours => options.Value.NeighbourWeight > 0 && options.Value.NeighbourWindow > 0;
+
+    /// <summary>Neighbouring messages per side folded into a message's vector.</summary>
+    public int NeighbourWindow => Math.Max(0, options.Value.NeighbourWindow);
+
     /// <summary>Entries queued or being embedded.</summary>
     public long Outstanding => Interlocked.Read(ref _outstanding);
 
@@ -97,8 +103,7 @@ public sealed class EmbeddingPipeline(
         {
             try
             {
-                var vectors = await embedder.EmbedAsync(batch.Select(b => b.Content).ToList(), cancellationToken);
-                var updates = batch.Select((b, i) => new EmbeddingUpdate(b.TenantId, b.Id, b.ContentHash, vectors[i])).ToList();
+                var updates = await BuildUpdatesAsync(batch, cancellationToken);
                 await store.SetEmbeddingsAsync(updates, cancellationToken);
                 return;
             }
@@ -114,5 +119,109 @@ public sealed class EmbeddingPipeline(
                 return;
             }
         }
+    }
+
+    // Embeds the batch; a `message` entry with a context gets its neighbouring messages folded in
+    // (conversational context enrichment), and a newly written one queues its neighbours for a
+    // refresh, since their neighbourhood now includes it.
+    private async Task<List<EmbeddingUpdate>> BuildUpdatesAsync(List<PendingEmbedding> batch, CancellationToken cancellationToken)
+    {
+        var fresh = batch.Where(b => !b.Refresh).ToList();
+        var refresh = batch.Where(b => b.Refresh).ToList();
+        var own = new Dictionary<PendingEmbedding, float[]>(ReferenceEqualityComparer.Instance);
+        if (fresh.Count > 0)
+        {
+            var vectors = await embedder.EmbedAsync(fresh.Select(b => b.Content).ToList(), cancellationToken);
+            for (var i = 0; i < fresh.Count; i++)
+            {
+                own[fresh[i]] = vectors[i];
+            }
+        }
+        if (refresh.Count > 0)
+        {
+            var vectors = await embedder.EmbedContextAsync(refresh.Select(b => b.Content).ToList(), cancellationToken);
+            for (var i = 0; i < refresh.Count; i++)
+            {
+                own[refresh[i]] = vectors[i];
+            }
+        }
+
+        var weight = options.Value.NeighbourWeight;
+        var window = Math.Max(0, options.Value.NeighbourWindow);
+        var neighbours = new Dictionary<PendingEmbedding, MemoryNeighbours>(ReferenceEqualityComparer.Instance);
+        if (weight > 0 && window > 0)
+        {
+            var now = time.GetUtcNow();
+            foreach (var tenant in batch.GroupBy(b => b.TenantId, StringComparer.Ordinal))
+            {
+                var entries = (await store.GetManyAsync(tenant.Key, tenant.Select(b => b.Id).Distinct(StringComparer.Ordinal).ToList(), now, cancellationToken))
+                    .ToDictionary(e => e.Id, StringComparer.Ordinal);
+                foreach (var item in tenant)
+                {
+                    if (entries.TryGetValue(item.Id, out var entry) && entry.Type == MemoryTypes.Message && entry.ContextId is not null
+                        && LongTermMemoryService.ContentHash(entry.Content) == item.ContentHash)
+                    {
+                        neighbours[item] = await store.ListNeighboursAsync(entry, window, window, now, cancellationToken);
+                    }
+                }
+            }
+        }
+
+        var texts = neighbours.Values.SelectMany(n => n.Before.Concat(n.After)).Select(e => e.Content).Distinct(StringComparer.Ordinal).ToList();
+        var contextVectors = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        if (texts.Count > 0)
+        {
+            var vectors = await embedder.EmbedContextAsync(texts, cancellationToken);
+            for (var i = 0; i < texts.Count; i++)
+            {
+                contextVectors[texts[i]] = vectors[i];
+            }
+        }
+
+        var updates = new List<EmbeddingUpdate>(batch.Count);
+        foreach (var item in batch)
+        {
+            var vector = own[item];
+            if (neighbours.TryGetValue(item, out var n))
+            {
+                vector = Enrich(vector, n.Before.Select(e => contextVectors[e.Content]).ToList(), n.After.Select(e => contextVectors[e.Content]).ToList(), weight);
+                if (!item.Refresh)
+                {
+                    foreach (var e in n.Before.Concat(n.After))
+                    {
+                        Enqueue(new PendingEmbedding(e.TenantId, e.Id, LongTermMemoryService.ContentHash(e.Content), e.Content) { Refresh = true });
+                    }
+                }
+            }
+            updates.Add(new EmbeddingUpdate(item.TenantId, item.Id, item.ContentHash, vector));
+        }
+        return updates;
+    }
+
+    /// <summary>
+    /// <c>normalize(self + w · Σ_d 0.5^(d−1) · (before_d + after_d))</c>, d = 1 for the nearest
+    /// neighbour; the inputs are unit vectors, nearest first.
+    /// </summary>
+    public static float[] Enrich(float[] self, IReadOnlyList<float[]> before, IReadOnlyList<float[]> after, double weight)
+    {
+        var result = (float[])self.Clone();
+        void Add(IReadOnlyList<float[]> side)
+        {
+            for (var d = 0; d < side.Count; d++)
+            {
+                if (side[d].Length == result.Length)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(side[d], (float)(weight * Math.Pow(0.5, d)), result, result);
+                }
+            }
+        }
+        Add(before);
+        Add(after);
+        var norm = System.Numerics.Tensors.TensorPrimitives.Norm(result);
+        if (norm > 0)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Divide(result, norm, result);
+        }
+        return result;
     }
 }

@@ -43,6 +43,13 @@ public interface IMemoryStore
     /// <summary>Top <paramref name="k"/> by lexical relevance (BM25 in memory, ts_rank_cd in PostgreSQL).</summary>
     Task<IReadOnlyList<ScoredId>> SearchLexicalAsync(string tenantId, string query, MemoryFilter filter, int k, DateTimeOffset now, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Up to <paramref name="before"/> live entries preceding and <paramref name="after"/> following
+    /// <paramref name="entry"/> in its context (same context and type; order createdAt, then id
+    /// ordinal), nearest first. None when the entry has no context.
+    /// </summary>
+    Task<MemoryNeighbours> ListNeighboursAsync(MemoryEntry entry, int before, int after, DateTimeOffset now, CancellationToken cancellationToken = default);
+
     /// <summary>Records an access of each id (access count + 1, last accessed = <paramref name="now"/>).</summary>
     Task TouchAsync(string tenantId, IReadOnlyCollection<string> ids, DateTimeOffset now, CancellationToken cancellationToken = default);
 }

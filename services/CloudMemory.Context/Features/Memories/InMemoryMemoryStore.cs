@@ -144,6 +144,68 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     }
 
     /// <inheritdoc />
+    public Task<MemoryNeighbours> ListNeighboursAsync(MemoryEntry entry, int before, int after, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        if (entry.ContextId is not { } context || !_partitions.TryGetValue(entry.TenantId, out var p))
+        {
+            return Task.FromResult(MemoryNeighbours.None);
+        }
+        p.Lock.EnterReadLock();
+        try
+        {
+            // A linear pass over the context: the nearest `before` smaller and `after` larger keys.
+            var preceding = new List<MemoryEntry>();
+            var following = new List<MemoryEntry>();
+            foreach (var s in p.Candidates(new MemoryFilter(ContextId: context)))
+            {
+                var e = s.Entry;
+                if (e.Type != entry.Type || IsExpired(e, now) || e.Id == entry.Id)
+                {
+                    continue;
+                }
+                var order = CompareOrder(e, entry);
+                if (order < 0 && before > 0)
+                {
+                    Keep(preceding, e, before, (a, b) => CompareOrder(b, a));
+                }
+                else if (order > 0 && after > 0)
+                {
+                    Keep(following, e, after, CompareOrder);
+                }
+            }
+            return Task.FromResult(new MemoryNeighbours(preceding, following));
+        }
+        finally
+        {
+            p.Lock.ExitReadLock();
+        }
+    }
+
+    private static int CompareOrder(MemoryEntry a, MemoryEntry b)
+    {
+        var c = a.CreatedAt.CompareTo(b.CreatedAt);
+        return c != 0 ? c : string.CompareOrdinal(a.Id, b.Id);
+    }
+
+    // Keeps the `limit` smallest entries of `list` under `compare`, sorted (insertion; limits are tiny).
+    private static void Keep(List<MemoryEntry> list, MemoryEntry e, int limit, Comparison<MemoryEntry> compare)
+    {
+        var i = list.Count;
+        while (i > 0 && compare(e, list[i - 1]) < 0)
+        {
+            i--;
+        }
+        if (i < limit)
+        {
+            list.Insert(i, e);
+            if (list.Count > limit)
+            {
+                list.RemoveAt(list.Count - 1);
+            }
+        }
+    }
+
+    /// <inheritdoc />
     public Task SetEmbeddingsAsync(IReadOnlyList<EmbeddingUpdate> updates, CancellationToken cancellationToken = default)
     {
         foreach (var group in updates.GroupBy(u => u.TenantId, StringComparer.Ordinal))

@@ -134,8 +134,25 @@ public sealed class LongTermMemoryService : ILongTermMemory
     }
 
     /// <inheritdoc />
-    public Task<bool> DeleteAsync(string tenantId, string id, CancellationToken cancellationToken = default) =>
-        _store.DeleteAsync(tenantId, Ids.Require(id, "id"), cancellationToken);
+    public async Task<bool> DeleteAsync(string tenantId, string id, CancellationToken cancellationToken = default)
+    {
+        Ids.Require(id, "id");
+        var now = Now();
+        // A deleted message leaves its neighbours' vectors (conversational enrichment): rebuild them.
+        var existing = await _store.GetAsync(tenantId, id, now, cancellationToken);
+        var neighbours = existing is { Type: MemoryTypes.Message, ContextId: not null } && _pipeline.EnrichesNeighbours
+            ? await _store.ListNeighboursAsync(existing, _pipeline.NeighbourWindow, _pipeline.NeighbourWindow, now, cancellationToken)
+            : MemoryNeighbours.None;
+        var deleted = await _store.DeleteAsync(tenantId, id, cancellationToken);
+        if (deleted)
+        {
+            foreach (var e in neighbours.Before.Concat(neighbours.After))
+            {
+                _pipeline.Enqueue(new PendingEmbedding(tenantId, e.Id, ContentHash(e.Content), e.Content) { Refresh = true });
+            }
+        }
+        return deleted;
+    }
 
     /// <inheritdoc />
     public Task<IReadOnlyList<MemoryEntry>> ListAsync(string tenantId, MemoryListQuery query, CancellationToken cancellationToken = default)
@@ -197,6 +214,33 @@ public sealed class LongTermMemoryService : ILongTermMemory
         }
 
         var fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK);
+        if (mode == SearchModes.Hybrid && _options.FeedbackWeight > 0 && _options.FeedbackDocuments > 0 && fused.Count > 0)
+        {
+            // Pseudo-relevance feedback (Rocchio), hybrid only: move the query vector towards the best
+            // hits of the first fused pass (both signals agree there) and search the vector side again.
+            var top = fused.OrderByDescending(f => f.Value.Fused).ThenBy(f => f.Key, StringComparer.Ordinal).Take(_options.FeedbackDocuments).Select(f => f.Key).ToList();
+            var feedback = await _store.GetManyAsync(tenantId, top, now, cancellationToken);
+            if (feedback.Count > 0)
+            {
+                var vector = await _embedder.EmbedQueryAsync(query, cancellationToken);
+                var expanded = (float[])vector.Clone();
+                foreach (var e in feedback)
+                {
+                    var v = await _embedder.EmbedQueryAsync(e.Content, cancellationToken);
+                    if (v.Length == expanded.Length)
+                    {
+                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(v, (float)(_options.FeedbackWeight / feedback.Count), expanded, expanded);
+                    }
+                }
+                var norm = System.Numerics.Tensors.TensorPrimitives.Norm(expanded);
+                if (norm > 0)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Divide(expanded, norm, expanded);
+                }
+                semantic = await _store.SearchVectorAsync(tenantId, expanded, filter, candidates, now, cancellationToken);
+                fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK);
+            }
+        }
         var entries = (await _store.GetManyAsync(tenantId, fused.Keys.ToList(), now, cancellationToken)).ToDictionary(e => e.Id, StringComparer.Ordinal);
         var queryTerms = TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal).ToList();
         var hits = fused

@@ -30,6 +30,17 @@ public sealed class LongTermMemoryOptions
     /// <summary>Lower bound of candidates per side.</summary>
     public int MinCandidates { get; set; } = 50;
 
+    /// <summary>
+    /// Pseudo-relevance feedback on the vector side of a hybrid search: the query vector becomes
+    /// <c>normalize(q + w · mean(embedQuery(content of the first pass's top FeedbackDocuments hits)))</c>
+    /// and the vector side is searched again. 0 disables it (one extra query embedding per feedback
+    /// document: with a remote embedder that is a network call).
+    /// </summary>
+    public double FeedbackWeight { get; set; } = 0.5;
+
+    /// <summary>How many first-pass hits feed <see cref="FeedbackWeight"/>.</summary>
+    public int FeedbackDocuments { get; set; } = 3;
+
     /// <summary>Largest content accepted (characters).</summary>
     public int MaxContentLength { get; set; } = 32_000;
 

@@ -156,4 +156,22 @@ public readonly record struct ScoredId(string Id, double Score);
 public sealed record EmbeddingUpdate(string TenantId, string Id, string ContentHash, float[] Vector);
 
 /// <summary>An entry whose embedding is missing.</summary>
-public sealed record PendingEmbedding(string TenantId, string Id, string ContentHash, string Content);
+public sealed record PendingEmbedding(string TenantId, string Id, string ContentHash, string Content)
+{
+    /// <summary>
+    /// True when the entry is queued again only because a conversational neighbour changed: its
+    /// vector is rebuilt, its text is not counted as a new document and its own neighbours are not
+    /// refreshed in turn.
+    /// </summary>
+    public bool Refresh { get; init; }
+}
+
+/// <summary>
+/// The entries next to one entry in its context: same tenant, context and type, ordered by
+/// (createdAt, id ordinal); each list nearest first.
+/// </summary>
+public sealed record MemoryNeighbours(IReadOnlyList<MemoryEntry> Before, IReadOnlyList<MemoryEntry> After)
+{
+    /// <summary>No neighbours.</summary>
+    public static MemoryNeighbours None { get; } = new([], []);
+}

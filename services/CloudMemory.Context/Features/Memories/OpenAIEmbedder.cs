@@ -96,4 +96,14 @@ public sealed class EmbeddingOptions
 
     /// <summary>How many texts go into one embedding call.</summary>
     public int BatchSize { get; set; } = 64;
+
+    /// <summary>
+    /// Conversational context enrichment of <c>message</c> entries: the stored vector is
+    /// <c>normalize(v_self + w · Σ_d 0.5^(d−1) · (v_prev_d + v_next_d))</c> over the
+    /// <see cref="NeighbourWindow"/> nearest messages of the same context on each side. 0 disables it.
+    /// </summary>
+    public double NeighbourWeight { get; set; } = 0.5;
+
+    /// <summary>How many neighbouring messages on each side enrich a message's vector.</summary>
+    public int NeighbourWindow { get; set; } = 2;
 }

@@ -172,6 +172,36 @@ public sealed class PostgresMemoryStore : IMemoryStore
     }
 
     /// <inheritdoc />
+    public async Task<MemoryNeighbours> ListNeighboursAsync(MemoryEntry entry, int before, int after, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        if (entry.ContextId is null)
+        {
+            return MemoryNeighbours.None;
+        }
+        // Row comparison on (created_at, id) in byte order ("C"), the in-memory store's ordinal order.
+        async Task<IReadOnlyList<MemoryEntry>> SideAsync(string comparison, string direction, int limit)
+        {
+            if (limit <= 0)
+            {
+                return [];
+            }
+            await using var command = _dataSource.CreateCommand(
+                $"SELECT {Columns} FROM {_table} WHERE tenant_id = @tenant AND context_id = @context AND type = @type " +
+                $"AND (expires_at IS NULL OR expires_at > @now) AND (created_at, id COLLATE \"C\") {comparison} (@created, @id COLLATE \"C\") " +
+                $"ORDER BY created_at {direction}, id COLLATE \"C\" {direction} LIMIT @limit");
+            command.Parameters.AddWithValue("tenant", entry.TenantId);
+            command.Parameters.AddWithValue("context", entry.ContextId);
+            command.Parameters.AddWithValue("type", entry.Type);
+            command.Parameters.AddWithValue("now", now);
+            command.Parameters.AddWithValue("created", entry.CreatedAt);
+            command.Parameters.AddWithValue("id", entry.Id);
+            command.Parameters.AddWithValue("limit", limit);
+            return await ReadEntriesAsync(command, cancellationToken);
+        }
+        return new MemoryNeighbours(await SideAsync("<", "DESC", before), await SideAsync(">", "ASC", after));
+    }
+
+    /// <inheritdoc />
     public async Task SetEmbeddingsAsync(IReadOnlyList<EmbeddingUpdate> updates, CancellationToken cancellationToken = default)
     {
         if (updates.Count == 0)
