@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace CloudMemory.Conversations;
@@ -48,6 +49,7 @@ public static class ConversationsServiceCollectionExtensions
         var connectionString = configuration.GetConnectionString(ConnectionStringName);
         if (string.IsNullOrWhiteSpace(connectionString))
         {
+            services.AddHostedService<InMemoryLogWarning>();
             services.TryAddSingleton<IConversationLog>(sp => new InstrumentedConversationLog(
                 new InMemoryConversationLog(sp.GetRequiredService<TimeProvider>()), "memory"));
             return services;
@@ -70,6 +72,25 @@ public static class ConversationsServiceCollectionExtensions
     }
 
     private sealed class Registered;
+
+    // Separate Dapr apps each keep their own in-memory log: say so at start rather than let the
+    // context app silently see no turns.
+    private sealed class InMemoryLogWarning(IConfiguration configuration, ILogger<InMemoryLogWarning> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            var runtime = configuration["CloudMemory:Runtime"];
+            var onDapr = string.Equals(runtime, "Dapr", StringComparison.OrdinalIgnoreCase)
+                || (string.IsNullOrEmpty(runtime) && !string.IsNullOrEmpty(configuration["DAPR_HTTP_PORT"]));
+            if (onDapr)
+            {
+                logger.LogWarning("The message log is in memory: on Dapr, session and context are separate apps and will not share it. Set ConnectionStrings:CloudMemory to a PostgreSQL database shared by both.");
+            }
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
 
     private sealed class ConversationLogMigrator(PostgresConversationLog log) : IHostedService
     {

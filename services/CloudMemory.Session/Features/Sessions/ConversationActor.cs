@@ -171,7 +171,11 @@ public sealed class ConversationActor(
         // At or above the threshold, the checkpoint of the current segment (number CheckpointCount + 1)
         // is started; its id is deterministic, so later turns of the same segment and retries start
         // nothing new: exactly one checkpoint per crossing.
-        if (_policy.AutoCheckpoint && tokens >= policy.TokenThresholdRatio * policy.ModelContextWindow)
+        // A checkpoint whose summary and window alone reach the threshold would otherwise be followed
+        // by one on every turn: a new one needs at least half a window of new turns.
+        var turnsSinceCheckpoint = append.Stats.MessagesSinceCheckpoint - (append.Stats.CheckpointCount > 0 ? 1 : 0);
+        if (_policy.AutoCheckpoint && tokens >= policy.TokenThresholdRatio * policy.ModelContextWindow
+            && (append.Stats.CheckpointCount == 0 || turnsSinceCheckpoint >= Math.Max(1, policy.RecentTurns / 2)))
         {
             await StartCheckpointAsync(command.TenantId, command.ConversationId, append.Stats.CheckpointCount + 1, policy.RecentTurns);
         }
