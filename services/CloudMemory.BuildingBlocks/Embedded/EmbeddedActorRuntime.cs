@@ -215,50 +215,16 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
     }
 }
 
-/// <summary>Actor state over an <see cref="IStateStore"/>: reads through, writes buffered and saved in one transaction.</summary>
-public sealed class StoreActorStateManager(IStateStore store, string keyPrefix) : IActorStateManager
+/// <summary>Actor state over an <see cref="IStateStore"/> under <c>{type}||{id}||{key}</c>, committed as one transaction.</summary>
+public sealed class StoreActorStateManager(IStateStore store, string keyPrefix) : BufferedActorStateManager(ContractsJson.Options)
 {
-    private readonly Dictionary<string, (bool Delete, byte[] Value)> _pending = new(StringComparer.Ordinal);
+    /// <inheritdoc />
+    protected override async Task<byte[]?> ReadAsync(string name, CancellationToken cancellationToken) =>
+        (await store.GetAsync(keyPrefix + name, StateConsistency.Strong, cancellationToken))?.Value.ToArray();
 
     /// <inheritdoc />
-    public async Task<(bool Found, T Value)> TryGetStateAsync<T>(string name, CancellationToken cancellationToken = default)
-    {
-        if (_pending.TryGetValue(name, out var pending))
-        {
-            return pending.Delete ? (false, default!) : (true, JsonSerializer.Deserialize<T>(pending.Value, ContractsJson.Options)!);
-        }
-        var entry = await store.GetAsync(keyPrefix + name, StateConsistency.Strong, cancellationToken);
-        return entry is null ? (false, default!) : (true, JsonSerializer.Deserialize<T>(entry.Value.Span, ContractsJson.Options)!);
-    }
-
-    /// <inheritdoc />
-    public Task SetStateAsync<T>(string name, T value, CancellationToken cancellationToken = default)
-    {
-        _pending[name] = (false, JsonSerializer.SerializeToUtf8Bytes(value, ContractsJson.Options));
-        return Task.CompletedTask;
-    }
-
-    /// <inheritdoc />
-    public Task RemoveStateAsync(string name, CancellationToken cancellationToken = default)
-    {
-        _pending[name] = (true, []);
-        return Task.CompletedTask;
-    }
-
-    /// <inheritdoc />
-    public async Task SaveStateAsync(CancellationToken cancellationToken = default)
-    {
-        if (_pending.Count == 0)
-        {
-            return;
-        }
-        var operations = _pending.Select(p => p.Value.Delete
+    protected override Task CommitAsync(IReadOnlyDictionary<string, ActorStateChange> changes, CancellationToken cancellationToken) =>
+        store.ExecuteTransactionAsync(changes.Select(p => p.Value.Delete
             ? StateOperation.Delete(keyPrefix + p.Key)
-            : StateOperation.Upsert(keyPrefix + p.Key, p.Value.Value)).ToList();
-        await store.ExecuteTransactionAsync(operations, cancellationToken);
-        _pending.Clear();
-    }
-
-    /// <summary>Drops buffered changes (the call that made them failed).</summary>
-    public void Discard() => _pending.Clear();
+            : StateOperation.Upsert(keyPrefix + p.Key, p.Value.Value)).ToList(), cancellationToken);
 }

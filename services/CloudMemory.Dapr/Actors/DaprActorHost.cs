@@ -134,56 +134,32 @@ public sealed class DaprActorHost
     }
 }
 
-/// <summary>Actor state over <c>/v1.0/actors/{type}/{id}/state</c>: reads through, writes buffered and saved in one transaction.</summary>
-public sealed class DaprActorStateManager(DaprSidecarClient sidecar, string actorType, string actorId) : IActorStateManager
+/// <summary>Actor state over <c>/v1.0/actors/{type}/{id}/state</c>, committed as one transaction.</summary>
+public sealed class DaprActorStateManager(DaprSidecarClient sidecar, string actorType, string actorId) : BufferedActorStateManager(DaprSidecarClient.Json)
 {
-    private readonly Dictionary<string, (bool Delete, byte[] Value)> _pending = new(StringComparer.Ordinal);
     private readonly string _root = $"v1.0/actors/{Uri.EscapeDataString(actorType)}/{Uri.EscapeDataString(actorId)}/state";
 
     /// <inheritdoc />
-    public async Task<(bool Found, T Value)> TryGetStateAsync<T>(string name, CancellationToken cancellationToken = default)
+    protected override async Task<byte[]?> ReadAsync(string name, CancellationToken cancellationToken)
     {
-        if (_pending.TryGetValue(name, out var pending))
-        {
-            return pending.Delete ? (false, default!) : (true, JsonSerializer.Deserialize<T>(pending.Value, DaprSidecarClient.Json)!);
-        }
         using var response = await sidecar.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, sidecar.Uri($"{_root}/{Uri.EscapeDataString(name)}")),
             idempotent: true, cancellationToken);
         if (response.StatusCode == System.Net.HttpStatusCode.NoContent)
         {
-            return (false, default!);
+            return null;
         }
         await DaprSidecarClient.EnsureSuccessAsync(response, $"actor state get {actorType}/{actorId}/{name}", cancellationToken);
-        var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken);
-        return bytes.Length == 0 ? (false, default!) : (true, JsonSerializer.Deserialize<T>(bytes, DaprSidecarClient.Json)!);
+        return await response.Content.ReadAsByteArrayAsync(cancellationToken);
     }
 
     /// <inheritdoc />
-    public Task SetStateAsync<T>(string name, T value, CancellationToken cancellationToken = default)
+    protected override async Task CommitAsync(IReadOnlyDictionary<string, ActorStateChange> changes, CancellationToken cancellationToken)
     {
-        _pending[name] = (false, JsonSerializer.SerializeToUtf8Bytes(value, DaprSidecarClient.Json));
-        return Task.CompletedTask;
-    }
-
-    /// <inheritdoc />
-    public Task RemoveStateAsync(string name, CancellationToken cancellationToken = default)
-    {
-        _pending[name] = (true, []);
-        return Task.CompletedTask;
-    }
-
-    /// <inheritdoc />
-    public async Task SaveStateAsync(CancellationToken cancellationToken = default)
-    {
-        if (_pending.Count == 0)
-        {
-            return;
-        }
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartArray();
-            foreach (var (key, change) in _pending)
+            foreach (var (key, change) in changes)
             {
                 w.WriteStartObject();
                 w.WriteString("operation", change.Delete ? "delete" : "upsert");
@@ -208,11 +184,7 @@ public sealed class DaprActorStateManager(DaprSidecarClient sidecar, string acto
             return new HttpRequestMessage(HttpMethod.Post, sidecar.Uri(_root)) { Content = content };
         }, idempotent: true, cancellationToken);
         await DaprSidecarClient.EnsureSuccessAsync(response, $"actor state save {actorType}/{actorId}", cancellationToken);
-        _pending.Clear();
     }
-
-    /// <summary>Drops buffered changes (the call that made them failed).</summary>
-    public void Discard() => _pending.Clear();
 }
 
 /// <summary>Reminders over <c>/v1.0/actors/{type}/{id}/reminders/{name}</c>.</summary>
