@@ -27,6 +27,9 @@ public sealed class CloudMemoryFactory(LogKind kind, IDictionary<string, string?
 
     private IDisposable? _tap;
 
+    /// <summary>Extra host configuration of a test (e.g. a failing dependency).</summary>
+    public Action<IWebHostBuilder>? Configure { get; set; }
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Development");
@@ -40,6 +43,7 @@ public sealed class CloudMemoryFactory(LogKind kind, IDictionary<string, string?
             builder.UseSetting(key, value);
         }
         builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Time));
+        Configure?.Invoke(builder);
     }
 
     /// <summary>Starts the host and records every published event.</summary>

@@ -134,7 +134,17 @@ public sealed class ConversationActor(
         if (append.Duplicate)
         {
             activity?.SetTag("cloudmemory.duplicate", true);
-            return new(new WriteTurnResult(command.ConversationId, session.MessageContext.Mode, session.Meta.UpdatedAt, session.FlowContext.TurnCount));
+            if (session.FlowContext.TurnCount < append.Stats.TurnCount)
+            {
+                // The first attempt reached the log but not the session (the caller saw an error and
+                // retried): bring the session up to the log, which is the truth.
+                session.FlowContext.TurnCount = append.Stats.TurnCount;
+                session.FlowContext.LastBotMessage = append.Stats.LastAnswer;
+                session.FlowContext.CurrentAgentKey = append.Stats.LastAgentCode;
+                Touch(session);
+                await SaveAsync(command.TenantId, session);
+            }
+            return new(new WriteTurnResult(command.ConversationId, session.MessageContext.Mode, session.Meta.UpdatedAt, append.Stats.TurnCount));
         }
 
         if (!string.IsNullOrEmpty(command.UserId))
