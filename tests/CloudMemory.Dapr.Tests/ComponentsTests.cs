@@ -89,6 +89,7 @@ public sealed class ComponentsTests
         }
         ports.Should().OnlyHaveUniqueItems();
         ports.Should().NotContain([3500, 50001, 50005, 50006, 9090], "those are Dapr's own defaults (single-app sidecar, placement, scheduler, metrics)");
+        ports.Should().OnlyContain(p => p > 1024 && p < 32768, "below Linux's ephemeral range, so outgoing connections never hold them");
         foreach (var port in ports)
         {
             var listener = new TcpListener(IPAddress.Loopback, port);
