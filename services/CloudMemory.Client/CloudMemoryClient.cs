@@ -71,6 +71,7 @@ public sealed class CloudMemoryClient(HttpClient http, CloudMemoryClientOptions 
     /// <summary>SetShortMemory; throws <see cref="CloudMemoryException"/> with code <c>etag-mismatch</c> when the ETag is stale.</summary>
     public async Task<SessionEnvelope> SetShortMemoryAsync(string conversationId, SessionValue session, string etag, CancellationToken cancellationToken = default)
     {
+        ArgumentException.ThrowIfNullOrEmpty(etag);
         using var response = await SendRawAsync(HttpMethod.Put, options.SessionAppId, $"v1/sessions/{Escape(conversationId)}", session, etag, cancellationToken);
         return new SessionEnvelope(await ReadAsync<SessionValue>(response, cancellationToken), response.Headers.ETag?.Tag ?? "");
     }

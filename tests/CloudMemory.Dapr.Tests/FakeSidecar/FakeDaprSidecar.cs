@@ -713,6 +713,15 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
                 request.Content.Headers.TryAddWithoutValidation("Content-Type", type);
             }
         }
+        // daprd proxies HTTP invocation: the caller's headers reach the callee (the caller's own
+        // sidecar token does not; the app token replaces it).
+        foreach (var (name, value) in r.Headers)
+        {
+            if (!HopHeaders.Contains(name))
+            {
+                request.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
         if (AppApiToken is not null)
         {
             request.Headers.TryAddWithoutValidation("dapr-api-token", AppApiToken);
@@ -720,6 +729,11 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
         using var response = await _toApp.SendAsync(request);
         await CopyAsync(context, response);
     }
+
+    private static readonly HashSet<string> HopHeaders = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Host", "Content-Type", "Content-Length", "Connection", "Transfer-Encoding", "Keep-Alive", "dapr-api-token",
+    };
 
     // ---------------------------------------------------------------- actors (§4)
 
@@ -991,6 +1005,14 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
     private static async Task CopyAsync(HttpContext context, HttpResponseMessage response)
     {
         context.Response.StatusCode = (int)response.StatusCode;
+        // The callee's headers come back as they are (ETag, Location, ...), hop-by-hop ones aside.
+        foreach (var (name, values) in response.Headers)
+        {
+            if (!HopHeaders.Contains(name))
+            {
+                context.Response.Headers[name] = values.ToArray();
+            }
+        }
         if (response.Content.Headers.ContentType is { } type)
         {
             context.Response.ContentType = type.ToString();

@@ -144,6 +144,36 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
         Sidecar.ActorCalls.Where(c => c.Type == ActorType && c.Id == ActorId(conversationId) && c.Method == method).ToList();
 
     [Fact]
+    public async Task DotNetClient_OverDaprServiceInvocation_RunsTheSeedOperations()
+    {
+        // Both services are one app ("session") in this test, so the client's context app id points there too.
+        using var http = new HttpClient { Timeout = Wait.Timeout };
+        var client = new CloudMemory.Client.CloudMemoryClient(http, new CloudMemory.Client.CloudMemoryClientOptions
+        {
+            DaprHttpPort = Sidecar.BaseAddress.Port,
+            DaprApiToken = DaprTestApp.SidecarToken,
+            ContextAppId = CloudMemory.Session.SessionServiceCollectionExtensions.AppId,
+            AgentId = "triage",
+        });
+        var id = "client-" + Guid.NewGuid().ToString("N")[..8];
+
+        await client.CreateShortMemoryAsync(id, "u-client");
+        var turn = await client.WriteTurnAsync(id, "Turn 1: my head hurts.", "Please rest.", "triage", turnId: "t1");
+        await client.WriteAgentSlotAsync(id, "triage", new { level = "low" });
+        var context = await client.QueryMemoryContextAsync(new MemoryQueryRequest(id, Query: "and now?"));
+        var stale = await client.GetShortMemoryAsync(id);
+        await client.WriteTurnAsync(id, "Turn 2", "ok");
+        var conflict = () => client.SetShortMemoryAsync(id, stale.Session, stale.ETag);
+
+        turn.TurnCount.Should().Be(1);
+        context.FullHistory.Should().Contain("Turn 1: my head hurts.");
+        context.Session.GlobalState.AgentSlots.Should().ContainKey("triage");
+        (await conflict.Should().ThrowAsync<CloudMemory.Client.CloudMemoryException>()).Which.Code.Should().Be("etag-mismatch");
+        Sidecar.Requests.Should().Contain(r => r.Path.StartsWith("/v1.0/invoke/session/method/v1/sessions", StringComparison.Ordinal));
+        Sidecar.AssertNoViolations();
+    }
+
+    [Fact]
     public async Task Lifecycle_OnDaprRuntime_GoesThroughTheSidecarInBothDirections()
     {
         var id = NewId();
