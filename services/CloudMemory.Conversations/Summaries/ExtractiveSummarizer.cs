@@ -47,6 +47,8 @@ public sealed partial class ExtractiveSummarizer : ISummarizer
         }
 
         var chosen = new List<(int Order, string Text)>();
+        var chosenWords = new List<HashSet<string>>();
+        var previousWords = Words(input.PreviousSummary);
         var used = 0;
         foreach (var s in scored.Where(s => s.Score > 0.5).OrderByDescending(s => s.Score).ThenBy(s => s.Order))
         {
@@ -54,7 +56,15 @@ public sealed partial class ExtractiveSummarizer : ISummarizer
             {
                 continue;
             }
+            // Conversations repeat themselves ("still a headache", "any fever?"): a sentence that says
+            // nearly what a chosen one, or the previous summary, already says adds nothing.
+            var words = Words(s.Text);
+            if (chosenWords.Any(w => Similar(w, words)) || (words.Count > 0 && words.IsSubsetOf(previousWords)))
+            {
+                continue;
+            }
             chosen.Add((s.Order, s.Text));
+            chosenWords.Add(words);
             used += s.Text.Length;
         }
         if (chosen.Count == 0 && scored.Count > 0)
@@ -70,6 +80,20 @@ public sealed partial class ExtractiveSummarizer : ISummarizer
         }
         var summary = previous.Length == 0 ? newPart : previous + " " + newPart;
         return Task.FromResult(SummarySafety.EnsureSafetyFacts(summary, input.Profile));
+    }
+
+    private static HashSet<string> Words(string text) =>
+        WordPattern().Matches(text.ToLowerInvariant()).Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
+
+    // Jaccard similarity of word sets (CJK characters count as words) at or above 0.6.
+    private static bool Similar(HashSet<string> a, HashSet<string> b)
+    {
+        if (a.Count == 0 || b.Count == 0)
+        {
+            return false;
+        }
+        var common = a.Count(b.Contains);
+        return common / (double)(a.Count + b.Count - common) >= 0.6;
     }
 
     private static double Score(string sentence)
@@ -102,6 +126,9 @@ public sealed partial class ExtractiveSummarizer : ISummarizer
 
     [GeneratedRegex(@"(?<=[.!?。！？；;])\s*")]
     private static partial Regex SentencePattern();
+
+    [GeneratedRegex(@"[\p{IsCJKUnifiedIdeographs}]|[\p{L}\p{N}]+")]
+    private static partial Regex WordPattern();
 
     [GeneratedRegex(@"\d|[一二三四五六七八九十两]")]
     private static partial Regex DigitPattern();

@@ -40,6 +40,17 @@ public sealed class SummarizerTests
     }
 
     [Fact]
+    public async Task Extractive_LeavesOutNearDuplicateSentences()
+    {
+        var turns = Enumerable.Range(1, 6).Select(i => Turn(i, $"I have had a headache for {i} days.", "Any fever? Please rest.")).ToList();
+
+        var summary = await new ExtractiveSummarizer().SummarizeAsync(new SummaryInput("", turns, new UserProfile()));
+
+        summary.Split("Any fever?").Length.Should().Be(2, "the repeated question is kept once");
+        summary.Should().Contain("headache");
+    }
+
+    [Fact]
     public void SafetyFacts_AreAppendedOnlyWhenMissing()
     {
         var profile = new UserProfile { Allergies = ["Penicillin", "青霉素"] };
