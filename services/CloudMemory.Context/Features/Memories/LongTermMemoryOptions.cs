@@ -41,6 +41,12 @@ public sealed class LongTermMemoryOptions
     /// <summary>How many first-pass hits feed <see cref="FeedbackWeight"/>.</summary>
     public int FeedbackDocuments { get; set; } = 3;
 
+    /// <summary>
+    /// Whether the in-memory BM25 index stems terms (<see cref="TextAnalysis.LexicalStemming"/>;
+    /// process-wide). PostgreSQL's english text search always stems.
+    /// </summary>
+    public bool LexicalStemming { get; set; } = true;
+
     /// <summary>Largest content accepted (characters).</summary>
     public int MaxContentLength { get; set; } = 32_000;
 
