@@ -51,10 +51,12 @@ public sealed class LongTermMemoryService : ILongTermMemory
     private readonly AccessRecorder _access;
     private readonly LongTermMemoryOptions _options;
     private readonly TimeProvider _time;
+    private readonly LatentSemanticIndex _latent;
 
     /// <summary>Creates the service.</summary>
-    public LongTermMemoryService(IMemoryStore store, IEmbedder embedder, EmbeddingPipeline pipeline, AccessRecorder access, IOptions<LongTermMemoryOptions> options, TimeProvider time)
+    public LongTermMemoryService(IMemoryStore store, IEmbedder embedder, EmbeddingPipeline pipeline, AccessRecorder access, IOptions<LongTermMemoryOptions> options, TimeProvider time, LatentSemanticIndex latent)
     {
+        _latent = latent;
         _store = store;
         _embedder = embedder;
         _pipeline = pipeline;
@@ -73,6 +75,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
         if (created)
         {
             _pipeline.Enqueue(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
+            _latent.Observe(tenantId);
         }
         return (stored, created);
     }
@@ -98,6 +101,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
         if (existing is null || ContentHash(existing.Content) != hash)
         {
             _pipeline.Enqueue(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
+            _latent.Observe(tenantId);
         }
         return entry;
     }
@@ -205,7 +209,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
         IReadOnlyList<ScoredId> lexical = [];
         if (mode != SearchModes.Lexical)
         {
-            var vector = await _embedder.EmbedQueryAsync(query, cancellationToken);
+            var vector = _latent.Expand(tenantId, await _embedder.EmbedQueryAsync(query, cancellationToken));
             semantic = await _store.SearchVectorAsync(tenantId, vector, filter, candidates, now, cancellationToken);
         }
         if (mode != SearchModes.Semantic)
@@ -222,7 +226,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
             var feedback = await _store.GetManyAsync(tenantId, top, now, cancellationToken);
             if (feedback.Count > 0)
             {
-                var vector = await _embedder.EmbedQueryAsync(query, cancellationToken);
+                var vector = _latent.Expand(tenantId, await _embedder.EmbedQueryAsync(query, cancellationToken));
                 var expanded = (float[])vector.Clone();
                 foreach (var e in feedback)
                 {

@@ -58,6 +58,7 @@ public static class MemoryServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<EmbeddingPipeline>());
         services.TryAddSingleton<AccessRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<AccessRecorder>());
+        services.TryAddSingleton<LatentSemanticIndex>();
         services.TryAddSingleton<ILongTermMemory, LongTermMemoryService>();
 
         services.AddWorkflow<ConsolidateConversationWorkflow>();
