@@ -108,14 +108,20 @@ public sealed class LatentSemanticIndex(IMemoryStore store, IEmbedder embedder, 
         try
         {
             var entries = await store.ListAsync(tenantId, new MemoryFilter(), Math.Max(1, o.LatentMaxTexts), time.GetUtcNow());
-            // Newest first from the store: train oldest first, a fixed order.
-            var texts = entries.Reverse().Select(e => e.Content).ToList();
-            var space = texts.Count >= o.LatentMinTexts
-                ? LatentSemanticSpace.Train(texts, embedder.Dimensions, Math.Max(2, o.LatentDimensions), Seed)
+            // Newest first from the store: one sequence per context, oldest first (a fixed order), so
+            // neighbouring messages of a conversation share contexts; entries without one stand alone.
+            var sequences = entries
+                .OrderBy(e => e.CreatedAt).ThenBy(e => e.Id, StringComparer.Ordinal)
+                .GroupBy(e => e.ContextId ?? "\u0000" + e.Id, StringComparer.Ordinal)
+                .OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => (IReadOnlyList<string>)g.Select(e => e.Content).ToList())
+                .ToList();
+            var space = entries.Count >= o.LatentMinTexts
+                ? LatentSemanticSpace.Train(sequences, embedder.Dimensions, Math.Max(2, o.LatentDimensions), Seed, 20_000, Math.Max(0, o.LatentTextWindow))
                 : null;
             lock (state)
             {
-                state.Texts = texts.Count;
+                state.Texts = entries.Count;
                 if (space is not null)
                 {
                     Volatile.Write(ref state.Space, space);

@@ -54,8 +54,17 @@ public sealed class LatentSemanticSpace
     /// <param name="rank">Latent dimensions (e.g. 128).</param>
     /// <param name="seed">Seed of the randomized SVD.</param>
     /// <param name="maxVocabulary">Most frequent words kept.</param>
-    public static LatentSemanticSpace? Train(IReadOnlyList<string> texts, int buckets, int rank = 128, int seed = 17, int maxVocabulary = 20_000)
+    public static LatentSemanticSpace? Train(IReadOnlyList<string> texts, int buckets, int rank = 128, int seed = 17, int maxVocabulary = 20_000) =>
+        Train([texts], buckets, rank, seed, maxVocabulary, 0);
+
+    /// <summary>
+    /// Learns a space from sequences of texts (e.g. the messages of each conversation in order): a
+    /// word's contexts are the words of its own text and of the <paramref name="textWindow"/> texts on
+    /// each side within the same sequence.
+    /// </summary>
+    public static LatentSemanticSpace? Train(IReadOnlyList<IReadOnlyList<string>> sequences, int buckets, int rank, int seed, int maxVocabulary, int textWindow)
     {
+        var texts = sequences.SelectMany(t => t).ToList();
         // Tokens exactly as the hashing embedder's unigrams: stop words dropped, stemmed.
         var docs = new List<string[]>(texts.Count);
         var df = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -95,22 +104,34 @@ public sealed class LatentSemanticSpace
         var pairs = new Dictionary<long, float>();
         var wordTotals = new double[v];
         double total = 0;
-        foreach (var doc in docs)
+        var docIds = docs.Select(doc => doc.Where(index.ContainsKey).Select(s => index[s]).Distinct().ToArray()).ToArray();
+        var offset = 0;
+        foreach (var sequence in sequences)
         {
-            var ids = doc.Where(index.ContainsKey).Select(s => index[s]).Distinct().ToArray();
-            for (var i = 0; i < ids.Length; i++)
+            for (var d = offset; d < offset + sequence.Count; d++)
             {
-                for (var j = 0; j < ids.Length; j++)
+                var ids = docIds[d];
+                var contexts = new HashSet<int>(ids);
+                for (var n = Math.Max(offset, d - textWindow); n <= Math.Min(offset + sequence.Count - 1, d + textWindow); n++)
                 {
-                    if (i != j)
+                    contexts.UnionWith(docIds[n]);
+                }
+                var ordered = contexts.Order().ToArray();
+                foreach (var w in ids)
+                {
+                    foreach (var c in ordered)
                     {
-                        var key = ((long)ids[i] * v) + ids[j];
-                        pairs[key] = pairs.GetValueOrDefault(key) + 1;
-                        wordTotals[ids[i]]++;
-                        total++;
+                        if (c != w)
+                        {
+                            var key = ((long)w * v) + c;
+                            pairs[key] = pairs.GetValueOrDefault(key) + 1;
+                            wordTotals[w]++;
+                            total++;
+                        }
                     }
                 }
             }
+            offset += sequence.Count;
         }
         if (total == 0)
         {

@@ -217,7 +217,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
             lexical = await _store.SearchLexicalAsync(tenantId, query, filter, candidates, now, cancellationToken);
         }
 
-        var fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK);
+        var fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK, _options.ScoreNormalization == ScoreNormalizations.MinMax);
         if (mode == SearchModes.Hybrid && _options.FeedbackWeight > 0 && _options.FeedbackDocuments > 0 && fused.Count > 0)
         {
             // Pseudo-relevance feedback (Rocchio), hybrid only: move the query vector towards the best
@@ -242,7 +242,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
                     System.Numerics.Tensors.TensorPrimitives.Divide(expanded, norm, expanded);
                 }
                 semantic = await _store.SearchVectorAsync(tenantId, expanded, filter, candidates, now, cancellationToken);
-                fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK);
+                fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK, _options.ScoreNormalization == ScoreNormalizations.MinMax);
             }
         }
         var entries = (await _store.GetManyAsync(tenantId, fused.Keys.ToList(), now, cancellationToken)).ToDictionary(e => e.Id, StringComparer.Ordinal);

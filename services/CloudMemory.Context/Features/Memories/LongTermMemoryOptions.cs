@@ -12,6 +12,9 @@ public sealed class LongTermMemoryOptions
     /// <summary>Default fusion: <c>weighted</c> or <c>rrf</c>.</summary>
     public string Fusion { get; set; } = FusionMethods.Weighted;
 
+    /// <summary>Per-side normalization of weighted fusion: <c>max</c> (score / best) or <c>minmax</c> ((score − worst candidate) / (best − worst)).</summary>
+    public string ScoreNormalization { get; set; } = ScoreNormalizations.Max;
+
     /// <summary>The k of reciprocal rank fusion (1 / (k + rank)).</summary>
     public int RrfK { get; set; } = 60;
 
@@ -55,4 +58,14 @@ public sealed class LongTermMemoryOptions
 
     /// <summary>Whether searches record accesses (access count, last accessed).</summary>
     public bool TrackAccess { get; set; } = true;
+}
+
+/// <summary>Values of <see cref="LongTermMemoryOptions.ScoreNormalization"/>.</summary>
+public static class ScoreNormalizations
+{
+    /// <summary>Score divided by the query's best score on that side.</summary>
+    public const string Max = "max";
+
+    /// <summary>(score − lowest candidate) / (best − lowest candidate).</summary>
+    public const string MinMax = "minmax";
 }

@@ -113,6 +113,9 @@ public sealed class EmbeddingOptions
     /// </summary>
     public double LatentWeight { get; set; } = 0.5;
 
+    /// <summary>Neighbouring texts of the same context (each side) whose words count as a word's co-occurrence context.</summary>
+    public int LatentTextWindow { get; set; } = 1;
+
     /// <summary>Latent dimensions of the learned space.</summary>
     public int LatentDimensions { get; set; } = 128;
 
