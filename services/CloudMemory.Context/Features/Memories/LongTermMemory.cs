@@ -215,6 +215,10 @@ public sealed class LongTermMemoryService : ILongTermMemory
         if (mode != SearchModes.Semantic)
         {
             lexical = await _store.SearchLexicalAsync(tenantId, query, filter, candidates, now, cancellationToken);
+            if (_options.LexicalReplyWeight > 0 && _options.ReplyDocuments > 0)
+            {
+                lexical = await SpreadLexicalToRepliesAsync(tenantId, lexical, now, cancellationToken);
+            }
         }
 
         var fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK, _options.ScoreNormalization == ScoreNormalizations.MinMax);
@@ -246,6 +250,10 @@ public sealed class LongTermMemoryService : ILongTermMemory
             }
         }
         var entries = (await _store.GetManyAsync(tenantId, fused.Keys.ToList(), now, cancellationToken)).ToDictionary(e => e.Id, StringComparer.Ordinal);
+        if (_options.ReplyWeight > 0 && _options.ReplyDocuments > 0)
+        {
+            await SpreadToRepliesAsync(fused, entries, now, cancellationToken);
+        }
         var queryTerms = TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal).ToList();
         var hits = fused
             .Where(f => entries.ContainsKey(f.Key))
@@ -269,6 +277,61 @@ public sealed class LongTermMemoryService : ILongTermMemory
             _access.Record(tenantId, hits.Select(h => h.Entry.Id).ToList(), now);
         }
         return new MemorySearchResponse(query, mode, fusion, hits);
+    }
+
+    // The lexical side's counterpart of conversational context enrichment (the index holds each
+    // text alone): the message right after one of the ReplyDocuments best lexical hits gains
+    // LexicalReplyWeight × that hit's score.
+    private async Task<IReadOnlyList<ScoredId>> SpreadLexicalToRepliesAsync(string tenantId, IReadOnlyList<ScoredId> lexical, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var top = lexical.Take(_options.ReplyDocuments).ToList();
+        if (top.Count == 0)
+        {
+            return lexical;
+        }
+        var scores = lexical.ToDictionary(l => l.Id, l => l.Score, StringComparer.Ordinal);
+        var entries = await _store.GetManyAsync(tenantId, top.Select(t => t.Id).ToList(), now, cancellationToken);
+        var byId = entries.ToDictionary(e => e.Id, StringComparer.Ordinal);
+        foreach (var hit in top)
+        {
+            if (!byId.TryGetValue(hit.Id, out var entry) || entry.Type != MemoryTypes.Message || entry.ContextId is null)
+            {
+                continue;
+            }
+            var next = await _store.ListNeighboursAsync(entry, 0, 1, now, cancellationToken);
+            if (next.After.Count > 0)
+            {
+                var id = next.After[0].Id;
+                scores[id] = scores.GetValueOrDefault(id) + (_options.LexicalReplyWeight * hit.Score);
+            }
+        }
+        return scores.Select(kv => new ScoredId(kv.Key, kv.Value))
+            .OrderByDescending(s => s.Score).ThenBy(s => s.Id, StringComparer.Ordinal)
+            .Take(Math.Max(lexical.Count, 1)).ToList();
+    }
+
+    // Conversational reply propagation: the message right after a strongly matching message (same
+    // context, type message) often holds the answer to it ("How do you relax?" → "Running, mostly"),
+    // so it gains ReplyWeight × the matching message's fused score.
+    private async Task SpreadToRepliesAsync(Dictionary<string, FusedScore> fused, Dictionary<string, MemoryEntry> entries, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var top = fused.Where(f => entries.TryGetValue(f.Key, out var e) && e.Type == MemoryTypes.Message && e.ContextId is not null)
+            .OrderByDescending(f => f.Value.Fused).ThenBy(f => f.Key, StringComparer.Ordinal)
+            .Take(_options.ReplyDocuments).ToList();
+        foreach (var (id, score) in top)
+        {
+            var next = await _store.ListNeighboursAsync(entries[id], 0, 1, now, cancellationToken);
+            if (next.After.Count == 0)
+            {
+                continue;
+            }
+            var reply = next.After[0];
+            var gain = _options.ReplyWeight * score.Fused;
+            fused[reply.Id] = fused.TryGetValue(reply.Id, out var prior)
+                ? prior with { Fused = prior.Fused + gain }
+                : new FusedScore(gain, 0, 0, false, false);
+            entries.TryAdd(reply.Id, reply);
+        }
     }
 
     /// <inheritdoc />

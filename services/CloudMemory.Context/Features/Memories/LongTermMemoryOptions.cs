@@ -50,6 +50,21 @@ public sealed class LongTermMemoryOptions
     /// </summary>
     public bool LexicalStemming { get; set; } = true;
 
+    /// <summary>
+    /// Reply propagation: the message following each of the <see cref="ReplyDocuments"/> best fused
+    /// messages (same context) gains this × that message's fused score. 0 disables it.
+    /// </summary>
+    public double ReplyWeight { get; set; }
+
+    /// <summary>
+    /// Lexical reply propagation: before fusion, the message following each of the
+    /// <see cref="ReplyDocuments"/> best lexical hits (same context) gains this × that hit's score. 0 disables it.
+    /// </summary>
+    public double LexicalReplyWeight { get; set; }
+
+    /// <summary>How many of the best fused (or lexical) messages pass score to their reply.</summary>
+    public int ReplyDocuments { get; set; } = 10;
+
     /// <summary>Largest content accepted (characters).</summary>
     public int MaxContentLength { get; set; } = 32_000;
 

@@ -108,6 +108,13 @@ public sealed class EmbeddingOptions
     public int NeighbourWindow { get; set; } = 2;
 
     /// <summary>
+    /// Weight of the following messages (null: <see cref="NeighbourWeight"/>, which then weighs only
+    /// the preceding ones). Lower than the preceding weight, a reply carries the topic of the
+    /// message it answers more than an opening message carries its reply.
+    /// </summary>
+    public double? NeighbourWeightAfter { get; set; }
+
+    /// <summary>
     /// Weight of the tenant's learned latent space (<see cref="LatentSemanticSpace"/>) added to a
     /// local query vector; 0 disables it. Only with the local hashing embedder.
     /// </summary>
