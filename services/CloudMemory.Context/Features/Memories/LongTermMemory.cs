@@ -250,7 +250,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
             }
         }
         var entries = (await _store.GetManyAsync(tenantId, fused.Keys.ToList(), now, cancellationToken)).ToDictionary(e => e.Id, StringComparer.Ordinal);
-        if (_options.ReplyWeight > 0 && _options.ReplyDocuments > 0)
+        if (mode == SearchModes.Hybrid && _options.ReplyWeight > 0 && _options.ReplyDocuments > 0)
         {
             await SpreadToRepliesAsync(fused, entries, now, cancellationToken);
         }

@@ -51,10 +51,11 @@ public sealed class LongTermMemoryOptions
     public bool LexicalStemming { get; set; } = true;
 
     /// <summary>
-    /// Reply propagation: the message following each of the <see cref="ReplyDocuments"/> best fused
-    /// messages (same context) gains this × that message's fused score. 0 disables it.
+    /// Reply propagation (hybrid only): the message following each of the <see cref="ReplyDocuments"/>
+    /// best fused messages (same context) gains this × that message's fused score. 0 disables it
+    /// (it costs one neighbour lookup per propagating message).
     /// </summary>
-    public double ReplyWeight { get; set; }
+    public double ReplyWeight { get; set; } = 0.2;
 
     /// <summary>
     /// Lexical reply propagation: before fusion, the message following each of the

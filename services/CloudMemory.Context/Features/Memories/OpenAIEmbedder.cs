@@ -118,7 +118,7 @@ public sealed class EmbeddingOptions
     /// Weight of the tenant's learned latent space (<see cref="LatentSemanticSpace"/>) added to a
     /// local query vector; 0 disables it. Only with the local hashing embedder.
     /// </summary>
-    public double LatentWeight { get; set; } = 0.5;
+    public double LatentWeight { get; set; } = 0.25;
 
     /// <summary>Neighbouring texts of the same context (each side) whose words count as a word's co-occurrence context.</summary>
     public int LatentTextWindow { get; set; } = 1;
