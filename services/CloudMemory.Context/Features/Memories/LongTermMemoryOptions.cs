@@ -55,7 +55,7 @@ public sealed class LongTermMemoryOptions
     /// best fused messages (same context) gains this × that message's fused score. 0 disables it
     /// (it costs one neighbour lookup per propagating message).
     /// </summary>
-    public double ReplyWeight { get; set; } = 0.2;
+    public double ReplyWeight { get; set; } = 0.15;
 
     /// <summary>
     /// Lexical reply propagation: before fusion, the message following each of the
