@@ -93,7 +93,13 @@ internal static class LocomoBenchmark
         await pipeline.WaitForIdleAsync();
         // The tenant's latent space, learned from everything loaded (deterministic; in service it is
         // learned in the background as the corpus grows).
-        await host.Services.GetRequiredService<LatentSemanticIndex>().TrainAsync(Tenant);
+        var latentClock = Stopwatch.StartNew();
+        var latent = host.Services.GetRequiredService<LatentSemanticIndex>();
+        await latent.TrainAsync(Tenant);
+        if (latent.SpaceOf(Tenant) is { } space)
+        {
+            Console.WriteLine($"latent space: {space.Vocabulary} words, {space.Rank} dims, {space.Texts} texts, learned in {latentClock.ElapsedMilliseconds} ms");
+        }
         Console.WriteLine($"loaded {turns} turns of {files.Count} conversations, {questions.Count} questions (categories 1-4); embeddings settled in {ingest.ElapsedMilliseconds} ms");
 
         var semanticWeight = options.TryGetValue("semantic-weight", out var w) ? double.Parse(w, CultureInfo.InvariantCulture) : (double?)null;

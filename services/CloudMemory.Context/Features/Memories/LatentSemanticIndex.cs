@@ -90,14 +90,17 @@ public sealed class LatentSemanticIndex(IMemoryStore store, IEmbedder embedder, 
             var since = Interlocked.Read(ref state.Since);
             var due = force
                 || state.Texts < 0
-                || (state.Texts < o.LatentMinTexts && state.Texts + since >= o.LatentMinTexts)
-                || (state.Texts >= o.LatentMinTexts && since >= Math.Max(1, o.LatentRefreshFraction * state.Texts));
+                || (state.Basis < o.LatentMinTexts && state.Basis + since >= o.LatentMinTexts)
+                || (state.Basis >= o.LatentMinTexts && since >= Math.Max(1, o.LatentRefreshFraction * state.Basis));
             if (!due)
             {
                 return;
             }
             Interlocked.Exchange(ref state.Since, 0);
-            state.Texts = Math.Max(0, state.Texts) + since; // provisional until the store answers
+            // Growth is measured against every text seen, not the (capped) training sample, so a
+            // large tenant retrains geometrically rarely.
+            state.Basis = Math.Max(0, state.Basis) + since;
+            state.Texts = Math.Max(0, state.Texts);
             state.Training = Task.Run(() => TrainCoreAsync(tenantId, state));
         }
     }
@@ -117,11 +120,12 @@ public sealed class LatentSemanticIndex(IMemoryStore store, IEmbedder embedder, 
                 .Select(g => (IReadOnlyList<string>)g.Select(e => e.Content).ToList())
                 .ToList();
             var space = entries.Count >= o.LatentMinTexts
-                ? LatentSemanticSpace.Train(sequences, embedder.Dimensions, Math.Max(2, o.LatentDimensions), Seed, 20_000, Math.Max(0, o.LatentTextWindow))
+                ? LatentSemanticSpace.Train(sequences, embedder.Dimensions, Math.Max(2, o.LatentDimensions), Seed, 10_000, Math.Max(0, o.LatentTextWindow))
                 : null;
             lock (state)
             {
                 state.Texts = entries.Count;
+                state.Basis = Math.Max(state.Basis, entries.Count);
                 if (space is not null)
                 {
                     Volatile.Write(ref state.Space, space);
@@ -139,6 +143,7 @@ public sealed class LatentSemanticIndex(IMemoryStore store, IEmbedder embedder, 
         public LatentSemanticSpace? Space;
         public long Since;
         public long Texts = -1;
+        public long Basis;
         public Task? Training;
     }
 }

@@ -126,12 +126,12 @@ public sealed class EmbeddingOptions
     /// <summary>Latent dimensions of the learned space.</summary>
     public int LatentDimensions { get; set; } = 128;
 
-    /// <summary>A tenant's space is retrained when its written texts grew by this fraction since the last training.</summary>
-    public double LatentRefreshFraction { get; set; } = 0.2;
+    /// <summary>A tenant's space is retrained when its texts (all seen, not only the training sample) grew by this fraction since the last training.</summary>
+    public double LatentRefreshFraction { get; set; } = 0.5;
 
     /// <summary>Texts a tenant needs before a space is learned.</summary>
     public int LatentMinTexts { get; set; } = 200;
 
     /// <summary>Most recent texts a space is learned from.</summary>
-    public int LatentMaxTexts { get; set; } = 50_000;
+    public int LatentMaxTexts { get; set; } = 10_000;
 }
