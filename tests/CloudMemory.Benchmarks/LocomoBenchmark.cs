@@ -91,6 +91,15 @@ internal static class LocomoBenchmark
         }
         var ingest = Stopwatch.StartNew();
         await pipeline.WaitForIdleAsync();
+        // The tenant's latent space, learned from everything loaded (deterministic; in service it is
+        // learned in the background as the corpus grows).
+        var latentClock = Stopwatch.StartNew();
+        var latent = host.Services.GetRequiredService<LatentSemanticIndex>();
+        await latent.TrainAsync(Tenant);
+        if (latent.SpaceOf(Tenant) is { } space)
+        {
+            Console.WriteLine($"latent space: {space.Vocabulary} words, {space.Rank} dims, {space.Texts} texts, learned in {latentClock.ElapsedMilliseconds} ms");
+        }
         Console.WriteLine($"loaded {turns} turns of {files.Count} conversations, {questions.Count} questions (categories 1-4); embeddings settled in {ingest.ElapsedMilliseconds} ms");
 
         var semanticWeight = options.TryGetValue("semantic-weight", out var w) ? double.Parse(w, CultureInfo.InvariantCulture) : (double?)null;
@@ -99,6 +108,8 @@ internal static class LocomoBenchmark
         var modesJson = new JsonObject();
         Console.WriteLine();
         Console.WriteLine($"{"mode",-9} {"category",-9} {"n",5} {"R@1",7} {"R@5",7} {"R@10",7} {"R@20",7}");
+        // --dump FILE: one line per question and mode (evidence and top 10), for error analysis outside the repository.
+        var dump = options.ContainsKey("dump") ? new System.Text.StringBuilder() : null;
         foreach (var mode in Modes)
         {
             var apiMode = mode switch { "bm25" => SearchModes.Lexical, "semantic" => SearchModes.Semantic, _ => SearchModes.Hybrid };
@@ -112,6 +123,7 @@ internal static class LocomoBenchmark
                 var result = await memory.SearchAsync(Tenant, new MemorySearchRequest(question, 20, apiMode, semanticWeight, fusion, new MemorySearchFilters(ContextId: context)));
                 latencies.Add(sw.Elapsed.TotalMilliseconds);
                 var ranked = result.Hits.Select(h => h.Entry.Metadata["dia_id"]).ToList();
+                dump?.AppendLine(CultureInfo.InvariantCulture, $"{mode}\t{category}\t{question}\t{string.Join(' ', evidence)}\t{string.Join(' ', ranked.Take(10))}\t{ranked.Take(5).Count(evidence.Contains)}");
                 perQuestion.Add((category, Ks.Select(k => (double)ranked.Take(k).Count(evidence.Contains) / evidence.Count).ToArray()));
             }
             var modeJson = new JsonObject();
@@ -130,6 +142,10 @@ internal static class LocomoBenchmark
             modesJson[mode] = modeJson;
         }
         report["modes"] = modesJson;
+        if (dump is not null)
+        {
+            await File.WriteAllTextAsync(options["dump"], dump.ToString());
+        }
         if (options.TryGetValue("json", out var jsonPath))
         {
             await File.WriteAllTextAsync(jsonPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

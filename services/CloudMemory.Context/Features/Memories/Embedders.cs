@@ -145,6 +145,13 @@ public sealed class LocalHashingEmbedder(int dimensions = LocalHashingEmbedder.D
         return vector;
     }
 
+    /// <summary>The bucket and sign a stemmed word's unigram feature takes in a vector of <paramref name="dimensions"/>.</summary>
+    public static (int Bucket, bool Negative) UnigramBucket(string stem, int dimensions)
+    {
+        var hash = Hash(stem, 'u');
+        return ((int)(hash % (ulong)dimensions), (hash >> 63) != 0);
+    }
+
     private static void Count(Dictionary<(ulong, byte), int> counts, ulong hash, byte kind)
     {
         var key = (hash, kind);

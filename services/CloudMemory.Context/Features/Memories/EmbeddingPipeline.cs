@@ -184,7 +184,7 @@ public sealed class EmbeddingPipeline(
             var vector = own[item];
             if (neighbours.TryGetValue(item, out var n))
             {
-                vector = Enrich(vector, n.Before.Select(e => contextVectors[e.Content]).ToList(), n.After.Select(e => contextVectors[e.Content]).ToList(), weight);
+                vector = Enrich(vector, n.Before.Select(e => contextVectors[e.Content]).ToList(), n.After.Select(e => contextVectors[e.Content]).ToList(), weight, options.Value.NeighbourWeightAfter ?? weight);
                 if (!item.Refresh)
                 {
                     foreach (var e in n.Before.Concat(n.After))
@@ -202,10 +202,17 @@ public sealed class EmbeddingPipeline(
     /// <c>normalize(self + w · Σ_d 0.5^(d−1) · (before_d + after_d))</c>, d = 1 for the nearest
     /// neighbour; the inputs are unit vectors, nearest first.
     /// </summary>
-    public static float[] Enrich(float[] self, IReadOnlyList<float[]> before, IReadOnlyList<float[]> after, double weight)
+    public static float[] Enrich(float[] self, IReadOnlyList<float[]> before, IReadOnlyList<float[]> after, double weight) =>
+        Enrich(self, before, after, weight, weight);
+
+    /// <summary>
+    /// <c>normalize(self + Σ_d 0.5^(d−1) · (wb · before_d + wa · after_d))</c>: a reply inherits the
+    /// topic of the turn it answers when <paramref name="weightBefore"/> &gt; <paramref name="weightAfter"/>.
+    /// </summary>
+    public static float[] Enrich(float[] self, IReadOnlyList<float[]> before, IReadOnlyList<float[]> after, double weightBefore, double weightAfter)
     {
         var result = (float[])self.Clone();
-        void Add(IReadOnlyList<float[]> side)
+        void Add(IReadOnlyList<float[]> side, double weight)
         {
             for (var d = 0; d < side.Count; d++)
             {
@@ -215,8 +222,8 @@ public sealed class EmbeddingPipeline(
                 }
             }
         }
-        Add(before);
-        Add(after);
+        Add(before, weightBefore);
+        Add(after, weightAfter);
         var norm = System.Numerics.Tensors.TensorPrimitives.Norm(result);
         if (norm > 0)
         {

@@ -14,7 +14,14 @@ public readonly record struct FusedScore(double Fused, double Semantic, double L
 public static class HybridRanking
 {
     /// <summary>Fuses the two candidate lists; single-sided modes keep that side's normalized score.</summary>
-    public static Dictionary<string, FusedScore> Fuse(IReadOnlyList<ScoredId> semantic, IReadOnlyList<ScoredId> lexical, string mode, string fusion, double semanticWeight, int rrfK)
+    /// <param name="semantic">Vector candidates, best first.</param>
+    /// <param name="lexical">Lexical candidates, best first.</param>
+    /// <param name="mode">Search mode.</param>
+    /// <param name="fusion">Fusion method.</param>
+    /// <param name="semanticWeight">Weight of the semantic side.</param>
+    /// <param name="rrfK">The k of RRF.</param>
+    /// <param name="minMax">Weighted fusion: normalize each side as <c>(s − min) / (max − min)</c> over its candidates instead of <c>s / max</c>.</param>
+    public static Dictionary<string, FusedScore> Fuse(IReadOnlyList<ScoredId> semantic, IReadOnlyList<ScoredId> lexical, string mode, string fusion, double semanticWeight, int rrfK, bool minMax = false)
     {
         var (ws, wl) = mode switch
         {
@@ -24,17 +31,19 @@ public static class HybridRanking
         };
         var maxSemantic = semantic.Count == 0 ? 0 : Math.Max(0, semantic.Max(s => s.Score));
         var maxLexical = lexical.Count == 0 ? 0 : lexical.Max(s => s.Score);
+        var minSemantic = minMax && semantic.Count > 1 ? Math.Max(0, semantic.Min(s => s.Score)) : 0;
+        var minLexical = minMax && lexical.Count > 1 ? Math.Max(0, lexical.Min(s => s.Score)) : 0;
         var result = new Dictionary<string, FusedScore>(StringComparer.Ordinal);
         for (var i = 0; i < semantic.Count; i++)
         {
             var s = semantic[i];
-            var part = fusion == FusionMethods.Rrf ? ws / (rrfK + i + 1) : ws * Normalize(s.Score, maxSemantic);
+            var part = fusion == FusionMethods.Rrf ? ws / (rrfK + i + 1) : ws * Normalize(s.Score, minSemantic, maxSemantic);
             result[s.Id] = new FusedScore(part, s.Score, 0, true, false);
         }
         for (var i = 0; i < lexical.Count; i++)
         {
             var l = lexical[i];
-            var part = fusion == FusionMethods.Rrf ? wl / (rrfK + i + 1) : wl * Normalize(l.Score, maxLexical);
+            var part = fusion == FusionMethods.Rrf ? wl / (rrfK + i + 1) : wl * Normalize(l.Score, minLexical, maxLexical);
             result[l.Id] = result.TryGetValue(l.Id, out var prior)
                 ? prior with { Fused = prior.Fused + part, Lexical = l.Score, HasLexical = true }
                 : new FusedScore(part, 0, l.Score, false, true);
@@ -51,5 +60,5 @@ public static class HybridRanking
         return 1 + (options.RecencyWeight * recency) + (options.AccessWeight * usage);
     }
 
-    private static double Normalize(double score, double max) => max <= 0 ? 0 : Math.Max(0, score) / max;
+    private static double Normalize(double score, double min, double max) => max <= min ? (max > 0 && score >= max ? 1 : 0) : Math.Max(0, score - min) / (max - min);
 }

@@ -307,7 +307,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             }
             var avgLength = Math.Max(1.0, (double)p.TotalLength / n);
             var terms = new List<(string Term, Dictionary<Stored, int> Postings, double Idf)>();
-            foreach (var term in TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal))
+            foreach (var term in TextAnalysis.LexicalTerms(query).Distinct(StringComparer.Ordinal))
             {
                 if (p.Postings.TryGetValue(term, out var postings))
                 {
@@ -483,7 +483,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             Add(ByContext, e.ContextId, stored);
             Add(ByTrace, e.TraceId, stored);
             Add(ByUser, e.UserId, stored);
-            var terms = TextAnalysis.Terms(e.Content);
+            var terms = TextAnalysis.LexicalTerms(e.Content);
             stored.Length = terms.Count;
             TotalLength += terms.Count;
             stored.Terms = terms.GroupBy(t => t, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);

@@ -51,10 +51,12 @@ public sealed class LongTermMemoryService : ILongTermMemory
     private readonly AccessRecorder _access;
     private readonly LongTermMemoryOptions _options;
     private readonly TimeProvider _time;
+    private readonly LatentSemanticIndex _latent;
 
     /// <summary>Creates the service.</summary>
-    public LongTermMemoryService(IMemoryStore store, IEmbedder embedder, EmbeddingPipeline pipeline, AccessRecorder access, IOptions<LongTermMemoryOptions> options, TimeProvider time)
+    public LongTermMemoryService(IMemoryStore store, IEmbedder embedder, EmbeddingPipeline pipeline, AccessRecorder access, IOptions<LongTermMemoryOptions> options, TimeProvider time, LatentSemanticIndex latent)
     {
+        _latent = latent;
         _store = store;
         _embedder = embedder;
         _pipeline = pipeline;
@@ -73,6 +75,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
         if (created)
         {
             _pipeline.Enqueue(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
+            _latent.Observe(tenantId);
         }
         return (stored, created);
     }
@@ -98,6 +101,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
         if (existing is null || ContentHash(existing.Content) != hash)
         {
             _pipeline.Enqueue(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
+            _latent.Observe(tenantId);
         }
         return entry;
     }
@@ -205,15 +209,19 @@ public sealed class LongTermMemoryService : ILongTermMemory
         IReadOnlyList<ScoredId> lexical = [];
         if (mode != SearchModes.Lexical)
         {
-            var vector = await _embedder.EmbedQueryAsync(query, cancellationToken);
+            var vector = _latent.Expand(tenantId, await _embedder.EmbedQueryAsync(query, cancellationToken));
             semantic = await _store.SearchVectorAsync(tenantId, vector, filter, candidates, now, cancellationToken);
         }
         if (mode != SearchModes.Semantic)
         {
             lexical = await _store.SearchLexicalAsync(tenantId, query, filter, candidates, now, cancellationToken);
+            if (_options.LexicalReplyWeight > 0 && _options.ReplyDocuments > 0)
+            {
+                lexical = await SpreadLexicalToRepliesAsync(tenantId, lexical, now, cancellationToken);
+            }
         }
 
-        var fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK);
+        var fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK, _options.ScoreNormalization == ScoreNormalizations.MinMax);
         if (mode == SearchModes.Hybrid && _options.FeedbackWeight > 0 && _options.FeedbackDocuments > 0 && fused.Count > 0)
         {
             // Pseudo-relevance feedback (Rocchio), hybrid only: move the query vector towards the best
@@ -222,7 +230,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
             var feedback = await _store.GetManyAsync(tenantId, top, now, cancellationToken);
             if (feedback.Count > 0)
             {
-                var vector = await _embedder.EmbedQueryAsync(query, cancellationToken);
+                var vector = _latent.Expand(tenantId, await _embedder.EmbedQueryAsync(query, cancellationToken));
                 var expanded = (float[])vector.Clone();
                 foreach (var e in feedback)
                 {
@@ -238,10 +246,14 @@ public sealed class LongTermMemoryService : ILongTermMemory
                     System.Numerics.Tensors.TensorPrimitives.Divide(expanded, norm, expanded);
                 }
                 semantic = await _store.SearchVectorAsync(tenantId, expanded, filter, candidates, now, cancellationToken);
-                fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK);
+                fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK, _options.ScoreNormalization == ScoreNormalizations.MinMax);
             }
         }
         var entries = (await _store.GetManyAsync(tenantId, fused.Keys.ToList(), now, cancellationToken)).ToDictionary(e => e.Id, StringComparer.Ordinal);
+        if (mode == SearchModes.Hybrid && _options.ReplyWeight > 0 && _options.ReplyDocuments > 0)
+        {
+            await SpreadToRepliesAsync(fused, entries, now, cancellationToken);
+        }
         var queryTerms = TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal).ToList();
         var hits = fused
             .Where(f => entries.ContainsKey(f.Key))
@@ -265,6 +277,61 @@ public sealed class LongTermMemoryService : ILongTermMemory
             _access.Record(tenantId, hits.Select(h => h.Entry.Id).ToList(), now);
         }
         return new MemorySearchResponse(query, mode, fusion, hits);
+    }
+
+    // The lexical side's counterpart of conversational context enrichment (the index holds each
+    // text alone): the message right after one of the ReplyDocuments best lexical hits gains
+    // LexicalReplyWeight × that hit's score.
+    private async Task<IReadOnlyList<ScoredId>> SpreadLexicalToRepliesAsync(string tenantId, IReadOnlyList<ScoredId> lexical, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var top = lexical.Take(_options.ReplyDocuments).ToList();
+        if (top.Count == 0)
+        {
+            return lexical;
+        }
+        var scores = lexical.ToDictionary(l => l.Id, l => l.Score, StringComparer.Ordinal);
+        var entries = await _store.GetManyAsync(tenantId, top.Select(t => t.Id).ToList(), now, cancellationToken);
+        var byId = entries.ToDictionary(e => e.Id, StringComparer.Ordinal);
+        foreach (var hit in top)
+        {
+            if (!byId.TryGetValue(hit.Id, out var entry) || entry.Type != MemoryTypes.Message || entry.ContextId is null)
+            {
+                continue;
+            }
+            var next = await _store.ListNeighboursAsync(entry, 0, 1, now, cancellationToken);
+            if (next.After.Count > 0)
+            {
+                var id = next.After[0].Id;
+                scores[id] = scores.GetValueOrDefault(id) + (_options.LexicalReplyWeight * hit.Score);
+            }
+        }
+        return scores.Select(kv => new ScoredId(kv.Key, kv.Value))
+            .OrderByDescending(s => s.Score).ThenBy(s => s.Id, StringComparer.Ordinal)
+            .Take(Math.Max(lexical.Count, 1)).ToList();
+    }
+
+    // Conversational reply propagation: the message right after a strongly matching message (same
+    // context, type message) often holds the answer to it ("How do you relax?" → "Running, mostly"),
+    // so it gains ReplyWeight × the matching message's fused score.
+    private async Task SpreadToRepliesAsync(Dictionary<string, FusedScore> fused, Dictionary<string, MemoryEntry> entries, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var top = fused.Where(f => entries.TryGetValue(f.Key, out var e) && e.Type == MemoryTypes.Message && e.ContextId is not null)
+            .OrderByDescending(f => f.Value.Fused).ThenBy(f => f.Key, StringComparer.Ordinal)
+            .Take(_options.ReplyDocuments).ToList();
+        foreach (var (id, score) in top)
+        {
+            var next = await _store.ListNeighboursAsync(entries[id], 0, 1, now, cancellationToken);
+            if (next.After.Count == 0)
+            {
+                continue;
+            }
+            var reply = next.After[0];
+            var gain = _options.ReplyWeight * score.Fused;
+            fused[reply.Id] = fused.TryGetValue(reply.Id, out var prior)
+                ? prior with { Fused = prior.Fused + gain }
+                : new FusedScore(gain, 0, 0, false, false);
+            entries.TryAdd(reply.Id, reply);
+        }
     }
 
     /// <inheritdoc />

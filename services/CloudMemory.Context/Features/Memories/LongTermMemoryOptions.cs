@@ -12,6 +12,9 @@ public sealed class LongTermMemoryOptions
     /// <summary>Default fusion: <c>weighted</c> or <c>rrf</c>.</summary>
     public string Fusion { get; set; } = FusionMethods.Weighted;
 
+    /// <summary>Per-side normalization of weighted fusion: <c>max</c> (score / best) or <c>minmax</c> ((score − worst candidate) / (best − worst)).</summary>
+    public string ScoreNormalization { get; set; } = ScoreNormalizations.Max;
+
     /// <summary>The k of reciprocal rank fusion (1 / (k + rank)).</summary>
     public int RrfK { get; set; } = 60;
 
@@ -41,6 +44,28 @@ public sealed class LongTermMemoryOptions
     /// <summary>How many first-pass hits feed <see cref="FeedbackWeight"/>.</summary>
     public int FeedbackDocuments { get; set; } = 3;
 
+    /// <summary>
+    /// Whether the in-memory BM25 index stems terms (<see cref="TextAnalysis.LexicalStemming"/>;
+    /// process-wide). PostgreSQL's english text search always stems.
+    /// </summary>
+    public bool LexicalStemming { get; set; } = true;
+
+    /// <summary>
+    /// Reply propagation (hybrid only): the message following each of the <see cref="ReplyDocuments"/>
+    /// best fused messages (same context) gains this × that message's fused score. 0 disables it
+    /// (it costs one neighbour lookup per propagating message).
+    /// </summary>
+    public double ReplyWeight { get; set; } = 0.15;
+
+    /// <summary>
+    /// Lexical reply propagation: before fusion, the message following each of the
+    /// <see cref="ReplyDocuments"/> best lexical hits (same context) gains this × that hit's score. 0 disables it.
+    /// </summary>
+    public double LexicalReplyWeight { get; set; }
+
+    /// <summary>How many of the best fused (or lexical) messages pass score to their reply.</summary>
+    public int ReplyDocuments { get; set; } = 10;
+
     /// <summary>Largest content accepted (characters).</summary>
     public int MaxContentLength { get; set; } = 32_000;
 
@@ -49,4 +74,14 @@ public sealed class LongTermMemoryOptions
 
     /// <summary>Whether searches record accesses (access count, last accessed).</summary>
     public bool TrackAccess { get; set; } = true;
+}
+
+/// <summary>Values of <see cref="LongTermMemoryOptions.ScoreNormalization"/>.</summary>
+public static class ScoreNormalizations
+{
+    /// <summary>Score divided by the query's best score on that side.</summary>
+    public const string Max = "max";
+
+    /// <summary>(score − lowest candidate) / (best − lowest candidate).</summary>
+    public const string MinMax = "minmax";
 }

@@ -29,6 +29,8 @@ public static class MemoryServiceCollectionExtensions
             .Validate(o => o.BatchSize is >= 1 and <= 2048, "BatchSize must be 1..2048")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
+        // Process-wide and read before anything is indexed.
+        TextAnalysis.LexicalStemming = configuration.GetSection(LongTermMemoryOptions.SectionName).GetValue("LexicalStemming", true);
 
         services.TryAddSingleton<IEmbedder>(sp =>
         {
@@ -56,6 +58,7 @@ public static class MemoryServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<EmbeddingPipeline>());
         services.TryAddSingleton<AccessRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<AccessRecorder>());
+        services.TryAddSingleton<LatentSemanticIndex>();
         services.TryAddSingleton<ILongTermMemory, LongTermMemoryService>();
 
         services.AddWorkflow<ConsolidateConversationWorkflow>();

@@ -106,4 +106,32 @@ public sealed class EmbeddingOptions
 
     /// <summary>How many neighbouring messages on each side enrich a message's vector.</summary>
     public int NeighbourWindow { get; set; } = 2;
+
+    /// <summary>
+    /// Weight of the following messages (null: <see cref="NeighbourWeight"/>, which then weighs only
+    /// the preceding ones). Lower than the preceding weight, a reply carries the topic of the
+    /// message it answers more than an opening message carries its reply.
+    /// </summary>
+    public double? NeighbourWeightAfter { get; set; }
+
+    /// <summary>
+    /// Weight of the tenant's learned latent space (<see cref="LatentSemanticSpace"/>) added to a
+    /// local query vector; 0 disables it. Only with the local hashing embedder.
+    /// </summary>
+    public double LatentWeight { get; set; } = 0.25;
+
+    /// <summary>Neighbouring texts of the same context (each side) whose words count as a word's co-occurrence context.</summary>
+    public int LatentTextWindow { get; set; } = 1;
+
+    /// <summary>Latent dimensions of the learned space.</summary>
+    public int LatentDimensions { get; set; } = 128;
+
+    /// <summary>A tenant's space is retrained when its texts (all seen, not only the training sample) grew by this fraction since the last training.</summary>
+    public double LatentRefreshFraction { get; set; } = 0.5;
+
+    /// <summary>Texts a tenant needs before a space is learned.</summary>
+    public int LatentMinTexts { get; set; } = 200;
+
+    /// <summary>Most recent texts a space is learned from.</summary>
+    public int LatentMaxTexts { get; set; } = 10_000;
 }

@@ -55,6 +55,27 @@ public static class TextAnalysis
     }
 
     /// <summary>
+    /// Whether <see cref="LexicalTerms"/> stems (default true; process-wide, set once at start from
+    /// <c>CloudMemory:LongTermMemory:LexicalStemming</c> before anything is indexed). PostgreSQL's
+    /// <c>english</c> tsvector stems too, so stemming makes the two stores rank alike.
+    /// </summary>
+    public static bool LexicalStemming { get; set; } = true;
+
+    /// <summary>The terms the in-memory BM25 index and its queries use: <see cref="Terms"/>, stemmed when <see cref="LexicalStemming"/>.</summary>
+    public static List<string> LexicalTerms(string text)
+    {
+        var terms = Terms(text);
+        if (LexicalStemming)
+        {
+            for (var i = 0; i < terms.Count; i++)
+            {
+                terms[i] = Stem(terms[i]);
+            }
+        }
+        return terms;
+    }
+
+    /// <summary>
     /// A light suffix stripper (a small subset of Porter's step 1): enough to let "painted",
     /// "painting" and "paints" meet, without a dictionary.
     /// </summary>
