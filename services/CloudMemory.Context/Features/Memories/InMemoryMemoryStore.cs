@@ -7,7 +7,11 @@ namespace CloudMemory.Context.Features.Memories;
 /// The embedded store: per tenant, a dictionary of entries, secondary indexes by context, trace
 /// and user (lookups, not scans), an Okapi BM25 inverted index (k1 1.2, b 0.75) and contiguous
 /// vector segments per context scored with SIMD dot products (vectors are L2-normalized, so the
-/// dot product is the cosine).
+/// dot product is the cosine). A tenant-wide vector search over at least
+/// <see cref="InMemoryIndexOptions.ApproximateThreshold"/> vectors goes through an IVF index
+/// (<see cref="IvfVectorIndex{TRow}"/>, int8 codes, exact re-rank); a tenant-wide BM25 search
+/// skips postings that cannot reach the top k (MaxScore with per-term score bounds; the result
+/// equals exhaustive scoring).
 /// </summary>
 public sealed class InMemoryMemoryStore : IMemoryStore
 {
@@ -18,6 +22,22 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     private const int ParallelScanThreshold = 65_536;
 
     private readonly ConcurrentDictionary<string, Partition> _partitions = new(StringComparer.Ordinal);
+
+    /// <summary>A store with the default index settings.</summary>
+    public InMemoryMemoryStore()
+        : this(new InMemoryIndexOptions())
+    {
+    }
+
+    /// <summary>A store with the given index settings.</summary>
+    public InMemoryMemoryStore(InMemoryIndexOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        IndexOptions = options;
+    }
+
+    /// <summary>Index settings; replace them only before the first write.</summary>
+    public InMemoryIndexOptions IndexOptions { get; set; }
 
     /// <inheritdoc />
     public Task InitializeAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
@@ -197,15 +217,56 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ScoredId>> SearchVectorAsync(string tenantId, float[] query, MemoryFilter filter, int k, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<ScoredId>> SearchVectorAsync(string tenantId, float[] query, MemoryFilter filter, int k, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        Task.FromResult(SearchVector(tenantId, query, filter, k, now, approximate: true));
+
+    /// <summary>The exhaustive vector search (the reference the approximate index is measured against).</summary>
+    internal IReadOnlyList<ScoredId> SearchVectorExact(string tenantId, float[] query, MemoryFilter filter, int k, DateTimeOffset now) =>
+        SearchVector(tenantId, query, filter, k, now, approximate: false);
+
+    /// <summary>Vectors held by the approximate index of <paramref name="tenantId"/> (0 when it is not built).</summary>
+    internal (int Vectors, int Lists, long Bytes) VectorIndexStats(string tenantId)
     {
-        if (!_partitions.TryGetValue(tenantId, out var p) || k <= 0)
+        if (!_partitions.TryGetValue(tenantId, out var p))
         {
-            return Task.FromResult<IReadOnlyList<ScoredId>>([]);
+            return (0, 0, 0);
         }
         p.Lock.EnterReadLock();
         try
         {
+            return p.Ivf is { IsTrained: true } ivf ? (ivf.Count, ivf.ListCount, ivf.ApproximateBytes) : (0, 0, 0);
+        }
+        finally
+        {
+            p.Lock.ExitReadLock();
+        }
+    }
+
+    private IReadOnlyList<ScoredId> SearchVector(string tenantId, float[] query, MemoryFilter filter, int k, DateTimeOffset now, bool approximate)
+    {
+        if (!_partitions.TryGetValue(tenantId, out var p) || k <= 0)
+        {
+            return [];
+        }
+        p.Lock.EnterReadLock();
+        try
+        {
+            // Tenant-wide searches use the index; a context, trace or user filter is selective,
+            // so an approximate search could miss its few rows: those stay exact.
+            if (approximate && p.Ivf is { IsTrained: true } ivf && ivf.Dimensions == query.Length
+                && filter.ContextId is null && filter.TraceId is null && filter.UserId is null)
+            {
+                var candidates = ivf.Search(query, p.Options.Probes, k * Math.Max(1, p.Options.RerankFactor), row => filter.Matches(row.Entry) && !IsExpired(row.Entry, now));
+                var exact = new TopK(k);
+                foreach (var row in candidates)
+                {
+                    if (row.Segment is { } segment)
+                    {
+                        exact.Offer(row.Entry.Id, TensorPrimitives.Dot(query, segment.Vector(row)));
+                    }
+                }
+                return exact.Result();
+            }
             IEnumerable<VectorSegment> segments = filter.ContextId is { } contextId
                 ? p.Segments.TryGetValue(contextId, out var one) ? [one] : []
                 : p.Segments.Values;
@@ -220,7 +281,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 }
                 segment.Scan(query, heap, row => (!checkRows || filter.Matches(row.Entry)) && !IsExpired(row.Entry, now));
             }
-            return Task.FromResult(heap.Result());
+            return heap.Result();
         }
         finally
         {
@@ -229,11 +290,18 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ScoredId>> SearchLexicalAsync(string tenantId, string query, MemoryFilter filter, int k, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<ScoredId>> SearchLexicalAsync(string tenantId, string query, MemoryFilter filter, int k, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        Task.FromResult(SearchLexical(tenantId, query, filter, k, now, prune: true));
+
+    /// <summary>BM25 scoring every posting of every query term (the reference for the pruned search).</summary>
+    internal IReadOnlyList<ScoredId> SearchLexicalExact(string tenantId, string query, MemoryFilter filter, int k, DateTimeOffset now) =>
+        SearchLexical(tenantId, query, filter, k, now, prune: false);
+
+    private IReadOnlyList<ScoredId> SearchLexical(string tenantId, string query, MemoryFilter filter, int k, DateTimeOffset now, bool prune)
     {
         if (!_partitions.TryGetValue(tenantId, out var p) || k <= 0)
         {
-            return Task.FromResult<IReadOnlyList<ScoredId>>([]);
+            return [];
         }
         p.Lock.EnterReadLock();
         try
@@ -241,10 +309,10 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             var n = p.Entries.Count;
             if (n == 0)
             {
-                return Task.FromResult<IReadOnlyList<ScoredId>>([]);
+                return [];
             }
             var avgLength = Math.Max(1.0, (double)p.TotalLength / n);
-            var terms = new List<(string Term, Dictionary<Stored, int> Postings, double Idf)>();
+            var terms = new List<(string Term, PostingList Postings, double Idf)>();
             foreach (var term in TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal))
             {
                 if (p.Postings.TryGetValue(term, out var postings))
@@ -277,11 +345,15 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                     }
                 }
             }
+            else if (prune)
+            {
+                return MaxScore(terms, k, avgLength, stored => filter.Matches(stored.Entry) && !IsExpired(stored.Entry, now));
+            }
             else
             {
                 foreach (var (_, postings, idf) in terms)
                 {
-                    foreach (var (stored, tf) in postings)
+                    foreach (var (stored, tf) in postings.Docs)
                     {
                         var s = Score(stored, tf, idf);
                         scores[stored] = scores.TryGetValue(stored, out var acc) ? acc + s : s;
@@ -296,12 +368,71 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                     heap.Offer(stored.Entry.Id, (float)score);
                 }
             }
-            return Task.FromResult(heap.Result());
+            return heap.Result();
         }
         finally
         {
             p.Lock.ExitReadLock();
         }
+    }
+
+    // MaxScore over a forward index. Terms are walked by decreasing score bound; an entry is
+    // scored in full (all query terms, from its own term counts, summed in query order like the
+    // exhaustive path, so scores are bit-identical) the first time one of its terms is walked.
+    // Before walking a term, an entry not yet seen can only hold this and later terms, so when the
+    // sum of their bounds cannot beat the k-th score the search stops: the long posting lists of
+    // frequent words (low idf, low bound) are usually never walked.
+    private static IReadOnlyList<ScoredId> MaxScore(List<(string Term, PostingList Postings, double Idf)> terms, int k, double avgLength, Func<Stored, bool> accept)
+    {
+        double Score(Stored stored, int tf, double idf) => idf * tf * (K1 + 1) / (tf + (K1 * (1 - B + (B * stored.Length / avgLength))));
+
+        var m = terms.Count;
+        // Bound per term: the highest term frequency in the shortest entry seen with the term (a
+        // removal leaves the bound as it was, which stays an upper bound).
+        var bounds = terms.Select(t => t.Idf * t.Postings.MaxTf * (K1 + 1) / (t.Postings.MaxTf + (K1 * (1 - B + (B * t.Postings.MinLength / avgLength))))).ToArray();
+        var order = Enumerable.Range(0, m).OrderByDescending(i => bounds[i]).ThenBy(i => terms[i].Postings.Count).ToArray();
+        var rest = new double[m + 1];
+        for (var i = m - 1; i >= 0; i--)
+        {
+            rest[i] = rest[i + 1] + bounds[order[i]];
+        }
+        // Slack against rounding: a bound is only trusted to prune when clearly below the threshold.
+        static bool Below(double bound, float threshold) => bound * (1 + 1e-9) + 1e-12 < threshold;
+
+        var heap = new TopK(k);
+        for (var step = 0; step < m; step++)
+        {
+            if (heap.IsFull && Below(rest[step], heap.Min))
+            {
+                break;
+            }
+            var (_, postings, idf) = terms[order[step]];
+            foreach (var (stored, tf) in postings.Docs)
+            {
+                var seen = false;
+                for (var j = 0; j < step && !seen; j++)
+                {
+                    seen = stored.Terms.ContainsKey(terms[order[j]].Term);
+                }
+                if (seen || (heap.IsFull && Below(Score(stored, tf, idf) + rest[step + 1], heap.Min)))
+                {
+                    continue;
+                }
+                var total = 0.0;
+                foreach (var (term, _, termIdf) in terms)
+                {
+                    if (stored.Terms.TryGetValue(term, out var termTf))
+                    {
+                        total += Score(stored, termTf, termIdf);
+                    }
+                }
+                if (heap.WouldAccept((float)total) && accept(stored))
+                {
+                    heap.Offer(stored.Entry.Id, (float)total);
+                }
+            }
+        }
+        return heap.Result();
     }
 
     /// <inheritdoc />
@@ -329,11 +460,11 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         return Task.CompletedTask;
     }
 
-    private Partition PartitionOf(string tenantId) => _partitions.GetOrAdd(tenantId, _ => new Partition());
+    private Partition PartitionOf(string tenantId) => _partitions.GetOrAdd(tenantId, _ => new Partition(IndexOptions));
 
     private static bool IsExpired(MemoryEntry entry, DateTimeOffset now) => entry.ExpiresAt is { } at && at <= now;
 
-    private sealed class Stored(MemoryEntry entry, string contentHash)
+    private sealed class Stored(MemoryEntry entry, string contentHash) : IIvfRow
     {
         public MemoryEntry Entry { get; set; } = entry;
         public string ContentHash { get; set; } = contentHash;
@@ -341,16 +472,38 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public int Length { get; set; }
         public VectorSegment? Segment { get; set; }
         public int Slot { get; set; } = -1;
+        public int IvfList { get; set; } = -1;
+        public int IvfSlot { get; set; } = -1;
     }
 
-    private sealed class Partition
+    // Postings of one term with bounds for MaxScore: the largest term frequency and the shortest
+    // entry ever indexed with the term (never lowered on removal, so they stay upper bounds).
+    private sealed class PostingList
     {
+        public Dictionary<Stored, int> Docs { get; } = [];
+        public int Count => Docs.Count;
+        public int MaxTf { get; private set; }
+        public int MinLength { get; private set; } = int.MaxValue;
+
+        public void Add(Stored stored, int tf)
+        {
+            Docs[stored] = tf;
+            MaxTf = Math.Max(MaxTf, tf);
+            MinLength = Math.Min(MinLength, stored.Length);
+        }
+    }
+
+    private sealed class Partition(InMemoryIndexOptions options)
+    {
+        public InMemoryIndexOptions Options { get; } = options;
+        public IvfVectorIndex<Stored>? Ivf { get; private set; }
+        public int VectorCount { get; private set; }
         public ReaderWriterLockSlim Lock { get; } = new(LockRecursionPolicy.NoRecursion);
         public Dictionary<string, Stored> Entries { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, HashSet<Stored>> ByContext { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, HashSet<Stored>> ByTrace { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, HashSet<Stored>> ByUser { get; } = new(StringComparer.Ordinal);
-        public Dictionary<string, Dictionary<Stored, int>> Postings { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, PostingList> Postings { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, VectorSegment> Segments { get; } = new(StringComparer.Ordinal);
         public long TotalLength { get; set; }
 
@@ -391,10 +544,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public void SetVector(Stored stored, float[] vector)
         {
             var key = stored.Entry.ContextId ?? string.Empty;
-            if (stored.Segment is not null)
-            {
-                stored.Segment.Remove(stored);
-            }
+            RemoveVector(stored);
             if (!Segments.TryGetValue(key, out var segment))
             {
                 segment = new VectorSegment(vector.Length);
@@ -403,7 +553,44 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             if (segment.Dimensions == vector.Length)
             {
                 segment.Add(stored, vector);
+                VectorCount++;
+                IndexVector(stored, vector);
             }
+        }
+
+        private void IndexVector(Stored stored, float[] vector)
+        {
+            if (Ivf is { IsTrained: true } ivf)
+            {
+                if (ivf.Dimensions == vector.Length)
+                {
+                    ivf.Add(stored, vector);
+                }
+                return;
+            }
+            if (VectorCount < Options.ApproximateThreshold)
+            {
+                return;
+            }
+            // Built once, from the vectors of the dimension of the one that crossed the threshold.
+            var rows = Segments.Values.Where(s => s.Dimensions == vector.Length).SelectMany(s => s.Rows).ToList();
+            if (rows.Count < Options.ApproximateThreshold)
+            {
+                return;
+            }
+            Ivf = new IvfVectorIndex<Stored>(vector.Length, Options);
+            Ivf.Train(rows, row => row.Segment!.Vector(row));
+        }
+
+        private void RemoveVector(Stored stored)
+        {
+            if (stored.Segment is null)
+            {
+                return;
+            }
+            stored.Segment.Remove(stored);
+            VectorCount--;
+            Ivf?.Remove(stored);
         }
 
         public IEnumerable<Stored> Candidates(MemoryFilter filter) =>
@@ -429,10 +616,10 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             {
                 if (!Postings.TryGetValue(term, out var postings))
                 {
-                    postings = [];
+                    postings = new PostingList();
                     Postings[term] = postings;
                 }
-                postings[stored] = tf;
+                postings.Add(stored, tf);
             }
         }
 
@@ -447,16 +634,16 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             {
                 if (Postings.TryGetValue(term, out var postings))
                 {
-                    postings.Remove(stored);
+                    postings.Docs.Remove(stored);
                     if (postings.Count == 0)
                     {
                         Postings.Remove(term);
                     }
                 }
             }
-            if (removeVector && stored.Segment is not null)
+            if (removeVector)
             {
-                stored.Segment.Remove(stored);
+                RemoveVector(stored);
             }
         }
 
@@ -511,7 +698,11 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             Count++;
         }
 
-        public float[] Copy(Stored stored) => _data.AsSpan(stored.Slot * Dimensions, Dimensions).ToArray();
+        public float[] Copy(Stored stored) => Vector(stored).ToArray();
+
+        public ReadOnlySpan<float> Vector(Stored stored) => _data.AsSpan(stored.Slot * Dimensions, Dimensions);
+
+        public IEnumerable<Stored> Rows => _rows.Take(Count);
 
         // Swap-remove keeps the array dense.
         public void Remove(Stored stored)
@@ -571,6 +762,11 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         private readonly PriorityQueue<string, float> _queue = new();
 
         public int K { get; } = k;
+
+        public bool IsFull => _queue.Count >= K;
+
+        // The k-th best score (only meaningful when full).
+        public float Min => _queue.TryPeek(out _, out var min) ? min : float.NegativeInfinity;
 
         public bool WouldAccept(float score) => _queue.Count < K || (_queue.TryPeek(out _, out var min) && score > min);
 
