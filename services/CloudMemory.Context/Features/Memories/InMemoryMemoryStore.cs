@@ -224,17 +224,35 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     internal IReadOnlyList<ScoredId> SearchVectorExact(string tenantId, float[] query, MemoryFilter filter, int k, DateTimeOffset now) =>
         SearchVector(tenantId, query, filter, k, now, approximate: false);
 
-    /// <summary>Vectors held by the approximate index of <paramref name="tenantId"/> (0 when it is not built).</summary>
-    internal (int Vectors, int Lists, long Bytes) VectorIndexStats(string tenantId)
+    /// <summary>The approximate index of <paramref name="tenantId"/> (all zero when it is not built).</summary>
+    internal VectorIndexStatistics VectorIndexStats(string tenantId)
     {
         if (!_partitions.TryGetValue(tenantId, out var p))
         {
-            return (0, 0, 0);
+            return default;
         }
         p.Lock.EnterReadLock();
         try
         {
-            return p.Ivf is { IsTrained: true } ivf ? (ivf.Count, ivf.ListCount, ivf.ApproximateBytes) : (0, 0, 0);
+            return p.Ivf is { IsTrained: true } ivf
+                ? new VectorIndexStatistics(ivf.Count, ivf.ListCount, ivf.Probes, ivf.EstimatedRecall, ivf.Sparse, ivf.ApproximateBytes)
+                : default;
+        }
+        finally
+        {
+            p.Lock.ExitReadLock();
+        }
+    }
+
+    private static void AuditVectorIndex(Partition p, IvfVectorIndex<Stored> ivf, float[] query, HashSet<Stored> found, Func<Stored, bool> accept)
+    {
+        p.Lock.EnterReadLock();
+        try
+        {
+            if (ReferenceEquals(p.Ivf, ivf))
+            {
+                ivf.Audit(query, found, accept, row => row.Segment is { } segment ? TensorPrimitives.Dot(query, segment.Vector(row)) : float.NegativeInfinity);
+            }
         }
         finally
         {
@@ -256,14 +274,22 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             if (approximate && p.Ivf is { IsTrained: true } ivf && ivf.Dimensions == query.Length
                 && filter.ContextId is null && filter.TraceId is null && filter.UserId is null)
             {
-                var candidates = ivf.Search(query, p.Options.Probes, k * Math.Max(1, p.Options.RerankFactor), row => filter.Matches(row.Entry) && !IsExpired(row.Entry, now));
+                bool Accept(Stored row) => filter.Matches(row.Entry) && !IsExpired(row.Entry, now);
+                static float Exact(float[] query, Stored row) => row.Segment is { } segment ? TensorPrimitives.Dot(query, segment.Vector(row)) : float.NegativeInfinity;
+                var candidates = ivf.Search(query, ivf.Probes, k * Math.Max(1, p.Options.RerankFactor), Accept);
                 var exact = new TopK(k);
                 foreach (var row in candidates)
                 {
-                    if (row.Segment is { } segment)
+                    if (row.Segment is not null)
                     {
-                        exact.Offer(row.Entry.Id, TensorPrimitives.Dot(query, segment.Vector(row)));
+                        exact.Offer(row.Entry.Id, Exact(query, row));
                     }
+                }
+                if (ivf.ShouldAudit())
+                {
+                    // Off the caller's path: compare this search's top 10 with a search of every list.
+                    var found = candidates.OrderByDescending(row => Exact(query, row)).Take(10).ToHashSet();
+                    _ = Task.Run(() => AuditVectorIndex(p, ivf, query, found, Accept));
                 }
                 return exact.Result();
             }
