@@ -358,9 +358,9 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 foreach (var stored in subset)
                 {
                     var total = 0.0;
-                    foreach (var (term, _, idf) in terms)
+                    foreach (var (_, postings, idf) in terms)
                     {
-                        if (stored.Terms.TryGetValue(term, out var tf))
+                        if (stored.TermFrequency(postings) is var tf and > 0)
                         {
                             total += Score(stored, tf, idf);
                         }
@@ -426,6 +426,8 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         static bool Below(double bound, float threshold) => bound * (1 + 1e-9) + 1e-12 < threshold;
 
         var heap = new TopK(k);
+        var lists = terms.Select(t => t.Postings).ToArray();
+        var tfs = new int[m];
         for (var step = 0; step < m; step++)
         {
             if (heap.IsFull && Below(rest[step], heap.Min))
@@ -435,21 +437,35 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             var (_, postings, idf) = terms[order[step]];
             foreach (var (stored, tf) in postings.Docs)
             {
+                if (heap.IsFull && Below(Score(stored, tf, idf) + rest[step + 1], heap.Min))
+                {
+                    continue;
+                }
+                // One pass over the entry's terms: its frequency of each query term.
+                Array.Clear(tfs);
+                foreach (var (list, count) in stored.Terms)
+                {
+                    var q = Array.IndexOf(lists, list);
+                    if (q >= 0)
+                    {
+                        tfs[q] = count;
+                    }
+                }
                 var seen = false;
                 for (var j = 0; j < step && !seen; j++)
                 {
-                    seen = stored.Terms.ContainsKey(terms[order[j]].Term);
+                    seen = tfs[order[j]] > 0;
                 }
-                if (seen || (heap.IsFull && Below(Score(stored, tf, idf) + rest[step + 1], heap.Min)))
+                if (seen)
                 {
                     continue;
                 }
                 var total = 0.0;
-                foreach (var (term, _, termIdf) in terms)
+                for (var q = 0; q < m; q++)
                 {
-                    if (stored.Terms.TryGetValue(term, out var termTf))
+                    if (tfs[q] > 0)
                     {
-                        total += Score(stored, termTf, termIdf);
+                        total += Score(stored, tfs[q], terms[q].Idf);
                     }
                 }
                 if (heap.WouldAccept((float)total) && accept(stored))
@@ -494,7 +510,21 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     {
         public MemoryEntry Entry { get; set; } = entry;
         public string ContentHash { get; set; } = contentHash;
-        public Dictionary<string, int> Terms { get; set; } = [];
+        // The entry's distinct terms (as their posting lists) with their frequencies: a forward
+        // index compact enough for a million entries and compared by reference, not by string.
+        public TermCount[] Terms { get; set; } = [];
+
+        public int TermFrequency(PostingList postings)
+        {
+            foreach (var (list, tf) in Terms)
+            {
+                if (ReferenceEquals(list, postings))
+                {
+                    return tf;
+                }
+            }
+            return 0;
+        }
         public int Length { get; set; }
         public VectorSegment? Segment { get; set; }
         public int Slot { get; set; } = -1;
@@ -504,8 +534,11 @@ public sealed class InMemoryMemoryStore : IMemoryStore
 
     // Postings of one term with bounds for MaxScore: the largest term frequency and the shortest
     // entry ever indexed with the term (never lowered on removal, so they stay upper bounds).
-    private sealed class PostingList
+    private readonly record struct TermCount(PostingList List, int Tf);
+
+    private sealed class PostingList(string term)
     {
+        public string Term { get; } = term;
         public Dictionary<Stored, int> Docs { get; } = [];
         public int Count => Docs.Count;
         public int MaxTf { get; private set; }
@@ -637,16 +670,24 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             var terms = TextAnalysis.Terms(e.Content);
             stored.Length = terms.Count;
             TotalLength += terms.Count;
-            stored.Terms = terms.GroupBy(t => t, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
-            foreach (var (term, tf) in stored.Terms)
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var term in terms)
+            {
+                counts[term] = counts.GetValueOrDefault(term) + 1;
+            }
+            var forward = new TermCount[counts.Count];
+            var i = 0;
+            foreach (var (term, tf) in counts)
             {
                 if (!Postings.TryGetValue(term, out var postings))
                 {
-                    postings = new PostingList();
+                    postings = new PostingList(term);
                     Postings[term] = postings;
                 }
                 postings.Add(stored, tf);
+                forward[i++] = new TermCount(postings, tf);
             }
+            stored.Terms = forward;
         }
 
         private void Unindex(Stored stored, bool removeVector)
@@ -656,17 +697,15 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             Drop(ByTrace, e.TraceId, stored);
             Drop(ByUser, e.UserId, stored);
             TotalLength -= stored.Length;
-            foreach (var term in stored.Terms.Keys)
+            foreach (var (postings, _) in stored.Terms)
             {
-                if (Postings.TryGetValue(term, out var postings))
+                postings.Docs.Remove(stored);
+                if (postings.Count == 0 && Postings.TryGetValue(postings.Term, out var current) && ReferenceEquals(current, postings))
                 {
-                    postings.Docs.Remove(stored);
-                    if (postings.Count == 0)
-                    {
-                        Postings.Remove(term);
-                    }
+                    Postings.Remove(postings.Term);
                 }
             }
+            stored.Terms = [];
             if (removeVector)
             {
                 RemoveVector(stored);
