@@ -379,7 +379,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             {
                 foreach (var (_, postings, idf) in terms)
                 {
-                    foreach (var (stored, tf) in postings.Docs)
+                    foreach (var (stored, tf) in postings.Docs())
                     {
                         var s = Score(stored, tf, idf);
                         scores[stored] = scores.TryGetValue(stored, out var acc) ? acc + s : s;
@@ -402,40 +402,56 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         }
     }
 
-    // MaxScore over a forward index. Terms are walked by decreasing score bound; an entry is
-    // scored in full (all query terms, from its own term counts, summed in query order like the
-    // exhaustive path, so scores are bit-identical) the first time one of its terms is walked.
-    // Before walking a term, an entry not yet seen can only hold this and later terms, so when the
+    // MaxScore over a forward index. Each term's postings are split in two tiers (tf = 1 and
+    // tf ≥ 2, each with its own score bound, so the bound of a frequent word is not set by its
+    // rare repeated occurrences); the (term, tier) units are walked by decreasing bound. An entry
+    // is scored in full (all query terms, from its own term counts, summed in query order like the
+    // exhaustive path, so scores are bit-identical) the first time one of its units is walked.
+    // Before walking a unit, an entry not yet seen can only be in this and later units, so when the
     // sum of their bounds cannot beat the k-th score the search stops: the long posting lists of
     // frequent words (low idf, low bound) are usually never walked.
     private static IReadOnlyList<ScoredId> MaxScore(List<(string Term, PostingList Postings, double Idf)> terms, int k, double avgLength, Func<Stored, bool> accept)
     {
         double Score(Stored stored, int tf, double idf) => idf * tf * (K1 + 1) / (tf + (K1 * (1 - B + (B * stored.Length / avgLength))));
+        double Bound(double idf, int tf, int minLength) => idf * tf * (K1 + 1) / (tf + (K1 * (1 - B + (B * minLength / avgLength))));
 
         var m = terms.Count;
-        // Bound per term: the highest term frequency in the shortest entry seen with the term (a
-        // removal leaves the bound as it was, which stays an upper bound).
-        var bounds = terms.Select(t => t.Idf * t.Postings.MaxTf * (K1 + 1) / (t.Postings.MaxTf + (K1 * (1 - B + (B * t.Postings.MinLength / avgLength))))).ToArray();
-        var order = Enumerable.Range(0, m).OrderByDescending(i => bounds[i]).ThenBy(i => terms[i].Postings.Count).ToArray();
-        var rest = new double[m + 1];
-        for (var i = m - 1; i >= 0; i--)
+        // Bound per unit: the highest term frequency of the tier in the shortest entry seen in it
+        // (a removal leaves the bound as it was, which stays an upper bound).
+        var units = new List<(int Term, bool Many, Dictionary<Stored, int> Docs, double Bound)>();
+        for (var q = 0; q < m; q++)
         {
-            rest[i] = rest[i + 1] + bounds[order[i]];
+            var (_, postings, idf) = terms[q];
+            if (postings.Ones.Count > 0)
+            {
+                units.Add((q, false, postings.Ones, Bound(idf, 1, postings.MinLengthOnes)));
+            }
+            if (postings.Many.Count > 0)
+            {
+                units.Add((q, true, postings.Many, Bound(idf, postings.MaxTf, postings.MinLengthMany)));
+            }
+        }
+        units = units.OrderByDescending(u => u.Bound).ThenBy(u => u.Docs.Count).ToList();
+        var rest = new double[units.Count + 1];
+        for (var i = units.Count - 1; i >= 0; i--)
+        {
+            rest[i] = rest[i + 1] + units[i].Bound;
         }
         // Slack against rounding: a bound is only trusted to prune when clearly below the threshold.
-        static bool Below(double bound, float threshold) => bound * (1 + 1e-9) + 1e-12 < threshold;
+        static bool Below(double bound, float threshold) => (bound * (1 + 1e-9)) + 1e-12 < threshold;
 
         var heap = new TopK(k);
         var lists = terms.Select(t => t.Postings).ToArray();
         var tfs = new int[m];
-        for (var step = 0; step < m; step++)
+        for (var step = 0; step < units.Count; step++)
         {
             if (heap.IsFull && Below(rest[step], heap.Min))
             {
                 break;
             }
-            var (_, postings, idf) = terms[order[step]];
-            foreach (var (stored, tf) in postings.Docs)
+            var (_, _, docs, _) = units[step];
+            var idf = terms[units[step].Term].Idf;
+            foreach (var (stored, tf) in docs)
             {
                 if (heap.IsFull && Below(Score(stored, tf, idf) + rest[step + 1], heap.Min))
                 {
@@ -445,16 +461,20 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 Array.Clear(tfs);
                 foreach (var (list, count) in stored.Terms)
                 {
-                    var q = Array.IndexOf(lists, list);
-                    if (q >= 0)
+                    for (var q = 0; q < lists.Length; q++)
                     {
-                        tfs[q] = count;
+                        if (ReferenceEquals(lists[q], list))
+                        {
+                            tfs[q] = count;
+                            break;
+                        }
                     }
                 }
                 var seen = false;
                 for (var j = 0; j < step && !seen; j++)
                 {
-                    seen = tfs[order[j]] > 0;
+                    var earlier = units[j];
+                    seen = earlier.Many ? tfs[earlier.Term] >= 2 : tfs[earlier.Term] == 1;
                 }
                 if (seen)
                 {
@@ -539,16 +559,36 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     private sealed class PostingList(string term)
     {
         public string Term { get; } = term;
-        public Dictionary<Stored, int> Docs { get; } = [];
-        public int Count => Docs.Count;
+        public Dictionary<Stored, int> Ones { get; } = [];
+        public Dictionary<Stored, int> Many { get; } = [];
+        public int Count => Ones.Count + Many.Count;
         public int MaxTf { get; private set; }
-        public int MinLength { get; private set; } = int.MaxValue;
+        public int MinLengthOnes { get; private set; } = int.MaxValue;
+        public int MinLengthMany { get; private set; } = int.MaxValue;
+
+        public IEnumerable<KeyValuePair<Stored, int>> Docs() => Ones.Concat(Many);
 
         public void Add(Stored stored, int tf)
         {
-            Docs[stored] = tf;
-            MaxTf = Math.Max(MaxTf, tf);
-            MinLength = Math.Min(MinLength, stored.Length);
+            if (tf == 1)
+            {
+                Ones[stored] = tf;
+                MinLengthOnes = Math.Min(MinLengthOnes, stored.Length);
+            }
+            else
+            {
+                Many[stored] = tf;
+                MaxTf = Math.Max(MaxTf, tf);
+                MinLengthMany = Math.Min(MinLengthMany, stored.Length);
+            }
+        }
+
+        public void Remove(Stored stored)
+        {
+            if (!Ones.Remove(stored))
+            {
+                Many.Remove(stored);
+            }
         }
     }
 
@@ -699,7 +739,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             TotalLength -= stored.Length;
             foreach (var (postings, _) in stored.Terms)
             {
-                postings.Docs.Remove(stored);
+                postings.Remove(stored);
                 if (postings.Count == 0 && Postings.TryGetValue(postings.Term, out var current) && ReferenceEquals(current, postings))
                 {
                     Postings.Remove(postings.Term);

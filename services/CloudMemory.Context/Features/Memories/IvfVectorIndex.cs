@@ -509,6 +509,8 @@ internal sealed class IvfVectorIndex<TRow>
 
         public void Scan(float[] query, sbyte[] codes, float queryScale, PriorityQueue<TRow, float> heap, int k, Func<TRow, bool> accept)
         {
+            // The heap's minimum once full, kept in a local: most rows are rejected by one compare.
+            var threshold = heap.Count >= k && heap.TryPeek(out _, out var least) ? least : float.NegativeInfinity;
             for (var i = 0; i < _count; i++)
             {
                 var row = _rows[i];
@@ -529,9 +531,13 @@ internal sealed class IvfVectorIndex<TRow>
                 {
                     score = DotInt8(codes, _codes.AsSpan(i * dimensions, dimensions)) * _scales[i] * queryScale;
                 }
-                if ((heap.Count < k || (heap.TryPeek(out _, out var min) && score > min)) && accept(row))
+                if (score > threshold && accept(row))
                 {
                     Offer(heap, k, row, score);
+                    if (heap.Count >= k && heap.TryPeek(out _, out var min))
+                    {
+                        threshold = min;
+                    }
                 }
             }
         }
