@@ -170,6 +170,49 @@ public sealed class InMemoryIndexTests
     }
 
     [Fact]
+    public async Task Sparse_vectors_are_indexed_sparse_and_survive_deletions_and_compaction()
+    {
+        var random = new Random(9);
+        var vocabulary = Vocabulary(2000);
+        var embedder = new LocalHashingEmbedder(256);
+        var store = new InMemoryMemoryStore(new InMemoryIndexOptions { ApproximateThreshold = 300, Lists = 8, Probes = 8 });
+        var texts = new Dictionary<string, string>();
+        for (var i = 0; i < 1200; i++)
+        {
+            var id = $"s{i}";
+            texts[id] = Sentence(random, vocabulary, 5, 14);
+            var hash = "hash-" + id;
+            await store.UpsertAsync(Entry(id, texts[id], $"c{i % 5}"), hash);
+            await store.SetEmbeddingsAsync([new EmbeddingUpdate(Tenant, id, hash, embedder.Embed(texts[id]))]);
+        }
+        store.VectorIndexStats(Tenant).Sparse.Should().BeTrue("hashing vectors have a few non-zero buckets");
+
+        // Enough deletions that every list compacts its holes at least once.
+        for (var i = 0; i < 1200; i += 2)
+        {
+            await store.DeleteAsync(Tenant, $"s{i}");
+        }
+        store.VectorIndexStats(Tenant).Vectors.Should().Be(600);
+
+        for (var q = 0; q < 60; q++)
+        {
+            var query = embedder.Embed(texts[$"s{random.Next(1200)}"]);
+            var approximate = await store.SearchVectorAsync(Tenant, query, MemoryFilter.None, 10, T0);
+            approximate.Should().NotContain(s => int.Parse(s.Id[1..], System.Globalization.CultureInfo.InvariantCulture) % 2 == 0);
+            // Every list probed: the sparse scan is exact up to rounding, then re-scored exactly.
+            ShouldMatchTopK(approximate, store.SearchVectorExact(Tenant, query, MemoryFilter.None, 10, T0), $"query {q}");
+        }
+        for (var i = 1; i < 1200; i += 2)
+        {
+            if (i % 50 == 1)
+            {
+                var self = await store.SearchVectorAsync(Tenant, embedder.Embed(texts[$"s{i}"]), MemoryFilter.None, 1, T0);
+                self[0].Score.Should().BeApproximately(1f, 1e-5f);
+            }
+        }
+    }
+
+    [Fact]
     public void Int8_dot_product_matches_the_scalar_sum()
     {
         var random = new Random(1);
