@@ -76,13 +76,15 @@ public sealed class InMemoryIndexTests
     public async Task Approximate_vector_search_finds_most_of_the_exact_top_10()
     {
         var random = new Random(11);
-        var store = new InMemoryMemoryStore(new InMemoryIndexOptions { ApproximateThreshold = 1000, Lists = 32, Probes = 8 });
+        var store = new InMemoryMemoryStore(new InMemoryIndexOptions { ApproximateThreshold = 1000, Lists = 32, Probes = 8, MinRecall = 0, AuditEvery = 0 });
         var centers = Enumerable.Range(0, 40).Select(_ => RandomUnit(random, 64, null, 0)).ToArray();
         for (var i = 0; i < 3000; i++)
         {
             await PutVectorAsync(store, $"v{i}", RandomUnit(random, 64, centers[random.Next(centers.Length)], 0.6f), $"c{i % 10}");
         }
         store.VectorIndexStats(Tenant).Vectors.Should().Be(3000, "the index is built past the threshold and kept up to date");
+        store.VectorIndexStats(Tenant).Probes.Should().Be(8);
+        store.VectorIndexStats(Tenant).Sparse.Should().BeFalse();
 
         var hits = 0;
         for (var q = 0; q < 50; q++)
