@@ -414,6 +414,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     {
         double Score(Stored stored, int tf, double idf) => idf * tf * (K1 + 1) / (tf + (K1 * (1 - B + (B * stored.Length / avgLength))));
         double Bound(double idf, int tf, int minLength) => idf * tf * (K1 + 1) / (tf + (K1 * (1 - B + (B * minLength / avgLength))));
+        double ScoreOf(int length, int tf, double idf) => idf * tf * (K1 + 1) / (tf + (K1 * (1 - B + (B * length / avgLength))));
 
         var m = terms.Count;
         // Bound per unit: the highest term frequency of the tier in the shortest entry seen in it
@@ -449,11 +450,13 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             {
                 break;
             }
-            var (_, _, docs, _) = units[step];
+            var (_, many, docs, _) = units[step];
             var idf = terms[units[step].Term].Idf;
-            foreach (var (stored, tf) in docs)
+            var threshold = heap.IsFull ? heap.Min : float.NegativeInfinity;
+            foreach (var (stored, value) in docs)
             {
-                if (heap.IsFull && Below(Score(stored, tf, idf) + rest[step + 1], heap.Min))
+                // The tf = 1 tier holds each entry's length: the bound check needs no entry access.
+                if (heap.IsFull && Below(ScoreOf(many ? stored.Length : value, many ? value : 1, idf) + rest[step + 1], threshold))
                 {
                     continue;
                 }
@@ -491,6 +494,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 if (heap.WouldAccept((float)total) && accept(stored))
                 {
                     heap.Offer(stored.Entry.Id, (float)total);
+                    threshold = heap.IsFull ? heap.Min : float.NegativeInfinity;
                 }
             }
         }
@@ -559,6 +563,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     private sealed class PostingList(string term)
     {
         public string Term { get; } = term;
+        // Entries with tf 1, valued by their length (tf is implied); entries with tf ≥ 2, valued by tf.
         public Dictionary<Stored, int> Ones { get; } = [];
         public Dictionary<Stored, int> Many { get; } = [];
         public int Count => Ones.Count + Many.Count;
@@ -566,13 +571,14 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public int MinLengthOnes { get; private set; } = int.MaxValue;
         public int MinLengthMany { get; private set; } = int.MaxValue;
 
-        public IEnumerable<KeyValuePair<Stored, int>> Docs() => Ones.Concat(Many);
+        // (entry, tf) for every entry.
+        public IEnumerable<KeyValuePair<Stored, int>> Docs() => Ones.Select(kv => KeyValuePair.Create(kv.Key, 1)).Concat(Many);
 
         public void Add(Stored stored, int tf)
         {
             if (tf == 1)
             {
-                Ones[stored] = tf;
+                Ones[stored] = stored.Length;
                 MinLengthOnes = Math.Min(MinLengthOnes, stored.Length);
             }
             else
