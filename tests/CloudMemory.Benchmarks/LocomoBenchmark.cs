@@ -160,6 +160,18 @@ internal static class LocomoBenchmark
         using var host = await StartAsync(options);
         var memory = host.Services.GetRequiredService<ILongTermMemory>();
         var pipeline = host.Services.GetRequiredService<EmbeddingPipeline>();
+        var store = host.Services.GetRequiredService<IMemoryStore>() as InMemoryMemoryStore;
+        if (store is not null)
+        {
+            // --lists / --probes / --ivf-threshold tune the approximate vector index (before any write).
+            int Option(string name, int fallback) => options.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+            store.IndexOptions = store.IndexOptions with
+            {
+                Lists = Option("lists", store.IndexOptions.Lists),
+                Probes = Option("probes", store.IndexOptions.Probes),
+                ApproximateThreshold = Option("ivf-threshold", store.IndexOptions.ApproximateThreshold),
+            };
+        }
         var random = new Random(42);
         var vocabulary = SyntheticVocabulary(random, 20_000);
         string Sentence(int words) => string.Join(' ', Enumerable.Range(0, words).Select(_ => vocabulary[Zipf(random, vocabulary.Length)]));
@@ -176,6 +188,12 @@ internal static class LocomoBenchmark
         var written = load.Elapsed;
         await pipeline.WaitForIdleAsync();
         Console.WriteLine($"scale: {n} entries written in {written.TotalSeconds:0.0} s, all embedded after {load.Elapsed.TotalSeconds:0.0} s");
+        var managed = GC.GetTotalMemory(forceFullCollection: true);
+        using (var process = Process.GetCurrentProcess())
+        {
+            var index = store?.VectorIndexStats(Tenant) ?? default;
+            Console.WriteLine($"scale {n} memory: working set {process.WorkingSet64 / 1048576.0:0} MiB, managed heap {managed / 1048576.0:0} MiB (GC heap size {GC.GetGCMemoryInfo().HeapSizeBytes / 1048576.0:0} MiB); vector index {index.Vectors} vectors ({(index.Sparse ? "sparse" : "int8")}) in {index.Lists} lists, {index.Probes} probed (estimated recall@10 {index.EstimatedRecall:0.00}), {index.Bytes / 1048576.0:0} MiB");
+        }
 
         foreach (var (label, filtered) in new[] { ("whole tenant", false), ("one context", true) })
         {
@@ -196,8 +214,64 @@ internal static class LocomoBenchmark
                 Console.WriteLine($"scale {n} {label,-12} {mode,-8} p50 {Percentile(latencies, 0.5):0.00} ms  p95 {Percentile(latencies, 0.95):0.00} ms");
             }
         }
+        if (store is not null)
+        {
+            await ReportExactnessAsync(n, store, host.Services.GetRequiredService<IEmbedder>(), () => Sentence(6));
+        }
         await host.StopAsync();
         return 0;
+    }
+
+    // Store-level comparison on tenant-wide queries: the approximate vector index against the exact
+    // scan (recall@10, and recall@50 = the candidates a hybrid search takes), pruned BM25 against
+    // exhaustive BM25 (top-k scores must be identical), with the exhaustive paths' latency.
+    private static async Task ReportExactnessAsync(int n, InMemoryMemoryStore store, IEmbedder embedder, Func<string> query)
+    {
+        var now = DateTimeOffset.UtcNow;
+        double recall10 = 0, recall50 = 0;
+        var lexicalDiffers = 0;
+        var queries = 100;
+        var exactVector = new List<double>();
+        var exactLexical = new List<double>();
+        for (var q = 0; q < queries; q++)
+        {
+            var text = query();
+            var vector = await embedder.EmbedQueryAsync(text);
+            var sw = Stopwatch.StartNew();
+            var exact = store.SearchVectorExact(Tenant, vector, MemoryFilter.None, 50, now);
+            exactVector.Add(sw.Elapsed.TotalMilliseconds);
+            var approximate = await store.SearchVectorAsync(Tenant, vector, MemoryFilter.None, 50, now);
+            var approximate10 = await store.SearchVectorAsync(Tenant, vector, MemoryFilter.None, 10, now);
+            recall10 += Overlap(approximate10, exact.Take(10).ToList());
+            recall50 += Overlap(approximate, exact);
+
+            sw.Restart();
+            var lexicalExact = store.SearchLexicalExact(Tenant, text, MemoryFilter.None, 50, now);
+            exactLexical.Add(sw.Elapsed.TotalMilliseconds);
+            var lexical = await store.SearchLexicalAsync(Tenant, text, MemoryFilter.None, 50, now);
+            if (!lexical.Select(s => s.Score).SequenceEqual(lexicalExact.Select(s => s.Score)))
+            {
+                lexicalDiffers++;
+            }
+        }
+        exactVector.Sort();
+        exactLexical.Sort();
+        var index = store.VectorIndexStats(Tenant);
+        Console.WriteLine($"scale {n} approximate vs exact (whole tenant, {queries} queries, {index.Probes} of {index.Lists} lists probed): semantic recall@10 {recall10 / queries:0.000}, recall@50 {recall50 / queries:0.000} (ties count as hits); BM25 top-50 differing from exhaustive: {lexicalDiffers}");
+        Console.WriteLine($"scale {n} exhaustive store paths: vector scan p50 {Percentile(exactVector, 0.5):0.00} ms p95 {Percentile(exactVector, 0.95):0.00} ms; BM25 all postings p50 {Percentile(exactLexical, 0.5):0.00} ms p95 {Percentile(exactLexical, 0.95):0.00} ms");
+    }
+
+    // Recall with ties: a hit counts when it is in the exact top k or scores as high as its k-th
+    // (approximate hits carry exact cosines; entries with equal scores are interchangeable).
+    private static double Overlap(IReadOnlyList<ScoredId> found, IReadOnlyList<ScoredId> truth)
+    {
+        if (truth.Count == 0)
+        {
+            return 1;
+        }
+        var ids = truth.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+        var cut = truth[^1].Score;
+        return (double)Math.Min(truth.Count, found.Count(s => ids.Contains(s.Id) || s.Score >= cut)) / truth.Count;
     }
 
     private static async Task<IHost> StartAsync(Dictionary<string, string> options)

@@ -7,7 +7,11 @@ namespace CloudMemory.Context.Features.Memories;
 /// The embedded store: per tenant, a dictionary of entries, secondary indexes by context, trace
 /// and user (lookups, not scans), an Okapi BM25 inverted index (k1 1.2, b 0.75) and contiguous
 /// vector segments per context scored with SIMD dot products (vectors are L2-normalized, so the
-/// dot product is the cosine).
+/// dot product is the cosine). A tenant-wide vector search over at least
+/// <see cref="InMemoryIndexOptions.ApproximateThreshold"/> vectors goes through an IVF index
+/// (<see cref="IvfVectorIndex{TRow}"/>, int8 codes, exact re-rank); a tenant-wide BM25 search
+/// skips postings that cannot reach the top k (MaxScore with per-term score bounds; the result
+/// equals exhaustive scoring).
 /// </summary>
 public sealed class InMemoryMemoryStore : IMemoryStore
 {
@@ -18,6 +22,22 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     private const int ParallelScanThreshold = 65_536;
 
     private readonly ConcurrentDictionary<string, Partition> _partitions = new(StringComparer.Ordinal);
+
+    /// <summary>A store with the default index settings.</summary>
+    public InMemoryMemoryStore()
+        : this(new InMemoryIndexOptions())
+    {
+    }
+
+    /// <summary>A store with the given index settings.</summary>
+    public InMemoryMemoryStore(InMemoryIndexOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        IndexOptions = options;
+    }
+
+    /// <summary>Index settings; replace them only before the first write.</summary>
+    public InMemoryIndexOptions IndexOptions { get; set; }
 
     /// <inheritdoc />
     public Task InitializeAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
@@ -259,15 +279,82 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ScoredId>> SearchVectorAsync(string tenantId, float[] query, MemoryFilter filter, int k, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<ScoredId>> SearchVectorAsync(string tenantId, float[] query, MemoryFilter filter, int k, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        Task.FromResult(SearchVector(tenantId, query, filter, k, now, approximate: true));
+
+    /// <summary>The exhaustive vector search (the reference the approximate index is measured against).</summary>
+    internal IReadOnlyList<ScoredId> SearchVectorExact(string tenantId, float[] query, MemoryFilter filter, int k, DateTimeOffset now) =>
+        SearchVector(tenantId, query, filter, k, now, approximate: false);
+
+    /// <summary>The approximate index of <paramref name="tenantId"/> (all zero when it is not built).</summary>
+    internal VectorIndexStatistics VectorIndexStats(string tenantId)
     {
-        if (!_partitions.TryGetValue(tenantId, out var p) || k <= 0)
+        if (!_partitions.TryGetValue(tenantId, out var p))
         {
-            return Task.FromResult<IReadOnlyList<ScoredId>>([]);
+            return default;
         }
         p.Lock.EnterReadLock();
         try
         {
+            return p.Ivf is { IsTrained: true } ivf
+                ? new VectorIndexStatistics(ivf.Count, ivf.ListCount, ivf.Probes, ivf.EstimatedRecall, ivf.Sparse, ivf.ApproximateBytes)
+                : default;
+        }
+        finally
+        {
+            p.Lock.ExitReadLock();
+        }
+    }
+
+    private static void AuditVectorIndex(Partition p, IvfVectorIndex<Stored> ivf, float[] query, HashSet<Stored> found, Func<Stored, bool> accept)
+    {
+        p.Lock.EnterReadLock();
+        try
+        {
+            if (ReferenceEquals(p.Ivf, ivf))
+            {
+                ivf.Audit(query, found, accept, row => row.Segment is { } segment ? TensorPrimitives.Dot(query, segment.Vector(row)) : float.NegativeInfinity);
+            }
+        }
+        finally
+        {
+            p.Lock.ExitReadLock();
+        }
+    }
+
+    private IReadOnlyList<ScoredId> SearchVector(string tenantId, float[] query, MemoryFilter filter, int k, DateTimeOffset now, bool approximate)
+    {
+        if (!_partitions.TryGetValue(tenantId, out var p) || k <= 0)
+        {
+            return [];
+        }
+        p.Lock.EnterReadLock();
+        try
+        {
+            // Tenant-wide searches use the index; a context, trace or user filter is selective,
+            // so an approximate search could miss its few rows: those stay exact.
+            if (approximate && p.Ivf is { IsTrained: true } ivf && ivf.Dimensions == query.Length
+                && filter.ContextId is null && filter.TraceId is null && filter.UserId is null)
+            {
+                bool Accept(Stored row) => filter.Matches(row.Entry) && !IsExpired(row.Entry, now);
+                static float Exact(float[] query, Stored row) => row.Segment is { } segment ? TensorPrimitives.Dot(query, segment.Vector(row)) : float.NegativeInfinity;
+                var candidates = ivf.Search(query, ivf.Probes, k * Math.Max(1, p.Options.RerankFactor), Accept);
+                var exact = new TopK(k);
+                foreach (var row in candidates)
+                {
+                    if (row.Segment is not null)
+                    {
+                        exact.Offer(row.Entry.Id, Exact(query, row));
+                    }
+                }
+                if (ivf.ShouldAudit())
+                {
+                    // Off the caller's path: compare this search's top 10 with a search of every list.
+                    var found = candidates.OrderByDescending(row => Exact(query, row)).Take(10).ToHashSet();
+                    _ = Task.Run(() => AuditVectorIndex(p, ivf, query, found, Accept));
+                }
+                return exact.Result();
+            }
             IEnumerable<VectorSegment> segments = filter.ContextId is { } contextId
                 ? p.Segments.TryGetValue(contextId, out var one) ? [one] : []
                 : p.Segments.Values;
@@ -282,7 +369,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 }
                 segment.Scan(query, heap, row => (!checkRows || filter.Matches(row.Entry)) && !IsExpired(row.Entry, now));
             }
-            return Task.FromResult(heap.Result());
+            return heap.Result();
         }
         finally
         {
@@ -291,11 +378,18 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ScoredId>> SearchLexicalAsync(string tenantId, string query, MemoryFilter filter, int k, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<ScoredId>> SearchLexicalAsync(string tenantId, string query, MemoryFilter filter, int k, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        Task.FromResult(SearchLexical(tenantId, query, filter, k, now, prune: true));
+
+    /// <summary>BM25 scoring every posting of every query term (the reference for the pruned search).</summary>
+    internal IReadOnlyList<ScoredId> SearchLexicalExact(string tenantId, string query, MemoryFilter filter, int k, DateTimeOffset now) =>
+        SearchLexical(tenantId, query, filter, k, now, prune: false);
+
+    private IReadOnlyList<ScoredId> SearchLexical(string tenantId, string query, MemoryFilter filter, int k, DateTimeOffset now, bool prune)
     {
         if (!_partitions.TryGetValue(tenantId, out var p) || k <= 0)
         {
-            return Task.FromResult<IReadOnlyList<ScoredId>>([]);
+            return [];
         }
         p.Lock.EnterReadLock();
         try
@@ -303,10 +397,10 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             var n = p.Entries.Count;
             if (n == 0)
             {
-                return Task.FromResult<IReadOnlyList<ScoredId>>([]);
+                return [];
             }
             var avgLength = Math.Max(1.0, (double)p.TotalLength / n);
-            var terms = new List<(string Term, Dictionary<Stored, int> Postings, double Idf)>();
+            var terms = new List<(string Term, PostingList Postings, double Idf)>();
             foreach (var term in TextAnalysis.LexicalTerms(query).Distinct(StringComparer.Ordinal))
             {
                 if (p.Postings.TryGetValue(term, out var postings))
@@ -326,9 +420,9 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 foreach (var stored in subset)
                 {
                     var total = 0.0;
-                    foreach (var (term, _, idf) in terms)
+                    foreach (var (_, postings, idf) in terms)
                     {
-                        if (stored.Terms.TryGetValue(term, out var tf))
+                        if (stored.TermFrequency(postings) is var tf and > 0)
                         {
                             total += Score(stored, tf, idf);
                         }
@@ -339,11 +433,15 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                     }
                 }
             }
+            else if (prune)
+            {
+                return MaxScore(terms, k, avgLength, stored => filter.Matches(stored.Entry) && !IsExpired(stored.Entry, now));
+            }
             else
             {
                 foreach (var (_, postings, idf) in terms)
                 {
-                    foreach (var (stored, tf) in postings)
+                    foreach (var (stored, tf) in postings.Docs())
                     {
                         var s = Score(stored, tf, idf);
                         scores[stored] = scores.TryGetValue(stored, out var acc) ? acc + s : s;
@@ -358,12 +456,111 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                     heap.Offer(stored.Entry.Id, (float)score);
                 }
             }
-            return Task.FromResult(heap.Result());
+            return heap.Result();
         }
         finally
         {
             p.Lock.ExitReadLock();
         }
+    }
+
+    // MaxScore over a forward index. Each term's postings are split in two tiers (tf = 1 and
+    // tf ≥ 2, each with its own score bound, so the bound of a frequent word is not set by its
+    // rare repeated occurrences); the (term, tier) units are walked by decreasing bound. An entry
+    // is scored in full (all query terms, from its own term counts, summed in query order like the
+    // exhaustive path, so scores are bit-identical) the first time one of its units is walked.
+    // Before walking a unit, an entry not yet seen can only be in this and later units, so when the
+    // sum of their bounds cannot beat the k-th score the search stops: the long posting lists of
+    // frequent words (low idf, low bound) are usually never walked.
+    private static IReadOnlyList<ScoredId> MaxScore(List<(string Term, PostingList Postings, double Idf)> terms, int k, double avgLength, Func<Stored, bool> accept)
+    {
+        double Score(Stored stored, int tf, double idf) => idf * tf * (K1 + 1) / (tf + (K1 * (1 - B + (B * stored.Length / avgLength))));
+        double Bound(double idf, int tf, int minLength) => idf * tf * (K1 + 1) / (tf + (K1 * (1 - B + (B * minLength / avgLength))));
+        double ScoreOf(int length, int tf, double idf) => idf * tf * (K1 + 1) / (tf + (K1 * (1 - B + (B * length / avgLength))));
+
+        var m = terms.Count;
+        // Bound per unit: the highest term frequency of the tier in the shortest entry seen in it
+        // (a removal leaves the bound as it was, which stays an upper bound).
+        var units = new List<(int Term, bool Many, Dictionary<Stored, int> Docs, double Bound)>();
+        for (var q = 0; q < m; q++)
+        {
+            var (_, postings, idf) = terms[q];
+            if (postings.Ones.Count > 0)
+            {
+                units.Add((q, false, postings.Ones, Bound(idf, 1, postings.MinLengthOnes)));
+            }
+            if (postings.Many.Count > 0)
+            {
+                units.Add((q, true, postings.Many, Bound(idf, postings.MaxTf, postings.MinLengthMany)));
+            }
+        }
+        units = units.OrderByDescending(u => u.Bound).ThenBy(u => u.Docs.Count).ToList();
+        var rest = new double[units.Count + 1];
+        for (var i = units.Count - 1; i >= 0; i--)
+        {
+            rest[i] = rest[i + 1] + units[i].Bound;
+        }
+        // Slack against rounding: a bound is only trusted to prune when clearly below the threshold.
+        static bool Below(double bound, float threshold) => (bound * (1 + 1e-9)) + 1e-12 < threshold;
+
+        var heap = new TopK(k);
+        var lists = terms.Select(t => t.Postings).ToArray();
+        var tfs = new int[m];
+        for (var step = 0; step < units.Count; step++)
+        {
+            if (heap.IsFull && Below(rest[step], heap.Min))
+            {
+                break;
+            }
+            var (_, many, docs, _) = units[step];
+            var idf = terms[units[step].Term].Idf;
+            var threshold = heap.IsFull ? heap.Min : float.NegativeInfinity;
+            foreach (var (stored, value) in docs)
+            {
+                // The tf = 1 tier holds each entry's length: the bound check needs no entry access.
+                if (heap.IsFull && Below(ScoreOf(many ? stored.Length : value, many ? value : 1, idf) + rest[step + 1], threshold))
+                {
+                    continue;
+                }
+                // One pass over the entry's terms: its frequency of each query term.
+                Array.Clear(tfs);
+                foreach (var (list, count) in stored.Terms)
+                {
+                    for (var q = 0; q < lists.Length; q++)
+                    {
+                        if (ReferenceEquals(lists[q], list))
+                        {
+                            tfs[q] = count;
+                            break;
+                        }
+                    }
+                }
+                var seen = false;
+                for (var j = 0; j < step && !seen; j++)
+                {
+                    var earlier = units[j];
+                    seen = earlier.Many ? tfs[earlier.Term] >= 2 : tfs[earlier.Term] == 1;
+                }
+                if (seen)
+                {
+                    continue;
+                }
+                var total = 0.0;
+                for (var q = 0; q < m; q++)
+                {
+                    if (tfs[q] > 0)
+                    {
+                        total += Score(stored, tfs[q], terms[q].Idf);
+                    }
+                }
+                if (heap.WouldAccept((float)total) && accept(stored))
+                {
+                    heap.Offer(stored.Entry.Id, (float)total);
+                    threshold = heap.IsFull ? heap.Min : float.NegativeInfinity;
+                }
+            }
+        }
+        return heap.Result();
     }
 
     /// <inheritdoc />
@@ -391,28 +588,89 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         return Task.CompletedTask;
     }
 
-    private Partition PartitionOf(string tenantId) => _partitions.GetOrAdd(tenantId, _ => new Partition());
+    private Partition PartitionOf(string tenantId) => _partitions.GetOrAdd(tenantId, _ => new Partition(IndexOptions));
 
     private static bool IsExpired(MemoryEntry entry, DateTimeOffset now) => entry.ExpiresAt is { } at && at <= now;
 
-    private sealed class Stored(MemoryEntry entry, string contentHash)
+    private sealed class Stored(MemoryEntry entry, string contentHash) : IIvfRow
     {
         public MemoryEntry Entry { get; set; } = entry;
         public string ContentHash { get; set; } = contentHash;
-        public Dictionary<string, int> Terms { get; set; } = [];
+        // The entry's distinct terms (as their posting lists) with their frequencies: a forward
+        // index compact enough for a million entries and compared by reference, not by string.
+        public TermCount[] Terms { get; set; } = [];
+
+        public int TermFrequency(PostingList postings)
+        {
+            foreach (var (list, tf) in Terms)
+            {
+                if (ReferenceEquals(list, postings))
+                {
+                    return tf;
+                }
+            }
+            return 0;
+        }
         public int Length { get; set; }
         public VectorSegment? Segment { get; set; }
         public int Slot { get; set; } = -1;
+        public int IvfList { get; set; } = -1;
+        public int IvfSlot { get; set; } = -1;
     }
 
-    private sealed class Partition
+    // Postings of one term with bounds for MaxScore: the largest term frequency and the shortest
+    // entry ever indexed with the term (never lowered on removal, so they stay upper bounds).
+    private readonly record struct TermCount(PostingList List, int Tf);
+
+    private sealed class PostingList(string term)
     {
+        public string Term { get; } = term;
+        // Entries with tf 1, valued by their length (tf is implied); entries with tf ≥ 2, valued by tf.
+        public Dictionary<Stored, int> Ones { get; } = [];
+        public Dictionary<Stored, int> Many { get; } = [];
+        public int Count => Ones.Count + Many.Count;
+        public int MaxTf { get; private set; }
+        public int MinLengthOnes { get; private set; } = int.MaxValue;
+        public int MinLengthMany { get; private set; } = int.MaxValue;
+
+        // (entry, tf) for every entry.
+        public IEnumerable<KeyValuePair<Stored, int>> Docs() => Ones.Select(kv => KeyValuePair.Create(kv.Key, 1)).Concat(Many);
+
+        public void Add(Stored stored, int tf)
+        {
+            if (tf == 1)
+            {
+                Ones[stored] = stored.Length;
+                MinLengthOnes = Math.Min(MinLengthOnes, stored.Length);
+            }
+            else
+            {
+                Many[stored] = tf;
+                MaxTf = Math.Max(MaxTf, tf);
+                MinLengthMany = Math.Min(MinLengthMany, stored.Length);
+            }
+        }
+
+        public void Remove(Stored stored)
+        {
+            if (!Ones.Remove(stored))
+            {
+                Many.Remove(stored);
+            }
+        }
+    }
+
+    private sealed class Partition(InMemoryIndexOptions options)
+    {
+        public InMemoryIndexOptions Options { get; } = options;
+        public IvfVectorIndex<Stored>? Ivf { get; private set; }
+        public int VectorCount { get; private set; }
         public ReaderWriterLockSlim Lock { get; } = new(LockRecursionPolicy.NoRecursion);
         public Dictionary<string, Stored> Entries { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, HashSet<Stored>> ByContext { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, HashSet<Stored>> ByTrace { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, HashSet<Stored>> ByUser { get; } = new(StringComparer.Ordinal);
-        public Dictionary<string, Dictionary<Stored, int>> Postings { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, PostingList> Postings { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, VectorSegment> Segments { get; } = new(StringComparer.Ordinal);
         public long TotalLength { get; set; }
 
@@ -453,10 +711,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public void SetVector(Stored stored, float[] vector)
         {
             var key = stored.Entry.ContextId ?? string.Empty;
-            if (stored.Segment is not null)
-            {
-                stored.Segment.Remove(stored);
-            }
+            RemoveVector(stored);
             if (!Segments.TryGetValue(key, out var segment))
             {
                 segment = new VectorSegment(vector.Length);
@@ -465,7 +720,44 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             if (segment.Dimensions == vector.Length)
             {
                 segment.Add(stored, vector);
+                VectorCount++;
+                IndexVector(stored, vector);
             }
+        }
+
+        private void IndexVector(Stored stored, float[] vector)
+        {
+            if (Ivf is { IsTrained: true } ivf)
+            {
+                if (ivf.Dimensions == vector.Length)
+                {
+                    ivf.Add(stored, vector);
+                }
+                return;
+            }
+            if (VectorCount < Options.ApproximateThreshold)
+            {
+                return;
+            }
+            // Built once, from the vectors of the dimension of the one that crossed the threshold.
+            var rows = Segments.Values.Where(s => s.Dimensions == vector.Length).SelectMany(s => s.Rows).ToList();
+            if (rows.Count < Options.ApproximateThreshold)
+            {
+                return;
+            }
+            Ivf = new IvfVectorIndex<Stored>(vector.Length, Options);
+            Ivf.Train(rows, row => row.Segment!.Vector(row));
+        }
+
+        private void RemoveVector(Stored stored)
+        {
+            if (stored.Segment is null)
+            {
+                return;
+            }
+            stored.Segment.Remove(stored);
+            VectorCount--;
+            Ivf?.Remove(stored);
         }
 
         public IEnumerable<Stored> Candidates(MemoryFilter filter) =>
@@ -486,16 +778,24 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             var terms = TextAnalysis.LexicalTerms(e.Content);
             stored.Length = terms.Count;
             TotalLength += terms.Count;
-            stored.Terms = terms.GroupBy(t => t, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
-            foreach (var (term, tf) in stored.Terms)
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var term in terms)
+            {
+                counts[term] = counts.GetValueOrDefault(term) + 1;
+            }
+            var forward = new TermCount[counts.Count];
+            var i = 0;
+            foreach (var (term, tf) in counts)
             {
                 if (!Postings.TryGetValue(term, out var postings))
                 {
-                    postings = [];
+                    postings = new PostingList(term);
                     Postings[term] = postings;
                 }
-                postings[stored] = tf;
+                postings.Add(stored, tf);
+                forward[i++] = new TermCount(postings, tf);
             }
+            stored.Terms = forward;
         }
 
         private void Unindex(Stored stored, bool removeVector)
@@ -505,20 +805,18 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             Drop(ByTrace, e.TraceId, stored);
             Drop(ByUser, e.UserId, stored);
             TotalLength -= stored.Length;
-            foreach (var term in stored.Terms.Keys)
+            foreach (var (postings, _) in stored.Terms)
             {
-                if (Postings.TryGetValue(term, out var postings))
+                postings.Remove(stored);
+                if (postings.Count == 0 && Postings.TryGetValue(postings.Term, out var current) && ReferenceEquals(current, postings))
                 {
-                    postings.Remove(stored);
-                    if (postings.Count == 0)
-                    {
-                        Postings.Remove(term);
-                    }
+                    Postings.Remove(postings.Term);
                 }
             }
-            if (removeVector && stored.Segment is not null)
+            stored.Terms = [];
+            if (removeVector)
             {
-                stored.Segment.Remove(stored);
+                RemoveVector(stored);
             }
         }
 
@@ -573,7 +871,11 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             Count++;
         }
 
-        public float[] Copy(Stored stored) => _data.AsSpan(stored.Slot * Dimensions, Dimensions).ToArray();
+        public float[] Copy(Stored stored) => Vector(stored).ToArray();
+
+        public ReadOnlySpan<float> Vector(Stored stored) => _data.AsSpan(stored.Slot * Dimensions, Dimensions);
+
+        public IEnumerable<Stored> Rows => _rows.Take(Count);
 
         // Swap-remove keeps the array dense.
         public void Remove(Stored stored)
@@ -633,6 +935,11 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         private readonly PriorityQueue<string, float> _queue = new();
 
         public int K { get; } = k;
+
+        public bool IsFull => _queue.Count >= K;
+
+        // The k-th best score (only meaningful when full).
+        public float Min => _queue.TryPeek(out _, out var min) ? min : float.NegativeInfinity;
 
         public bool WouldAccept(float score) => _queue.Count < K || (_queue.TryPeek(out _, out var min) && score > min);
 
