@@ -106,7 +106,7 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
             {
                 continue;
             }
-            if (slot.Reminders.IsEmpty && now - slot.LastUsed >= idle)
+            if ((slot.Reminders is null || slot.Reminders.IsEmpty) && now - slot.LastUsed >= idle)
             {
                 slot.Deactivated = true;
                 _slots.TryRemove(new KeyValuePair<(string, string), Slot>(key, slot));
@@ -142,7 +142,7 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
         _scanTimer?.Dispose();
         foreach (var slot in _slots.Values)
         {
-            foreach (var reminder in slot.Reminders.Values)
+            foreach (var reminder in slot.Reminders?.Values ?? [])
             {
                 reminder.Dispose();
             }
@@ -171,7 +171,7 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
         {
             _logger.LogError(ex, "Reminder {Reminder} of {ActorType}/{ActorId} failed", name, actorType, actorId);
         }
-        if (period <= TimeSpan.Zero && _slots.TryGetValue((actorType, actorId), out var slot) && slot.Reminders.TryRemove(name, out var timer))
+        if (period <= TimeSpan.Zero && _slots.TryGetValue((actorType, actorId), out var slot) && slot.Reminders?.TryRemove(name, out var timer) == true)
         {
             timer.Dispose();
         }
@@ -186,7 +186,9 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
         public StoreActorStateManager? StateManager { get; set; }
         public DateTimeOffset LastUsed { get; set; }
         public bool Deactivated { get; set; }
-        public ConcurrentDictionary<string, ITimer> Reminders { get; } = new(StringComparer.Ordinal);
+        // Created by the first reminder: most actors never register one, and an idle actor's slot
+        // should cost as little memory as possible.
+        public ConcurrentDictionary<string, ITimer>? Reminders { get; set; }
     }
 
     private sealed class Reminders(EmbeddedActorRuntime runtime, string type, string id) : IActorReminders
@@ -196,6 +198,7 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
             var slot = runtime._slots[(type, id)];
             var timer = runtime._time.CreateTimer(_ => _ = runtime.FireReminderAsync(type, id, name, state, dueTime, period), null, dueTime,
                 period > TimeSpan.Zero ? period : Timeout.InfiniteTimeSpan);
+            slot.Reminders ??= new ConcurrentDictionary<string, ITimer>(StringComparer.Ordinal);
             if (slot.Reminders.TryGetValue(name, out var old))
             {
                 old.Dispose();
@@ -206,7 +209,7 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
 
         public Task UnregisterReminderAsync(string name, CancellationToken cancellationToken = default)
         {
-            if (runtime._slots.TryGetValue((type, id), out var slot) && slot.Reminders.TryRemove(name, out var timer))
+            if (runtime._slots.TryGetValue((type, id), out var slot) && slot.Reminders?.TryRemove(name, out var timer) == true)
             {
                 timer.Dispose();
             }
