@@ -219,6 +219,10 @@ public sealed class LongTermMemoryService : ILongTermMemory
             {
                 lexical = await SpreadLexicalToRepliesAsync(tenantId, lexical, now, cancellationToken);
             }
+            if (_options.PassageWeight > 0 && _options.PassageWindow > 0 && _options.PassageDocuments > 0)
+            {
+                lexical = await PassageLexicalAsync(tenantId, lexical, now, cancellationToken);
+            }
         }
 
         var fused = HybridRanking.Fuse(semantic, lexical, mode, fusion, weight, _options.RrfK, _options.ScoreNormalization == ScoreNormalizations.MinMax);
@@ -255,7 +259,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
             await SpreadToRepliesAsync(fused, entries, now, cancellationToken);
         }
         var queryTerms = TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal).ToList();
-        var hits = fused
+        var ranked = fused
             .Where(f => entries.ContainsKey(f.Key))
             .Select(f =>
             {
@@ -264,6 +268,12 @@ public sealed class LongTermMemoryService : ILongTermMemory
                 return (Entry: entry, Score: score, f.Value);
             })
             .OrderByDescending(h => h.Score).ThenBy(h => h.Entry.Id, StringComparer.Ordinal)
+            .ToList();
+        if (_options.CoverageWeight > 0 && _options.CoverageDepth > 1 && ranked.Count > 1)
+        {
+            ranked = CoverageOrder(ranked, queryTerms);
+        }
+        var hits = ranked
             .Take(topK)
             .Select(h =>
             {
@@ -308,6 +318,55 @@ public sealed class LongTermMemoryService : ILongTermMemory
         return scores.Select(kv => new ScoredId(kv.Key, kv.Value))
             .OrderByDescending(s => s.Score).ThenBy(s => s.Id, StringComparer.Ordinal)
             .Take(Math.Max(lexical.Count, 1)).ToList();
+    }
+
+    // Passage-level lexical scoring: the best lexical candidates pass a decayed share of their score
+    // to the messages around them (same context and type), so the answer a few turns away from the
+    // turn that shares the query's words is found through that turn.
+    private async Task<IReadOnlyList<ScoredId>> PassageLexicalAsync(string tenantId, IReadOnlyList<ScoredId> lexical, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var top = lexical.Take(_options.PassageDocuments).Select(t => t.Id).ToList();
+        if (top.Count == 0)
+        {
+            return lexical;
+        }
+        var entries = await _store.GetManyAsync(tenantId, top, now, cancellationToken);
+        var neighbours = new Dictionary<string, IReadOnlyList<(string Id, int Distance)>>(StringComparer.Ordinal);
+        foreach (var entry in entries)
+        {
+            if (entry.Type != MemoryTypes.Message || entry.ContextId is null)
+            {
+                continue;
+            }
+            var around = await _store.ListNeighboursAsync(entry, _options.PassageWindow, _options.PassageWindow, now, cancellationToken);
+            neighbours[entry.Id] = around.Before.Select((e, i) => (e.Id, i + 1)).Concat(around.After.Select((e, i) => (e.Id, i + 1))).ToList();
+        }
+        var useMax = string.Equals(_options.PassageCombine, "max", StringComparison.OrdinalIgnoreCase);
+        var scored = PassageRanking.PassageScores(lexical, neighbours, _options.PassageWeight, _options.PassageDecay, useMax);
+        return scored.Take(Math.Max(lexical.Count, 1)).ToList();
+    }
+
+    // Query-term coverage: the leading results are re-ordered so that together they cover more of
+    // the query's distinct terms (stems); a term's weight is its rarity among those results.
+    private List<(MemoryEntry Entry, double Score, FusedScore Value)> CoverageOrder(List<(MemoryEntry Entry, double Score, FusedScore Value)> ranked, List<string> queryTerms)
+    {
+        var stems = queryTerms.Select(TextAnalysis.Stem).Distinct(StringComparer.Ordinal).ToList();
+        if (stems.Count < 2)
+        {
+            return ranked;
+        }
+        var depth = Math.Min(_options.CoverageDepth, ranked.Count);
+        var withTerms = ranked.Select((h, i) =>
+        {
+            IReadOnlySet<string> terms = i < depth
+                ? TextAnalysis.Terms(h.Entry.Content).Select(TextAnalysis.Stem).Where(stems.Contains).ToHashSet(StringComparer.Ordinal)
+                : new HashSet<string>(StringComparer.Ordinal);
+            return (h.Entry.Id, h.Score, Terms: terms);
+        }).ToList();
+        var weights = stems.ToDictionary(t => t, t => Math.Log(1 + (depth / (1.0 + withTerms.Take(depth).Count(w => w.Terms.Contains(t))))), StringComparer.Ordinal);
+        var order = PassageRanking.CoverageReRank(withTerms, weights, _options.CoverageWeight, depth);
+        var byId = ranked.ToDictionary(h => h.Entry.Id, StringComparer.Ordinal);
+        return order.Select(id => byId[id]).ToList();
     }
 
     // Conversational reply propagation: the message right after a strongly matching message (same

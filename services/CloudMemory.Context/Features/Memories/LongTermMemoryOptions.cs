@@ -66,6 +66,37 @@ public sealed class LongTermMemoryOptions
     /// <summary>How many of the best fused (or lexical) messages pass score to their reply.</summary>
     public int ReplyDocuments { get; set; } = 10;
 
+    /// <summary>
+    /// Passage-level lexical scoring (lexical and hybrid modes): before fusion, each of the
+    /// <see cref="PassageDocuments"/> best lexical candidates that is a message passes
+    /// <c>this · PassageDecay^(d − 1) ×</c> its lexical score to the messages at distance
+    /// d ≤ <see cref="PassageWindow"/> in its context, so a turn is also found through the words of
+    /// the turns around it. 0 disables it (it costs one neighbour lookup per passing candidate).
+    /// </summary>
+    public double PassageWeight { get; set; }
+
+    /// <summary>Neighbour distance reached by <see cref="PassageWeight"/> (each side).</summary>
+    public int PassageWindow { get; set; } = 2;
+
+    /// <summary>Factor per extra step of distance in passage scoring.</summary>
+    public double PassageDecay { get; set; } = 0.5;
+
+    /// <summary>How many of the best lexical candidates pass score to their neighbours.</summary>
+    public int PassageDocuments { get; set; } = 20;
+
+    /// <summary>Passage scoring combines a message's own and received scores by <c>sum</c> or <c>max</c>.</summary>
+    public string PassageCombine { get; set; } = "sum";
+
+    /// <summary>
+    /// Query-term coverage re-rank (all modes): the first <see cref="CoverageDepth"/> results are
+    /// re-ordered greedily by <c>score · (1 + this · share of the query's (weighted) terms not yet
+    /// covered by the results above)</c>. 0 disables it.
+    /// </summary>
+    public double CoverageWeight { get; set; }
+
+    /// <summary>How many leading results the coverage re-rank re-orders.</summary>
+    public int CoverageDepth { get; set; } = 20;
+
     /// <summary>Largest content accepted (characters).</summary>
     public int MaxContentLength { get; set; } = 32_000;
 
