@@ -160,4 +160,43 @@ public static class PassageRanking
         order.AddRange(ranked.Skip(Math.Max(0, depth)).Select(r => r.Id));
         return order;
     }
+    /// <summary>
+    /// Share of the query's adjacent term pairs (consecutive in <paramref name="queryTerms"/>) that
+    /// occur within <paramref name="window"/> positions of each other, in either order, in
+    /// <paramref name="documentTerms"/> (a simple term-proximity signal, as in sequential dependence models).
+    /// 0 when the query has fewer than two terms.
+    /// </summary>
+    public static double PairProximity(IReadOnlyList<string> queryTerms, IReadOnlyList<string> documentTerms, int window = 2)
+    {
+        var pairs = new HashSet<(string, string)>();
+        for (var i = 0; i + 1 < queryTerms.Count; i++)
+        {
+            if (queryTerms[i] != queryTerms[i + 1])
+            {
+                pairs.Add((queryTerms[i], queryTerms[i + 1]));
+            }
+        }
+        if (pairs.Count == 0)
+        {
+            return 0;
+        }
+        var matched = 0;
+        foreach (var (a, b) in pairs)
+        {
+            var found = false;
+            for (var i = 0; i < documentTerms.Count && !found; i++)
+            {
+                if (documentTerms[i] != a)
+                {
+                    continue;
+                }
+                for (var j = Math.Max(0, i - window); j <= Math.Min(documentTerms.Count - 1, i + window) && !found; j++)
+                {
+                    found = j != i && documentTerms[j] == b;
+                }
+            }
+            matched += found ? 1 : 0;
+        }
+        return (double)matched / pairs.Count;
+    }
 }

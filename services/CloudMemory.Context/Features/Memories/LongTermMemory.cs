@@ -269,9 +269,9 @@ public sealed class LongTermMemoryService : ILongTermMemory
             })
             .OrderByDescending(h => h.Score).ThenBy(h => h.Entry.Id, StringComparer.Ordinal)
             .ToList();
-        if (_options.CoverageWeight > 0 && _options.CoverageDepth > 1 && ranked.Count > 1)
+        if ((_options.CoverageWeight > 0 || _options.ProximityWeight > 0) && _options.CoverageDepth > 1 && ranked.Count > 1)
         {
-            ranked = CoverageOrder(ranked, queryTerms);
+            ranked = TermReRank(ranked, query);
         }
         var hits = ranked
             .Take(topK)
@@ -348,9 +348,11 @@ public sealed class LongTermMemoryService : ILongTermMemory
 
     // Query-term coverage: the leading results are re-ordered so that together they cover more of
     // the query's distinct terms (stems); a term's weight is its rarity among those results.
-    private List<(MemoryEntry Entry, double Score, FusedScore Value)> CoverageOrder(List<(MemoryEntry Entry, double Score, FusedScore Value)> ranked, List<string> queryTerms)
+    // Term proximity multiplies each leading result by 1 + ProximityWeight × its share of adjacent query pairs.
+    private List<(MemoryEntry Entry, double Score, FusedScore Value)> TermReRank(List<(MemoryEntry Entry, double Score, FusedScore Value)> ranked, string query)
     {
-        var stems = queryTerms.Select(TextAnalysis.Stem).Distinct(StringComparer.Ordinal).ToList();
+        var querySequence = TextAnalysis.Terms(query).Select(TextAnalysis.Stem).ToList();
+        var stems = querySequence.Distinct(StringComparer.Ordinal).ToList();
         if (stems.Count < 2)
         {
             return ranked;
@@ -358,11 +360,20 @@ public sealed class LongTermMemoryService : ILongTermMemory
         var depth = Math.Min(_options.CoverageDepth, ranked.Count);
         var withTerms = ranked.Select((h, i) =>
         {
-            IReadOnlySet<string> terms = i < depth
-                ? TextAnalysis.Terms(h.Entry.Content).Select(TextAnalysis.Stem).Where(stems.Contains).ToHashSet(StringComparer.Ordinal)
-                : new HashSet<string>(StringComparer.Ordinal);
-            return (h.Entry.Id, h.Score, Terms: terms);
+            if (i >= depth)
+            {
+                return (Id: h.Entry.Id, Score: h.Score, Terms: (IReadOnlySet<string>)new HashSet<string>(StringComparer.Ordinal));
+            }
+            var sequence = TextAnalysis.Terms(h.Entry.Content).Select(TextAnalysis.Stem).ToList();
+            var score = _options.ProximityWeight > 0 ? h.Score * (1 + (_options.ProximityWeight * PassageRanking.PairProximity(querySequence, sequence))) : h.Score;
+            return (Id: h.Entry.Id, Score: score, Terms: (IReadOnlySet<string>)sequence.Where(stems.Contains).ToHashSet(StringComparer.Ordinal));
         }).ToList();
+        if (_options.CoverageWeight <= 0)
+        {
+            var byScore = ranked.ToDictionary(h => h.Entry.Id, StringComparer.Ordinal);
+            return withTerms.Take(depth).OrderByDescending(w => w.Score).ThenBy(w => w.Id, StringComparer.Ordinal)
+                .Concat(withTerms.Skip(depth)).Select(w => byScore[w.Id]).ToList();
+        }
         var weights = stems.ToDictionary(t => t, t => Math.Log(1 + (depth / (1.0 + withTerms.Take(depth).Count(w => w.Terms.Contains(t))))), StringComparer.Ordinal);
         var order = PassageRanking.CoverageReRank(withTerms, weights, _options.CoverageWeight, depth);
         var byId = ranked.ToDictionary(h => h.Entry.Id, StringComparer.Ordinal);

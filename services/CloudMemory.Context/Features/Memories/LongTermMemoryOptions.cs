@@ -97,6 +97,13 @@ public sealed class LongTermMemoryOptions
     /// <summary>How many leading results the coverage re-rank re-orders.</summary>
     public int CoverageDepth { get; set; } = 20;
 
+    /// <summary>
+    /// Term proximity (all modes): each of the first <see cref="CoverageDepth"/> results is multiplied by
+    /// <c>1 + this · share of the query's adjacent term pairs found within two terms of each other</c>
+    /// in it (before the coverage re-rank). 0 disables it.
+    /// </summary>
+    public double ProximityWeight { get; set; }
+
     /// <summary>Largest content accepted (characters).</summary>
     public int MaxContentLength { get; set; } = 32_000;
 
