@@ -199,4 +199,44 @@ public static class PassageRanking
         }
         return (double)matched / pairs.Count;
     }
+    /// <summary>
+    /// Window coverage of a message: <c>Σ_t weight(t) · max over messages m within <paramref name="window"/>
+    /// steps that contain t of (1 at distance 0, else neighbourWeight · decay^(d − 1))</c>, divided by
+    /// <c>Σ_t weight(t)</c> (0–1). The sequence is given by <paramref name="previous"/> / <paramref name="next"/>
+    /// links (missing link = sequence end or unknown).
+    /// </summary>
+    public static double WindowCoverage(string id, IReadOnlyDictionary<string, string> previous, IReadOnlyDictionary<string, string> next, IReadOnlyDictionary<string, IReadOnlySet<string>> terms, IReadOnlyDictionary<string, double> termWeights, int window, double neighbourWeight, double decay)
+    {
+        var total = termWeights.Values.Sum();
+        if (total <= 0)
+        {
+            return 0;
+        }
+        var best = new Dictionary<string, double>(StringComparer.Ordinal);
+        void Visit(string at, double factor)
+        {
+            if (!terms.TryGetValue(at, out var set))
+            {
+                return;
+            }
+            foreach (var t in set)
+            {
+                if (termWeights.ContainsKey(t) && factor > best.GetValueOrDefault(t))
+                {
+                    best[t] = factor;
+                }
+            }
+        }
+        Visit(id, 1);
+        foreach (var links in new[] { previous, next })
+        {
+            var at = id;
+            for (var d = 1; d <= window && links.TryGetValue(at, out var step); d++)
+            {
+                at = step;
+                Visit(at, neighbourWeight * Math.Pow(decay, d - 1));
+            }
+        }
+        return best.Sum(kv => termWeights[kv.Key] * kv.Value) / total;
+    }
 }

@@ -221,7 +221,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
             }
             if (_options.PassageWeight > 0 && _options.PassageWindow > 0 && _options.PassageDocuments > 0)
             {
-                lexical = await PassageLexicalAsync(tenantId, lexical, now, cancellationToken);
+                lexical = await PassageLexicalAsync(tenantId, query, lexical, now, cancellationToken);
             }
         }
 
@@ -323,7 +323,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
     // Passage-level lexical scoring: the best lexical candidates pass a decayed share of their score
     // to the messages around them (same context and type), so the answer a few turns away from the
     // turn that shares the query's words is found through that turn.
-    private async Task<IReadOnlyList<ScoredId>> PassageLexicalAsync(string tenantId, IReadOnlyList<ScoredId> lexical, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<ScoredId>> PassageLexicalAsync(string tenantId, string query, IReadOnlyList<ScoredId> lexical, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var top = lexical.Take(_options.PassageDocuments).Select(t => t.Id).ToList();
         if (top.Count == 0)
@@ -341,8 +341,61 @@ public sealed class LongTermMemoryService : ILongTermMemory
             var around = await _store.ListNeighboursAsync(entry, _options.PassageWindow, _options.PassageWindow, now, cancellationToken);
             neighbours[entry.Id] = around.Before.Select((e, i) => (e.Id, i + 1)).Concat(around.After.Select((e, i) => (e.Id, i + 1))).ToList();
         }
+        if (string.Equals(_options.PassageCombine, "coverage", StringComparison.OrdinalIgnoreCase))
+        {
+            return await PassageCoverageAsync(query, lexical, entries, now, cancellationToken);
+        }
         var useMax = string.Equals(_options.PassageCombine, "max", StringComparison.OrdinalIgnoreCase);
         var scored = PassageRanking.PassageScores(lexical, neighbours, _options.PassageWeight, _options.PassageDecay, useMax);
+        return scored.Take(Math.Max(lexical.Count, 1)).ToList();
+    }
+
+    // Passage coverage: a message's lexical score becomes its BM25 score plus PassageWeight × the best
+    // BM25 score × the (rarity-weighted) share of the query's terms found in its ±PassageWindow window
+    // (own terms count 1, a neighbour's PassageDecay^d).
+    private async Task<IReadOnlyList<ScoredId>> PassageCoverageAsync(string query, IReadOnlyList<ScoredId> lexical, IReadOnlyList<MemoryEntry> entries, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var stems = TextAnalysis.Terms(query).Select(TextAnalysis.Stem).Distinct(StringComparer.Ordinal).ToList();
+        if (stems.Count == 0)
+        {
+            return lexical;
+        }
+        var previous = new Dictionary<string, string>(StringComparer.Ordinal);
+        var next = new Dictionary<string, string>(StringComparer.Ordinal);
+        var terms = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
+        void Add(MemoryEntry e) => terms.TryAdd(e.Id, TextAnalysis.Terms(e.Content).Select(TextAnalysis.Stem).Where(stems.Contains).ToHashSet(StringComparer.Ordinal));
+        foreach (var entry in entries)
+        {
+            Add(entry);
+            if (entry.Type != MemoryTypes.Message || entry.ContextId is null)
+            {
+                continue;
+            }
+            var around = await _store.ListNeighboursAsync(entry, _options.PassageWindow * 2, _options.PassageWindow * 2, now, cancellationToken);
+            var at = entry.Id;
+            foreach (var e in around.Before)
+            {
+                Add(e);
+                previous[at] = e.Id;
+                next[e.Id] = at;
+                at = e.Id;
+            }
+            at = entry.Id;
+            foreach (var e in around.After)
+            {
+                Add(e);
+                next[at] = e.Id;
+                previous[e.Id] = at;
+                at = e.Id;
+            }
+        }
+        var pool = terms.Keys.ToList();
+        var weights = stems.ToDictionary(t => t, t => Math.Log(1 + (pool.Count / (1.0 + pool.Count(id => terms[id].Contains(t))))), StringComparer.Ordinal);
+        var own = lexical.ToDictionary(l => l.Id, l => l.Score, StringComparer.Ordinal);
+        var max = lexical.Count == 0 ? 0 : lexical.Max(l => l.Score);
+        var scored = pool.Select(id => new ScoredId(id, own.GetValueOrDefault(id) + (_options.PassageWeight * max * PassageRanking.WindowCoverage(id, previous, next, terms, weights, _options.PassageWindow, _options.PassageDecay, _options.PassageDecay))))
+            .Concat(lexical.Where(l => !terms.ContainsKey(l.Id)))
+            .OrderByDescending(s => s.Score).ThenBy(s => s.Id, StringComparer.Ordinal);
         return scored.Take(Math.Max(lexical.Count, 1)).ToList();
     }
 
