@@ -341,11 +341,11 @@ public sealed class LongTermMemoryService : ILongTermMemory
             var around = await _store.ListNeighboursAsync(entry, _options.PassageWindow, _options.PassageWindow, now, cancellationToken);
             neighbours[entry.Id] = around.Before.Select((e, i) => (e.Id, i + 1)).Concat(around.After.Select((e, i) => (e.Id, i + 1))).ToList();
         }
-        if (string.Equals(_options.PassageCombine, "coverage", StringComparison.OrdinalIgnoreCase))
+        if (string.Equals(_options.PassageCombine, PassageCombines.Coverage, StringComparison.OrdinalIgnoreCase))
         {
             return await PassageCoverageAsync(query, lexical, entries, now, cancellationToken);
         }
-        var useMax = string.Equals(_options.PassageCombine, "max", StringComparison.OrdinalIgnoreCase);
+        var useMax = string.Equals(_options.PassageCombine, PassageCombines.Max, StringComparison.OrdinalIgnoreCase);
         var scored = PassageRanking.PassageScores(lexical, neighbours, _options.PassageWeight, _options.PassageDecay, useMax);
         return scored.Take(Math.Max(lexical.Count, 1)).ToList();
     }
