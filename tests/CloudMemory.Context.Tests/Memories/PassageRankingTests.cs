@@ -92,12 +92,15 @@ public sealed class PassageRankingTests
         PassageRanking.PairProximity(["big"], ["big"]).Should().Be(0);
     }
 
-    [Fact]
-    public async Task LexicalSearch_FindsATurnThroughTheWordsAroundIt()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task LexicalSearch_FindsATurnThroughTheWordsAroundIt(bool postgres)
     {
         // m2 answers the question of m1 but shares only "weekend" with the query; the question's
-        // other words sit in m1. Passage scoring lifts m2 above m4, which also says "weekend".
-        await using var app = await MemoryApp.StartAsync(configure: s => s.Configure<LongTermMemoryOptions>(o => o.PassageWeight = 4));
+        // other words sit in m1. Passage scoring lifts m2 above m4, which also says "weekend" (the
+    // lexical list keeps its length, so m4 may drop out of it).
+        await using var app = await MemoryApp.StartAsync(postgres ? TestPostgres.ConnectionString : null, configure: s => s.Configure<LongTermMemoryOptions>(o => o.PassageWeight = 4));
         var memory = app.Services.GetRequiredService<ILongTermMemory>();
         string[] turns =
         [
@@ -117,7 +120,7 @@ public sealed class PassageRankingTests
         var hits = (await memory.SearchAsync("t", request)).Hits.Select(h => h.Entry.Id).ToList();
 
         hits.Take(2).Should().BeEquivalentTo(["m1", "m2"]);
-        hits.IndexOf("m2").Should().BeLessThan(hits.IndexOf("m4"));
+        hits.IndexOf("m4").Should().NotBe(0).And.NotBe(1, "m4 shares only \"weekend\" and no neighbour helps it");
     }
 
     [Fact]
