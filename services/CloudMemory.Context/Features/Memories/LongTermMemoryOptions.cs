@@ -52,10 +52,10 @@ public sealed class LongTermMemoryOptions
 
     /// <summary>
     /// Reply propagation (hybrid only): the message following each of the <see cref="ReplyDocuments"/>
-    /// best fused messages (same context) gains this × that message's fused score. 0 disables it
-    /// (it costs one neighbour lookup per propagating message).
+    /// best fused messages (same context) gains this × that message's fused score. 0 (default since
+    /// round 3: passage coverage covers it) disables it (it costs one neighbour lookup per propagating message).
     /// </summary>
-    public double ReplyWeight { get; set; } = 0.15;
+    public double ReplyWeight { get; set; }
 
     /// <summary>
     /// Lexical reply propagation: before fusion, the message following each of the
@@ -73,13 +73,13 @@ public sealed class LongTermMemoryOptions
     /// their neighbours (see <see cref="PassageCombine"/>), so a turn is also found through the
     /// words of the turns around it. 0 disables it (it costs one neighbour lookup per candidate).
     /// </summary>
-    public double PassageWeight { get; set; } = 4;
+    public double PassageWeight { get; set; } = 8;
 
     /// <summary>Neighbour distance reached by <see cref="PassageWeight"/> (each side).</summary>
     public int PassageWindow { get; set; } = 2;
 
     /// <summary>Factor per extra step of distance in passage scoring.</summary>
-    public double PassageDecay { get; set; } = 0.85;
+    public double PassageDecay { get; set; } = 0.7;
 
     /// <summary>How many of the best lexical candidates pass score to their neighbours.</summary>
     public int PassageDocuments { get; set; } = 20;
