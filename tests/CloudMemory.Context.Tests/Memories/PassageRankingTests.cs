@@ -139,4 +139,20 @@ public sealed class PassageRankingTests
 
         hits.Select(h => h.Entry.Id).Should().Equal("m0");
     }
+
+    [Fact]
+    public async Task PassageScoring_NeverReturnsNeighboursOutsideTheFilters()
+    {
+        await using var app = await MemoryApp.StartAsync(configure: s => s.Configure<LongTermMemoryOptions>(o => { o.PassageWeight = 8; o.ReplyWeight = 0.5; }));
+        var memory = app.Services.GetRequiredService<ILongTermMemory>();
+        await memory.CreateAsync("t", new CreateMemoryRequest("Alice: will you bake the lemon cake?", MemoryTypes.Message, "m0", UserId: "alice", ContextId: "c", CreatedAt: T0));
+        await memory.CreateAsync("t", new CreateMemoryRequest("Bob: yes, this weekend", MemoryTypes.Message, "m1", UserId: "bob", ContextId: "c", CreatedAt: T0.AddSeconds(1)));
+        await app.EmbeddedAsync();
+
+        foreach (var mode in new[] { SearchModes.Lexical, SearchModes.Hybrid })
+        {
+            var hits = (await memory.SearchAsync("t", new MemorySearchRequest("lemon cake weekend", 5, mode, Filters: new MemorySearchFilters(ContextId: "c", UserId: "alice")))).Hits;
+            hits.Select(h => h.Entry.Id).Should().Equal(["m0"], mode);
+        }
+    }
 }
