@@ -114,7 +114,11 @@ public sealed class RetrievalQualityTests
     {
         // Without neighbour enrichment the reply shares nothing with the query: only reply
         // propagation can lift it above the unrelated messages.
-        await using var app = await MemoryApp.StartAsync(configure: s => s.Configure<EmbeddingOptions>(o => o.NeighbourWeight = 0));
+        await using var app = await MemoryApp.StartAsync(configure: s =>
+        {
+            s.Configure<EmbeddingOptions>(o => o.NeighbourWeight = 0);
+            s.Configure<LongTermMemoryOptions>(o => { o.ReplyWeight = 0.15; o.PassageWeight = 0; });
+        });
         var memory = app.Services.GetRequiredService<ILongTermMemory>();
         string[] turns =
         [

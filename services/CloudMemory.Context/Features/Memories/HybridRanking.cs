@@ -62,3 +62,181 @@ public static class HybridRanking
 
     private static double Normalize(double score, double min, double max) => max <= min ? (max > 0 && score >= max ? 1 : 0) : Math.Max(0, score - min) / (max - min);
 }
+
+/// <summary>
+/// Query-time re-scoring that looks beyond one candidate: passage-level lexical scores (a message is
+/// also found through the words of the messages around it) and query-term coverage (the top of the
+/// list covers more of the query's distinct terms). Pure functions; the service supplies neighbours and terms.
+/// </summary>
+public static class PassageRanking
+{
+    /// <summary>
+    /// Passage-level lexical scores. Each candidate <c>j</c> passes <c>weight · decay^(d − 1) · score(j)</c>
+    /// to every neighbour at distance <c>d</c> (1 ≤ d ≤ window) listed in <paramref name="neighbours"/>;
+    /// with <paramref name="useMax"/> a message keeps the larger of its own score and the best it
+    /// received, otherwise it adds them all. Neighbours that were not candidates become candidates.
+    /// </summary>
+    /// <param name="lexical">Lexical candidates, best first.</param>
+    /// <param name="neighbours">Per candidate id: its neighbours (id, distance ≥ 1) in the same context.</param>
+    /// <param name="weight">Weight of a distance-1 neighbour's score.</param>
+    /// <param name="decay">Factor per extra step of distance.</param>
+    /// <param name="useMax">Max instead of sum.</param>
+    /// <returns>Candidates, best first (ties by id ordinal).</returns>
+    public static List<ScoredId> PassageScores(IReadOnlyList<ScoredId> lexical, IReadOnlyDictionary<string, IReadOnlyList<(string Id, int Distance)>> neighbours, double weight, double decay, bool useMax)
+    {
+        var own = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var l in lexical)
+        {
+            own[l.Id] = l.Score;
+        }
+        var received = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var l in lexical)
+        {
+            if (l.Score <= 0 || !neighbours.TryGetValue(l.Id, out var list))
+            {
+                continue;
+            }
+            foreach (var (id, distance) in list)
+            {
+                if (distance < 1 || id == l.Id)
+                {
+                    continue;
+                }
+                var gain = weight * Math.Pow(decay, distance - 1) * l.Score;
+                received[id] = useMax ? Math.Max(received.GetValueOrDefault(id), gain) : received.GetValueOrDefault(id) + gain;
+            }
+        }
+        var result = new Dictionary<string, double>(own, StringComparer.Ordinal);
+        foreach (var (id, gain) in received)
+        {
+            var mine = own.GetValueOrDefault(id);
+            result[id] = useMax ? Math.Max(mine, gain) : mine + gain;
+        }
+        return result.Select(kv => new ScoredId(kv.Key, kv.Value))
+            .OrderByDescending(s => s.Score).ThenBy(s => s.Id, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>
+    /// Query-term coverage re-rank (a lexical form of maximal marginal relevance). Greedily picks,
+    /// among the first <paramref name="depth"/> candidates, the one maximizing
+    /// <c>score · (1 + weight · new / total)</c> where <c>new</c> is the summed weight of query terms
+    /// it contains that no earlier pick contains and <c>total</c> the summed weight of all query terms;
+    /// candidates after <paramref name="depth"/> keep their order.
+    /// </summary>
+    /// <param name="ranked">Candidates with their score and the query terms each contains, best first.</param>
+    /// <param name="termWeights">Query terms and their weights (e.g. IDF).</param>
+    /// <param name="weight">Strength of the coverage bonus (0 keeps the order).</param>
+    /// <param name="depth">How many leading candidates are re-ordered.</param>
+    /// <returns>The ids in their new order.</returns>
+    public static List<string> CoverageReRank(IReadOnlyList<(string Id, double Score, IReadOnlySet<string> Terms)> ranked, IReadOnlyDictionary<string, double> termWeights, double weight, int depth)
+    {
+        var total = termWeights.Values.Sum();
+        var head = ranked.Take(Math.Max(0, depth)).ToList();
+        var order = new List<string>(ranked.Count);
+        if (weight <= 0 || total <= 0)
+        {
+            order.AddRange(ranked.Select(r => r.Id));
+            return order;
+        }
+        var covered = new HashSet<string>(StringComparer.Ordinal);
+        while (head.Count > 0)
+        {
+            var best = 0;
+            var bestValue = double.NegativeInfinity;
+            for (var i = 0; i < head.Count; i++)
+            {
+                var gain = head[i].Terms.Where(t => !covered.Contains(t)).Sum(t => termWeights.GetValueOrDefault(t));
+                var value = head[i].Score * (1 + (weight * gain / total));
+                if (value > bestValue)
+                {
+                    best = i;
+                    bestValue = value;
+                }
+            }
+            order.Add(head[best].Id);
+            covered.UnionWith(head[best].Terms);
+            head.RemoveAt(best);
+        }
+        order.AddRange(ranked.Skip(Math.Max(0, depth)).Select(r => r.Id));
+        return order;
+    }
+    /// <summary>
+    /// Share of the query's adjacent term pairs (consecutive in <paramref name="queryTerms"/>) that
+    /// occur within <paramref name="window"/> positions of each other, in either order, in
+    /// <paramref name="documentTerms"/> (a simple term-proximity signal, as in sequential dependence models).
+    /// 0 when the query has fewer than two terms.
+    /// </summary>
+    public static double PairProximity(IReadOnlyList<string> queryTerms, IReadOnlyList<string> documentTerms, int window = 2)
+    {
+        var pairs = new HashSet<(string, string)>();
+        for (var i = 0; i + 1 < queryTerms.Count; i++)
+        {
+            if (queryTerms[i] != queryTerms[i + 1])
+            {
+                pairs.Add((queryTerms[i], queryTerms[i + 1]));
+            }
+        }
+        if (pairs.Count == 0)
+        {
+            return 0;
+        }
+        var matched = 0;
+        foreach (var (a, b) in pairs)
+        {
+            var found = false;
+            for (var i = 0; i < documentTerms.Count && !found; i++)
+            {
+                if (documentTerms[i] != a)
+                {
+                    continue;
+                }
+                for (var j = Math.Max(0, i - window); j <= Math.Min(documentTerms.Count - 1, i + window) && !found; j++)
+                {
+                    found = j != i && documentTerms[j] == b;
+                }
+            }
+            matched += found ? 1 : 0;
+        }
+        return (double)matched / pairs.Count;
+    }
+    /// <summary>
+    /// Window coverage of a message: <c>Σ_t weight(t) · max over messages m within <paramref name="window"/>
+    /// steps that contain t of (1 at distance 0, else neighbourWeight · decay^(d − 1))</c>, divided by
+    /// <c>Σ_t weight(t)</c> (0–1). The sequence is given by <paramref name="previous"/> / <paramref name="next"/>
+    /// links (missing link = sequence end or unknown).
+    /// </summary>
+    public static double WindowCoverage(string id, IReadOnlyDictionary<string, string> previous, IReadOnlyDictionary<string, string> next, IReadOnlyDictionary<string, IReadOnlySet<string>> terms, IReadOnlyDictionary<string, double> termWeights, int window, double neighbourWeight, double decay)
+    {
+        var total = termWeights.Values.Sum();
+        if (total <= 0)
+        {
+            return 0;
+        }
+        var best = new Dictionary<string, double>(StringComparer.Ordinal);
+        void Visit(string at, double factor)
+        {
+            if (!terms.TryGetValue(at, out var set))
+            {
+                return;
+            }
+            foreach (var t in set)
+            {
+                if (termWeights.ContainsKey(t) && factor > best.GetValueOrDefault(t))
+                {
+                    best[t] = factor;
+                }
+            }
+        }
+        Visit(id, 1);
+        foreach (var links in new[] { previous, next })
+        {
+            var at = id;
+            for (var d = 1; d <= window && links.TryGetValue(at, out var step); d++)
+            {
+                at = step;
+                Visit(at, neighbourWeight * Math.Pow(decay, d - 1));
+            }
+        }
+        return best.Sum(kv => termWeights[kv.Key] * kv.Value) / total;
+    }
+}

@@ -217,7 +217,11 @@ public sealed class LongTermMemoryService : ILongTermMemory
             lexical = await _store.SearchLexicalAsync(tenantId, query, filter, candidates, now, cancellationToken);
             if (_options.LexicalReplyWeight > 0 && _options.ReplyDocuments > 0)
             {
-                lexical = await SpreadLexicalToRepliesAsync(tenantId, lexical, now, cancellationToken);
+                lexical = await SpreadLexicalToRepliesAsync(tenantId, lexical, filter, now, cancellationToken);
+            }
+            if (_options.PassageWeight > 0 && _options.PassageWindow > 0 && _options.PassageDocuments > 0)
+            {
+                lexical = await PassageLexicalAsync(tenantId, query, lexical, filter, now, cancellationToken);
             }
         }
 
@@ -252,10 +256,10 @@ public sealed class LongTermMemoryService : ILongTermMemory
         var entries = (await _store.GetManyAsync(tenantId, fused.Keys.ToList(), now, cancellationToken)).ToDictionary(e => e.Id, StringComparer.Ordinal);
         if (mode == SearchModes.Hybrid && _options.ReplyWeight > 0 && _options.ReplyDocuments > 0)
         {
-            await SpreadToRepliesAsync(fused, entries, now, cancellationToken);
+            await SpreadToRepliesAsync(fused, entries, filter, now, cancellationToken);
         }
         var queryTerms = TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal).ToList();
-        var hits = fused
+        var ranked = fused
             .Where(f => entries.ContainsKey(f.Key))
             .Select(f =>
             {
@@ -264,6 +268,12 @@ public sealed class LongTermMemoryService : ILongTermMemory
                 return (Entry: entry, Score: score, f.Value);
             })
             .OrderByDescending(h => h.Score).ThenBy(h => h.Entry.Id, StringComparer.Ordinal)
+            .ToList();
+        if ((_options.CoverageWeight > 0 || _options.ProximityWeight > 0) && _options.CoverageDepth > 1 && ranked.Count > 1)
+        {
+            ranked = TermReRank(ranked, query);
+        }
+        var hits = ranked
             .Take(topK)
             .Select(h =>
             {
@@ -282,7 +292,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
     // The lexical side's counterpart of conversational context enrichment (the index holds each
     // text alone): the message right after one of the ReplyDocuments best lexical hits gains
     // LexicalReplyWeight × that hit's score.
-    private async Task<IReadOnlyList<ScoredId>> SpreadLexicalToRepliesAsync(string tenantId, IReadOnlyList<ScoredId> lexical, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<ScoredId>> SpreadLexicalToRepliesAsync(string tenantId, IReadOnlyList<ScoredId> lexical, MemoryFilter filter, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var top = lexical.Take(_options.ReplyDocuments).ToList();
         if (top.Count == 0)
@@ -299,7 +309,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
                 continue;
             }
             var next = await _store.ListNeighboursAsync(entry, 0, 1, now, cancellationToken);
-            if (next.After.Count > 0)
+            if (next.After.Count > 0 && filter.Matches(next.After[0]))
             {
                 var id = next.After[0].Id;
                 scores[id] = scores.GetValueOrDefault(id) + (_options.LexicalReplyWeight * hit.Score);
@@ -310,10 +320,134 @@ public sealed class LongTermMemoryService : ILongTermMemory
             .Take(Math.Max(lexical.Count, 1)).ToList();
     }
 
+    // Passage-level lexical scoring: the best lexical candidates pass a decayed share of their score
+    // to the messages around them (same context and type), so the answer a few turns away from the
+    // turn that shares the query's words is found through that turn.
+    private async Task<IReadOnlyList<ScoredId>> PassageLexicalAsync(string tenantId, string query, IReadOnlyList<ScoredId> lexical, MemoryFilter filter, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var top = lexical.Take(_options.PassageDocuments).Select(t => t.Id).ToList();
+        if (top.Count == 0)
+        {
+            return lexical;
+        }
+        var entries = await _store.GetManyAsync(tenantId, top, now, cancellationToken);
+        var neighbours = new Dictionary<string, IReadOnlyList<(string Id, int Distance)>>(StringComparer.Ordinal);
+        foreach (var entry in entries)
+        {
+            if (entry.Type != MemoryTypes.Message || entry.ContextId is null)
+            {
+                continue;
+            }
+            var around = await _store.ListNeighboursAsync(entry, _options.PassageWindow, _options.PassageWindow, now, cancellationToken);
+            // Neighbours outside the search's filters never become results.
+            neighbours[entry.Id] = around.Before.Select((e, i) => (e, i + 1)).Concat(around.After.Select((e, i) => (e, i + 1)))
+                .Where(n => filter.Matches(n.e)).Select(n => (n.e.Id, n.Item2)).ToList();
+        }
+        if (string.Equals(_options.PassageCombine, PassageCombines.Coverage, StringComparison.OrdinalIgnoreCase))
+        {
+            return await PassageCoverageAsync(query, lexical, entries, filter, now, cancellationToken);
+        }
+        var useMax = string.Equals(_options.PassageCombine, PassageCombines.Max, StringComparison.OrdinalIgnoreCase);
+        var scored = PassageRanking.PassageScores(lexical, neighbours, _options.PassageWeight, _options.PassageDecay, useMax);
+        return scored.Take(Math.Max(lexical.Count, 1)).ToList();
+    }
+
+    // Passage coverage: a message's lexical score becomes its BM25 score plus PassageWeight × the best
+    // BM25 score × the (rarity-weighted) share of the query's terms found in its ±PassageWindow window
+    // (own terms count 1, a neighbour's PassageDecay^d).
+    private async Task<IReadOnlyList<ScoredId>> PassageCoverageAsync(string query, IReadOnlyList<ScoredId> lexical, IReadOnlyList<MemoryEntry> entries, MemoryFilter filter, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var stems = TextAnalysis.Terms(query).Select(TextAnalysis.Stem).Distinct(StringComparer.Ordinal).ToList();
+        if (stems.Count == 0)
+        {
+            return lexical;
+        }
+        var previous = new Dictionary<string, string>(StringComparer.Ordinal);
+        var next = new Dictionary<string, string>(StringComparer.Ordinal);
+        var terms = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
+        // Neighbours outside the search's filters lend their words to a window but never become results.
+        var eligible = new HashSet<string>(lexical.Select(l => l.Id), StringComparer.Ordinal);
+        void Add(MemoryEntry e)
+        {
+            terms.TryAdd(e.Id, TextAnalysis.Terms(e.Content).Select(TextAnalysis.Stem).Where(stems.Contains).ToHashSet(StringComparer.Ordinal));
+            if (filter.Matches(e))
+            {
+                eligible.Add(e.Id);
+            }
+        }
+        foreach (var entry in entries)
+        {
+            Add(entry);
+            if (entry.Type != MemoryTypes.Message || entry.ContextId is null)
+            {
+                continue;
+            }
+            var around = await _store.ListNeighboursAsync(entry, _options.PassageWindow * 2, _options.PassageWindow * 2, now, cancellationToken);
+            var at = entry.Id;
+            foreach (var e in around.Before)
+            {
+                Add(e);
+                previous[at] = e.Id;
+                next[e.Id] = at;
+                at = e.Id;
+            }
+            at = entry.Id;
+            foreach (var e in around.After)
+            {
+                Add(e);
+                next[at] = e.Id;
+                previous[e.Id] = at;
+                at = e.Id;
+            }
+        }
+        var pool = terms.Keys.ToList();
+        var weights = stems.ToDictionary(t => t, t => Math.Log(1 + (pool.Count / (1.0 + pool.Count(id => terms[id].Contains(t))))), StringComparer.Ordinal);
+        var own = lexical.ToDictionary(l => l.Id, l => l.Score, StringComparer.Ordinal);
+        var max = lexical.Count == 0 ? 0 : lexical.Max(l => l.Score);
+        var scored = pool.Where(eligible.Contains).Select(id => new ScoredId(id, own.GetValueOrDefault(id) + (_options.PassageWeight * max * PassageRanking.WindowCoverage(id, previous, next, terms, weights, _options.PassageWindow, _options.PassageDecay, _options.PassageDecay))))
+            .Concat(lexical.Where(l => !terms.ContainsKey(l.Id)))
+            .OrderByDescending(s => s.Score).ThenBy(s => s.Id, StringComparer.Ordinal);
+        return scored.Take(Math.Max(lexical.Count, 1)).ToList();
+    }
+
+    // Query-term coverage: the leading results are re-ordered so that together they cover more of
+    // the query's distinct terms (stems); a term's weight is its rarity among those results.
+    // Term proximity multiplies each leading result by 1 + ProximityWeight × its share of adjacent query pairs.
+    private List<(MemoryEntry Entry, double Score, FusedScore Value)> TermReRank(List<(MemoryEntry Entry, double Score, FusedScore Value)> ranked, string query)
+    {
+        var querySequence = TextAnalysis.Terms(query).Select(TextAnalysis.Stem).ToList();
+        var stems = querySequence.Distinct(StringComparer.Ordinal).ToList();
+        if (stems.Count < 2)
+        {
+            return ranked;
+        }
+        var depth = Math.Min(_options.CoverageDepth, ranked.Count);
+        var withTerms = ranked.Select((h, i) =>
+        {
+            if (i >= depth)
+            {
+                return (Id: h.Entry.Id, Score: h.Score, Terms: (IReadOnlySet<string>)new HashSet<string>(StringComparer.Ordinal));
+            }
+            var sequence = TextAnalysis.Terms(h.Entry.Content).Select(TextAnalysis.Stem).ToList();
+            var score = _options.ProximityWeight > 0 ? h.Score * (1 + (_options.ProximityWeight * PassageRanking.PairProximity(querySequence, sequence))) : h.Score;
+            return (Id: h.Entry.Id, Score: score, Terms: (IReadOnlySet<string>)sequence.Where(stems.Contains).ToHashSet(StringComparer.Ordinal));
+        }).ToList();
+        if (_options.CoverageWeight <= 0)
+        {
+            var byScore = ranked.ToDictionary(h => h.Entry.Id, StringComparer.Ordinal);
+            return withTerms.Take(depth).OrderByDescending(w => w.Score).ThenBy(w => w.Id, StringComparer.Ordinal)
+                .Concat(withTerms.Skip(depth)).Select(w => byScore[w.Id]).ToList();
+        }
+        var weights = stems.ToDictionary(t => t, t => Math.Log(1 + (depth / (1.0 + withTerms.Take(depth).Count(w => w.Terms.Contains(t))))), StringComparer.Ordinal);
+        var order = PassageRanking.CoverageReRank(withTerms, weights, _options.CoverageWeight, depth);
+        var byId = ranked.ToDictionary(h => h.Entry.Id, StringComparer.Ordinal);
+        return order.Select(id => byId[id]).ToList();
+    }
+
     // Conversational reply propagation: the message right after a strongly matching message (same
     // context, type message) often holds the answer to it ("How do you relax?" → "Running, mostly"),
     // so it gains ReplyWeight × the matching message's fused score.
-    private async Task SpreadToRepliesAsync(Dictionary<string, FusedScore> fused, Dictionary<string, MemoryEntry> entries, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task SpreadToRepliesAsync(Dictionary<string, FusedScore> fused, Dictionary<string, MemoryEntry> entries, MemoryFilter filter, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var top = fused.Where(f => entries.TryGetValue(f.Key, out var e) && e.Type == MemoryTypes.Message && e.ContextId is not null)
             .OrderByDescending(f => f.Value.Fused).ThenBy(f => f.Key, StringComparer.Ordinal)
@@ -326,6 +460,10 @@ public sealed class LongTermMemoryService : ILongTermMemory
                 continue;
             }
             var reply = next.After[0];
+            if (!filter.Matches(reply))
+            {
+                continue;
+            }
             var gain = _options.ReplyWeight * score.Fused;
             fused[reply.Id] = fused.TryGetValue(reply.Id, out var prior)
                 ? prior with { Fused = prior.Fused + gain }

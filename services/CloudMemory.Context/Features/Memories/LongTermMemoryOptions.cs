@@ -7,7 +7,7 @@ public sealed class LongTermMemoryOptions
     public const string SectionName = "CloudMemory:LongTermMemory";
 
     /// <summary>Weight of the normalized semantic score in weighted fusion (the rest is lexical).</summary>
-    public double SemanticWeight { get; set; } = 0.7;
+    public double SemanticWeight { get; set; } = 0.4;
 
     /// <summary>Default fusion: <c>weighted</c> or <c>rrf</c>.</summary>
     public string Fusion { get; set; } = FusionMethods.Weighted;
@@ -52,10 +52,10 @@ public sealed class LongTermMemoryOptions
 
     /// <summary>
     /// Reply propagation (hybrid only): the message following each of the <see cref="ReplyDocuments"/>
-    /// best fused messages (same context) gains this × that message's fused score. 0 disables it
-    /// (it costs one neighbour lookup per propagating message).
+    /// best fused messages (same context) gains this × that message's fused score. 0 (default since
+    /// round 3: passage coverage covers it) disables it (it costs one neighbour lookup per propagating message).
     /// </summary>
-    public double ReplyWeight { get; set; } = 0.15;
+    public double ReplyWeight { get; set; }
 
     /// <summary>
     /// Lexical reply propagation: before fusion, the message following each of the
@@ -65,6 +65,49 @@ public sealed class LongTermMemoryOptions
 
     /// <summary>How many of the best fused (or lexical) messages pass score to their reply.</summary>
     public int ReplyDocuments { get; set; } = 10;
+
+    /// <summary>
+    /// Passage-level lexical scoring (lexical and hybrid modes): before fusion, the
+    /// <see cref="PassageDocuments"/> best lexical candidates that are messages and the messages
+    /// within <see cref="PassageWindow"/> of them (same context) are re-scored with the words of
+    /// their neighbours (see <see cref="PassageCombine"/>), so a turn is also found through the
+    /// words of the turns around it. 0 disables it (it costs one neighbour lookup per candidate).
+    /// </summary>
+    public double PassageWeight { get; set; } = 8;
+
+    /// <summary>Neighbour distance reached by <see cref="PassageWeight"/> (each side).</summary>
+    public int PassageWindow { get; set; } = 2;
+
+    /// <summary>Factor per extra step of distance in passage scoring.</summary>
+    public double PassageDecay { get; set; } = 0.7;
+
+    /// <summary>How many of the best lexical candidates pass score to their neighbours.</summary>
+    public int PassageDocuments { get; set; } = 20;
+
+    /// <summary>
+    /// How passage scoring combines a message with its window: <c>coverage</c> (default: BM25 +
+    /// PassageWeight × best BM25 × rarity-weighted share of query terms in the window, own terms
+    /// weighing 1 and a neighbour's PassageDecay^d), <c>sum</c> or <c>max</c> of the own score and
+    /// the neighbours' PassageWeight · PassageDecay^(d − 1)-scaled BM25 scores.
+    /// </summary>
+    public string PassageCombine { get; set; } = PassageCombines.Coverage;
+
+    /// <summary>
+    /// Query-term coverage re-rank (all modes): the first <see cref="CoverageDepth"/> results are
+    /// re-ordered greedily by <c>score · (1 + this · share of the query's (weighted) terms not yet
+    /// covered by the results above)</c>. 0 disables it.
+    /// </summary>
+    public double CoverageWeight { get; set; } = 0.5;
+
+    /// <summary>How many leading results the coverage re-rank re-orders.</summary>
+    public int CoverageDepth { get; set; } = 20;
+
+    /// <summary>
+    /// Term proximity (all modes): each of the first <see cref="CoverageDepth"/> results is multiplied by
+    /// <c>1 + this · share of the query's adjacent term pairs found within two terms of each other</c>
+    /// in it (before the coverage re-rank). 0 disables it.
+    /// </summary>
+    public double ProximityWeight { get; set; }
 
     /// <summary>Largest content accepted (characters).</summary>
     public int MaxContentLength { get; set; } = 32_000;
@@ -84,4 +127,17 @@ public static class ScoreNormalizations
 
     /// <summary>(score − lowest candidate) / (best − lowest candidate).</summary>
     public const string MinMax = "minmax";
+}
+
+/// <summary>Values of <see cref="LongTermMemoryOptions.PassageCombine"/>.</summary>
+public static class PassageCombines
+{
+    /// <summary>BM25 plus the window's weighted query-term coverage.</summary>
+    public const string Coverage = "coverage";
+
+    /// <summary>Own BM25 plus the decayed BM25 of the neighbours.</summary>
+    public const string Sum = "sum";
+
+    /// <summary>The larger of own BM25 and the best decayed neighbour BM25.</summary>
+    public const string Max = "max";
 }
