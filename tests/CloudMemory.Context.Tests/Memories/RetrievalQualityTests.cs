@@ -15,7 +15,7 @@ public sealed class RetrievalQualityTests
     [Fact]
     public void LexicalTerms_StemInflectedForms_AndDropStopWords()
     {
-        TextAnalysis.LexicalStemming.Should().BeTrue("stemming is the default");
+        new InMemoryIndexOptions().LexicalStemming.Should().BeTrue("stemming is the default");
         TextAnalysis.LexicalTerms("She painted; he paints. The painting!").Should().Equal("paint", "paint", "paint");
         TextAnalysis.Terms("She painted").Should().Equal("painted");
     }

@@ -401,7 +401,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             }
             var avgLength = Math.Max(1.0, (double)p.TotalLength / n);
             var terms = new List<(string Term, PostingList Postings, double Idf)>();
-            foreach (var term in TextAnalysis.LexicalTerms(query).Distinct(StringComparer.Ordinal))
+            foreach (var term in TextAnalysis.LexicalTerms(query, p.Options.LexicalStemming).Distinct(StringComparer.Ordinal))
             {
                 if (p.Postings.TryGetValue(term, out var postings))
                 {
@@ -775,7 +775,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             Add(ByContext, e.ContextId, stored);
             Add(ByTrace, e.TraceId, stored);
             Add(ByUser, e.UserId, stored);
-            var terms = TextAnalysis.LexicalTerms(e.Content);
+            var terms = TextAnalysis.LexicalTerms(e.Content, Options.LexicalStemming);
             stored.Length = terms.Count;
             TotalLength += terms.Count;
             var counts = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -7,6 +7,12 @@ namespace CloudMemory.Context.Features.Memories;
 /// <summary>Settings of the in-memory store's approximate vector index (IVF-flat over int8 codes).</summary>
 public sealed record InMemoryIndexOptions
 {
+    /// <summary>
+    /// Whether the BM25 index stems terms (<c>CloudMemory:LongTermMemory:LexicalStemming</c>, default
+    /// true). PostgreSQL's <c>english</c> tsvector stems too, so stemming makes the two stores rank alike.
+    /// </summary>
+    public bool LexicalStemming { get; init; } = true;
+
     /// <summary>The index is built once a tenant holds this many vectors; below it every search is an exact scan.</summary>
     public int ApproximateThreshold { get; init; } = 50_000;
 

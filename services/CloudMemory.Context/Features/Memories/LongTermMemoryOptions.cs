@@ -50,8 +50,7 @@ public sealed class LongTermMemoryOptions
     public int FeedbackDocuments { get; set; } = 3;
 
     /// <summary>
-    /// Whether the in-memory BM25 index stems terms (<see cref="TextAnalysis.LexicalStemming"/>;
-    /// process-wide). PostgreSQL's english text search always stems.
+    /// Whether the in-memory BM25 index stems terms (<see cref="InMemoryIndexOptions.LexicalStemming"/>). PostgreSQL's english text search always stems.
     /// </summary>
     public bool LexicalStemming { get; set; } = true;
 

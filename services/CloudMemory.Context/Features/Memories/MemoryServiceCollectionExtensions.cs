@@ -30,7 +30,6 @@ public static class MemoryServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         // Process-wide and read before anything is indexed.
-        TextAnalysis.LexicalStemming = configuration.GetSection(LongTermMemoryOptions.SectionName).GetValue("LexicalStemming", true);
 
         services.TryAddSingleton<IEmbedder>(sp =>
         {
@@ -43,7 +42,10 @@ public static class MemoryServiceCollectionExtensions
         var connectionString = configuration.GetConnectionString(ConnectionStringName);
         if (string.IsNullOrEmpty(connectionString))
         {
-            services.TryAddSingleton<IMemoryStore, InMemoryMemoryStore>();
+            services.TryAddSingleton<IMemoryStore>(sp => new InMemoryMemoryStore(new InMemoryIndexOptions
+            {
+                LexicalStemming = sp.GetRequiredService<IOptions<LongTermMemoryOptions>>().Value.LexicalStemming,
+            }));
         }
         else
         {

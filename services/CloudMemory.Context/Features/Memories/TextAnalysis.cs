@@ -54,18 +54,11 @@ public static class TextAnalysis
         return tokens;
     }
 
-    /// <summary>
-    /// Whether <see cref="LexicalTerms"/> stems (default true; process-wide, set once at start from
-    /// <c>CloudMemory:LongTermMemory:LexicalStemming</c> before anything is indexed). PostgreSQL's
-    /// <c>english</c> tsvector stems too, so stemming makes the two stores rank alike.
-    /// </summary>
-    public static bool LexicalStemming { get; set; } = true;
-
-    /// <summary>The terms the in-memory BM25 index and its queries use: <see cref="Terms"/>, stemmed when <see cref="LexicalStemming"/>.</summary>
-    public static List<string> LexicalTerms(string text)
+    /// <summary>The terms the in-memory BM25 index and its queries use: <see cref="Terms"/>, stemmed when <paramref name="stem"/>.</summary>
+    public static List<string> LexicalTerms(string text, bool stem = true)
     {
         var terms = Terms(text);
-        if (LexicalStemming)
+        if (stem)
         {
             for (var i = 0; i < terms.Count; i++)
             {
