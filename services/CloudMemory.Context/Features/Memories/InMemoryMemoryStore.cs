@@ -173,24 +173,35 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         p.Lock.EnterReadLock();
         try
         {
-            // A linear pass over the context: the nearest `before` smaller and `after` larger keys.
+            // The context's entries in (created, id) order: walk outwards from the entry's position.
             var preceding = new List<MemoryEntry>();
             var following = new List<MemoryEntry>();
-            foreach (var s in p.Candidates(new MemoryFilter(ContextId: context)))
+            if (p.ContextOrder.TryGetValue(context, out var ordered) && ordered.Count > 0)
             {
-                var e = s.Entry;
-                if (e.Type != entry.Type || IsExpired(e, now) || e.Id == entry.Id)
+                var probe = new Stored(entry, "");
+                if (before > 0 && CreatedOrder.Instance.Compare(ordered.Min!, probe) < 0)
                 {
-                    continue;
+                    Walk(ordered.GetViewBetween(ordered.Min, probe).Reverse(), preceding, before);
                 }
-                var order = CompareOrder(e, entry);
-                if (order < 0 && before > 0)
+                if (after > 0 && CreatedOrder.Instance.Compare(probe, ordered.Max!) < 0)
                 {
-                    Keep(preceding, e, before, (a, b) => CompareOrder(b, a));
+                    Walk(ordered.GetViewBetween(probe, ordered.Max), following, after);
                 }
-                else if (order > 0 && after > 0)
+            }
+
+            void Walk(IEnumerable<Stored> side, List<MemoryEntry> into, int limit)
+            {
+                foreach (var s in side)
                 {
-                    Keep(following, e, after, CompareOrder);
+                    var e = s.Entry;
+                    if (e.Type == entry.Type && e.Id != entry.Id && !IsExpired(e, now))
+                    {
+                        into.Add(e);
+                        if (into.Count == limit)
+                        {
+                            return;
+                        }
+                    }
                 }
             }
             return Task.FromResult(new MemoryNeighbours(preceding, following));
@@ -198,30 +209,6 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         finally
         {
             p.Lock.ExitReadLock();
-        }
-    }
-
-    private static int CompareOrder(MemoryEntry a, MemoryEntry b)
-    {
-        var c = a.CreatedAt.CompareTo(b.CreatedAt);
-        return c != 0 ? c : string.CompareOrdinal(a.Id, b.Id);
-    }
-
-    // Keeps the `limit` smallest entries of `list` under `compare`, sorted (insertion; limits are tiny).
-    private static void Keep(List<MemoryEntry> list, MemoryEntry e, int limit, Comparison<MemoryEntry> compare)
-    {
-        var i = list.Count;
-        while (i > 0 && compare(e, list[i - 1]) < 0)
-        {
-            i--;
-        }
-        if (i < limit)
-        {
-            list.Insert(i, e);
-            if (list.Count > limit)
-            {
-                list.RemoveAt(list.Count - 1);
-            }
         }
     }
 
@@ -592,6 +579,18 @@ public sealed class InMemoryMemoryStore : IMemoryStore
 
     private static bool IsExpired(MemoryEntry entry, DateTimeOffset now) => entry.ExpiresAt is { } at && at <= now;
 
+    // Created time, then id: the order a conversation's turns were written in.
+    private sealed class CreatedOrder : IComparer<Stored>
+    {
+        public static readonly CreatedOrder Instance = new();
+
+        public int Compare(Stored? a, Stored? b)
+        {
+            var c = a!.Entry.CreatedAt.CompareTo(b!.Entry.CreatedAt);
+            return c != 0 ? c : string.CompareOrdinal(a.Entry.Id, b.Entry.Id);
+        }
+    }
+
     private sealed class Stored(MemoryEntry entry, string contentHash) : IIvfRow
     {
         public MemoryEntry Entry { get; set; } = entry;
@@ -668,6 +667,8 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public ReaderWriterLockSlim Lock { get; } = new(LockRecursionPolicy.NoRecursion);
         public Dictionary<string, Stored> Entries { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, HashSet<Stored>> ByContext { get; } = new(StringComparer.Ordinal);
+        // Each context's entries in (created, id) order, for neighbour look-ups in O(log n).
+        public Dictionary<string, SortedSet<Stored>> ContextOrder { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, HashSet<Stored>> ByTrace { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, HashSet<Stored>> ByUser { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, PostingList> Postings { get; } = new(StringComparer.Ordinal);
@@ -773,6 +774,15 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         {
             var e = stored.Entry;
             Add(ByContext, e.ContextId, stored);
+            if (e.ContextId is { } context)
+            {
+                if (!ContextOrder.TryGetValue(context, out var ordered))
+                {
+                    ordered = new SortedSet<Stored>(CreatedOrder.Instance);
+                    ContextOrder[context] = ordered;
+                }
+                ordered.Add(stored);
+            }
             Add(ByTrace, e.TraceId, stored);
             Add(ByUser, e.UserId, stored);
             var terms = TextAnalysis.LexicalTerms(e.Content, Options.LexicalStemming);
@@ -802,6 +812,14 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         {
             var e = stored.Entry;
             Drop(ByContext, e.ContextId, stored);
+            if (e.ContextId is { } context && ContextOrder.TryGetValue(context, out var ordered))
+            {
+                ordered.Remove(stored);
+                if (ordered.Count == 0)
+                {
+                    ContextOrder.Remove(context);
+                }
+            }
             Drop(ByTrace, e.TraceId, stored);
             Drop(ByUser, e.UserId, stored);
             TotalLength -= stored.Length;
