@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace CloudMemory.Contracts.Sessions;
 
 /// <summary>CreateShortMemory: <c>POST /v1/sessions</c>.</summary>
@@ -26,6 +24,3 @@ public sealed record CheckpointResult(string ConversationId, string CheckpointMe
 
 /// <summary>A session and its ETag.</summary>
 public sealed record SessionEnvelope(SessionValue Session, string ETag);
-
-/// <summary>An agent's private slot value.</summary>
-public sealed record AgentSlotWrite(JsonElement Value);
