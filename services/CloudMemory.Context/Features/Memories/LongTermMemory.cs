@@ -207,9 +207,10 @@ public sealed class LongTermMemoryService : ILongTermMemory
         var candidates = Math.Max(topK * _options.CandidateMultiplier, _options.MinCandidates);
         IReadOnlyList<ScoredId> semantic = [];
         IReadOnlyList<ScoredId> lexical = [];
+        float[] vector = [];
         if (mode != SearchModes.Lexical)
         {
-            var vector = _latent.Expand(tenantId, await _embedder.EmbedQueryAsync(query, cancellationToken));
+            vector = _latent.Expand(tenantId, await _embedder.EmbedQueryAsync(query, cancellationToken));
             semantic = await _store.SearchVectorAsync(tenantId, vector, filter, candidates, now, cancellationToken);
         }
         if (mode != SearchModes.Semantic)
@@ -234,7 +235,6 @@ public sealed class LongTermMemoryService : ILongTermMemory
             var feedback = await _store.GetManyAsync(tenantId, top, now, cancellationToken);
             if (feedback.Count > 0)
             {
-                var vector = _latent.Expand(tenantId, await _embedder.EmbedQueryAsync(query, cancellationToken));
                 var expanded = (float[])vector.Clone();
                 foreach (var e in feedback)
                 {
@@ -331,6 +331,10 @@ public sealed class LongTermMemoryService : ILongTermMemory
             return lexical;
         }
         var entries = await _store.GetManyAsync(tenantId, top, now, cancellationToken);
+        if (string.Equals(_options.PassageCombine, PassageCombines.Coverage, StringComparison.OrdinalIgnoreCase))
+        {
+            return await PassageCoverageAsync(query, lexical, entries, filter, now, cancellationToken);
+        }
         var neighbours = new Dictionary<string, IReadOnlyList<(string Id, int Distance)>>(StringComparer.Ordinal);
         foreach (var entry in entries)
         {
@@ -342,10 +346,6 @@ public sealed class LongTermMemoryService : ILongTermMemory
             // Neighbours outside the search's filters never become results.
             neighbours[entry.Id] = around.Before.Select((e, i) => (e, i + 1)).Concat(around.After.Select((e, i) => (e, i + 1)))
                 .Where(n => filter.Matches(n.e)).Select(n => (n.e.Id, n.Item2)).ToList();
-        }
-        if (string.Equals(_options.PassageCombine, PassageCombines.Coverage, StringComparison.OrdinalIgnoreCase))
-        {
-            return await PassageCoverageAsync(query, lexical, entries, filter, now, cancellationToken);
         }
         var useMax = string.Equals(_options.PassageCombine, PassageCombines.Max, StringComparison.OrdinalIgnoreCase);
         var scored = PassageRanking.PassageScores(lexical, neighbours, _options.PassageWeight, _options.PassageDecay, useMax);
