@@ -16,7 +16,7 @@ namespace CloudMemory.BuildingBlocks.Embedded;
 /// </summary>
 public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsyncDisposable
 {
-    private readonly ConcurrentDictionary<(string Type, string Id), Slot> _slots = new();
+    private readonly ActorMailboxes<Slot> _mailboxes = new(() => new Slot());
     private readonly Dictionary<string, ActorRegistration> _types;
     private readonly IServiceProvider _services;
     private readonly IStateStore _state;
@@ -35,7 +35,7 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
     }
 
     /// <summary>Currently active actors.</summary>
-    public int ActiveCount => _slots.Count;
+    public int ActiveCount => _mailboxes.Active.Count;
 
     /// <inheritdoc />
     public async Task<TResponse> InvokeMethodAsync<TRequest, TResponse>(string actorType, string actorId, string method, TRequest request, CancellationToken cancellationToken = default)
@@ -49,57 +49,30 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
     public Task<byte[]> InvokeRawAsync(string actorType, string actorId, string method, ReadOnlyMemory<byte> argument, CancellationToken cancellationToken) =>
         RunTurnAsync(actorType, actorId, (registration, actor, ct) => registration.Methods.InvokeAsync(actor, method, argument, ct), cancellationToken);
 
-    private async Task<T> RunTurnAsync<T>(string actorType, string actorId, Func<ActorRegistration, Actor, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    private Task<T> RunTurnAsync<T>(string actorType, string actorId, Func<ActorRegistration, Actor, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
         if (!_types.TryGetValue(actorType, out var registration))
         {
             throw new InvalidOperationException($"actor type '{actorType}' is not registered");
         }
-        while (true)
-        {
-            var slot = _slots.GetOrAdd((actorType, actorId), key => new Slot(key.Type, key.Id));
-            await slot.Gate.WaitAsync(cancellationToken);
-            try
+        return _mailboxes.RunTurnAsync(actorType, actorId,
+            slot =>
             {
-                if (slot.Deactivated)
-                {
-                    continue; // lost a race with idle deactivation: take the fresh slot
-                }
-                if (slot.Actor is null)
-                {
-                    slot.Actor = Activate(registration, actorId);
-                    await slot.Actor.OnActivateAsync();
-                }
-                var result = await call(registration, slot.Actor, cancellationToken);
-                await slot.StateManager!.SaveStateAsync(cancellationToken);
-                return result;
-            }
-            catch
-            {
-                slot.StateManager?.Discard();
-                throw;
-            }
-            finally
-            {
-                slot.LastUsed = _time.GetUtcNow();
-                slot.Gate.Release();
-            }
-
-            Actor Activate(ActorRegistration r, string id)
-            {
-                var actor = (Actor)_services.GetRequiredService(r.ImplementationType);
-                slot.StateManager = new StoreActorStateManager(_state, $"{r.TypeName}||{id}||");
-                actor.Attach(r.TypeName, id, slot.StateManager, new Reminders(this, r.TypeName, id));
+                var actor = (Actor)_services.GetRequiredService(registration.ImplementationType);
+                slot.StateManager = new StoreActorStateManager(_state, $"{registration.TypeName}||{actorId}||");
+                actor.Attach(registration.TypeName, actorId, slot.StateManager, new Reminders(this, registration.TypeName, actorId));
                 return actor;
-            }
-        }
+            },
+            (actor, ct) => call(registration, actor, ct),
+            slot => slot.LastUsed = _time.GetUtcNow(),
+            cancellationToken);
     }
 
     /// <summary>Deactivates actors idle for longer than their type's idle timeout.</summary>
     public async Task DeactivateIdleAsync()
     {
         var now = _time.GetUtcNow();
-        foreach (var (key, slot) in _slots)
+        foreach (var (key, slot) in _mailboxes.Active)
         {
             var idle = _types[key.Type].Options.IdleTimeout;
             if (now - slot.LastUsed < idle || !slot.Gate.Wait(0))
@@ -108,21 +81,10 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
             }
             if ((slot.Reminders is null || slot.Reminders.IsEmpty) && now - slot.LastUsed >= idle)
             {
-                slot.Deactivated = true;
-                _slots.TryRemove(new KeyValuePair<(string, string), Slot>(key, slot));
-                try
+                if (await _mailboxes.RemoveHeldAsync(key.Type, key.Id, slot) is { } failure)
                 {
-                    if (slot.Actor is not null)
-                    {
-                        await slot.Actor.OnDeactivateAsync();
-                    }
+                    _logger.LogWarning(failure, "Deactivation of {ActorType}/{ActorId} failed", key.Type, key.Id);
                 }
-                catch (Exception ex)
-                {
-                    _logger.LogWarning(ex, "Deactivation of {ActorType}/{ActorId} failed", key.Type, key.Id);
-                }
-                slot.Gate.Release();
-                continue;
             }
             slot.Gate.Release();
         }
@@ -140,7 +102,7 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
     public Task StopAsync(CancellationToken cancellationToken)
     {
         _scanTimer?.Dispose();
-        foreach (var slot in _slots.Values)
+        foreach (var slot in _mailboxes.Active.Values)
         {
             foreach (var reminder in slot.Reminders?.Values ?? [])
             {
@@ -171,21 +133,15 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
         {
             _logger.LogError(ex, "Reminder {Reminder} of {ActorType}/{ActorId} failed", name, actorType, actorId);
         }
-        if (period <= TimeSpan.Zero && _slots.TryGetValue((actorType, actorId), out var slot) && slot.Reminders?.TryRemove(name, out var timer) == true)
+        if (period <= TimeSpan.Zero && _mailboxes.Active.TryGetValue((actorType, actorId), out var slot) && slot.Reminders?.TryRemove(name, out var timer) == true)
         {
             timer.Dispose();
         }
     }
 
-    private sealed class Slot(string type, string id)
+    private sealed class Slot : ActorSlot
     {
-        public string Type { get; } = type;
-        public string Id { get; } = id;
-        public SemaphoreSlim Gate { get; } = new(1, 1);
-        public Actor? Actor { get; set; }
-        public StoreActorStateManager? StateManager { get; set; }
         public DateTimeOffset LastUsed { get; set; }
-        public bool Deactivated { get; set; }
         // Created by the first reminder: most actors never register one, and an idle actor's slot
         // should cost as little memory as possible.
         public ConcurrentDictionary<string, ITimer>? Reminders { get; set; }
@@ -195,7 +151,7 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
     {
         public Task RegisterReminderAsync(string name, byte[] state, TimeSpan dueTime, TimeSpan period, CancellationToken cancellationToken = default)
         {
-            var slot = runtime._slots[(type, id)];
+            var slot = runtime._mailboxes.Active[(type, id)];
             var timer = runtime._time.CreateTimer(_ => _ = runtime.FireReminderAsync(type, id, name, state, dueTime, period), null, dueTime,
                 period > TimeSpan.Zero ? period : Timeout.InfiniteTimeSpan);
             slot.Reminders ??= new ConcurrentDictionary<string, ITimer>(StringComparer.Ordinal);
@@ -209,7 +165,7 @@ public sealed class EmbeddedActorRuntime : IActorInvoker, IHostedService, IAsync
 
         public Task UnregisterReminderAsync(string name, CancellationToken cancellationToken = default)
         {
-            if (runtime._slots.TryGetValue((type, id), out var slot) && slot.Reminders?.TryRemove(name, out var timer) == true)
+            if (runtime._mailboxes.Active.TryGetValue((type, id), out var slot) && slot.Reminders?.TryRemove(name, out var timer) == true)
             {
                 timer.Dispose();
             }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using CloudMemory.BuildingBlocks.Actors;
@@ -15,7 +14,7 @@ namespace CloudMemory.Dapr.Actors;
 /// </summary>
 public sealed class DaprActorHost
 {
-    private readonly ConcurrentDictionary<(string Type, string Id), Slot> _slots = new();
+    private readonly ActorMailboxes<ActorSlot> _mailboxes = new(() => new ActorSlot());
     private readonly Dictionary<string, ActorRegistration> _types;
     private readonly IServiceProvider _services;
     private readonly DaprSidecarClient _sidecar;
@@ -34,7 +33,7 @@ public sealed class DaprActorHost
     public IReadOnlyCollection<ActorRegistration> Registrations => _types.Values;
 
     /// <summary>Actors active on this host.</summary>
-    public int ActiveCount => _slots.Count;
+    public int ActiveCount => _mailboxes.Active.Count;
 
     /// <summary>True if <paramref name="actorType"/> is hosted here.</summary>
     public bool Hosts(string actorType) => _types.ContainsKey(actorType);
@@ -57,27 +56,17 @@ public sealed class DaprActorHost
     /// <summary>Deactivates an actor when daprd asks (idle timeout, rebalancing); unknown ids are a no-op.</summary>
     public async Task DeactivateAsync(string actorType, string actorId, CancellationToken cancellationToken)
     {
-        if (!_slots.TryGetValue((actorType, actorId), out var slot))
+        if (!_mailboxes.Active.TryGetValue((actorType, actorId), out var slot))
         {
             return;
         }
         await slot.Gate.WaitAsync(cancellationToken); // let a running call finish first
         try
         {
-            if (slot.Deactivated)
+            if (!slot.Deactivated && await _mailboxes.RemoveHeldAsync(actorType, actorId, slot) is { } failure)
             {
-                return;
+                _logger.LogWarning(failure, "Deactivation of {ActorType}/{ActorId} failed", actorType, actorId);
             }
-            slot.Deactivated = true;
-            _slots.TryRemove(new KeyValuePair<(string, string), Slot>((actorType, actorId), slot));
-            if (slot.Actor is not null)
-            {
-                await slot.Actor.OnDeactivateAsync();
-            }
-        }
-        catch (Exception ex)
-        {
-            _logger.LogWarning(ex, "Deactivation of {ActorType}/{ActorId} failed", actorType, actorId);
         }
         finally
         {
@@ -85,52 +74,23 @@ public sealed class DaprActorHost
         }
     }
 
-    private async Task<T> RunTurnAsync<T>(string actorType, string actorId, Func<ActorRegistration, Actor, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    private Task<T> RunTurnAsync<T>(string actorType, string actorId, Func<ActorRegistration, Actor, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
         if (!_types.TryGetValue(actorType, out var registration))
         {
             throw new InvalidOperationException($"actor type '{actorType}' is not hosted by this app");
         }
-        while (true)
-        {
-            var slot = _slots.GetOrAdd((actorType, actorId), key => new Slot());
-            await slot.Gate.WaitAsync(cancellationToken);
-            try
+        return _mailboxes.RunTurnAsync(actorType, actorId,
+            slot =>
             {
-                if (slot.Deactivated)
-                {
-                    continue; // lost a race with deactivation: the next GetOrAdd makes a fresh slot
-                }
-                if (slot.Actor is null)
-                {
-                    var actor = (Actor)_services.GetRequiredService(registration.ImplementationType);
-                    slot.StateManager = new DaprActorStateManager(_sidecar, actorType, actorId);
-                    actor.Attach(actorType, actorId, slot.StateManager, new DaprActorReminders(_sidecar, actorType, actorId));
-                    slot.Actor = actor;
-                    await actor.OnActivateAsync();
-                }
-                var result = await call(registration, slot.Actor, cancellationToken);
-                await slot.StateManager!.SaveStateAsync(cancellationToken);
-                return result;
-            }
-            catch
-            {
-                slot.StateManager?.Discard();
-                throw;
-            }
-            finally
-            {
-                slot.Gate.Release();
-            }
-        }
-    }
-
-    private sealed class Slot
-    {
-        public SemaphoreSlim Gate { get; } = new(1, 1);
-        public Actor? Actor { get; set; }
-        public DaprActorStateManager? StateManager { get; set; }
-        public bool Deactivated { get; set; }
+                var actor = (Actor)_services.GetRequiredService(registration.ImplementationType);
+                slot.StateManager = new DaprActorStateManager(_sidecar, actorType, actorId);
+                actor.Attach(actorType, actorId, slot.StateManager, new DaprActorReminders(_sidecar, actorType, actorId));
+                return actor;
+            },
+            (actor, ct) => call(registration, actor, ct),
+            afterTurn: null,
+            cancellationToken);
     }
 }
 
