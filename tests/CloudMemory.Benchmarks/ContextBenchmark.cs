@@ -85,28 +85,14 @@ internal static class ContextBenchmark
         var log = host.Services.GetRequiredService<IConversationLog>();
         var sessions = host.Services.GetRequiredService<SessionSnapshots>();
         // Let tiered JIT settle on both code paths before the first measured row.
-        await host.CreateAsync("warm-up");
-        for (var i = 0; i < 30; i++)
-        {
-            await host.WriteTurnAsync("warm-up", i);
-        }
-        await host.WorkflowsIdleAsync();
+        await host.CreateConversationAsync("warm-up", 30);
         var warmUp = new MemoryQueryRequest("warm-up", Query: "warm up");
         await Percentiles.MeasureAsync(iterations * 2, () => service.QueryAsync(Tenant, warmUp));
         await Percentiles.MeasureAsync(iterations * 2, () => SeedQueryAsync(sessions, log, warmUp));
         foreach (var turns in HistoryLengths)
         {
             var id = $"q-{turns}-{Guid.NewGuid():N}";
-            await host.CreateAsync(id);
-            for (var i = 0; i < turns; i++)
-            {
-                await host.WriteTurnAsync(id, i);
-                if (i % 50 == 0)
-                {
-                    await host.WorkflowsIdleAsync();
-                }
-            }
-            await host.WorkflowsIdleAsync();
+            await host.CreateConversationAsync(id, turns);
             var request = new MemoryQueryRequest(id, Query: "Should I go to the hospital today?");
             var oursStats = await Percentiles.MeasureAsync(iterations, () => service.QueryAsync(Tenant, request));
             var seedStats = await Percentiles.MeasureAsync(iterations, () => SeedQueryAsync(sessions, log, request));
@@ -148,16 +134,7 @@ internal static class ContextBenchmark
         foreach (var turns in new[] { 10, 10_000 })
         {
             var id = $"h-{turns}-{Guid.NewGuid():N}";
-            await host.CreateAsync(id);
-            for (var i = 0; i < turns; i++)
-            {
-                await host.WriteTurnAsync(id, i);
-                if (i % 50 == 0)
-                {
-                    await host.WorkflowsIdleAsync();
-                }
-            }
-            await host.WorkflowsIdleAsync();
+            await host.CreateConversationAsync(id, turns);
             var body = JsonSerializer.Serialize(new MemoryQueryRequest(id, Query: "Should I go to the hospital today?"), ContractsJson.Options);
             var stats = await Percentiles.MeasureAsync(iterations, async () =>
             {
@@ -295,6 +272,21 @@ internal sealed class BenchHost : IAsyncDisposable
         {
             throw new InvalidOperationException(reply.Detail);
         }
+    }
+
+    /// <summary>A conversation of <paramref name="turns"/> turns, its automatic checkpoints done.</summary>
+    public async Task CreateConversationAsync(string id, int turns)
+    {
+        await CreateAsync(id);
+        for (var i = 0; i < turns; i++)
+        {
+            await WriteTurnAsync(id, i);
+            if (i % 50 == 0)
+            {
+                await WorkflowsIdleAsync(); // keeps checkpoints in step with the turns, as a live conversation's would be
+            }
+        }
+        await WorkflowsIdleAsync();
     }
 
     public Task WorkflowsIdleAsync() => Services.GetRequiredService<EmbeddedWorkflowRunner>().WhenIdleAsync();
