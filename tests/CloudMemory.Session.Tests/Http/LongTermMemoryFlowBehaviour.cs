@@ -61,8 +61,10 @@ public abstract class LongTermMemoryFlowBehaviour(LogKind kind) : IDisposable
             Content = JsonContent.Create(new { query = "peanut allergy", topK = 5, filters = new { contextId = conversation } }),
         };
         otherTenant.Headers.Add("X-Tenant-Id", "someone-else");
-        var foreign = await (await client.SendAsync(otherTenant)).Content.ReadAsStringAsync();
-        foreign.Should().NotContain("peanuts");
+        var foreignResponse = await client.SendAsync(otherTenant);
+        var foreign = await foreignResponse.Content.ReadAsStringAsync();
+        foreignResponse.IsSuccessStatusCode.Should().BeTrue(foreign);
+        foreign.Should().NotContain("peanuts", "another tenant searching the same context id finds nothing of it");
     }
 
     [Fact]
