@@ -87,10 +87,8 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
     /// <inheritdoc />
     public async Task<AppendResult> AppendTurnAsync(string tenantId, TurnAppend turn, CancellationToken cancellationToken = default)
     {
-        if (turn.TurnId is not null && await FindByTurnIdAsync(tenantId, turn.ConversationId, turn.TurnId, cancellationToken) is { } existing)
-        {
-            return new AppendResult(existing, Duplicate: true, (await GetStatsAsync(tenantId, turn.ConversationId, cancellationToken))!);
-        }
+        // No look-up first: a repeated turn id fails the statement as a whole (counts included) on the
+        // unique index, and the duplicate is answered from there — one round trip for every new turn.
         var now = time.GetUtcNow();
         var units = TokenEstimator.Units(ConversationText.RenderTurn(turn.Query, turn.Answer));
         var messageId = Guid.NewGuid().ToString("N");
@@ -135,9 +133,9 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                 IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), now);
             return new AppendResult(message, Duplicate: false, stats);
         }
-        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && turn.TurnId is not null)
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "cm_messages_turn_id" && turn.TurnId is not null)
         {
-            // A concurrent retry with the same turn id won: answer as the duplicate it is.
+            // The turn id is already in the log (a retry): answer as the duplicate it is.
             var existingTurn = await FindByTurnIdAsync(tenantId, turn.ConversationId, turn.TurnId, cancellationToken)
                 ?? throw new InvalidOperationException("turn id conflict without a stored turn", ex);
             return new AppendResult(existingTurn, Duplicate: true, (await GetStatsAsync(tenantId, turn.ConversationId, cancellationToken))!);
