@@ -24,7 +24,7 @@ public enum CloudMemoryRuntime
     Dapr,
 }
 
-/// <summary>Selects and registers the runtime: <c>CloudMemory:Runtime</c>, else Dapr when DAPR_HTTP_PORT is set.</summary>
+/// <summary>Selects and registers the runtime: <c>CloudMemory:Runtime</c>, else Dapr when DAPR_HTTP_PORT or DAPR_GRPC_PORT is set.</summary>
 public static class CloudMemoryRuntimeExtensions
 {
     /// <summary>Configuration key of the runtime choice.</summary>
@@ -40,7 +40,9 @@ public static class CloudMemoryRuntimeExtensions
                 ? runtime
                 : throw new InvalidOperationException($"{RuntimeKey} is '{configured}'; expected Embedded or Dapr");
         }
-        return string.IsNullOrEmpty(configuration["DAPR_HTTP_PORT"]) ? CloudMemoryRuntime.Embedded : CloudMemoryRuntime.Dapr;
+        return string.IsNullOrEmpty(configuration["DAPR_HTTP_PORT"]) && string.IsNullOrEmpty(configuration["DAPR_GRPC_PORT"])
+            ? CloudMemoryRuntime.Embedded
+            : CloudMemoryRuntime.Dapr;
     }
 
     /// <summary>Registers the selected runtime's implementations of every port.</summary>
@@ -59,11 +61,15 @@ public static class CloudMemoryRuntimeExtensions
         return builder;
     }
 
-    /// <summary>Maps the sidecar callbacks when the Dapr runtime is in use (nothing on Embedded).</summary>
+    /// <summary>
+    /// On Dapr: the SDK's CloudEvents middleware, subscription handler and delivery routes, and the
+    /// actor callbacks (nothing on Embedded). Call it before the app's own endpoints are reached.
+    /// </summary>
     public static WebApplication MapCloudMemoryRuntime(this WebApplication app)
     {
         if (app.Services.GetService<RuntimeSelection>()?.Runtime == CloudMemoryRuntime.Dapr)
         {
+            app.UseDaprCloudEvents();
             app.MapDaprEndpoints();
         }
         return app;
@@ -74,10 +80,19 @@ public static class CloudMemoryRuntimeExtensions
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(options);
-        services.TryAddSingleton(sp => new DaprSidecarClient(options, sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton<IStateStore>(sp => new DaprStateStore(sp.GetRequiredService<DaprSidecarClient>()));
-        services.TryAddSingleton<IEventPublisher>(sp => new DaprEventPublisher(sp.GetRequiredService<DaprSidecarClient>(), sp.GetRequiredService<TimeProvider>()));
+        // State, bulk state, transactions and publish over gRPC; health and invocation over HTTP.
+        services.AddDaprClient(builder => builder
+            .UseHttpEndpoint(options.HttpEndpoint.ToString().TrimEnd('/'))
+            .UseGrpcEndpoint(options.GrpcEndpoint.ToString().TrimEnd('/'))
+            .UseDaprApiToken(options.ApiToken ?? "")
+            .UseJsonSerializationOptions(DaprJson.Options)
+            .UseGrpcChannelOptions(DaprGrpcRetries.ChannelOptions()));
+        services.AddDaprAppToken(options);
+        services.TryAddSingleton<IStateStore>(sp => new DaprStateStore(sp.GetRequiredService<global::Dapr.Client.DaprClient>()));
+        services.TryAddSingleton<IEventPublisher>(sp => new DaprEventPublisher(sp.GetRequiredService<global::Dapr.Client.DaprClient>(), options, sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IServiceInvoker, DaprServiceInvoker>();
+        // Actors stay on the hand-written HTTP actor API until they move to Dapr.Actors.
+        services.TryAddSingleton(sp => new DaprSidecarClient(options, sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IActorInvoker, DaprActorInvoker>();
         services.TryAddSingleton<DaprActorHost>();
         services.TryAddSingleton(new DeliveryDeduplicator());

@@ -8,8 +8,11 @@ public sealed class DaprOptions
     /// <summary>Configuration section of the CloudMemory-specific settings.</summary>
     public const string SectionName = "CloudMemory:Dapr";
 
-    /// <summary>Base address of the sidecar's HTTP API (from DAPR_HTTP_ENDPOINT or DAPR_HTTP_PORT).</summary>
+    /// <summary>Base address of the sidecar's HTTP API (from DAPR_HTTP_ENDPOINT or DAPR_HTTP_PORT): health, invocation, actors.</summary>
     public Uri HttpEndpoint { get; set; } = new("http://127.0.0.1:3500/");
+
+    /// <summary>Address of the sidecar's gRPC API (from DAPR_GRPC_ENDPOINT or DAPR_GRPC_PORT): state and publish.</summary>
+    public Uri GrpcEndpoint { get; set; } = new("http://127.0.0.1:50001/");
 
     /// <summary>Sent as <c>dapr-api-token</c> on every call to the sidecar (DAPR_API_TOKEN).</summary>
     public string? ApiToken { get; set; }
@@ -20,7 +23,7 @@ public sealed class DaprOptions
     /// <summary>This app's id, used as CloudEvent source (APP_ID).</summary>
     public string AppId { get; set; } = "cloudmemory";
 
-    /// <summary>Whether start-up waits for <c>/v1.0/healthz/outbound</c>.</summary>
+    /// <summary>Whether start-up waits for the sidecar's outbound health (<c>/v1.0/healthz/outbound</c>).</summary>
     public bool WaitForSidecar { get; set; } = true;
 
     /// <summary>How long start-up waits for the sidecar before failing.</summary>
@@ -37,6 +40,14 @@ public sealed class DaprOptions
         else if (configuration["DAPR_HTTP_PORT"] is { Length: > 0 } port)
         {
             options.HttpEndpoint = new Uri($"http://127.0.0.1:{int.Parse(port, System.Globalization.CultureInfo.InvariantCulture)}/");
+        }
+        if (configuration["DAPR_GRPC_ENDPOINT"] is { Length: > 0 } grpcEndpoint)
+        {
+            options.GrpcEndpoint = new Uri(grpcEndpoint.TrimEnd('/') + "/");
+        }
+        else if (configuration["DAPR_GRPC_PORT"] is { Length: > 0 } grpcPort)
+        {
+            options.GrpcEndpoint = new Uri($"http://127.0.0.1:{int.Parse(grpcPort, System.Globalization.CultureInfo.InvariantCulture)}/");
         }
         options.ApiToken = NullIfEmpty(configuration["DAPR_API_TOKEN"]);
         options.AppApiToken = NullIfEmpty(configuration["APP_API_TOKEN"]);

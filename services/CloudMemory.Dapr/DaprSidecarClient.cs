@@ -1,16 +1,16 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
-using System.Text.Json.Serialization;
-using CloudMemory.Contracts;
 using Polly;
 using Polly.Retry;
 
 namespace CloudMemory.Dapr;
 
 /// <summary>
-/// The HTTP connection to the sidecar: base address, <c>dapr-api-token</c>, W3C trace context,
-/// error decoding, and retries for the calls that are safe to repeat.
+/// The hand-written HTTP connection to the sidecar's actor API (<c>/v1.0/actors/...</c>): base
+/// address, <c>dapr-api-token</c>, W3C trace context, error decoding, and retries for the calls that
+/// are safe to repeat. State, publish, invocation and health go through the official DaprClient; the
+/// actors move to Dapr.Actors in separate work, and this class goes with them.
 /// </summary>
 public sealed class DaprSidecarClient : IDisposable
 {
@@ -53,8 +53,8 @@ public sealed class DaprSidecarClient : IDisposable
     /// <summary>The settings in use.</summary>
     public DaprOptions Options { get; }
 
-    /// <summary>JSON for sidecar bodies: CloudMemory's settings, nulls left out (daprd treats absent and null differently in places).</summary>
-    public static JsonSerializerOptions Json { get; } = CreateJson();
+    /// <summary>JSON for sidecar bodies (<see cref="DaprJson.Options"/>).</summary>
+    public static JsonSerializerOptions Json => DaprJson.Options;
 
     /// <summary>
     /// Sends a request built by <paramref name="build"/>. Only <paramref name="idempotent"/> calls are
@@ -73,10 +73,6 @@ public sealed class DaprSidecarClient : IDisposable
             return await state.Self.TracedSendAsync(request, ct);
         }, (Self: this, Build: build), cancellationToken);
     }
-
-    /// <summary>Sends a request that was built elsewhere (service invocation); never retried.</summary>
-    public Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-        TracedSendAsync(Prepare(request), cancellationToken);
 
     private async Task<HttpResponseMessage> TracedSendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
@@ -146,12 +142,6 @@ public sealed class DaprSidecarClient : IDisposable
         return request;
     }
 
-    private static JsonSerializerOptions CreateJson()
-    {
-        var options = new JsonSerializerOptions(ContractsJson.Options) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
-        options.MakeReadOnly(populateMissingResolver: true);
-        return options;
-    }
 }
 
 /// <summary>A non-success answer of the sidecar, with daprd's <c>errorCode</c> when it sent one.</summary>

@@ -1,51 +1,36 @@
-using System.Net;
+using Dapr.Client;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace CloudMemory.Dapr;
 
 /// <summary>
-/// Holds start-up until the sidecar can serve this app's calls (<c>GET /v1.0/healthz/outbound</c>
-/// answers 204), so the first state read does not race daprd's component loading. The outbound
-/// probe does not depend on the app being up, unlike <c>/v1.0/healthz</c>, so it cannot deadlock.
+/// Holds start-up until the sidecar can serve this app's calls (the SDK's outbound health check), so
+/// the first state read does not race daprd's component loading, and fails with a message that says
+/// what to do when it never becomes ready. The outbound probe does not wait for the app, so it cannot deadlock.
 /// </summary>
-public sealed class DaprSidecarWaiter(DaprSidecarClient sidecar, TimeProvider time, ILogger<DaprSidecarWaiter> logger) : IHostedService
+public sealed class DaprSidecarWaiter(DaprClient dapr, DaprOptions options, ILogger<DaprSidecarWaiter> logger) : IHostedService
 {
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken) =>
-        sidecar.Options.WaitForSidecar ? WaitAsync(cancellationToken) : Task.CompletedTask;
+        options.WaitForSidecar ? WaitAsync(cancellationToken) : Task.CompletedTask;
 
-    /// <summary>Polls until 204 or <see cref="DaprOptions.SidecarWaitTimeout"/>; throws a clear error on timeout.</summary>
+    /// <summary>Waits up to <see cref="DaprOptions.SidecarWaitTimeout"/>; throws a clear error on timeout.</summary>
     public async Task WaitAsync(CancellationToken cancellationToken)
     {
-        var timeout = sidecar.Options.SidecarWaitTimeout;
-        var started = time.GetTimestamp();
-        string lastProblem = "no answer yet";
-        while (true)
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.SidecarWaitTimeout);
+        try
         {
-            try
-            {
-                using var response = await sidecar.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, sidecar.Uri("v1.0/healthz/outbound")),
-                    idempotent: false, cancellationToken);
-                if (response.StatusCode == HttpStatusCode.NoContent)
-                {
-                    logger.LogInformation("Dapr sidecar at {Endpoint} is ready", sidecar.Options.HttpEndpoint);
-                    return;
-                }
-                lastProblem = $"answered {(int)response.StatusCode}";
-            }
-            catch (HttpRequestException ex)
-            {
-                lastProblem = ex.Message;
-            }
-            if (time.GetElapsedTime(started) >= timeout)
-            {
-                throw new InvalidOperationException(
-                    $"The Dapr sidecar at {sidecar.Options.HttpEndpoint} was not ready within {timeout} ({lastProblem}). " +
-                    "Start the app with 'dapr run' (or 'dapr run -f dapr.yaml'), check DAPR_HTTP_PORT, " +
-                    "or set CloudMemory:Runtime=Embedded to run without Dapr.");
-            }
-            await Task.Delay(TimeSpan.FromMilliseconds(250), time, cancellationToken);
+            await dapr.WaitForSidecarAsync(timeout.Token);
+            logger.LogInformation("Dapr sidecar at {Endpoint} is ready", options.HttpEndpoint);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new InvalidOperationException(
+                $"The Dapr sidecar at {options.HttpEndpoint} was not ready within {options.SidecarWaitTimeout}. " +
+                "Start the app with 'dapr run' (or 'dapr run -f dapr.yaml'), check DAPR_HTTP_PORT and DAPR_GRPC_PORT, " +
+                "or set CloudMemory:Runtime=Embedded to run without Dapr.");
         }
     }
 

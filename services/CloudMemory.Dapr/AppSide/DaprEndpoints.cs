@@ -1,11 +1,15 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.Dapr.Actors;
+using Dapr;
+using CloudEvent = CloudMemory.BuildingBlocks.PubSub.CloudEvent;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -15,42 +19,78 @@ using Microsoft.Extensions.Logging;
 namespace CloudMemory.Dapr.AppSide;
 
 /// <summary>
-/// What daprd calls on the app: <c>GET /dapr/subscribe</c>, CloudEvent deliveries, <c>GET /dapr/config</c>
-/// and the <c>/actors/...</c> callbacks. All of them require <c>dapr-api-token</c> when APP_API_TOKEN is set.
+/// What daprd calls on the app. Pub/sub is the SDK's: <c>UseCloudEvents</c> unwraps deliveries,
+/// <c>MapSubscribeHandler</c> serves <c>GET /dapr/subscribe</c> from the <c>WithTopic</c> routes, and
+/// the SDK's App API token authentication guards them. The actor callbacks (<c>GET /dapr/config</c>,
+/// <c>/actors/...</c>) stay hand-written until the actors move to Dapr.Actors.
 /// </summary>
 public static class DaprEndpoints
 {
-    /// <summary>Maps the sidecar callbacks.</summary>
+    /// <summary>Name of the SDK's authorization policy that requires the App API token.</summary>
+    public const string AppTokenPolicy = "Dapr";
+
+    /// <summary>Registers the SDK's App API token check (only when APP_API_TOKEN is set).</summary>
+    public static IServiceCollection AddDaprAppToken(this IServiceCollection services, DaprOptions options)
+    {
+        if (options.AppApiToken is { } token)
+        {
+            services.AddAuthentication().AddDapr(o => o.Token = token);
+            services.AddAuthorization(o => o.AddDapr(AppTokenPolicy));
+        }
+        return services;
+    }
+
+    /// <summary>Unwraps CloudEvent deliveries; the envelope's attributes arrive as <c>Cloudevent.*</c> headers.</summary>
+    public static IApplicationBuilder UseDaprCloudEvents(this IApplicationBuilder app) =>
+        app.UseCloudEvents(new CloudEventsMiddlewareOptions { ForwardCloudEventPropertiesAsHeaders = true });
+
+    /// <summary>Maps the subscription handler, one delivery route per subscription, and the actor callbacks.</summary>
     public static IEndpointRouteBuilder MapDaprEndpoints(this IEndpointRouteBuilder endpoints)
     {
         var options = endpoints.ServiceProvider.GetRequiredService<DaprOptions>();
-        var group = endpoints.MapGroup("").AddEndpointFilter(new AppTokenFilter(options.AppApiToken));
-        group.MapGet("/dapr/subscribe", Subscribe).ExcludeFromDescription();
-        group.MapGet("/dapr/config", Config).ExcludeFromDescription();
+        var guarded = options.AppApiToken is not null;
 
+        var subscribe = endpoints.MapSubscribeHandler();
+        if (guarded)
+        {
+            subscribe.RequireAuthorization(AppTokenPolicy);
+        }
         var subscriptions = endpoints.ServiceProvider.GetServices<Subscription>().ToList();
         foreach (var route in subscriptions.GroupBy(s => NormalizeRoute(s.Route), StringComparer.Ordinal))
         {
             var delivery = new SubscriptionDelivery(route.Key, route.ToList(),
                 endpoints.ServiceProvider.GetRequiredService<DeliveryDeduplicator>(),
                 endpoints.ServiceProvider.GetRequiredService<ILogger<SubscriptionDelivery>>());
-            group.MapPost(route.Key, (Func<HttpContext, Task<IResult>>)delivery.HandleAsync).ExcludeFromDescription();
+            var handler = endpoints.MapPost(route.Key, (Func<HttpContext, Task<IResult>>)delivery.HandleAsync).ExcludeFromDescription();
+            foreach (var subscription in route)
+            {
+                handler.WithTopic(new TopicOptions
+                {
+                    PubsubName = subscription.PubSubName,
+                    Name = subscription.Topic,
+                    DeadLetterTopic = subscription.DeadLetterTopic,
+                });
+            }
+            if (guarded)
+            {
+                handler.RequireAuthorization(AppTokenPolicy);
+            }
         }
 
-        group.MapPut("/actors/{actorType}/{actorId}/method/remind/{reminderName}", Remind).ExcludeFromDescription();
-        group.MapPut("/actors/{actorType}/{actorId}/method/timer/{timerName}", Timer).ExcludeFromDescription();
-        group.MapPut("/actors/{actorType}/{actorId}/method/{method}", Invoke).ExcludeFromDescription();
-        group.MapDelete("/actors/{actorType}/{actorId}", Deactivate).ExcludeFromDescription();
+        var actors = endpoints.MapGroup("");
+        if (guarded)
+        {
+            actors.RequireAuthorization(AppTokenPolicy);
+        }
+        actors.MapGet("/dapr/config", Config).ExcludeFromDescription();
+        actors.MapPut("/actors/{actorType}/{actorId}/method/remind/{reminderName}", Remind).ExcludeFromDescription();
+        actors.MapPut("/actors/{actorType}/{actorId}/method/timer/{timerName}", Timer).ExcludeFromDescription();
+        actors.MapPut("/actors/{actorType}/{actorId}/method/{method}", Invoke).ExcludeFromDescription();
+        actors.MapDelete("/actors/{actorType}/{actorId}", Deactivate).ExcludeFromDescription();
         return endpoints;
     }
 
     internal static string NormalizeRoute(string route) => "/" + route.TrimStart('/');
-
-    private static IResult Subscribe(IEnumerable<Subscription> subscriptions)
-    {
-        var body = subscriptions.Select(s => new SubscriptionDto(s.PubSubName, s.Topic, NormalizeRoute(s.Route), s.DeadLetterTopic)).ToList();
-        return Results.Json(body, DaprSidecarClient.Json);
-    }
 
     private static IResult Config(DaprActorHost host)
     {
@@ -66,7 +106,7 @@ public static class DaprEndpoints
             new ReentrancyDto(false, 32),
             // Each type's own timeouts; daprd applies entitiesConfig over the top-level defaults.
             registrations.Select(r => new EntityConfigDto([r.TypeName], DaprDuration.Format(r.Options.IdleTimeout), DaprDuration.Format(r.Options.DrainOngoingCallTimeout))).ToList());
-        return Results.Json(body, DaprSidecarClient.Json);
+        return Results.Json(body, DaprJson.Options);
     }
 
     private static async Task<IResult> Invoke(string actorType, string actorId, string method, HttpContext context, DaprActorHost host)
@@ -130,10 +170,6 @@ public static class DaprEndpoints
         return buffer.ToArray();
     }
 
-    // daprd reads "pubsubname" all lower case; the camelCase policy would write "pubSubName".
-    private sealed record SubscriptionDto(
-        [property: JsonPropertyName("pubsubname")] string PubSubName, string Topic, string Route, string? DeadLetterTopic);
-
     private sealed record ActorConfigDto(
         IReadOnlyList<string> Entities, string ActorIdleTimeout, string ActorScanInterval, string DrainOngoingCallTimeout,
         bool DrainRebalancedActors, ReentrancyDto Reentrancy, IReadOnlyList<EntityConfigDto> EntitiesConfig);
@@ -142,27 +178,11 @@ public static class DaprEndpoints
 
     private sealed record EntityConfigDto(IReadOnlyList<string> Entities, string ActorIdleTimeout, string DrainOngoingCallTimeout);
 
-    /// <summary>401 unless <c>dapr-api-token</c> equals APP_API_TOKEN (when one is configured).</summary>
-    private sealed class AppTokenFilter(string? token) : IEndpointFilter
-    {
-        private readonly byte[]? _expected = token is null ? null : Encoding.UTF8.GetBytes(token);
-
-        public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-        {
-            if (_expected is null)
-            {
-                return next(context);
-            }
-            var given = context.HttpContext.Request.Headers[DaprSidecarClient.ApiTokenHeader].ToString();
-            return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), _expected)
-                ? next(context)
-                : ValueTask.FromResult<object?>(Results.Json(new { message = "invalid api token" }, statusCode: StatusCodes.Status401Unauthorized));
-        }
-    }
 }
 
 /// <summary>
-/// One delivery route: parses the CloudEvent, acknowledges a redelivered id without running the
+/// One delivery route: takes the CloudEvent the SDK's middleware unwrapped (data as the body, the
+/// other attributes as <c>Cloudevent.*</c> headers), acknowledges a redelivered id without running the
 /// handler again, and answers daprd with 200 and SUCCESS / RETRY / DROP.
 /// </summary>
 public sealed class SubscriptionDelivery(string route, IReadOnlyList<Subscription> subscriptions, DeliveryDeduplicator deduplicator, ILogger<SubscriptionDelivery> logger)
@@ -172,16 +192,7 @@ public sealed class SubscriptionDelivery(string route, IReadOnlyList<Subscriptio
     /// <summary>Handles one POST from daprd.</summary>
     public async Task<IResult> HandleAsync(HttpContext context)
     {
-        CloudEvent? cloudEvent;
-        try
-        {
-            cloudEvent = await JsonSerializer.DeserializeAsync<CloudEvent>(context.Request.Body, DaprSidecarClient.Json, context.RequestAborted);
-        }
-        catch (JsonException ex)
-        {
-            logger.LogWarning(ex, "Unparsable CloudEvent on {Route}: dropped", route);
-            return Status("DROP"); // it will never parse: retrying would only delay the dead-letter topic
-        }
+        var cloudEvent = await ReadAsync(context);
         if (cloudEvent is null || string.IsNullOrEmpty(cloudEvent.Id))
         {
             return Status("DROP");
@@ -226,6 +237,49 @@ public sealed class SubscriptionDelivery(string route, IReadOnlyList<Subscriptio
             DeliveryStatus.Drop => "DROP",
             _ => "RETRY",
         });
+    }
+
+    // An envelope without an id, or whose data is not JSON, will never be processable: DROP (to the dead-letter topic).
+    private async Task<CloudEvent?> ReadAsync(HttpContext context)
+    {
+        string? Attribute(string name) =>
+            context.Request.Headers.TryGetValue("Cloudevent." + name, out var value) && value.Count > 0 && !string.IsNullOrEmpty(value[0]) ? value[0] : null;
+
+        if (Attribute("id") is not { } id)
+        {
+            logger.LogWarning("Delivery on {Route} is not a CloudEvent with an id: dropped", route);
+            return null;
+        }
+        JsonElement data = default;
+        try
+        {
+            using var buffer = new MemoryStream();
+            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+            if (buffer.Length > 0)
+            {
+                data = JsonSerializer.Deserialize<JsonElement>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+            }
+        }
+        catch (JsonException ex)
+        {
+            logger.LogWarning(ex, "Event {EventId} on {Route} has data that is not JSON: dropped", id, route);
+            return null;
+        }
+        return new CloudEvent
+        {
+            Id = id,
+            Source = Attribute("source") ?? "",
+            Type = Attribute("type") ?? "",
+            SpecVersion = Attribute("specversion") ?? "1.0",
+            DataContentType = context.Request.ContentType ?? "application/json",
+            Time = DateTimeOffset.TryParse(Attribute("time"), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var time) ? time : null,
+            Subject = Attribute("subject"),
+            Topic = Attribute("topic"),
+            PubSubName = Attribute("pubsubname"),
+            TraceParent = Attribute("traceparent"),
+            TenantId = Attribute("tenantid"),
+            Data = data,
+        };
     }
 
     private static IResult Status(string status) => Results.Json(new { status }, statusCode: StatusCodes.Status200OK);
