@@ -205,6 +205,8 @@ public sealed class SubscriptionDelivery(string route, IReadOnlyList<Subscriptio
             logger.LogWarning("Event {EventId} on topic {Topic} matches no subscription of {Route}: dropped", cloudEvent.Id, cloudEvent.Topic, route);
             return Status("DROP");
         }
+        // The SDK's middleware does not forward every Dapr extension attribute: fill them from the subscription.
+        cloudEvent = cloudEvent with { Topic = cloudEvent.Topic ?? subscription.Topic, PubSubName = cloudEvent.PubSubName ?? subscription.PubSubName };
 
         var dedupKey = route + "|" + subscription.Topic;
         if (deduplicator.SeenBefore(dedupKey, cloudEvent.Id))
@@ -276,11 +278,14 @@ public sealed class SubscriptionDelivery(string route, IReadOnlyList<Subscriptio
             Subject = Attribute("subject"),
             Topic = Attribute("topic"),
             PubSubName = Attribute("pubsubname"),
-            TraceParent = Attribute("traceparent"),
+            // daprd also sends the trace context as HTTP headers of the delivery.
+            TraceParent = Attribute("traceparent") ?? NullIfEmpty(context.Request.Headers.TraceParent.ToString()),
             TenantId = Attribute("tenantid"),
             Data = data,
         };
     }
+
+    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
     private static IResult Status(string status) => Results.Json(new { status }, statusCode: StatusCodes.Status200OK);
 }

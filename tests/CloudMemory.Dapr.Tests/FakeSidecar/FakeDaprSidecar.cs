@@ -17,19 +17,21 @@ using Microsoft.Extensions.Logging;
 namespace CloudMemory.Dapr.Tests.FakeSidecar;
 
 /// <summary>
-/// A stand-in for daprd on loopback, written from shared/dapr-contract.md (not from the client):
-/// every request is checked for method, path, token, query and body shape; anything it does not
-/// recognise is recorded in <see cref="Violations"/>, which each test asserts empty.
-/// Answers follow the contract: ETag headers, 204 for a missing key, 409 on ETag mismatch,
-/// 500 ERR_STATE_TRANSACTION for any failed transaction, publish 204 then delivery to the app,
-/// actor calls one at a time per id, actor state, reminders fired on the test's clock.
+/// A stand-in for daprd on loopback. Its gRPC API (state, bulk state, transactions, publish) is
+/// served by base classes generated at build time from the proto descriptors in Dapr.Protos
+/// (<c>FakeDaprSidecar.Grpc.cs</c>); a small HTTP slice, written from shared/dapr-contract.md, serves
+/// health, service invocation and the actor API. Every call is checked for token and shape; any RPC
+/// or route it does not implement is recorded in <see cref="Violations"/>, which each test asserts empty.
+/// It drives the app as daprd does: reads /dapr/subscribe and /dapr/config, delivers CloudEvents
+/// with retry and dead-lettering, forwards actor calls one at a time per id, fires reminders on the
+/// test's clock.
 /// </summary>
 public sealed partial class FakeDaprSidecar : IAsyncDisposable
 {
     public const string StoreName = "statestore";
     public const string PubSubName = "pubsub";
 
-    private readonly WebApplication _host;
+    private WebApplication _host = null!;
     private readonly TimeProvider _clock;
     private readonly HttpClient _toApp = new() { Timeout = Wait.Timeout };
     private readonly Lock _stateGate = new();
@@ -46,9 +48,8 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
     private long _etag;
     private int _pendingDeliveries;
 
-    private FakeDaprSidecar(WebApplication host, TimeProvider clock, string? apiToken, string? appApiToken)
+    private FakeDaprSidecar(TimeProvider clock, string? apiToken, string? appApiToken)
     {
-        _host = host;
         _clock = clock;
         ApiToken = apiToken;
         AppApiToken = appApiToken;
@@ -56,6 +57,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
 
     public string? ApiToken { get; }
     public string? AppApiToken { get; }
+    /// <summary>The HTTP API (DAPR_HTTP_ENDPOINT): health, invocation, actors.</summary>
     public Uri BaseAddress { get; private set; } = null!;
     public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
     public ConcurrentQueue<string> Violations { get; } = new();
@@ -76,15 +78,15 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
 
     public static async Task<FakeDaprSidecar> StartAsync(TimeProvider clock, string? apiToken = null, string? appApiToken = null)
     {
+        var fake = new FakeDaprSidecar(clock, apiToken, appApiToken);
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
-        var host = builder.Build();
-        var fake = new FakeDaprSidecar(host, clock, apiToken, appApiToken);
-        host.Run(fake.HandleAsync);
-        await host.StartAsync();
-        var address = host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        fake.BaseAddress = new Uri(address.TrimEnd('/') + "/");
+        fake._host = builder.Build();
+        fake._host.Run(fake.HandleAsync);
+        await fake._host.StartAsync();
+        fake.BaseAddress = AddressOf(fake._host);
+        await fake.StartGrpcAsync();
         return fake;
     }
 
@@ -106,7 +108,9 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
             if (response.StatusCode != HttpStatusCode.NotFound)
             {
                 Expect(response.StatusCode == HttpStatusCode.OK, $"GET /dapr/subscribe answered {(int)response.StatusCode}");
-                var array = JsonNode.Parse(await response.Content.ReadAsStringAsync()) as JsonArray;
+                // daprd decodes with Go's encoding/json, which matches property names case-insensitively
+                // (the SDK writes "pubsubName").
+                var array = JsonNode.Parse(await response.Content.ReadAsStringAsync(), new JsonNodeOptions { PropertyNameCaseInsensitive = true }) as JsonArray;
                 Expect(array is not null, "/dapr/subscribe must return a JSON array");
                 foreach (var item in array ?? [])
                 {
@@ -115,11 +119,15 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
                     {
                         continue;
                     }
-                    CheckProperties(obj!, "/dapr/subscribe item", "pubsubname", "topic", "route", "routes", "deadLetterTopic", "metadata", "bulkSubscribe");
+                    CheckPropertiesIgnoringCase(obj!, "/dapr/subscribe item", "pubsubname", "topic", "route", "routes", "deadLetterTopic", "metadata", "bulkSubscribe");
                     var pubsub = Str(obj!, "pubsubname", "/dapr/subscribe item");
                     var topic = Str(obj!, "topic", "/dapr/subscribe item");
-                    var route = Str(obj!, "route", "/dapr/subscribe item");
-                    Expect(route?.StartsWith('/') == true, $"route '{route}' must be an absolute path");
+                    // The SDK writes "route" for a plain subscription and "routes" when it has rules.
+                    var route = obj!["route"] is not null ? Str(obj, "route", "/dapr/subscribe item")
+                        : obj["routes"]?["default"]?.GetValue<string>();
+                    // daprd joins the route to the app address with or without a leading slash.
+                    Expect(!string.IsNullOrEmpty(route), "a subscription needs a route");
+                    route = "/" + route?.TrimStart('/');
                     var deadLetter = obj!["deadLetterTopic"] is { } d ? d.GetValue<string>() : null;
                     subscriptions.Add(new AppSubscription(pubsub ?? "", topic ?? "", route ?? "", deadLetter, app));
                 }
@@ -229,6 +237,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
         await _stopping.CancelAsync();
         await _host.StopAsync();
         await _host.DisposeAsync();
+        await StopGrpcAsync();
         _toApp.Dispose();
         _stopping.Dispose();
     }
@@ -262,12 +271,6 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
         }
         var handled = s switch
         {
-            ["v1.0", "state", var store, "bulk"] when request.Method is "POST" or "PUT" => BulkGetAsync(context, store, recorded),
-            ["v1.0", "state", var store, "transaction"] when request.Method is "POST" or "PUT" => TransactionAsync(context, store, recorded),
-            ["v1.0", "state", var store] when request.Method is "POST" or "PUT" => SaveAsync(context, store, recorded),
-            ["v1.0", "state", var store, var key] when request.Method == "GET" => GetAsync(context, store, Uri.UnescapeDataString(key), recorded),
-            ["v1.0", "state", var store, var key] when request.Method == "DELETE" => DeleteAsync(context, store, Uri.UnescapeDataString(key), recorded),
-            ["v1.0", "publish", var pubsub, var topic] when request.Method is "POST" or "PUT" => PublishAsync(context, pubsub, topic, recorded),
             ["v1.0", "invoke", var appId, "method", ..] => InvokeAsync(context, appId, string.Join('/', s.Skip(4)), recorded),
             ["v1.0", "actors", var type, var id, "method", var method] when request.Method is "GET" or "POST" or "PUT" or "DELETE" => ActorInvokeAsync(context, type, id, method, recorded),
             ["v1.0", "actors", var type, var id, "state", var key] when request.Method == "GET" => ActorStateGetAsync(context, type, id, Uri.UnescapeDataString(key), recorded),
@@ -284,250 +287,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
         await handled;
     }
 
-    // ---------------------------------------------------------------- state API (§1)
-
-    private async Task GetAsync(HttpContext context, string store, string key, RecordedRequest r)
-    {
-        if (!await CheckStoreAsync(context, store))
-        {
-            return;
-        }
-        CheckQuery(r, context, "consistency");
-        lock (_stateGate)
-        {
-            if (!TryGetLive(key, out var item))
-            {
-                context.Response.StatusCode = 204;
-                return;
-            }
-            context.Response.StatusCode = 200;
-            context.Response.Headers.ETag = item.ETag.ToString(CultureInfo.InvariantCulture);
-            context.Response.ContentType = "application/json";
-            if (item.ExpiresAt is { } expires)
-            {
-                context.Response.Headers["metadata.ttlExpireTime"] = expires.ToString("O", CultureInfo.InvariantCulture);
-            }
-            r.Response = item.Json;
-        }
-        await context.Response.WriteAsync(r.Response!);
-    }
-
-    private async Task BulkGetAsync(HttpContext context, string store, RecordedRequest r)
-    {
-        if (!await CheckStoreAsync(context, store) || ParseObject(r, "bulk get") is not { } obj)
-        {
-            await MalformedAsync(context);
-            return;
-        }
-        CheckProperties(obj, "bulk get", "keys", "parallelism", "metadata");
-        if (obj["keys"] is not JsonArray keys || keys.Any(k => k?.GetValueKind() != JsonValueKind.String))
-        {
-            Violation("bulk get needs keys: [string]");
-            await MalformedAsync(context);
-            return;
-        }
-        if (obj["parallelism"] is { } p)
-        {
-            Expect(p.GetValueKind() == JsonValueKind.Number, "bulk get parallelism must be a number");
-        }
-        var answer = new JsonArray();
-        lock (_stateGate)
-        {
-            // daprd fetches keys in parallel: the answer order is not the request order. Reverse it
-            // so a client that relies on order fails here.
-            foreach (var key in keys.Select(k => k!.GetValue<string>()).Reverse())
-            {
-                var entry = new JsonObject { ["key"] = key };
-                if (TryGetLive(key, out var item))
-                {
-                    entry["data"] = JsonNode.Parse(item.Json);
-                    entry["etag"] = item.ETag.ToString(CultureInfo.InvariantCulture);
-                }
-                answer.Add(entry);
-            }
-        }
-        await Json(context, 200, answer);
-    }
-
-    private async Task SaveAsync(HttpContext context, string store, RecordedRequest r)
-    {
-        if (!await CheckStoreAsync(context, store))
-        {
-            return;
-        }
-        if (ParseNode(r, "state save") is not JsonArray items)
-        {
-            Violation("state save body must be a JSON array");
-            await MalformedAsync(context);
-            return;
-        }
-        var requests = new List<WriteRequest>();
-        foreach (var item in items)
-        {
-            if (ParseWrite(item, "state save item", requireValue: true) is not { } write)
-            {
-                await MalformedAsync(context);
-                return;
-            }
-            requests.Add(write);
-        }
-        string? conflict;
-        lock (_stateGate)
-        {
-            conflict = requests.Select(Conflict).FirstOrDefault(c => c is not null);
-            if (conflict is null)
-            {
-                requests.ForEach(Apply);
-            }
-        }
-        await (conflict is null ? NoContent(context) : Error(context, 409, "ERR_STATE_SAVE", $"failed saving state in state store {store}: {conflict}"));
-    }
-
-    private async Task DeleteAsync(HttpContext context, string store, string key, RecordedRequest r)
-    {
-        if (!await CheckStoreAsync(context, store))
-        {
-            return;
-        }
-        CheckQuery(r, context, "concurrency", "consistency");
-        var etag = r.Header("If-Match");
-        var write = new WriteRequest(key, null, etag, null, FirstWrite: context.Request.Query["concurrency"] == "first-write", Delete: true);
-        if (etag is not null && !long.TryParse(etag, out _))
-        {
-            await Error(context, 400, "ERR_STATE_DELETE", "malformed etag");
-            return;
-        }
-        string? conflict;
-        lock (_stateGate)
-        {
-            conflict = Conflict(write);
-            if (conflict is null)
-            {
-                Apply(write);
-            }
-        }
-        await (conflict is null ? NoContent(context) : Error(context, 409, "ERR_STATE_DELETE", $"failed deleting state with key {key}: {conflict}"));
-    }
-
-    private async Task TransactionAsync(HttpContext context, string store, RecordedRequest r)
-    {
-        if (!await CheckStoreAsync(context, store))
-        {
-            return;
-        }
-        if (ParseObject(r, "state transaction") is not { } obj || obj["operations"] is not JsonArray ops)
-        {
-            Violation("state transaction body must be {\"operations\":[...]}");
-            await MalformedAsync(context);
-            return;
-        }
-        CheckProperties(obj, "state transaction", "operations", "metadata");
-        var writes = new List<WriteRequest>();
-        foreach (var op in ops)
-        {
-            if (op is not JsonObject o)
-            {
-                Violation("transaction operations must be objects");
-                await MalformedAsync(context);
-                return;
-            }
-            CheckProperties(o, "transaction operation", "operation", "request");
-            var kind = o["operation"]?.GetValue<string>();
-            if (kind is not ("upsert" or "delete"))
-            {
-                await Error(context, 400, "ERR_NOT_SUPPORTED_STATE_OPERATION", $"operation type {kind} not supported");
-                return;
-            }
-            if (ParseWrite(o["request"], $"transaction {kind} request", requireValue: kind == "upsert") is not { } write)
-            {
-                await MalformedAsync(context);
-                return;
-            }
-            if (kind == "delete")
-            {
-                Expect(o["request"]!["value"] is null, "a transaction delete carries no value");
-            }
-            writes.Add(write with { Delete = kind == "delete" });
-        }
-        string? conflict = null;
-        lock (_stateGate)
-        {
-            conflict = writes.Select(Conflict).FirstOrDefault(c => c is not null);
-            if (conflict is null)
-            {
-                writes.ForEach(Apply);
-            }
-        }
-        // The contract: any transaction failure, ETag conflicts included, is 500 ERR_STATE_TRANSACTION.
-        await (conflict is null
-            ? NoContent(context)
-            : Error(context, 500, "ERR_STATE_TRANSACTION", $"error while executing state transaction: possible etag mismatch. error from state store: {conflict}"));
-    }
-
-    private WriteRequest? ParseWrite(JsonNode? node, string where, bool requireValue)
-    {
-        if (node is not JsonObject obj)
-        {
-            Violation($"{where} must be an object");
-            return null;
-        }
-        CheckProperties(obj, where, "key", "value", "etag", "metadata", "options", "contentType");
-        var key = obj["key"]?.GetValueKind() == JsonValueKind.String ? obj["key"]!.GetValue<string>() : null;
-        if (string.IsNullOrEmpty(key) || key.Contains("||", StringComparison.Ordinal))
-        {
-            Violation($"{where} needs a key without '||'");
-            return null;
-        }
-        if (requireValue && !obj.ContainsKey("value"))
-        {
-            Violation($"{where} '{key}' has no value");
-            return null;
-        }
-        string? etag = null;
-        if (obj["etag"] is { } e)
-        {
-            if (e.GetValueKind() != JsonValueKind.String || !long.TryParse(e.GetValue<string>(), out _))
-            {
-                Violation($"{where} '{key}': etag must be a string this store issued");
-                return null;
-            }
-            etag = e.GetValue<string>();
-        }
-        TimeSpan? ttl = null;
-        if (obj["metadata"] is { } metadata)
-        {
-            if (metadata is not JsonObject map || map.Any(p => p.Value?.GetValueKind() != JsonValueKind.String))
-            {
-                Violation($"{where} '{key}': metadata must be a map of strings");
-                return null;
-            }
-            if (map["ttlInSeconds"] is { } t)
-            {
-                if (!int.TryParse(t.GetValue<string>(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
-                {
-                    Violation($"{where} '{key}': ttlInSeconds must be an integer string");
-                    return null;
-                }
-                ttl = TimeSpan.FromSeconds(seconds);
-            }
-        }
-        var firstWrite = false;
-        if (obj["options"] is { } options)
-        {
-            if (options is not JsonObject o)
-            {
-                Violation($"{where} '{key}': options must be an object");
-                return null;
-            }
-            CheckProperties(o, $"{where} options", "concurrency", "consistency");
-            var concurrency = o["concurrency"]?.GetValue<string>();
-            var consistency = o["consistency"]?.GetValue<string>();
-            Expect(concurrency is null or "first-write" or "last-write", $"concurrency '{concurrency}' is not first-write|last-write");
-            Expect(consistency is null or "strong" or "eventual", $"consistency '{consistency}' is not strong|eventual");
-            firstWrite = concurrency == "first-write";
-        }
-        return new WriteRequest(key, obj["value"]?.ToJsonString() ?? "null", etag, ttl, firstWrite, Delete: false);
-    }
+    // ---------------------------------------------------------------- state (§1; the gRPC handlers are in FakeDaprSidecar.Grpc.cs)
 
     // Conflict rules (Redis-like): a given ETag must equal the stored one (a missing key never matches);
     // first-write without an ETag requires the key to be absent (store-dependent per the contract).
@@ -563,53 +323,7 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
         return false;
     }
 
-    private async Task<bool> CheckStoreAsync(HttpContext context, string store)
-    {
-        if (store == StoreName)
-        {
-            return true;
-        }
-        Violation($"state store '{store}' is not a component (components/ defines '{StoreName}')");
-        await Error(context, 400, "ERR_STATE_STORE_NOT_FOUND", $"state store {store} is not found");
-        return false;
-    }
-
     // ---------------------------------------------------------------- pub/sub (§2)
-
-    private async Task PublishAsync(HttpContext context, string pubsub, string topic, RecordedRequest r)
-    {
-        if (pubsub != PubSubName)
-        {
-            Violation($"pubsub '{pubsub}' is not a component");
-            await Error(context, 404, "ERR_PUBSUB_NOT_FOUND", $"pubsub {pubsub} not found");
-            return;
-        }
-        CheckQuery(r, context);
-        // CloudMemory sends its own envelope so the id is its own: content type must say so.
-        Expect(r.Header("Content-Type")?.StartsWith("application/cloudevents+json", StringComparison.Ordinal) == true,
-            $"publish Content-Type was '{r.Header("Content-Type")}', expected application/cloudevents+json");
-        if (ParseObject(r, "publish") is not { } envelope)
-        {
-            await MalformedAsync(context);
-            return;
-        }
-        foreach (var required in new[] { "id", "source", "type", "specversion" })
-        {
-            Expect(envelope[required]?.GetValueKind() == JsonValueKind.String, $"CloudEvent attribute '{required}' must be a string");
-        }
-        Expect(envelope["specversion"]?.GetValue<string>() == "1.0", "specversion must be 1.0");
-        Expect(envelope.ContainsKey("data") || envelope.ContainsKey("data_base64"), "CloudEvent has no data");
-        // Pass-through rules: daprd overwrites topic, pubsubname and trace context.
-        envelope["topic"] = topic;
-        envelope["pubsubname"] = pubsub;
-        if (r.Header("traceparent") is { } traceparent)
-        {
-            envelope["traceparent"] = traceparent;
-            envelope["traceid"] = traceparent;
-        }
-        await NoContent(context);
-        StartDelivery(topic, envelope);
-    }
 
     private void StartDelivery(string topic, JsonObject envelope)
     {
@@ -901,6 +615,9 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
 
     // ---------------------------------------------------------------- helpers
 
+    private static Uri AddressOf(WebApplication host) =>
+        new(host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/') + "/");
+
     private Uri? HostOf(string actorType) => _actorHosts.TryGetValue(actorType, out var app) ? app : null;
 
     private HttpRequestMessage ToApp(HttpMethod method, string relative, Uri? app = null)
@@ -943,6 +660,14 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
         foreach (var (name, _) in obj)
         {
             Expect(allowed.Contains(name), $"{where}: property '{name}' is not in the contract");
+        }
+    }
+
+    private void CheckPropertiesIgnoringCase(JsonObject obj, string where, params string[] allowed)
+    {
+        foreach (var (name, _) in obj)
+        {
+            Expect(allowed.Contains(name, StringComparer.OrdinalIgnoreCase), $"{where}: property '{name}' is not in the contract");
         }
     }
 

@@ -13,6 +13,7 @@ using CloudMemory.Contracts.Events;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations.Log;
 using CloudMemory.Dapr.Tests.FakeSidecar;
+using Dapr.Client.Autogen.Grpc.v1;
 using CloudMemory.Session;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -204,7 +205,7 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
         stored["meta"]!["conversationId"]!.GetValue<string>().Should().Be(id);
         var saves = SavesOf(key);
         saves.Should().NotBeEmpty();
-        saves.Should().OnlyContain(item => item["metadata"]!["ttlInSeconds"]!.GetValue<string>() == "1800",
+        saves.Should().OnlyContain(item => item.Metadata["ttlInSeconds"] == "1800",
             "every write slides the session TTL (seed: 1800 s)");
 
         // Where the actor is hosted in the same app, reads skip its mailbox and read the state through the sidecar.
@@ -212,7 +213,7 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
         context.Mode.Should().Be(MemoryMode.FullHistory);
         context.History.Should().Contain("Turn 1");
         context.Session.FlowContext.TurnCount.Should().Be(1);
-        Sidecar.Requests.Count(r => r.Method == "GET" && Uri.UnescapeDataString(r.Path) == $"/v1.0/state/statestore/short_term_memory:session:{id}")
+        Sidecar.GrpcRequests<GetStateRequest>("GetState").Count(r => r.StoreName == "statestore" && r.Key == $"short_term_memory:session:{id}")
             .Should().BeGreaterThanOrEqualTo(2, "GetShortMemory and QueryMemoryContext both read the session state through the sidecar");
 
         // Explicit checkpoint: the coordinator summarizes outside the actor, then applies through it.
@@ -243,7 +244,7 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
         turnWritten.Data.GetProperty("conversationId").GetString().Should().Be(id);
         turnWritten.Data.GetProperty("turnCount").GetInt32().Should().Be(1);
         ReceivedOfType(EventTypes.CheckpointCreated).Select(e => e.Data.GetProperty("checkpointCount").GetInt32()).Should().BeEquivalentTo([1, 2]);
-        Sidecar.Requests.Should().Contain(r => r.Method == "POST" && r.Path == $"/v1.0/publish/pubsub/{Topics.TurnWritten}");
+        Sidecar.GrpcRequests<PublishEventRequest>("PublishEvent").Should().Contain(r => r.PubsubName == "pubsub" && r.Topic == Topics.TurnWritten);
         Sidecar.Deliveries.Should().Contain(d => d.Topic == Topics.TurnWritten && d.Route == TestRoute && d.EventId == turnWritten.Id && d.Outcome == "SUCCESS");
         _received.Should().OnlyHaveUniqueItems(e => e.Id);
 
@@ -377,8 +378,8 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
         stored["globalState"]!["agentSlots"]!["triage_agent"]!["triageLevel"]!.GetValue<string>().Should().Be("moderate");
         Sidecar.StoredState($"short_term_memory:session:{id}").Should().BeNull("the default tenant's key is untouched");
         Sidecar.ActorCalls.Should().Contain(c => c.Id == ConversationActorContract.ActorId("acme", id) && c.Method == "Set");
-        SavesOf($"short_term_memory:acme:session:{id}").Should().OnlyContain(item => item["metadata"]!["ttlInSeconds"]!.GetValue<string>() == "1800");
-        Sidecar.Requests.Should().Contain(r => r.Path == $"/v1.0/publish/pubsub/{Topics.SessionUpdated}");
+        SavesOf($"short_term_memory:acme:session:{id}").Should().NotBeEmpty().And.OnlyContain(item => item.Metadata["ttlInSeconds"] == "1800");
+        Sidecar.GrpcRequests<PublishEventRequest>("PublishEvent").Should().Contain(r => r.Topic == Topics.SessionUpdated);
         Sidecar.AssertNoViolations();
     }
 
@@ -402,11 +403,9 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
         Sidecar.AssertNoViolations();
     }
 
-    private List<JsonObject> SavesOf(string key) =>
-        Sidecar.Requests
-            .Where(r => r.Method is "POST" or "PUT" && r.Path == "/v1.0/state/statestore")
-            .SelectMany(r => r.Json() as JsonArray ?? [])
-            .OfType<JsonObject>()
-            .Where(item => item["key"]?.GetValue<string>() == key)
+    private List<StateItem> SavesOf(string key) =>
+        Sidecar.GrpcRequests<SaveStateRequest>("SaveState")
+            .SelectMany(r => r.States)
+            .Where(item => item.Key == key)
             .ToList();
 }

@@ -143,12 +143,12 @@ public sealed class EmbeddedStateStoreTests : StateStoreSuite
 public sealed class DaprStateStoreTests : StateStoreSuite
 {
     private FakeDaprSidecar? _sidecar;
-    private DaprSidecarClient? _client;
+    private global::Dapr.Client.DaprClient? _client;
 
     protected override async Task<IStateStore> CreateAsync(ManualTimeProvider clock)
     {
         _sidecar = await FakeDaprSidecar.StartAsync(clock, DaprTestApp.SidecarToken);
-        _client = new DaprSidecarClient(new DaprOptions { HttpEndpoint = _sidecar.BaseAddress, ApiToken = DaprTestApp.SidecarToken }, TimeProvider.System);
+        _client = _sidecar.CreateClient();
         return new DaprStateStore(_client);
     }
 
