@@ -1,4 +1,5 @@
 using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.BuildingBlocks.State;
 using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Summaries;
 using Microsoft.Extensions.Configuration;
@@ -19,7 +20,7 @@ public static class ConversationsServiceCollectionExtensions
 
     /// <summary>
     /// PostgreSQL log when <c>ConnectionStrings:CloudMemory</c> is set (schema created at start),
-    /// in-memory otherwise; the LLM summarizer when <c>CloudMemory:Llm:Endpoint</c> is set, the
+    /// else on the Dapr runtime the log over the state store (shared by the apps), else in memory; the LLM summarizer when <c>CloudMemory:Llm:Endpoint</c> is set, the
     /// extractive one otherwise (and always as the fallback).
     /// </summary>
     public static IServiceCollection AddConversations(this IServiceCollection services, IConfiguration configuration)
@@ -47,9 +48,15 @@ public static class ConversationsServiceCollectionExtensions
         }
 
         var connectionString = configuration.GetConnectionString(ConnectionStringName);
+        if (string.IsNullOrWhiteSpace(connectionString) && OnDapr(configuration))
+        {
+            // Separate Dapr apps (session writes, context reads) share the log through the state store.
+            services.TryAddSingleton<IConversationLog>(sp => new InstrumentedConversationLog(
+                new StateStoreConversationLog(sp.GetRequiredService<IStateStore>(), sp.GetRequiredService<TimeProvider>()), "statestore"));
+            return services;
+        }
         if (string.IsNullOrWhiteSpace(connectionString))
         {
-            services.AddHostedService<InMemoryLogWarning>();
             services.TryAddSingleton<IConversationLog>(sp => new InstrumentedConversationLog(
                 new InMemoryConversationLog(sp.GetRequiredService<TimeProvider>()), "memory"));
             return services;
@@ -73,23 +80,12 @@ public static class ConversationsServiceCollectionExtensions
 
     private sealed class Registered;
 
-    // Separate Dapr apps each keep their own in-memory log: say so at start rather than let the
-    // context app silently see no turns.
-    private sealed class InMemoryLogWarning(IConfiguration configuration, ILogger<InMemoryLogWarning> logger) : IHostedService
+    // The same reading as CloudMemory.Dapr's runtime selection (this project does not reference it).
+    private static bool OnDapr(IConfiguration configuration)
     {
-        public Task StartAsync(CancellationToken cancellationToken)
-        {
-            var runtime = configuration["CloudMemory:Runtime"];
-            var onDapr = string.Equals(runtime, "Dapr", StringComparison.OrdinalIgnoreCase)
-                || (string.IsNullOrEmpty(runtime) && !string.IsNullOrEmpty(configuration["DAPR_HTTP_PORT"]));
-            if (onDapr)
-            {
-                logger.LogWarning("The message log is in memory: on Dapr, session and context are separate apps and will not share it. Set ConnectionStrings:CloudMemory to a PostgreSQL database shared by both.");
-            }
-            return Task.CompletedTask;
-        }
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        var runtime = configuration["CloudMemory:Runtime"];
+        return string.Equals(runtime, "Dapr", StringComparison.OrdinalIgnoreCase)
+            || (string.IsNullOrEmpty(runtime) && (!string.IsNullOrEmpty(configuration["DAPR_HTTP_PORT"]) || !string.IsNullOrEmpty(configuration["DAPR_GRPC_PORT"])));
     }
 
     private sealed class ConversationLogMigrator(PostgresConversationLog log) : IHostedService

@@ -318,6 +318,58 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ContextApp_WithoutPostgreSql_ReadsTheTurnsTheSessionAppWrote_ThroughTheStateStore()
+    {
+        // Two apps as `dapr run -f dapr.yaml` starts them with only the default components: no
+        // connection string, so both keep the message log in the Dapr state store and share it.
+        await DisposeAsync();
+        _app = await StartAppAsync(session: true, context: false, settings: null);
+        _client = new HttpClient { BaseAddress = _app.AppBase, Timeout = Wait.Timeout };
+        await using var contextApp = await StartAppAsync(session: false, context: true, settings: null, _app.Sidecar);
+        using var contextClient = new HttpClient { BaseAddress = contextApp.AppBase, Timeout = Wait.Timeout };
+        contextApp.Services.GetRequiredService<IConversationLog>().Should().NotBeOfType<InMemoryConversationLog>();
+        var id = NewId();
+        (await PostAsync("v1/sessions", new CreateSessionRequest(id, "user-1"))).StatusCode.Should().Be(HttpStatusCode.Created);
+        await TurnAsync(id, 1);
+        await TurnAsync(id, 2);
+
+        var context = await ReadAsync<MemoryContext>(await contextClient.PostAsJsonAsync("v1/context/query", new MemoryQueryRequest(id, Query: "next?"), ContractsJson.Options));
+
+        context.History.Should().Contain("Turn 1").And.Contain("Turn 2");
+        var page = await ReadAsync<MessagePage>(await contextClient.GetAsync($"v1/conversations/{id}/messages"));
+        page.Messages.Select(m => m.Query).Should().HaveCount(2).And.OnlyContain(q => q.StartsWith("Turn ", StringComparison.Ordinal));
+        Sidecar.StoredState($"cmlog:{Tenant.Default}:{id}")!["stats"]!["turnCount"]!.GetValue<int>().Should().Be(2, "the log header lives in the sidecar's state store");
+        Sidecar.AssertNoViolations();
+    }
+
+    [Fact]
+    public async Task WriteTurn_64ConcurrentOnOneConversation_OverTheStateStoreLog_LoseNothing()
+    {
+        var id = NewId();
+        (await PostAsync("v1/sessions", new CreateSessionRequest(id, "user-1"))).StatusCode.Should().Be(HttpStatusCode.Created);
+
+        var results = await Task.WhenAll(Enumerable.Range(1, 64).Select(i => TurnAsync(id, i)));
+
+        results.Select(r => r.TurnCount).Should().BeEquivalentTo(Enumerable.Range(1, 64));
+        var messages = new List<LogMessage>();
+        for (long after = 0; ;)
+        {
+            var page = await ReadAsync<MessagePage>(await _client.GetAsync($"v1/conversations/{id}/messages?after={after}&limit=50"));
+            messages.AddRange(page.Messages);
+            if (page.NextAfterSequence is not { } next)
+            {
+                break;
+            }
+            after = next;
+        }
+        messages.Where(m => !m.IsCheckpoint).Select(m => m.Query).Should().HaveCount(64).And.OnlyHaveUniqueItems();
+        messages.Select(m => m.Sequence).Should().BeInAscendingOrder().And.OnlyHaveUniqueItems();
+        Sidecar.StoredState($"cmlog:{Tenant.Default}:{id}")!["stats"]!["turnCount"]!.GetValue<int>().Should().Be(64);
+        await Sidecar.WhenDeliveriesSettledAsync();
+        Sidecar.AssertNoViolations();
+    }
+
+    [Fact]
     public async Task ContextApp_AsItsOwnDaprApp_ReadsTheSessionThroughTheSessionAppsActor()
     {
         // Two apps as deployed: `session` hosts ConversationActor; `context` hosts no actor and

@@ -188,3 +188,10 @@ public sealed class PostgresConversationLogTests : ConversationLogBehaviour
         return log;
     }
 }
+
+/// <summary>The state-store log (Dapr mode without PostgreSQL) over the in-process state store; the Dapr test project runs it over the fake sidecar.</summary>
+public sealed class StateStoreConversationLogTests : ConversationLogBehaviour
+{
+    protected override Task<IConversationLog> CreateAsync() =>
+        Task.FromResult<IConversationLog>(new StateStoreConversationLog(new CloudMemory.BuildingBlocks.Embedded.InMemoryStateStore(TimeProvider.System), TimeProvider.System));
+}
