@@ -122,6 +122,10 @@ resource statestore 'Microsoft.App/managedEnvironments/daprComponents@2024-03-01
         name: 'actorStateStore'
         value: 'true'
       }
+      {
+        name: 'keyPrefix'
+        value: 'name'
+      }
     ]
     scopes: [
       'session'

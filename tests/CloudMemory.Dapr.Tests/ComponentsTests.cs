@@ -67,6 +67,18 @@ public sealed class ComponentsTests
         metadata.Children.Should().Contain(m => Scalar(m, "name") == "actorStateStore" && Scalar(m, "value") == "true");
     }
 
+    [Theory]
+    [InlineData("components")]
+    [InlineData("components/postgresql")]
+    public void StateStore_SharesKeysBetweenApps_SoContextReadsTheLogSessionWrote(string set)
+    {
+        // Without PostgreSQL the message log lives in this store; the default per-app-id key prefix
+        // would leave the context app blind to what session wrote (in-memory stores are per sidecar anyway).
+        var store = Set(set).Single(d => Scalar(d.Doc, "metadata", "name") == DaprComponents.StateStore).Doc;
+        var metadata = (YamlSequenceNode)((YamlMappingNode)store.Children[new YamlScalarNode("spec")]).Children[new YamlScalarNode("metadata")];
+        metadata.Children.Should().Contain(m => Scalar(m, "name") == "keyPrefix" && Scalar(m, "value") == "name");
+    }
+
     [Fact]
     public void DaprYaml_AppsPointAtProjects_WithDistinctFreePorts()
     {
