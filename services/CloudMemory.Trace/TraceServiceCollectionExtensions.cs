@@ -1,5 +1,9 @@
 using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Trace.Features.Analysis;
+using CloudMemory.Trace.Features.Audit;
+using CloudMemory.Trace.Features.Diff;
 using CloudMemory.Trace.Features.Read;
+using CloudMemory.Trace.Features.Replay;
 using CloudMemory.Trace.Features.Steps;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -56,6 +60,10 @@ public static class TraceServiceCollectionExtensions
     {
         endpoints.MapStepEndpoints();
         endpoints.MapTraceReadEndpoints();
+        endpoints.MapTraceDiff();
+        endpoints.MapTraceReplay();
+        endpoints.MapAuditEndpoints();
+        endpoints.MapAnalysisEndpoints();
         return endpoints;
     }
 

@@ -12,7 +12,9 @@ public abstract class IngestAndReadBehaviour(TraceHost host)
 {
     private readonly string _tenant = NewTenant();
 
-    private HttpClient Client => host.Client(_tenant);
+    private HttpClient Client => _client ??= host.Client(_tenant);
+
+    private HttpClient? _client;
 
     [Fact]
     public async Task Ingest_NewSteps_AcceptedOnceDurableAndReadBackByIndex()

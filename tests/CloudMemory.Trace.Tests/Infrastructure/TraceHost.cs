@@ -21,6 +21,7 @@ public enum StoreKind
 public class TraceHost(StoreKind kind, string? connectionString = null, IDictionary<string, string?>? settings = null) : WebApplicationFactory<Host.Program>
 {
     private readonly List<CloudEvent> _events = [];
+    private readonly Lock _gate = new();
     private IDisposable? _tap;
 
     public StoreKind Kind => kind;
@@ -42,14 +43,19 @@ public class TraceHost(StoreKind kind, string? connectionString = null, IDiction
     /// <summary>A client sending <paramref name="tenant"/> as <c>X-Tenant-Id</c>.</summary>
     public HttpClient Client(string tenant)
     {
-        var client = CreateClient();
-        _tap ??= Services.GetRequiredService<InMemoryEventBus>().Tap(e =>
+        HttpClient client;
+        lock (_gate)
         {
-            lock (_events)
+            // Starting the host is not thread-safe: clients are created one at a time.
+            client = CreateClient();
+            _tap ??= Services.GetRequiredService<InMemoryEventBus>().Tap(e =>
             {
-                _events.Add(e);
-            }
-        });
+                lock (_events)
+                {
+                    _events.Add(e);
+                }
+            });
+        }
         client.DefaultRequestHeaders.Add("X-Tenant-Id", tenant);
         return client;
     }

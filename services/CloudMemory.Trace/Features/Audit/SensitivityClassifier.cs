@@ -199,7 +199,7 @@ public sealed partial class SensitivityClassifier(AuditOptions options)
 
     // Chinese mobile numbers (optionally +86), and numbers written with separators or a leading +
     // (never a bare digit run, which is more often a timestamp or an id).
-    [GeneratedRegex(@"(?<![\w+])(?:(?:\+?86[- ]?)?1[3-9]\d{9}|\+\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?!\d)")]
+    [GeneratedRegex(@"(?<![0-9A-Za-z_+])(?:(?:\+?86[- ]?)?1[3-9]\d{9}|\+\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?!\d)")]
     private static partial Regex PhonePattern();
 
     [GeneratedRegex(@"(?:\b(?:allerg(?:y|ies|ic)|anaphyla(?:xis|ctic))\b|过敏)", RegexOptions.IgnoreCase)]
