@@ -51,10 +51,7 @@ public sealed class AuditOptions
 /// <summary>Retention by age (<c>CloudMemory:Trace:Retention</c>).</summary>
 public sealed class RetentionOptions
 {
-    /// <summary>Age after which steps are deleted for tenants listed in <see cref="Tenants"/> without their own value; null keeps them.</summary>
-    public TimeSpan? Default { get; set; }
-
-    /// <summary>Per-tenant retention.</summary>
+    /// <summary>Per-tenant retention (age after which steps are deleted); other tenants keep everything or use <c>DELETE /v1/traces?olderThan=</c>.</summary>
     public Dictionary<string, TimeSpan> Tenants { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>How often the sweep runs.</summary>

@@ -2,6 +2,7 @@ using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Trace.Features.Analysis;
 using CloudMemory.Trace.Features.Audit;
 using CloudMemory.Trace.Features.Diff;
+using CloudMemory.Trace.Features.Otlp;
 using CloudMemory.Trace.Features.Read;
 using CloudMemory.Trace.Features.Replay;
 using CloudMemory.Trace.Features.Steps;
@@ -32,6 +33,7 @@ public static class TraceServiceCollectionExtensions
                 "CloudMemory:Trace values out of range")
             .ValidateOnStart();
         services.TryAddSingleton<TraceIngestor>();
+        services.AddHostedService<RetentionSweeper>();
 
         var connectionString = builder.Configuration.GetConnectionString(ConnectionStringName);
         if (string.IsNullOrWhiteSpace(connectionString))
@@ -64,6 +66,8 @@ public static class TraceServiceCollectionExtensions
         endpoints.MapTraceReplay();
         endpoints.MapAuditEndpoints();
         endpoints.MapAnalysisEndpoints();
+        endpoints.MapOtlpEndpoints();
+        endpoints.MapProvenanceEndpoints();
         return endpoints;
     }
 

@@ -44,7 +44,12 @@ public sealed class TraceIngestor : IAsyncDisposable
     /// <summary>Validates and stores a batch for <paramref name="tenantId"/>; throws a 4xx problem for bad input (nothing stored) or 503 when the store stayed down.</summary>
     public async Task<IngestStepsResult> IngestAsync(string tenantId, IReadOnlyList<TraceStepInput>? inputs, string? defaultAgentId, CancellationToken cancellationToken = default)
     {
-        var steps = Prepare(tenantId, inputs, defaultAgentId);
+        return await StoreAsync(Prepare(tenantId, inputs, defaultAgentId), cancellationToken);
+    }
+
+    /// <summary>Stores prepared steps, then publishes the compliance alerts of the new ones.</summary>
+    public async Task<IngestStepsResult> StoreAsync(TenantStep[] steps, CancellationToken cancellationToken = default)
+    {
         var inserted = await WriteAsync(steps, cancellationToken);
         var newCount = inserted.Count(i => i);
         TraceTelemetry.StepsStored.Add(newCount);
