@@ -72,7 +72,9 @@ public sealed partial class SensitivityClassifier(AuditOptions options)
 
     private JsonElement? Scan(JsonElement? value, string root, List<AuditFinding> findings, HashSet<string> redacted)
     {
-        if (value is not { } element || !ContainsText(element))
+        // Most payloads hold nothing sensitive: a read-only pass over their strings decides whether
+        // the (allocating) rewrite is needed at all.
+        if (value is not { } element || !AnySensitive(element))
         {
             return value;
         }
@@ -162,13 +164,17 @@ public sealed partial class SensitivityClassifier(AuditOptions options)
         return result;
     }
 
-    private static bool ContainsText(JsonElement element) => element.ValueKind switch
+    private static bool AnySensitive(JsonElement element) => element.ValueKind switch
     {
-        JsonValueKind.String => true,
-        JsonValueKind.Object => element.EnumerateObject().Any(p => ContainsText(p.Value)),
-        JsonValueKind.Array => element.EnumerateArray().Any(ContainsText),
+        JsonValueKind.String => element.GetString() is { Length: >= 3 } text && IsSensitive(text),
+        JsonValueKind.Object => element.EnumerateObject().Any(p => AnySensitive(p.Value)),
+        JsonValueKind.Array => element.EnumerateArray().Any(AnySensitive),
         _ => false,
     };
+
+    private static bool IsSensitive(string text) =>
+        EmailPattern().IsMatch(text) || IdNumberPattern().IsMatch(text) || PhonePattern().IsMatch(text)
+        || AllergyPattern().IsMatch(text) || ConditionPattern().IsMatch(text) || DrugPattern().IsMatch(text);
 
     // A US SSN, or a Chinese resident ID whose ISO 7064 check character is right (18 characters).
     private static bool IsIdNumber(string value)
