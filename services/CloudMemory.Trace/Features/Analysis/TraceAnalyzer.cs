@@ -277,6 +277,7 @@ public static class TraceAnalyzer
     private static List<Suggestion> Suggestions(IReadOnlyList<TraceStep> steps, TraceView view, ExecutionPatterns patterns, List<StepPerformance> performance, List<FailureGroup> failures)
     {
         var result = new List<Suggestion>();
+        var byId = steps.ToDictionary(s => s.StepId, StringComparer.Ordinal);
         foreach (var perf in performance)
         {
             foreach (var a in perf.Anomalies)
@@ -288,7 +289,7 @@ public static class TraceAnalyzer
         }
         foreach (var retry in patterns.Retries.Where(r => r.Attempts > 1))
         {
-            var errorTypes = retry.StepIds.Select(id => steps.First(s => s.StepId == id)).Where(s => !s.Success).Select(s => s.Error?.Type ?? "error").Distinct().ToList();
+            var errorTypes = retry.StepIds.Select(id => byId[id]).Where(s => !s.Success).Select(s => s.Error?.Type ?? "error").Distinct().ToList();
             result.Add(new Suggestion("retry-cost",
                 $"'{retry.Signature}' needed {retry.Attempts} attempts ({string.Join(", ", errorTypes)}); {Text.Ms(retry.FailedAttemptsMs)} went to failed attempts" +
                 (retry.Recovered ? "." : " and it never succeeded.") + " Back off, raise the timeout or fix the cause before retrying.",
@@ -304,8 +305,11 @@ public static class TraceAnalyzer
                 $"'{duplicate.Key.Item1}' ran {calls.Count} times with identical inputs and outputs: caching the first result would save {Text.Ms(wasted)}" + (tokens > 0 ? $" and {tokens} tokens." : "."),
                 [.. calls.Select(s => s.StepId)], new Dictionary<string, double> { ["calls"] = calls.Count, ["savedMs"] = wasted, ["savedTokens"] = tokens }));
         }
-        var critical = view.Rollup.CriticalPath.Select(id => steps.First(s => s.StepId == id)).ToList();
-        var leafTime = critical.Where(s => !view.Tree.Nodes.Any(n => n.StepId == s.StepId && n.Children.Any(c => view.Rollup.CriticalPath.Contains(c))))
+        var onPath = view.Rollup.CriticalPath.ToHashSet(StringComparer.Ordinal);
+        var critical = view.Rollup.CriticalPath.Select(id => byId[id]).ToList();
+        // Time on the path is counted at its innermost steps (a parent's time is its children's).
+        var withPathChild = view.Tree.Nodes.Where(n => onPath.Contains(n.StepId) && n.Children.Any(onPath.Contains)).Select(n => n.StepId).ToHashSet(StringComparer.Ordinal);
+        var leafTime = critical.Where(s => !withPathChild.Contains(s.StepId))
             .GroupBy(s => s.StepType).Select(g => (Type: g.Key, Ms: g.Sum(s => s.DurationMs))).OrderByDescending(x => x.Ms).ToList();
         var leafTotal = leafTime.Sum(x => x.Ms);
         if (leafTime.Count > 0 && leafTotal > 0 && leafTime[0].Ms / leafTotal > 0.5 && critical.Count > 1)
