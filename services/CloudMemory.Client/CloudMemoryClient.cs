@@ -55,7 +55,7 @@ public sealed class CloudMemoryException(HttpStatusCode status, string? code, st
 /// Typed client of CloudMemory's short-term memory, with the seed's operation names. Works against
 /// a base URL (embedded host) or through Dapr service invocation.
 /// </summary>
-public sealed class CloudMemoryClient(HttpClient http, CloudMemoryClientOptions options)
+public sealed partial class CloudMemoryClient(HttpClient http, CloudMemoryClientOptions options)
 {
     /// <summary>CreateShortMemory (idempotent).</summary>
     public Task<SessionValue> CreateShortMemoryAsync(string conversationId, string userId, string? agentCode = null, CancellationToken cancellationToken = default) =>

@@ -1,0 +1,73 @@
+using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Contracts.Traces;
+using CloudMemory.Trace.Features.Steps;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace CloudMemory.Trace.Features.Read;
+
+/// <summary>Steps of a conversation.</summary>
+public sealed record ContextSteps(string ContextId, IReadOnlyList<TraceStep> Steps);
+
+/// <summary>What an agent did recently (newest first), e.g. for a context answer's <c>recent_actions</c>.</summary>
+public sealed record AgentActions(string AgentId, IReadOnlyList<AgentAction> Actions);
+
+/// <summary>One recent action.</summary>
+public sealed record AgentAction(string TraceId, string StepId, int StepIndex, string? ContextId, string StepType, string Name,
+    DateTimeOffset StartedAt, double DurationMs, bool Success, StepError? Error);
+
+/// <summary>Reads: a trace as a tree, a conversation's steps, an agent's recent actions.</summary>
+public static class TraceReadEndpoints
+{
+    /// <summary>Maps the routes.</summary>
+    public static IEndpointRouteBuilder MapTraceReadEndpoints(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/v1/traces/{traceId}", GetTraceAsync).WithTags("Traces");
+        endpoints.MapGet("/v1/conversations/{contextId}/steps", GetContextStepsAsync).WithTags("Traces");
+        endpoints.MapGet("/v1/agents/{agentId}/actions", GetAgentActionsAsync).WithTags("Traces");
+        return endpoints;
+    }
+
+    /// <summary><c>GET /v1/traces/{traceId}</c>.</summary>
+    public static async Task<Results<Ok<TraceView>, ProblemHttpResult>> GetTraceAsync(HttpContext http, string traceId, ITraceStore store, CancellationToken cancellationToken)
+    {
+        var steps = await LoadAsync(http, traceId, store, cancellationToken);
+        return TypedResults.Ok(TraceViewBuilder.Build(traceId, steps));
+    }
+
+    /// <summary><c>GET /v1/conversations/{contextId}/steps?limit=</c> (oldest first).</summary>
+    public static async Task<Ok<ContextSteps>> GetContextStepsAsync(HttpContext http, string contextId, ITraceStore store, CancellationToken cancellationToken, int? limit = null)
+    {
+        var tenant = Tenant.From(http);
+        Ids.Require(contextId, "contextId");
+        var steps = await store.GetContextStepsAsync(tenant, contextId, Limit(limit, 200, 5000), cancellationToken);
+        return TypedResults.Ok(new ContextSteps(contextId, steps));
+    }
+
+    /// <summary><c>GET /v1/agents/{agentId}/actions?limit=</c> (newest first).</summary>
+    public static async Task<Ok<AgentActions>> GetAgentActionsAsync(HttpContext http, string agentId, ITraceStore store, CancellationToken cancellationToken, int? limit = null)
+    {
+        var tenant = Tenant.From(http);
+        Ids.Require(agentId, "agentId");
+        var steps = await store.GetAgentStepsAsync(tenant, agentId, Limit(limit, 20, 1000), cancellationToken);
+        return TypedResults.Ok(new AgentActions(agentId, [.. steps.Select(s =>
+            new AgentAction(s.TraceId, s.StepId, s.StepIndex, s.ContextId, s.StepType, s.Name, s.StartedAt, s.DurationMs, s.Success, s.Error))]));
+    }
+
+    /// <summary>The steps of a trace of the request's tenant; 404 problem when it has none.</summary>
+    public static async Task<IReadOnlyList<TraceStep>> LoadAsync(HttpContext http, string traceId, ITraceStore store, CancellationToken cancellationToken)
+    {
+        var tenant = Tenant.From(http);
+        Ids.Require(traceId, "traceId");
+        var steps = await store.GetTraceAsync(tenant, traceId, cancellationToken);
+        return steps.Count == 0 ? throw new ProblemException(404, "trace-not-found", $"Trace '{traceId}' has no steps.") : steps;
+    }
+
+    /// <summary>A validated page size.</summary>
+    public static int Limit(int? limit, int fallback, int max) => limit switch
+    {
+        null => fallback,
+        < 1 => throw new ProblemException(400, "invalid-limit", $"'limit' must be 1-{max}."),
+        _ when limit > max => throw new ProblemException(400, "invalid-limit", $"'limit' must be 1-{max}."),
+        _ => limit.Value,
+    };
+}

@@ -1,0 +1,44 @@
+using CloudMemory.Contracts.Traces;
+
+namespace CloudMemory.Trace.Features.Steps;
+
+/// <summary>A step with its tenant and the indexed sensitivity bits, as handed to a store.</summary>
+public readonly record struct TenantStep(string TenantId, TraceStep Step, int SensitivityFlags);
+
+/// <summary>
+/// Durable trace steps. Appends are idempotent by (tenant, traceId, stepId); every read is scoped to
+/// one tenant. Duration statistics per (step type, agent) are kept up to date by appends, so that
+/// anomaly thresholds never need a rescan of history.
+/// </summary>
+public interface ITraceStore
+{
+    /// <summary>Stores the steps not already stored (one transaction); returns, per position, whether it was new.</summary>
+    Task<bool[]> AppendAsync(IReadOnlyList<TenantStep> steps, CancellationToken cancellationToken = default);
+
+    /// <summary>The steps of a trace ordered by step index (empty when unknown).</summary>
+    Task<IReadOnlyList<TraceStep>> GetTraceAsync(string tenantId, string traceId, CancellationToken cancellationToken = default);
+
+    /// <summary>The highest step index of a trace, or null when it has none.</summary>
+    Task<int?> GetMaxStepIndexAsync(string tenantId, string traceId, CancellationToken cancellationToken = default);
+
+    /// <summary>The steps of a conversation, oldest first, the most recent <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<TraceStep>> GetContextStepsAsync(string tenantId, string contextId, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>The most recent steps of an agent, newest first.</summary>
+    Task<IReadOnlyList<TraceStep>> GetAgentStepsAsync(string tenantId, string agentId, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>The steps that recorded producing a memory entry, oldest first.</summary>
+    Task<IReadOnlyList<TraceStep>> GetMemoryProvenanceAsync(string tenantId, string memoryId, CancellationToken cancellationToken = default);
+
+    /// <summary>Steps with sensitive data started in [from, to), oldest first.</summary>
+    Task<IReadOnlyList<TraceStep>> GetSensitiveStepsAsync(string tenantId, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>The last successful step of the same signature started before <paramref name="before"/>.</summary>
+    Task<TraceStep?> FindLastSuccessAsync(string tenantId, string agentId, string stepType, string name, DateTimeOffset before, CancellationToken cancellationToken = default);
+
+    /// <summary>Duration histograms of the tenant per (step type, agent).</summary>
+    Task<IReadOnlyList<DurationStats>> GetDurationStatsAsync(string tenantId, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the tenant's steps started before <paramref name="cutoff"/>; returns how many.</summary>
+    Task<long> DeleteOlderThanAsync(string tenantId, DateTimeOffset cutoff, CancellationToken cancellationToken = default);
+}
