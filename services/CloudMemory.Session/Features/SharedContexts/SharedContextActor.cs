@@ -84,7 +84,7 @@ public sealed class SharedContextActor(SharedContextStore store, IEventPublisher
             Kind = "created",
             Author = command.AgentId,
             AtMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
-            Diff = doc.Fields.ToDictionary(f => f.Key, f => new FieldDiff("create", default, f.Value.Value), StringComparer.Ordinal),
+            Diff = doc.Fields.ToDictionary(f => f.Key, f => new FieldDiff("create", JsonSerializer.SerializeToElement<object?>(null), f.Value.Value), StringComparer.Ordinal),
             Detail = Detail(new { mode = doc.Mode, members = doc.Members.Select(m => new { m.AgentId, m.Role, m.Status }) }),
         };
         doc.Seq = 1;

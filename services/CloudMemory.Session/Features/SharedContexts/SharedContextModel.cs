@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace CloudMemory.Session.Features.SharedContexts;
 
@@ -256,15 +257,19 @@ public sealed record AppliedChange(string ChangeId, long Version, long Seq);
 public sealed class FieldChange
 {
     /// <summary>Replace the value (reject, last-writer-wins, max, min; map-merge merges an object).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public JsonElement Set { get; set; }
 
     /// <summary>Append (append) or add elements (set-union).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public JsonElement Add { get; set; }
 
     /// <summary>Remove observed elements (set-union) or keys (map-merge).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public JsonElement Remove { get; set; }
 
     /// <summary>Add to a counter.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public JsonElement Increment { get; set; }
 }
 
