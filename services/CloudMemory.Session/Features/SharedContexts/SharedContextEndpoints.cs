@@ -372,6 +372,13 @@ public static class SharedContextEndpoints
     private static IResult Result<T>(SharedReply<T> reply) => reply.IsSuccess ? TypedResults.Ok(reply.Value) : Problem(reply);
 
     private static ProblemHttpResult Problem<T>(SharedReply<T> reply) =>
-        Problems.Create(reply.Status, reply.Code!, new ProblemException(reply.Status, reply.Code!, "").ToResult().ProblemDetails.Title ?? "The request failed.",
-            reply.Detail, reply.Extensions?.ToDictionary(e => e.Key, e => (object?)e.Value));
+        Problems.Create(reply.Status, reply.Code!, reply.Status switch
+        {
+            400 => "The request is invalid.",
+            403 => "Forbidden.",
+            404 => "Not found.",
+            409 => "Conflict.",
+            413 => "The request is too large.",
+            _ => "The request failed.",
+        }, reply.Detail, reply.Extensions?.ToDictionary(e => e.Key, e => (object?)e.Value));
 }
