@@ -349,8 +349,11 @@ public abstract class SharedContextBehaviour : IAsyncLifetime
         var first = await (await PatchAsync(id, "report", 1, new { visits = new { increment = 1 } }, changeId: "chg-1")).ReadAsync<SharedContextAck>();
         var retry = await (await PatchAsync(id, "report", 1, new { visits = new { increment = 1 } }, changeId: "chg-1")).ReadAsync<SharedContextAck>();
 
+        var anotherAgent = await (await PatchAsync(id, "drug", 1, new { visits = new { increment = 1 } }, changeId: "chg-1")).ReadAsync<SharedContextAck>();
+
         retry.Should().Be(first);
-        (await GetAsync(id)).Fields["visits"].Value.GetInt32().Should().Be(1);
+        anotherAgent.Version.Should().Be(3, "change ids are each writer's own");
+        (await GetAsync(id)).Fields["visits"].Value.GetInt32().Should().Be(2);
     }
 
     // ---- membership --------------------------------------------------------------------------------

@@ -101,7 +101,9 @@ public sealed class SharedContextActor(SharedContextStore store, IEventPublisher
             return refusal;
         }
         var request = command.Request;
-        if (request.ChangeId is { } changeId && doc!.Recent.Find(r => r.ChangeId == changeId) is { } applied)
+        // Change ids are the writer's own: another agent's id never answers for this one.
+        var changeKey = request.ChangeId is null ? null : command.AgentId + "/" + request.ChangeId;
+        if (changeKey is not null && doc!.Recent.Find(r => r.ChangeId == changeKey) is { } applied)
         {
             return Ok(new SharedContextAck(doc.Id, applied.Version, applied.Seq)); // a retry: applied once already
         }
@@ -123,9 +125,9 @@ public sealed class SharedContextActor(SharedContextStore store, IEventPublisher
             return conflict;
         }
         entries.Add(NewEntry(doc, "updated", command.AgentId, request.StepId, _lastDiff, null));
-        if (request.ChangeId is not null)
+        if (changeKey is not null)
         {
-            doc.Recent.Add(new AppliedChange(request.ChangeId, doc.Version, doc.Seq));
+            doc.Recent.Add(new AppliedChange(changeKey, doc.Version, doc.Seq));
             if (doc.Recent.Count > RecentChangesKept)
             {
                 doc.Recent.RemoveAt(0);
@@ -509,7 +511,15 @@ public sealed class SharedContextActor(SharedContextStore store, IEventPublisher
         await CommitAsync(doc, entries);
         if (doc.Mode == "democratic" && proposal.Status == "pending")
         {
-            await Reminders.RegisterReminderAsync(ReminderName(proposal.ProposalId), [], TimeSpan.FromSeconds(deadlineSeconds), TimeSpan.Zero);
+            try
+            {
+                await Reminders.RegisterReminderAsync(ReminderName(proposal.ProposalId), [], TimeSpan.FromSeconds(deadlineSeconds), TimeSpan.Zero);
+            }
+            catch (Exception ex)
+            {
+                // The proposal is stored; without the reminder it is decided by the first call after its deadline.
+                logger.LogError(ex, "Registering the deadline of proposal {ProposalId} failed", proposal.ProposalId);
+            }
         }
         return Ok(proposal);
     });
