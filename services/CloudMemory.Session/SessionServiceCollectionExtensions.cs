@@ -3,6 +3,7 @@ using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Conversations;
 using CloudMemory.Session.Features.Checkpoints;
 using CloudMemory.Session.Features.Sessions;
+using CloudMemory.Session.Features.SharedContexts;
 
 namespace CloudMemory.Session;
 
@@ -25,9 +26,10 @@ public static class SessionServiceCollectionExtensions
         services.AddWorkflow<CheckpointConversationWorkflow>();
         services.AddWorkflowActivity<SummarizeConversationActivity>();
         services.AddWorkflowActivity<ApplyCheckpointActivity>();
+        services.AddSharedContexts();
         return builder;
     }
 
     /// <summary>Maps the session API.</summary>
-    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi();
+    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi().MapSharedContextApi();
 }

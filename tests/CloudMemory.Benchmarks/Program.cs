@@ -8,6 +8,7 @@ internal static class Program
         ["locomo"] = LocomoBenchmark.RunAsync,
         ["context"] = ContextBenchmark.RunAsync,
         ["trace"] = TraceBenchmark.RunAsync,
+        ["sharing"] = SharingBenchmark.RunAsync,
     };
 
     public static async Task<int> Main(string[] args)
