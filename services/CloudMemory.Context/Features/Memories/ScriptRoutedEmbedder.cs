@@ -69,6 +69,11 @@ public sealed class ScriptRoutedEmbedder : IEmbedder
         return Compose(denseVector, dense, cjkVector, cjk);
     }
 
+    /// <inheritdoc />
+    /// <remarks>The memory's document vector (the model caches what it embedded at write time), not a query embedding of it.</remarks>
+    public async Task<float[]> EmbedFeedbackAsync(string content, CancellationToken cancellationToken = default) =>
+        (await EmbedAsync([content], document: false, cancellationToken))[0];
+
     /// <summary>
     /// The block weights of a text: (dense, CJK). Only letters count (digits, punctuation and spaces
     /// are neutral); a text without letters goes to the dense block.
