@@ -31,6 +31,37 @@ public static class OnnxEmbeddingServiceCollectionExtensions
             sp => new ScriptRoutedEmbedder(sp.GetRequiredService<OnnxSentenceEmbedder>(), sp.GetRequiredService<IOptions<OnnxEmbeddingOptions>>().Value.CjkDimensions),
             isDefault));
         services.AddHostedService<OnnxModelWarmUp>();
+
+        // The retrieval defaults that go with this model (derived by k-fold on the LoCoMo development
+        // conversations, docs/benchmarks.md): applied when onnx is the active provider, to each
+        // setting the configuration does not set itself.
+        var provider = configuration[$"{EmbeddingOptions.SectionName}:Provider"] ?? (isDefault ? ProviderName : "local");
+        if (provider == ProviderName)
+        {
+            bool Unset(string section, string key) => !configuration.GetSection($"{section}:{key}").Exists();
+            services.PostConfigure<LongTermMemoryOptions>(o =>
+            {
+                if (Unset(LongTermMemoryOptions.SectionName, nameof(o.SemanticWeight)))
+                {
+                    o.SemanticWeight = OnnxRetrievalDefaults.SemanticWeight;
+                }
+                if (Unset(LongTermMemoryOptions.SectionName, nameof(o.ScoreNormalization)))
+                {
+                    o.ScoreNormalization = OnnxRetrievalDefaults.ScoreNormalization;
+                }
+                if (Unset(LongTermMemoryOptions.SectionName, nameof(o.FeedbackWeight)))
+                {
+                    o.FeedbackWeight = OnnxRetrievalDefaults.FeedbackWeight;
+                }
+            });
+            services.PostConfigure<EmbeddingOptions>(o =>
+            {
+                if (Unset(EmbeddingOptions.SectionName, nameof(o.NeighbourWeight)))
+                {
+                    o.NeighbourWeight = OnnxRetrievalDefaults.NeighbourWeight;
+                }
+            });
+        }
         return services;
     }
 
@@ -48,4 +79,20 @@ public static class OnnxEmbeddingServiceCollectionExtensions
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
+}
+
+/// <summary>Retrieval defaults with the onnx provider (each overridable in configuration).</summary>
+public static class OnnxRetrievalDefaults
+{
+    /// <summary>Semantic share of weighted fusion.</summary>
+    public const double SemanticWeight = 0.3;
+
+    /// <summary>Min-max normalization: dense cosines sit in a narrow band, dividing by the best leaves them all near 1.</summary>
+    public const string ScoreNormalization = ScoreNormalizations.MinMax;
+
+    /// <summary>Pseudo-relevance feedback off: it did not help the dense side.</summary>
+    public const double FeedbackWeight = 0;
+
+    /// <summary>Neighbour enrichment of stored vectors off: the model's own sentence vector retrieves better.</summary>
+    public const double NeighbourWeight = 0;
 }

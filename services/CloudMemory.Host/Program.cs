@@ -28,7 +28,8 @@ public sealed class Program
         builder.AddTraceServices();
         builder.AddFeedbackServices();
 #if CLOUDMEMORY_ONNX
-        builder.Services.AddOnnxEmbeddings(builder.Configuration);
+        // Opt-in (CloudMemory:Embeddings:Provider=onnx) until it measures better than local: docs/benchmarks.md.
+        builder.Services.AddOnnxEmbeddings(builder.Configuration, isDefault: false);
 #endif
         configure?.Invoke(builder);
 

@@ -30,12 +30,29 @@ public sealed class ProviderSelectionTests
         read.Should().Throw<OptionsValidationException>().WithMessage("*Provider*");
     }
 
-    private static ServiceProvider Build(string? provider, bool onnxIsDefault)
+    [Fact]
+    public void SearchOptions_OnnxActive_TunedDefaultsUnlessConfigured()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        using var onnx = Build("onnx", onnxIsDefault: false);
+        using var configured = Build("onnx", onnxIsDefault: false, semanticWeight: "0.6");
+        using var local = Build("local", onnxIsDefault: true);
+
+        var tuned = onnx.GetRequiredService<IOptions<LongTermMemoryOptions>>().Value;
+        tuned.SemanticWeight.Should().Be(OnnxRetrievalDefaults.SemanticWeight);
+        tuned.ScoreNormalization.Should().Be(OnnxRetrievalDefaults.ScoreNormalization);
+        onnx.GetRequiredService<IOptions<EmbeddingOptions>>().Value.NeighbourWeight.Should().Be(OnnxRetrievalDefaults.NeighbourWeight);
+        configured.GetRequiredService<IOptions<LongTermMemoryOptions>>().Value.SemanticWeight.Should().Be(0.6);
+        local.GetRequiredService<IOptions<LongTermMemoryOptions>>().Value.SemanticWeight.Should().Be(new LongTermMemoryOptions().SemanticWeight);
+    }
+
+    private static ServiceProvider Build(string? provider, bool onnxIsDefault, string? semanticWeight = null)
+    {
+        var settings = new Dictionary<string, string?> { [$"{EmbeddingOptions.SectionName}:Provider"] = provider };
+        if (semanticWeight is not null)
         {
-            [$"{EmbeddingOptions.SectionName}:Provider"] = provider,
-        }).Build();
+            settings[$"{LongTermMemoryOptions.SectionName}:SemanticWeight"] = semanticWeight;
+        }
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         var services = new ServiceCollection();
         services.AddLogging(b => b.ClearProviders());
         services.AddOnnxEmbeddings(configuration, onnxIsDefault);
