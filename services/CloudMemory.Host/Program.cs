@@ -2,6 +2,9 @@ using CloudMemory.BuildingBlocks.Embedded;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Context;
 using CloudMemory.Dapr;
+#if CLOUDMEMORY_ONNX
+using CloudMemory.Embeddings.Onnx;
+#endif
 using CloudMemory.Feedback;
 using CloudMemory.Session;
 using CloudMemory.Trace;
@@ -24,6 +27,10 @@ public sealed class Program
         builder.AddSessionServices();
         builder.AddTraceServices();
         builder.AddFeedbackServices();
+#if CLOUDMEMORY_ONNX
+        // Opt-in (CloudMemory:Embeddings:Provider=onnx) until it measures better than local: docs/benchmarks.md.
+        builder.Services.AddOnnxEmbeddings(builder.Configuration, isDefault: false);
+#endif
         configure?.Invoke(builder);
 
         var app = builder.Build();

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CloudMemory.Context.Features.Memories;
+using CloudMemory.Embeddings.Onnx;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -29,7 +30,7 @@ internal static class LocomoBenchmark
         var exit = 0;
         if (options.TryGetValue("data", out var data))
         {
-            exit = await RunLocomoAsync(data, options);
+            exit = options.ContainsKey("kfold") ? await LocomoKFold.RunAsync(data, options, StartAsync) : await RunLocomoAsync(data, options);
         }
         if (options.TryGetValue("scale", out var scale))
         {
@@ -37,7 +38,7 @@ internal static class LocomoBenchmark
         }
         if (!options.ContainsKey("data") && !options.ContainsKey("scale"))
         {
-            Console.Error.WriteLine("usage: locomo --data DIR [--json FILE] [--scale N] [--semantic-weight W] [--fusion weighted|rrf] [--dims N] [--weights U,B,C] [--config Embeddings:NeighbourWeight=0.5;LongTermMemory:SemanticWeight=0.5]");
+            Console.Error.WriteLine("usage: locomo --data DIR [--embedder local|onnx] [--kfold [--grid small|full] [--conversations N] [--max-questions N]] [--json FILE] [--scale N] [--semantic-weight W] [--fusion weighted|rrf] [--dims N] [--weights U,B,C] [--config Embeddings:NeighbourWeight=0.5;LongTermMemory:SemanticWeight=0.5]");
             return 2;
         }
         return exit;
@@ -49,48 +50,8 @@ internal static class LocomoBenchmark
         var memory = host.Services.GetRequiredService<ILongTermMemory>();
         var pipeline = host.Services.GetRequiredService<EmbeddingPipeline>();
 
-        var questions = new List<(string Context, string Question, string Category, HashSet<string> Evidence)>();
         var files = Directory.GetFiles(dataDir, "*.json").Order(StringComparer.Ordinal).ToList();
-        var turns = 0;
-        foreach (var file in files)
-        {
-            var root = JsonNode.Parse(await File.ReadAllTextAsync(file))!.AsObject();
-            var conversation = root["conversation"]?.AsObject() ?? root;
-            var contextId = "locomo-" + Path.GetFileNameWithoutExtension(file);
-            for (var n = 1; conversation[$"session_{n}"] is JsonArray session || conversation.ContainsKey($"session_{n}_date_time"); n++)
-            {
-                if (conversation[$"session_{n}"] is not JsonArray s)
-                {
-                    continue;
-                }
-                foreach (var turn in s)
-                {
-                    var diaId = (string)turn!["dia_id"]!;
-                    var text = $"{turn["speaker"]}: {turn["text"]}";
-                    if (turn["blip_caption"] is JsonNode caption)
-                    {
-                        text += $" [image: {caption}]";
-                    }
-                    await memory.CreateAsync(Tenant, new CreateMemoryRequest(
-                        text, MemoryTypes.Message, ContextId: contextId,
-                        Metadata: new Dictionary<string, string>(StringComparer.Ordinal) { ["dia_id"] = diaId }));
-                    turns++;
-                }
-            }
-            foreach (var qa in root["qa"]!.AsArray())
-            {
-                var category = qa!["category"]!.ToString();
-                if (category is "5" || qa["evidence"] is not JsonArray evidence)
-                {
-                    continue;
-                }
-                var ids = evidence.SelectMany(e => e!.ToString().Split([';', ',', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToHashSet(StringComparer.Ordinal);
-                if (ids.Count > 0)
-                {
-                    questions.Add((contextId, (string)qa["question"]!, category, ids));
-                }
-            }
-        }
+        var (turns, questions) = await LoadAsync(memory, Tenant, files);
         var ingest = Stopwatch.StartNew();
         await pipeline.WaitForIdleAsync();
         // The tenant's latent space, learned from everything loaded (deterministic; in service it is
@@ -156,6 +117,53 @@ internal static class LocomoBenchmark
         }
         await host.StopAsync();
         return 0;
+    }
+
+    /// <summary>Loads every turn of <paramref name="files"/> into <paramref name="tenant"/> (one context per conversation) and returns the turn count and the scored questions.</summary>
+    internal static async Task<(int Turns, List<(string Context, string Question, string Category, HashSet<string> Evidence)> Questions)> LoadAsync(ILongTermMemory memory, string tenant, IReadOnlyList<string> files)
+    {
+        var questions = new List<(string Context, string Question, string Category, HashSet<string> Evidence)>();
+        var turns = 0;
+        foreach (var file in files)
+        {
+            var root = JsonNode.Parse(await File.ReadAllTextAsync(file))!.AsObject();
+            var conversation = root["conversation"]?.AsObject() ?? root;
+            var contextId = "locomo-" + Path.GetFileNameWithoutExtension(file);
+            for (var n = 1; conversation[$"session_{n}"] is JsonArray session || conversation.ContainsKey($"session_{n}_date_time"); n++)
+            {
+                if (conversation[$"session_{n}"] is not JsonArray s)
+                {
+                    continue;
+                }
+                foreach (var turn in s)
+                {
+                    var diaId = (string)turn!["dia_id"]!;
+                    var text = $"{turn["speaker"]}: {turn["text"]}";
+                    if (turn["blip_caption"] is JsonNode caption)
+                    {
+                        text += $" [image: {caption}]";
+                    }
+                    await memory.CreateAsync(tenant, new CreateMemoryRequest(
+                        text, MemoryTypes.Message, ContextId: contextId,
+                        Metadata: new Dictionary<string, string>(StringComparer.Ordinal) { ["dia_id"] = diaId }));
+                    turns++;
+                }
+            }
+            foreach (var qa in root["qa"]!.AsArray())
+            {
+                var category = qa!["category"]!.ToString();
+                if (category is "5" || qa["evidence"] is not JsonArray evidence)
+                {
+                    continue;
+                }
+                var ids = evidence.SelectMany(e => e!.ToString().Split([';', ',', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToHashSet(StringComparer.Ordinal);
+                if (ids.Count > 0)
+                {
+                    questions.Add((contextId, (string)qa["question"]!, category, ids));
+                }
+            }
+        }
+        return (turns, questions);
     }
 
     private static async Task<int> RunScaleAsync(int n, Dictionary<string, string> options)
@@ -277,7 +285,7 @@ internal static class LocomoBenchmark
         return (double)Math.Min(truth.Count, found.Count(s => ids.Contains(s.Id) || s.Score >= cut)) / truth.Count;
     }
 
-    private static async Task<IHost> StartAsync(Dictionary<string, string> options)
+    internal static async Task<IHost> StartAsync(Dictionary<string, string> options)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -295,7 +303,17 @@ internal static class LocomoBenchmark
                 .Select(kv => new KeyValuePair<string, string?>(kv[0].Contains(':', StringComparison.Ordinal) ? "CloudMemory:" + kv[0] : kv[0], kv[1])));
         }
         var dims = options.TryGetValue("dims", out var d) ? int.Parse(d, CultureInfo.InvariantCulture) : LocalHashingEmbedder.DefaultDimensions;
-        if (options.TryGetValue("weights", out var weights))
+        if (options.GetValueOrDefault("embedder", "local") == "onnx")
+        {
+            // The vectors the benchmark re-reads (neighbours, feedback) stay cached across the whole run.
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                [$"{EmbeddingOptions.SectionName}:Provider"] = "onnx",
+                [$"{OnnxEmbeddingOptions.SectionName}:CacheSize"] = "100000",
+            });
+            builder.Services.AddOnnxEmbeddings(builder.Configuration);
+        }
+        else if (options.TryGetValue("weights", out var weights))
         {
             var parts = weights.Split(',').Select(p => double.Parse(p, CultureInfo.InvariantCulture)).ToArray();
             builder.Services.AddSingleton<IEmbedder>(new LocalHashingEmbedder(dims, new LocalEmbedderWeights(parts[0], parts[1], parts[2], parts.Length > 3 ? parts[3] : 1.0)));

@@ -25,6 +25,14 @@ public interface IEmbedder
     /// <summary>Embeds a search query; by default the same as a document.</summary>
     async Task<float[]> EmbedQueryAsync(string query, CancellationToken cancellationToken = default) =>
         (await EmbedAsync([query], cancellationToken))[0];
+
+    /// <summary>
+    /// Embeds a retrieved memory's content for pseudo-relevance feedback (the query moves towards
+    /// it); by default the same as a query. A model with separate query and document encodings
+    /// returns the document vector here (usually cached since the memory was written).
+    /// </summary>
+    Task<float[]> EmbedFeedbackAsync(string content, CancellationToken cancellationToken = default) =>
+        EmbedQueryAsync(content, cancellationToken);
 }
 
 /// <summary>Feature weights of <see cref="LocalHashingEmbedder"/>.</summary>

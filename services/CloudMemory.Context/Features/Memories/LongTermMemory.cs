@@ -238,7 +238,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
                 var expanded = (float[])vector.Clone();
                 foreach (var e in feedback)
                 {
-                    var v = await _embedder.EmbedQueryAsync(e.Content, cancellationToken);
+                    var v = await _embedder.EmbedFeedbackAsync(e.Content, cancellationToken);
                     if (v.Length == expanded.Length)
                     {
                         System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(v, (float)(_options.FeedbackWeight / feedback.Count), expanded, expanded);

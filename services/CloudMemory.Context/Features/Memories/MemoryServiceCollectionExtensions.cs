@@ -25,7 +25,9 @@ public static class MemoryServiceCollectionExtensions
             .Validate(o => o.CandidateMultiplier >= 1 && o.MinCandidates >= 1 && o.RrfK >= 1, "candidate counts must be positive")
             .ValidateOnStart();
         services.AddOptions<EmbeddingOptions>().Bind(configuration.GetSection(EmbeddingOptions.SectionName))
-            .Validate(o => o.Provider is "local" or "openai", "Provider must be 'local' or 'openai'")
+            .Validate<IEnumerable<EmbedderProvider>>(
+                (o, plugins) => o.Provider is null or "local" or "openai" || plugins.Any(p => p.Name == o.Provider),
+                "Provider must be 'local', 'openai' or a registered plug-in (e.g. 'onnx' from CloudMemory.Embeddings.Onnx)")
             .Validate(o => o.BatchSize is >= 1 and <= 2048, "BatchSize must be 1..2048")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
@@ -34,9 +36,14 @@ public static class MemoryServiceCollectionExtensions
         services.TryAddSingleton<IEmbedder>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value;
-            return options.Provider == "openai"
-                ? new OpenAIEmbedder(options)
-                : new LocalHashingEmbedder(options.Dimensions ?? LocalHashingEmbedder.DefaultDimensions);
+            var plugins = sp.GetServices<EmbedderProvider>().ToList();
+            var provider = options.Provider ?? plugins.FirstOrDefault(p => p.IsDefault)?.Name ?? "local";
+            return provider switch
+            {
+                "openai" => new OpenAIEmbedder(options),
+                "local" => new LocalHashingEmbedder(options.Dimensions ?? LocalHashingEmbedder.DefaultDimensions),
+                _ => plugins.First(p => p.Name == provider).Create(sp),
+            };
         });
 
         var connectionString = configuration.GetConnectionString(ConnectionStringName);

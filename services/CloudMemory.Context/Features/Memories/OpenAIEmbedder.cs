@@ -79,8 +79,12 @@ public sealed class EmbeddingOptions
     /// <summary>The section name.</summary>
     public const string SectionName = "CloudMemory:Embeddings";
 
-    /// <summary><c>local</c> (default, no network) or <c>openai</c> (OpenAI-compatible endpoint).</summary>
-    public string Provider { get; set; } = "local";
+    /// <summary>
+    /// <c>local</c> (no network, no model), <c>openai</c> (OpenAI-compatible endpoint) or a plug-in's
+    /// name (<see cref="EmbedderProvider"/>, e.g. <c>onnx</c>). Null: the plug-in marked default if
+    /// the host has one, else <c>local</c>.
+    /// </summary>
+    public string? Provider { get; set; }
 
     /// <summary>Endpoint of an OpenAI-compatible API (e.g. <c>https://RESOURCE.openai.azure.com/openai/v1/</c>); default OpenAI.</summary>
     public string? Endpoint { get; set; }
