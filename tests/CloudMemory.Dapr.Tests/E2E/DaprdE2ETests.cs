@@ -52,6 +52,7 @@ public sealed class DaprdE2ETests(ITestOutputHelper output) : IAsyncLifetime
         {
             ["CloudMemory:Runtime"] = "Dapr",
             ["DAPR_HTTP_PORT"] = httpPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["DAPR_GRPC_PORT"] = grpcPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["APP_ID"] = "session",
         });
         builder.AddCloudMemoryRuntime();
