@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CloudMemory.BuildingBlocks.Security;
 using CloudMemory.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
@@ -35,6 +36,7 @@ public static class ServiceDefaults
         services.AddHttpClient();
         services.AddSingleton(TimeProvider.System);
         builder.AddTelemetry();
+        builder.AddCloudMemorySecurity();
         return builder;
     }
 
@@ -44,6 +46,7 @@ public static class ServiceDefaults
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag) });
         app.MapOpenApi();
+        app.MapApiKeyEndpoints();
         return app;
     }
 
@@ -52,6 +55,7 @@ public static class ServiceDefaults
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseCloudMemorySecurity();
         return app;
     }
 

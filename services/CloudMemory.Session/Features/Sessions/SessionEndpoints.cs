@@ -156,11 +156,7 @@ public static class SessionEndpoints
         return TypedResults.Ok(Unwrap(reply));
     }
 
-    private static string? OptionalAgent(HttpContext http)
-    {
-        var value = http.Request.Headers[Tenant.AgentHeaderName].ToString();
-        return string.IsNullOrEmpty(value) ? null : Ids.Require(value, "agentId");
-    }
+    private static string? OptionalAgent(HttpContext http) => Tenant.AgentFrom(http);
 
     private static async Task<TResult> CallAsync<TCommand, TResult>(IActorInvoker actors, string tenant, string conversationId, string method, TCommand command, CancellationToken ct) =>
         Unwrap(await actors.InvokeMethodAsync<TCommand, ActorReply<TResult>>(ConversationActorContract.ActorType,
