@@ -31,7 +31,9 @@ public static class ConversationsServiceCollectionExtensions
         }
         services.AddSingleton<Registered>();
         services.AddOptions<MemoryPolicyOptions>().Bind(configuration.GetSection(MemoryPolicyOptions.SectionName))
-            .Validate(o => o.TokenThresholdRatio is > 0 and <= 1 && o.RecentTurns > 0 && o.ModelContextWindow > 0, "CloudMemory:Memory values out of range")
+            .ValidateRange($"{MemoryPolicyOptions.SectionName}:TokenThresholdRatio", o => o.TokenThresholdRatio, 0, 1, minExclusive: true)
+            .ValidateRange($"{MemoryPolicyOptions.SectionName}:RecentTurns", o => o.RecentTurns, 1, int.MaxValue)
+            .ValidateRange($"{MemoryPolicyOptions.SectionName}:ModelContextWindow", o => o.ModelContextWindow, 1, int.MaxValue)
             .ValidateOnStart();
         var llm = configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
         services.TryAddSingleton(llm);

@@ -6,7 +6,7 @@ namespace CloudMemory.BuildingBlocks.Hosting;
 
 /// <summary>A configuration value the service cannot start with: names the key, the value and what is allowed.</summary>
 public sealed class StartupConfigurationException(string key, string? value, string allowed)
-    : Exception($"Configuration '{key}' is '{value}'; allowed: {allowed}.")
+    : InvalidOperationException($"Configuration '{key}' is '{value}'; allowed: {allowed}.")
 {
     /// <summary>The configuration key.</summary>
     public string Key { get; } = key;
@@ -41,6 +41,9 @@ public static class StartupErrors
     {
         StartupConfigurationException config => config.Message,
         OptionsValidationException options => string.Join(" ", options.Failures),
+        // The binder's own message names the key and the type it expected.
+        InvalidOperationException { Message: var m } when m.StartsWith("Failed to convert configuration value", StringComparison.Ordinal) =>
+            exception.InnerException is { } inner ? $"{m} ({inner.Message})" : m,
         AggregateException aggregate when aggregate.InnerExceptions.Select(Describe).ToList() is { } inner && inner.All(m => m is not null) =>
             string.Join(" ", inner),
         _ => null,

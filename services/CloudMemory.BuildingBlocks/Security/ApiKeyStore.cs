@@ -153,9 +153,10 @@ public sealed class PostgresApiKeyStore(string connectionString) : IApiKeyStore,
             {
                 return;
             }
-            // The advisory lock serialises concurrent first starts (CREATE ... IF NOT EXISTS races otherwise).
+            // One batch is one implicit transaction; the transaction-scoped lock serialises
+            // concurrent first starts until the tables are committed (CREATE ... IF NOT EXISTS races otherwise).
             await using var command = _dataSource.CreateCommand("""
-                SELECT pg_advisory_lock(7301009);
+                SELECT pg_advisory_xact_lock(7301009);
                 CREATE TABLE IF NOT EXISTS cm_api_keys (
                     id text PRIMARY KEY,
                     tenant_id text NOT NULL,
@@ -166,7 +167,6 @@ public sealed class PostgresApiKeyStore(string connectionString) : IApiKeyStore,
                     created_at timestamptz NOT NULL,
                     revoked_at timestamptz NULL);
                 CREATE INDEX IF NOT EXISTS cm_api_keys_tenant ON cm_api_keys (tenant_id, created_at);
-                SELECT pg_advisory_unlock(7301009);
                 """);
             await command.ExecuteNonQueryAsync(cancellationToken);
             _migrated = true;

@@ -1,9 +1,12 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using CloudMemory.Contracts;
+using CloudMemory.BuildingBlocks.Embedded;
+using CloudMemory.Context.Features.Memories;
 using CloudMemory.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CloudMemory.Security.Tests.Infrastructure;
 
@@ -30,6 +33,60 @@ public sealed class SecureHost(StoreKind kind, IDictionary<string, string?>? set
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             builder.UseSetting(key, value);
+        }
+    }
+
+    /// <summary>Waits until events are delivered, workflows have finished and embeddings are written.</summary>
+    public async Task WhenQuietAsync()
+    {
+        var bus = Services.GetRequiredService<InMemoryEventBus>();
+        var runner = Services.GetRequiredService<EmbeddedWorkflowRunner>();
+        var embeddings = Services.GetRequiredService<EmbeddingPipeline>();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (bus.InFlight > 0 || runner.RunningCount > 0 || embeddings.Outstanding > 0)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"still busy: {bus.InFlight} deliveries, {runner.RunningCount} workflows, {embeddings.Outstanding} embeddings");
+            }
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>JSON text without the fields a read itself changes (access statistics, trace ids).</summary>
+    public static string WithoutVolatileFields(string text)
+    {
+        try
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(text);
+            Strip(node);
+            return node?.ToJsonString() ?? text;
+        }
+        catch (JsonException)
+        {
+            return text;
+        }
+
+        static void Strip(System.Text.Json.Nodes.JsonNode? node)
+        {
+            if (node is System.Text.Json.Nodes.JsonObject obj)
+            {
+                foreach (var name in new[] { "lastAccessedAt", "accessCount", "traceId", "score", "semanticScore", "lexicalScore", "why", "elapsedMs" })
+                {
+                    obj.Remove(name);
+                }
+                foreach (var (_, child) in obj.ToList())
+                {
+                    Strip(child);
+                }
+            }
+            else if (node is System.Text.Json.Nodes.JsonArray array)
+            {
+                foreach (var child in array)
+                {
+                    Strip(child);
+                }
+            }
         }
     }
 

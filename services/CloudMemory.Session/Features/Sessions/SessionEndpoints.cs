@@ -70,6 +70,7 @@ public static class SessionEndpoints
         {
             throw new ProblemException(428, "if-match-required", "Send If-Match with the ETag you read (or * to overwrite unconditionally).");
         }
+        SessionInputRules.Validate(session);
         if (session.Meta.ConversationId.Length > 0 && session.Meta.ConversationId != conversationId)
         {
             throw new ProblemException(400, "conversation-id-mismatch", "meta.conversationId differs from the route.");
