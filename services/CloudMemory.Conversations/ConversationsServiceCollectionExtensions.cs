@@ -17,6 +17,9 @@ public static class ConversationsServiceCollectionExtensions
     /// <summary>Name of the connection string of the durable stores.</summary>
     public const string ConnectionStringName = "CloudMemory";
 
+    /// <summary>Cap of the in-memory message log in MiB (default 1024); beyond it writes answer 507 store-full.</summary>
+    public const string MaxLogMegabytesKey = "CloudMemory:Embedded:MaxLogMegabytes";
+
     /// <summary>
     /// PostgreSQL log when <c>ConnectionStrings:CloudMemory</c> is set (schema created at start),
     /// in-memory otherwise; the LLM summarizer when <c>CloudMemory:Llm:Endpoint</c> is set, the
@@ -52,8 +55,11 @@ public static class ConversationsServiceCollectionExtensions
         if (string.IsNullOrWhiteSpace(connectionString))
         {
             services.AddHostedService<InMemoryLogWarning>();
+            var capMegabytes = configuration[MaxLogMegabytesKey] is { Length: > 0 } cap
+                ? long.TryParse(cap, out var mb) && mb is >= 1 and <= 1_048_576 ? mb : throw new StartupConfigurationException(MaxLogMegabytesKey, cap, "an integer from 1 to 1048576 (MiB)")
+                : 1024;
             services.TryAddSingleton<IConversationLog>(sp => new InstrumentedConversationLog(
-                new InMemoryConversationLog(sp.GetRequiredService<TimeProvider>()), "memory"));
+                new InMemoryConversationLog(sp.GetRequiredService<TimeProvider>(), capMegabytes * 1024 * 1024), "memory"));
             return services;
         }
         services.TryAddSingleton(_ =>

@@ -61,6 +61,7 @@ public sealed class ProblemException(int status, string code, string detail) : E
         413 => "The request is too large.",
         428 => "A precondition is required.",
         429 => "Too many requests.",
+        507 => "The store is full.",
         _ => "The request failed.",
     }, Message);
 }
