@@ -32,6 +32,12 @@ public sealed class CloudMemoryClientOptions
     /// <summary>Agent sent as <c>X-Agent-Id</c> (needed to write the agent's own slot).</summary>
     public string? AgentId { get; set; }
 
+    /// <summary>API key sent as <c>X-Api-Key</c> (server mode apikey); the tenant and agent are the key's.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Bearer token sent as <c>Authorization: Bearer</c> (server mode jwt); forwarded by Dapr service invocation.</summary>
+    public string? BearerToken { get; set; }
+
     /// <summary>Options for calls through the sidecar at <c>DAPR_HTTP_PORT</c> (default 3500).</summary>
     public static CloudMemoryClientOptions ForDapr(string? tenantId = null) => new()
     {
@@ -126,6 +132,14 @@ public sealed partial class CloudMemoryClient(HttpClient http, CloudMemoryClient
         if (options.AgentId is not null)
         {
             request.Headers.Add("X-Agent-Id", options.AgentId);
+        }
+        if (options.ApiKey is not null)
+        {
+            request.Headers.Add("X-Api-Key", options.ApiKey);
+        }
+        if (options.BearerToken is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.BearerToken);
         }
         if (options.DaprHttpPort is not null && options.DaprApiToken is not null)
         {

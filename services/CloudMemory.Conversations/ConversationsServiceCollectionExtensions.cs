@@ -18,6 +18,9 @@ public static class ConversationsServiceCollectionExtensions
     /// <summary>Name of the connection string of the durable stores.</summary>
     public const string ConnectionStringName = "CloudMemory";
 
+    /// <summary>Cap of the in-memory message log in MiB (default 1024); beyond it writes answer 507 store-full.</summary>
+    public const string MaxLogMegabytesKey = "CloudMemory:Embedded:MaxLogMegabytes";
+
     /// <summary>
     /// PostgreSQL log when <c>ConnectionStrings:CloudMemory</c> is set (schema created at start),
     /// else on the Dapr runtime the log over the state store (shared by the apps), else in memory; the LLM summarizer when <c>CloudMemory:Llm:Endpoint</c> is set, the
@@ -32,7 +35,9 @@ public static class ConversationsServiceCollectionExtensions
         }
         services.AddSingleton<Registered>();
         services.AddOptions<MemoryPolicyOptions>().Bind(configuration.GetSection(MemoryPolicyOptions.SectionName))
-            .Validate(o => o.TokenThresholdRatio is > 0 and <= 1 && o.RecentTurns > 0 && o.ModelContextWindow > 0, "CloudMemory:Memory values out of range")
+            .ValidateRange($"{MemoryPolicyOptions.SectionName}:TokenThresholdRatio", o => o.TokenThresholdRatio, 0, 1, minExclusive: true)
+            .ValidateRange($"{MemoryPolicyOptions.SectionName}:RecentTurns", o => o.RecentTurns, 1, int.MaxValue)
+            .ValidateRange($"{MemoryPolicyOptions.SectionName}:ModelContextWindow", o => o.ModelContextWindow, 1, int.MaxValue)
             .ValidateOnStart();
         var llm = configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
         services.TryAddSingleton(llm);
@@ -57,8 +62,11 @@ public static class ConversationsServiceCollectionExtensions
         }
         if (string.IsNullOrWhiteSpace(connectionString))
         {
+            var capMegabytes = configuration[MaxLogMegabytesKey] is { Length: > 0 } cap
+                ? long.TryParse(cap, out var mb) && mb is >= 1 and <= 1_048_576 ? mb : throw new StartupConfigurationException(MaxLogMegabytesKey, cap, "an integer from 1 to 1048576 (MiB)")
+                : 1024;
             services.TryAddSingleton<IConversationLog>(sp => new InstrumentedConversationLog(
-                new InMemoryConversationLog(sp.GetRequiredService<TimeProvider>()), "memory"));
+                new InMemoryConversationLog(sp.GetRequiredService<TimeProvider>(), capMegabytes * 1024 * 1024), "memory"));
             return services;
         }
         services.TryAddSingleton(_ =>

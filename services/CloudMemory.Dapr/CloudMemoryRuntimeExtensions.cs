@@ -38,7 +38,7 @@ public static class CloudMemoryRuntimeExtensions
         {
             return Enum.TryParse<CloudMemoryRuntime>(configured, ignoreCase: true, out var runtime)
                 ? runtime
-                : throw new InvalidOperationException($"{RuntimeKey} is '{configured}'; expected Embedded or Dapr");
+                : throw new BuildingBlocks.Hosting.StartupConfigurationException(RuntimeKey, configured, "Embedded or Dapr");
         }
         return string.IsNullOrEmpty(configuration["DAPR_HTTP_PORT"]) && string.IsNullOrEmpty(configuration["DAPR_GRPC_PORT"])
             ? CloudMemoryRuntime.Embedded

@@ -15,7 +15,7 @@ namespace CloudMemory.Host;
 public sealed class Program
 {
     /// <summary>Entry point.</summary>
-    public static async Task Main(string[] args) => await Build(args).RunAsync();
+    public static Task<int> Main(string[] args) => StartupErrors.RunAsync(() => Build(args));
 
     /// <summary>Composes the embedded host (also used by benchmarks and tools that host it in process).</summary>
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)

@@ -1,4 +1,5 @@
 using CloudMemory.BuildingBlocks.Actors;
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Conversations;
 using CloudMemory.Session.Features.Checkpoints;
@@ -18,7 +19,9 @@ public static class SessionServiceCollectionExtensions
     {
         var services = builder.Services;
         services.AddOptions<SessionOptions>().Bind(builder.Configuration.GetSection(SessionOptions.SectionName))
-            .Validate(o => o.SessionTtlSeconds > 0 && o.MaxTurnBytes > 0 && o.MaxSessionBytes > 0, "CloudMemory:Session values must be positive")
+            .ValidateRange($"{SessionOptions.SectionName}:SessionTtlSeconds", o => o.SessionTtlSeconds, 1, int.MaxValue)
+            .ValidateRange($"{SessionOptions.SectionName}:MaxTurnBytes", o => o.MaxTurnBytes, 1, int.MaxValue)
+            .ValidateRange($"{SessionOptions.SectionName}:MaxSessionBytes", o => o.MaxSessionBytes, 1, int.MaxValue)
             .ValidateOnStart();
         services.AddConversations(builder.Configuration);
         services.AddActor<ConversationActor>();

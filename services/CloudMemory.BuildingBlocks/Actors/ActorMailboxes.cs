@@ -46,6 +46,8 @@ public sealed class ActorMailboxes<TSlot>(Func<TSlot> create) where TSlot : Acto
                 {
                     continue; // lost a race with deactivation: the next GetOrAdd makes a fresh slot
                 }
+                // A caller that left while queued behind a long turn: run nothing on its behalf.
+                cancellationToken.ThrowIfCancellationRequested();
                 if (slot.Actor is null)
                 {
                     slot.Actor = activate(slot);

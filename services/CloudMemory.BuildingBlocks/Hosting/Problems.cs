@@ -54,10 +54,14 @@ public sealed class ProblemException(int status, string code, string detail) : E
     public ProblemHttpResult ToResult() => Problems.Create(Status, Code, Status switch
     {
         400 => "The request is invalid.",
+        401 => "Authentication is required.",
         403 => "Forbidden.",
         404 => "Not found.",
         409 => "Conflict.",
         413 => "The request is too large.",
+        428 => "A precondition is required.",
+        429 => "Too many requests.",
+        507 => "The store is full.",
         _ => "The request failed.",
     }, Message);
 }

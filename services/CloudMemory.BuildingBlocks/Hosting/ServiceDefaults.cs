@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CloudMemory.BuildingBlocks.Security;
 using CloudMemory.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
@@ -28,13 +29,36 @@ public static class ServiceDefaults
         var services = builder.Services;
         services.ConfigureHttpJsonOptions(o => ContractsJson.Configure(o.SerializerOptions));
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        services.AddProblemDetails();
+        // Answers the framework writes itself (no route, wrong method, unsupported media type) get a
+        // stable code too, so every error a client sees carries one.
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
+        {
+            if (!context.ProblemDetails.Extensions.ContainsKey("code"))
+            {
+                context.ProblemDetails.Extensions["code"] = context.ProblemDetails.Status switch
+                {
+                    400 => "bad-request",
+                    401 => "unauthenticated",
+                    403 => "forbidden",
+                    404 => "not-found",
+                    405 => "method-not-allowed",
+                    406 => "not-acceptable",
+                    411 => "length-required",
+                    413 => "request-too-large",
+                    415 => "unsupported-media-type",
+                    429 => "rate-limited",
+                    >= 500 => "internal-error",
+                    var status => $"http-{status}",
+                };
+            }
+        });
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.AddHealthChecks();
-        services.AddOpenApi();
+        services.AddOpenApi(o => o.AddDocumentTransformer<OpenApiConventions>());
         services.AddHttpClient();
         services.AddSingleton(TimeProvider.System);
         builder.AddTelemetry();
+        builder.AddCloudMemorySecurity();
         return builder;
     }
 
@@ -44,6 +68,7 @@ public static class ServiceDefaults
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag) });
         app.MapOpenApi();
+        app.MapApiKeyEndpoints();
         return app;
     }
 
@@ -52,6 +77,8 @@ public static class ServiceDefaults
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseCloudMemorySecurity();
+        app.UseRequestTextGuard();
         return app;
     }
 
@@ -103,6 +130,11 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
             BadHttpRequestException bad => Problems.BadRequest("malformed-request", bad.Message),
             JsonException json => Problems.BadRequest("malformed-json", json.Message),
             State.StateConcurrencyException conflict => Problems.Conflict("etag-mismatch", conflict.Message),
+            // Safety net behind the request rules: text PostgreSQL cannot hold is bad input, not a failure.
+            Npgsql.PostgresException { SqlState: "22021" or "22P05" } =>
+                Problems.BadRequest("invalid-text", "The request holds text that cannot be stored (e.g. U+0000)."),
+            Npgsql.PostgresException { SqlState: "54000" } =>
+                Problems.BadRequest("value-too-large", "A value of the request is too large to be stored or indexed."),
             _ => null,
         };
         if (result is null)

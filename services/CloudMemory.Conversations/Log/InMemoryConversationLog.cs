@@ -1,13 +1,22 @@
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations.Text;
 
 namespace CloudMemory.Conversations.Log;
 
-/// <summary>The message log in process memory (embedded mode without a database).</summary>
-public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLog
+/// <summary>
+/// The message log in process memory (embedded mode without a database), bounded by
+/// <paramref name="maxBytes"/> (estimated: UTF-16 text plus <see cref="MessageOverheadBytes"/> per
+/// message); a write beyond it is refused with 507 <c>store-full</c>, never half-applied.
+/// </summary>
+public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = long.MaxValue) : IConversationLog
 {
+    /// <summary>Estimated fixed cost of one stored message (record, ids, list and index slots).</summary>
+    public const int MessageOverheadBytes = 400;
+
     private readonly Dictionary<(string Tenant, string Conversation), Conversation> _conversations = [];
+    private long _bytes;
     private readonly Dictionary<(string Tenant, string User), UserProfile> _profiles = [];
     private readonly Lock _gate = new();
 
@@ -30,6 +39,7 @@ public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLo
             {
                 return Task.FromResult(new AppendResult(existing, Duplicate: true, conversation.Stats));
             }
+            Reserve(turn.Query.Length + turn.Answer.Length);
             var units = TokenEstimator.Units(ConversationText.RenderTurn(turn.Query, turn.Answer));
             var stats = conversation.Stats;
             var message = new LogMessage(Guid.NewGuid().ToString("N"), turn.ConversationId, stats.LastSequence + 1, turn.TurnId,
@@ -73,6 +83,7 @@ public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLo
             {
                 return Task.FromResult<CheckpointAppendResult?>(null);
             }
+            Reserve(checkpoint.Content.Length + checkpoint.Summary.Length);
             var units = TokenEstimator.Units(checkpoint.Content);
             var message = new LogMessage(checkpoint.MessageId, checkpoint.ConversationId, stats.LastSequence + 1, null, stats.UserId, "",
                 LogMessage.CheckpointQuery, checkpoint.Content, IsCheckpoint: true, TokenEstimator.TokensFromUnits(units), time.GetUtcNow());
@@ -195,6 +206,22 @@ public sealed class InMemoryConversationLog(TimeProvider time) : IConversationLo
                 ? p with { Allergies = [.. p.Allergies], ChronicDiseases = [.. p.ChronicDiseases], SurgeryHistory = [.. p.SurgeryHistory], Preferences = [.. p.Preferences] }
                 : null);
         }
+    }
+
+    /// <summary>Estimated bytes held now.</summary>
+    public long EstimatedBytes => Interlocked.Read(ref _bytes);
+
+    // Called under the gate before anything is changed.
+    private void Reserve(int characters)
+    {
+        var cost = MessageOverheadBytes + (2L * characters);
+        if (_bytes + cost > maxBytes)
+        {
+            throw new ProblemException(507, "store-full",
+                $"The in-memory message log is at its cap ({maxBytes / (1024 * 1024)} MiB, {ConversationsServiceCollectionExtensions.MaxLogMegabytesKey}); " +
+                "set ConnectionStrings:CloudMemory to use PostgreSQL, or raise the cap.");
+        }
+        Interlocked.Add(ref _bytes, cost);
     }
 
     private Conversation GetOrCreate(string tenantId, string conversationId, string userId)

@@ -20,8 +20,10 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
     /// <summary>Creates tables and indexes if they do not exist (run at start).</summary>
     public async Task MigrateAsync(CancellationToken cancellationToken = default)
     {
+        // One batch is one implicit transaction: the transaction-scoped lock is released at its
+        // commit, so a concurrent start never runs its CREATE ... IF NOT EXISTS before these commit.
         await using var command = dataSource.CreateCommand("""
-            SELECT pg_advisory_lock(7301001);
+            SELECT pg_advisory_xact_lock(7301001);
             CREATE TABLE IF NOT EXISTS cm_conversations (
                 tenant_id text NOT NULL,
                 conversation_id text NOT NULL,
@@ -62,7 +64,6 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                 profile jsonb NOT NULL,
                 updated_at timestamptz NOT NULL,
                 PRIMARY KEY (tenant_id, user_id));
-            SELECT pg_advisory_unlock(7301001);
             """);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }

@@ -55,11 +55,19 @@ public sealed class LocalHashingEmbedder(int dimensions = LocalHashingEmbedder.D
 
     private readonly LocalEmbedderWeights _weights = weights ?? LocalEmbedderWeights.Default;
 
-    // Document frequency per hash bucket over every document embedded so far: queries are
-    // weighted by inverse document frequency, so a word that is in half of the memories (a
-    // speaker's name, "today") counts little. Documents stay stateless (no re-embedding needed).
-    private readonly long[] _documentFrequency = new long[dimensions is >= 16 and <= 8192 ? dimensions : 16];
-    private long _documents;
+    // Document frequency per hash bucket over every document of the tenant embedded so far:
+    // queries are weighted by inverse document frequency, so a word that is in half of the
+    // memories (a speaker's name, "today") counts little. Documents stay stateless (no
+    // re-embedding needed). Per tenant (EmbeddingTenant), so no tenant's writes move another's scores.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CorpusStatistics> _corpora = new(StringComparer.Ordinal);
+
+    private sealed class CorpusStatistics(int dimensions)
+    {
+        public readonly long[] DocumentFrequency = new long[dimensions];
+        public long Documents;
+    }
+
+    private CorpusStatistics Corpus => _corpora.GetOrAdd(EmbeddingTenant.Current ?? "", _ => new CorpusStatistics(Dimensions));
 
     /// <inheritdoc />
     public string Name => $"local-hashing-{Dimensions}";
@@ -71,6 +79,7 @@ public sealed class LocalHashingEmbedder(int dimensions = LocalHashingEmbedder.D
     public Task<IReadOnlyList<float[]>> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
     {
         var result = new float[texts.Count][];
+        var corpus = Corpus;
         for (var i = 0; i < texts.Count; i++)
         {
             result[i] = Embed(texts[i]);
@@ -78,10 +87,10 @@ public sealed class LocalHashingEmbedder(int dimensions = LocalHashingEmbedder.D
             {
                 if (result[i][d] != 0)
                 {
-                    Interlocked.Increment(ref _documentFrequency[d]);
+                    Interlocked.Increment(ref corpus.DocumentFrequency[d]);
                 }
             }
-            Interlocked.Increment(ref _documents);
+            Interlocked.Increment(ref corpus.Documents);
         }
         return Task.FromResult<IReadOnlyList<float[]>>(result);
     }
@@ -94,14 +103,15 @@ public sealed class LocalHashingEmbedder(int dimensions = LocalHashingEmbedder.D
     public Task<float[]> EmbedQueryAsync(string query, CancellationToken cancellationToken = default)
     {
         var vector = Embed(query);
-        var n = Interlocked.Read(ref _documents);
+        var corpus = Corpus;
+        var n = Interlocked.Read(ref corpus.Documents);
         if (n > 0)
         {
             for (var d = 0; d < vector.Length; d++)
             {
                 if (vector[d] != 0)
                 {
-                    var df = Interlocked.Read(ref _documentFrequency[d]);
+                    var df = Interlocked.Read(ref corpus.DocumentFrequency[d]);
                     vector[d] *= (float)Math.Pow(Math.Log(1 + ((n - df + 0.5) / (df + 0.5))), _weights.QueryIdfExponent);
                 }
             }

@@ -129,12 +129,15 @@ public sealed class EmbeddingPipeline(
         var fresh = batch.Where(b => !b.Refresh).ToList();
         var refresh = batch.Where(b => b.Refresh).ToList();
         var own = new Dictionary<PendingEmbedding, float[]>(ReferenceEqualityComparer.Instance);
-        if (fresh.Count > 0)
+        // One call per tenant, inside its scope: the embedder's corpus statistics are per tenant.
+        foreach (var tenant in fresh.GroupBy(b => b.TenantId, StringComparer.Ordinal))
         {
-            var vectors = await embedder.EmbedAsync(fresh.Select(b => b.Content).ToList(), cancellationToken);
-            for (var i = 0; i < fresh.Count; i++)
+            var items = tenant.ToList();
+            using var scope = EmbeddingTenant.Use(tenant.Key);
+            var vectors = await embedder.EmbedAsync(items.Select(b => b.Content).ToList(), cancellationToken);
+            for (var i = 0; i < items.Count; i++)
             {
-                own[fresh[i]] = vectors[i];
+                own[items[i]] = vectors[i];
             }
         }
         if (refresh.Count > 0)

@@ -176,6 +176,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
     /// <inheritdoc />
     public async Task<MemorySearchResponse> SearchAsync(string tenantId, MemorySearchRequest request, CancellationToken cancellationToken = default)
     {
+        using var corpus = EmbeddingTenant.Use(tenantId);
         var query = string.IsNullOrWhiteSpace(request.Query)
             ? throw new ProblemException(400, "invalid-query", "'query' must not be empty.")
             : request.Query.Length > _options.MaxContentLength
@@ -534,7 +535,8 @@ public sealed class LongTermMemoryService : ILongTermMemory
     {
         Ids.Require(tenantId, "tenant");
         Ids.Require(id, "id");
-        var createdAt = request.CreatedAt is { } at ? at.AddTicks(-(at.Ticks % 10)) : now;
+        // UTC like every stored instant (PostgreSQL's timestamptz takes no other offset from Npgsql).
+        var createdAt = request.CreatedAt?.ToUniversalTime() is { } at ? at.AddTicks(-(at.Ticks % 10)) : now;
         return new MemoryEntry(
             id,
             tenantId,

@@ -66,7 +66,7 @@ public sealed class ConversationActor(
     }
 
     /// <summary>SetShortMemory under optimistic concurrency (If-Match).</summary>
-    public async Task<ActorReply<SessionReply>> Set(SetSessionCommand command)
+    public async Task<ActorReply<SessionReply>> Set(SetSessionCommand command, CancellationToken cancellationToken)
     {
         var current = await LoadAsync(command.TenantId, command.ConversationId);
         if (current is null)
@@ -85,9 +85,11 @@ public sealed class ConversationActor(
             return new(new SessionReply(current, etag));
         }
         Touch(merged);
+        // The commit point: a caller that gave up by now (a slow merge) gets nothing written.
+        cancellationToken.ThrowIfCancellationRequested();
         if (changed.Contains("userSnapshot") && merged.UserSnapshot.UserId.Length > 0)
         {
-            await log.SaveUserProfileAsync(command.TenantId, merged.UserSnapshot);
+            await log.SaveUserProfileAsync(command.TenantId, merged.UserSnapshot, CancellationToken.None);
         }
         await SaveAsync(command.TenantId, merged);
         await PublishAsync(command.TenantId, Topics.SessionUpdated, EventTypes.SessionUpdated,

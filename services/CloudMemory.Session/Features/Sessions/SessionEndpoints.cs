@@ -70,6 +70,7 @@ public static class SessionEndpoints
         {
             throw new ProblemException(428, "if-match-required", "Send If-Match with the ETag you read (or * to overwrite unconditionally).");
         }
+        SessionInputRules.Validate(session);
         if (session.Meta.ConversationId.Length > 0 && session.Meta.ConversationId != conversationId)
         {
             throw new ProblemException(400, "conversation-id-mismatch", "meta.conversationId differs from the route.");
@@ -156,11 +157,7 @@ public static class SessionEndpoints
         return TypedResults.Ok(Unwrap(reply));
     }
 
-    private static string? OptionalAgent(HttpContext http)
-    {
-        var value = http.Request.Headers[Tenant.AgentHeaderName].ToString();
-        return string.IsNullOrEmpty(value) ? null : Ids.Require(value, "agentId");
-    }
+    private static string? OptionalAgent(HttpContext http) => Tenant.AgentFrom(http);
 
     private static async Task<TResult> CallAsync<TCommand, TResult>(IActorInvoker actors, string tenant, string conversationId, string method, TCommand command, CancellationToken ct) =>
         Unwrap(await actors.InvokeMethodAsync<TCommand, ActorReply<TResult>>(ConversationActorContract.ActorType,

@@ -70,10 +70,12 @@ public static class SessionMerge
     /// <summary>Allergies are only ever added through Set: a union that keeps the stored order.</summary>
     public static List<string> Union(List<string> stored, List<string> incoming)
     {
+        // Linear: a set of what is kept answers "already there?" in O(1).
         var result = new List<string>(stored);
+        var seen = new HashSet<string>(stored, StringComparer.OrdinalIgnoreCase);
         foreach (var a in incoming)
         {
-            if (!string.IsNullOrWhiteSpace(a) && !result.Contains(a, StringComparer.OrdinalIgnoreCase))
+            if (!string.IsNullOrWhiteSpace(a) && !seen.Contains(a) && seen.Add(a.Trim()))
             {
                 result.Add(a.Trim());
             }

@@ -1,0 +1,195 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Security.Tests.Infrastructure;
+
+namespace CloudMemory.Security.Tests.Hostile;
+
+/// <summary>
+/// A generated corpus of hostile requests over every operation of the OpenAPI document: hostile
+/// ids in every route parameter, hostile bodies and headers. No answer is a 5xx, every error is
+/// problem+json with a stable code, and a rejected request changes nothing the tenant can read.
+/// </summary>
+public abstract class HostileInputBehaviour : IDisposable
+{
+    private const int Cases = 1200;
+
+    private static readonly string[] HostileIds =
+    [
+        "..", ".", "../../etc/passwd", "a\u0001b", new string('x', 5000), "a b", "a%2Fb", "' OR 1=1 --", "<script>", "🦀", "a||b", "%00", "-", "\u202Eevil",
+    ];
+
+    private static readonly string?[] HostileBodies =
+    [
+        null, "", "null", "[]", "{}", "\"text\"", "123", "{", "{\"a\":", new string('[', 5000) + new string(']', 5000),
+        "{\"conversationId\":null,\"userId\":null,\"userQuery\":null,\"agentResponse\":null,\"content\":null,\"query\":null}",
+        "{\"conversationId\":\"../x\",\"userId\":\"a\\u0001\",\"content\":\"x\",\"query\":\"x\",\"userQuery\":\"q\",\"agentResponse\":\"a\"}",
+        "{\"content\":\"a\\u0000b\",\"query\":\"a\\u0000\",\"userQuery\":\"\\u0000\",\"agentResponse\":\"x\",\"summary\":\"\\u0000\"}",
+        "{\"topK\":-1,\"recentTurns\":-5,\"limit\":-1,\"ttlSeconds\":-1,\"maxTokens\":-1,\"query\":\"x\",\"content\":\"x\"}",
+        "{\"topK\":1e308,\"recentTurns\":99999999999,\"query\":\"x\",\"content\":\"x\"}",
+        "{\"meta\":null,\"userSnapshot\":null,\"globalState\":null}",
+        "{\"meta\":{\"conversationId\":null},\"userSnapshot\":{\"userId\":null,\"allergies\":null}}",
+        "{\"userSnapshot\":{\"allergies\":[null,1,{}]}}",
+        "{\"createdAt\":\"not a date\",\"content\":\"x\"}",
+        "{\"content\":\"" + new string('y', 300_000) + "\"}",
+        "{\"mode\":\"nonsense\",\"fusion\":\"nonsense\",\"semanticWeight\":-3,\"query\":\"x\"}",
+        "{\"filters\":{\"unknown\":1},\"query\":\"x\"}",
+        "{\"agentId\":\"../root\",\"admin\":\"yes\"}",
+    ];
+
+    private readonly SecureHost _host;
+    private readonly HttpClient _http;
+    private readonly string _tenant = SecureHost.NewId("hostile");
+    private readonly string _conversation = SecureHost.NewId("victim");
+
+    protected HostileInputBehaviour(StoreKind kind)
+    {
+        _host = new SecureHost(kind, new Dictionary<string, string?>
+        {
+            ["CloudMemory:Memory:AutoCheckpoint"] = "false",
+        });
+        _http = _host.CreateClient();
+    }
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        _host.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    private sealed record Operation(string Method, string Path);
+
+    private async Task<List<Operation>> OperationsAsync()
+    {
+        using var doc = JsonDocument.Parse(await _http.GetStringAsync("/openapi/v1.json"));
+        var operations = new List<Operation>();
+        foreach (var path in doc.RootElement.GetProperty("paths").EnumerateObject())
+        {
+            if (!path.Name.StartsWith("/v1", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            foreach (var method in path.Value.EnumerateObject())
+            {
+                if (method.Name is "get" or "post" or "put" or "delete" or "patch")
+                {
+                    operations.Add(new Operation(method.Name.ToUpperInvariant(), path.Name));
+                }
+            }
+        }
+        return operations;
+    }
+
+    // Everything the tenant can read about the seeded objects.
+    private async Task<string> FingerprintAsync()
+    {
+        await _host.WhenQuietAsync();
+        var parts = new List<string>();
+        foreach (var url in new[] { $"/v1/sessions/{_conversation}", "/v1/memories?limit=1000", $"/v1/conversations/{_conversation}/messages?limit=1000" })
+        {
+            var response = await _http.SendAsync(Http.Request(HttpMethod.Get, url, tenant: _tenant));
+            var body = await response.Content.ReadAsStringAsync();
+            parts.Add($"{(int)response.StatusCode} {SecureHost.WithoutVolatileFields(body)}");
+        }
+        return string.Join("\n", parts);
+    }
+
+    private async Task SeedAsync()
+    {
+        (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/sessions", new CreateSessionRequest(_conversation, "user-1"), _tenant))).StatusCode.Should().Be(HttpStatusCode.Created);
+        (await _http.SendAsync(Http.Request(HttpMethod.Post, $"/v1/sessions/{_conversation}/turns", new WriteTurnRequest(null, "triage", "I am allergic to penicillin.", "Noted."), _tenant))).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/memories", new { content = "Allergic to penicillin.", id = "m1" }, _tenant))).StatusCode.Should().Be(HttpStatusCode.Created);
+    }
+
+    [Fact]
+    public async Task HostileCorpus_NoServerError_ProblemWithCode_RejectedChangesNothing()
+    {
+        var operations = await OperationsAsync();
+        operations.Count.Should().BeGreaterThan(10);
+        await SeedAsync();
+        var fingerprint = await FingerprintAsync();
+        var random = new Random(20261128);
+        var failures = new List<string>();
+        var perOperation = new Dictionary<string, int>();
+        for (var i = 0; i < Cases; i++)
+        {
+            // Every operation is covered evenly; the rest of each case is drawn at random.
+            var operation = operations[i % operations.Count];
+            var ids = new List<string>();
+            var url = System.Text.RegularExpressions.Regex.Replace(operation.Path, "\\{[^}]+\\}", _ =>
+            {
+                var id = random.Next(3) == 0 ? (random.Next(2) == 0 ? _conversation : "m1") : HostileIds[random.Next(HostileIds.Length)];
+                ids.Add(id);
+                return Uri.EscapeDataString(id);
+            });
+            if (random.Next(4) == 0)
+            {
+                url += "?limit=" + (random.Next(2) == 0 ? "-1" : "abc") + "&after=-5&userId=" + Uri.EscapeDataString(HostileIds[random.Next(HostileIds.Length)]);
+            }
+            var body = HostileBodies[random.Next(HostileBodies.Length)];
+            using var request = new HttpRequestMessage(new HttpMethod(operation.Method), url);
+            if (body is not null && operation.Method is not "GET" and not "DELETE")
+            {
+                var bytes = random.Next(15) == 0 ? [0x7B, 0x22, 0xC3, 0x28, 0x22, 0x7D] : Encoding.UTF8.GetBytes(body);
+                request.Content = new ByteArrayContent(bytes);
+                request.Content.Headers.ContentType = new("application/json");
+            }
+            request.Headers.TryAddWithoutValidation("X-Tenant-Id", random.Next(10) == 0 ? HostileIds[random.Next(HostileIds.Length)] : _tenant);
+            if (random.Next(3) == 0)
+            {
+                request.Headers.TryAddWithoutValidation("X-Agent-Id", random.Next(2) == 0 ? "triage" : HostileIds[random.Next(HostileIds.Length)]);
+            }
+            if (random.Next(3) == 0)
+            {
+                request.Headers.TryAddWithoutValidation("If-Match", random.Next(2) == 0 ? "*" : "\"garbage\"");
+            }
+            perOperation[$"{operation.Method} {operation.Path}"] = perOperation.GetValueOrDefault($"{operation.Method} {operation.Path}") + 1;
+
+            using var response = await _http.SendAsync(request);
+            var status = (int)response.StatusCode;
+            var text = await response.Content.ReadAsStringAsync();
+            var label = $"#{i} {operation.Method} {url[..Math.Min(url.Length, 120)]} body={body?[..Math.Min(body.Length, 80)]} -> {status}";
+            if (status >= 500)
+            {
+                failures.Add($"{label}: server error {text[..Math.Min(text.Length, 300)]}");
+                continue;
+            }
+            if (status < 400)
+            {
+                fingerprint = await FingerprintAsync();
+                continue;
+            }
+            if (response.Content.Headers.ContentType?.MediaType != "application/problem+json" || !HasCode(text))
+            {
+                failures.Add($"{label}: not problem+json with a code: {response.Content.Headers.ContentType} {text[..Math.Min(text.Length, 200)]}");
+            }
+            var after = await FingerprintAsync();
+            if (after != fingerprint)
+            {
+                failures.Add($"{label}: a rejected request changed the tenant's state");
+                fingerprint = after;
+            }
+        }
+        perOperation.Should().HaveCount(operations.Count);
+        failures.Should().BeEmpty(string.Join("\n", failures.Take(30)));
+    }
+
+    private static bool HasCode(string text)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(text);
+            return json.RootElement.TryGetProperty("code", out var code) && code.ValueKind == JsonValueKind.String && code.GetString()!.Length > 0;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+}
+
+public sealed class HostileInputInMemoryTests() : HostileInputBehaviour(StoreKind.InMemory);
+
+public sealed class HostileInputPostgresTests() : HostileInputBehaviour(StoreKind.Postgres);
