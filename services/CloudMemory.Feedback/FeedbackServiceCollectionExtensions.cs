@@ -1,3 +1,7 @@
+using CloudMemory.Feedback.Features.Feedback;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Npgsql;
+
 namespace CloudMemory.Feedback;
 
 /// <summary>Registers the `feedback` service.</summary>
@@ -6,15 +10,46 @@ public static class FeedbackServiceCollectionExtensions
     /// <summary>App id of this service.</summary>
     public const string AppId = "feedback";
 
-    /// <summary>Adds the service's features.</summary>
+    /// <summary>Name of the connection string that switches storage to PostgreSQL.</summary>
+    public const string ConnectionStringName = "CloudMemory";
+
+    /// <summary>
+    /// Adds feedback, analysis, the experience database and the learning loop. Storage is PostgreSQL
+    /// when <c>ConnectionStrings:CloudMemory</c> is set, in memory otherwise.
+    /// </summary>
     public static IHostApplicationBuilder AddFeedbackServices(this IHostApplicationBuilder builder)
     {
+        var services = builder.Services;
+        services.TryAddSingleton(TimeProvider.System);
+        var connectionString = builder.Configuration.GetConnectionString(ConnectionStringName);
+        if (string.IsNullOrEmpty(connectionString))
+        {
+            services.TryAddSingleton<IFeedbackStore, InMemoryFeedbackStore>();
+        }
+        else
+        {
+            services.TryAddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+            services.TryAddSingleton<IFeedbackStore>(sp => new PostgresFeedbackStore(sp.GetRequiredService<NpgsqlDataSource>()));
+        }
+        services.AddHostedService<FeedbackStoreInitializer>();
+        services.TryAddSingleton<FeedbackRecorder>();
         return builder;
     }
 
     /// <summary>Maps the service's endpoints.</summary>
     public static IEndpointRouteBuilder MapFeedbackEndpoints(this IEndpointRouteBuilder endpoints)
     {
+        endpoints.MapFeedbackRecordEndpoints();
         return endpoints;
+    }
+
+    private sealed class FeedbackStoreInitializer(IServiceProvider services) : IHostedService
+    {
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            await services.GetRequiredService<IFeedbackStore>().InitializeAsync(cancellationToken);
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
