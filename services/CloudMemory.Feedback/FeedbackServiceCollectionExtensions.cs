@@ -1,3 +1,4 @@
+using CloudMemory.Feedback.Features.Analysis;
 using CloudMemory.Feedback.Features.Feedback;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
@@ -33,6 +34,10 @@ public static class FeedbackServiceCollectionExtensions
         }
         services.AddHostedService<FeedbackStoreInitializer>();
         services.TryAddSingleton<FeedbackRecorder>();
+        services.AddOptions<AnalysisOptions>().Bind(builder.Configuration.GetSection(AnalysisOptions.SectionName))
+            .Validate(o => o.MinEvidence >= 1 && o.MinShare is >= 0 and <= 1 && o.MaxRecords >= 1, "analysis thresholds out of range")
+            .ValidateOnStart();
+        services.TryAddSingleton<FeedbackAnalysisService>();
         return builder;
     }
 
@@ -40,6 +45,7 @@ public static class FeedbackServiceCollectionExtensions
     public static IEndpointRouteBuilder MapFeedbackEndpoints(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapFeedbackRecordEndpoints();
+        endpoints.MapFeedbackAnalysis();
         return endpoints;
     }
 

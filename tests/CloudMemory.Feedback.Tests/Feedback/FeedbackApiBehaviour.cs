@@ -6,7 +6,7 @@ using CloudMemory.Feedback.Tests.Infrastructure;
 namespace CloudMemory.Feedback.Tests.Feedback;
 
 /// <summary>Feedback over HTTP in the embedded host; one suite on the in-memory store and on PostgreSQL.</summary>
-public abstract class FeedbackApiBehaviour : IDisposable
+public abstract partial class FeedbackApiBehaviour : IDisposable
 {
     private readonly FeedbackHostFactory _factory;
     private readonly HttpClient _client;
