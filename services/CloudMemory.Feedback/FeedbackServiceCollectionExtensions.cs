@@ -1,4 +1,5 @@
 using CloudMemory.Feedback.Features.Analysis;
+using CloudMemory.Feedback.Features.Experiences;
 using CloudMemory.Feedback.Features.Feedback;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
@@ -26,11 +27,13 @@ public static class FeedbackServiceCollectionExtensions
         if (string.IsNullOrEmpty(connectionString))
         {
             services.TryAddSingleton<IFeedbackStore, InMemoryFeedbackStore>();
+            services.TryAddSingleton<IExperienceStore, InMemoryExperienceStore>();
         }
         else
         {
             services.TryAddSingleton(_ => NpgsqlDataSource.Create(connectionString));
             services.TryAddSingleton<IFeedbackStore>(sp => new PostgresFeedbackStore(sp.GetRequiredService<NpgsqlDataSource>()));
+            services.TryAddSingleton<IExperienceStore>(sp => new PostgresExperienceStore(sp.GetRequiredService<NpgsqlDataSource>()));
         }
         services.AddHostedService<FeedbackStoreInitializer>();
         services.TryAddSingleton<FeedbackRecorder>();
@@ -38,6 +41,7 @@ public static class FeedbackServiceCollectionExtensions
             .Validate(o => o.MinEvidence >= 1 && o.MinShare is >= 0 and <= 1 && o.MaxRecords >= 1, "analysis thresholds out of range")
             .ValidateOnStart();
         services.TryAddSingleton<FeedbackAnalysisService>();
+        services.TryAddSingleton<ExperienceService>();
         return builder;
     }
 
@@ -46,6 +50,7 @@ public static class FeedbackServiceCollectionExtensions
     {
         endpoints.MapFeedbackRecordEndpoints();
         endpoints.MapFeedbackAnalysis();
+        endpoints.MapExperienceEndpoints();
         return endpoints;
     }
 
@@ -54,6 +59,7 @@ public static class FeedbackServiceCollectionExtensions
         public async Task StartAsync(CancellationToken cancellationToken)
         {
             await services.GetRequiredService<IFeedbackStore>().InitializeAsync(cancellationToken);
+            await services.GetRequiredService<IExperienceStore>().InitializeAsync(cancellationToken);
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
