@@ -1,6 +1,10 @@
 using CloudMemory.Feedback.Features.Analysis;
 using CloudMemory.Feedback.Features.Experiences;
+using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Feedback.Features.Feedback;
+using CloudMemory.Feedback.Features.Learning;
+using CloudMemory.Feedback.Features.Learning.Activities;
+using CloudMemory.Feedback.Features.Learning.Workflows;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 
@@ -28,12 +32,14 @@ public static class FeedbackServiceCollectionExtensions
         {
             services.TryAddSingleton<IFeedbackStore, InMemoryFeedbackStore>();
             services.TryAddSingleton<IExperienceStore, InMemoryExperienceStore>();
+            services.TryAddSingleton<ILearningStore, InMemoryLearningStore>();
         }
         else
         {
             services.TryAddSingleton(_ => NpgsqlDataSource.Create(connectionString));
             services.TryAddSingleton<IFeedbackStore>(sp => new PostgresFeedbackStore(sp.GetRequiredService<NpgsqlDataSource>()));
             services.TryAddSingleton<IExperienceStore>(sp => new PostgresExperienceStore(sp.GetRequiredService<NpgsqlDataSource>()));
+            services.TryAddSingleton<ILearningStore>(sp => new PostgresLearningStore(sp.GetRequiredService<NpgsqlDataSource>()));
         }
         services.AddHostedService<FeedbackStoreInitializer>();
         services.TryAddSingleton<FeedbackRecorder>();
@@ -42,6 +48,19 @@ public static class FeedbackServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddSingleton<FeedbackAnalysisService>();
         services.TryAddSingleton<ExperienceService>();
+        services.AddOptions<LearningOptions>().Bind(builder.Configuration.GetSection(LearningOptions.SectionName))
+            .Validate(o => o.TrialShare is > 0 and < 1, "TrialShare must be between 0 and 1")
+            .Validate(o => o.Alpha is > 0 and < 0.5, "Alpha must be between 0 and 0.5")
+            .Validate(o => o.MinConversationsPerArm >= 1 && o.MaxTrialDuration > TimeSpan.Zero && o.Lookback > TimeSpan.Zero, "trial horizon and periods must be positive")
+            .Validate(o => !string.IsNullOrEmpty(o.Metric), "Metric is required")
+            .ValidateOnStart();
+        services.TryAddSingleton<LearningEngine>();
+        services.TryAddSingleton<LearningCycleRunner>();
+        services.AddWorkflow<RunLearningCycleWorkflow>();
+        services.AddWorkflowActivity<EvaluateTrialActivity>();
+        services.AddWorkflowActivity<ProposeStrategiesActivity>();
+        services.AddWorkflowActivity<RecordLearningCycleActivity>();
+        services.AddHostedService<LearningScheduler>();
         return builder;
     }
 
@@ -51,6 +70,7 @@ public static class FeedbackServiceCollectionExtensions
         endpoints.MapFeedbackRecordEndpoints();
         endpoints.MapFeedbackAnalysis();
         endpoints.MapExperienceEndpoints();
+        endpoints.MapLearningEndpoints();
         return endpoints;
     }
 
@@ -60,6 +80,7 @@ public static class FeedbackServiceCollectionExtensions
         {
             await services.GetRequiredService<IFeedbackStore>().InitializeAsync(cancellationToken);
             await services.GetRequiredService<IExperienceStore>().InitializeAsync(cancellationToken);
+            await services.GetRequiredService<ILearningStore>().InitializeAsync(cancellationToken);
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
