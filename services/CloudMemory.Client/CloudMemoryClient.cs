@@ -26,6 +26,9 @@ public sealed class CloudMemoryClientOptions
     /// <summary>App id of the context service.</summary>
     public string ContextAppId { get; set; } = "context";
 
+    /// <summary>App id of the feedback service.</summary>
+    public string FeedbackAppId { get; set; } = "feedback";
+
     /// <summary>Tenant sent as <c>X-Tenant-Id</c> (null: the server's default).</summary>
     public string? TenantId { get; set; }
 
@@ -55,7 +58,7 @@ public sealed class CloudMemoryException(HttpStatusCode status, string? code, st
 /// Typed client of CloudMemory's short-term memory, with the seed's operation names. Works against
 /// a base URL (embedded host) or through Dapr service invocation.
 /// </summary>
-public sealed class CloudMemoryClient(HttpClient http, CloudMemoryClientOptions options)
+public sealed partial class CloudMemoryClient(HttpClient http, CloudMemoryClientOptions options)
 {
     /// <summary>CreateShortMemory (idempotent).</summary>
     public Task<SessionValue> CreateShortMemoryAsync(string conversationId, string userId, string? agentCode = null, CancellationToken cancellationToken = default) =>

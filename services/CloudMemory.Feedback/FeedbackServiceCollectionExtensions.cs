@@ -7,6 +7,7 @@ using CloudMemory.Feedback.Features.Learning.Activities;
 using CloudMemory.Feedback.Features.Learning.Workflows;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback;
 

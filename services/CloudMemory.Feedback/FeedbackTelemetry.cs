@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback;
 

@@ -159,3 +159,6 @@ public sealed record StrategyChanged(
     IReadOnlyDictionary<string, double> Parameters,
     string? CycleId,
     long OccurredAt);
+
+/// <summary>List answer of <c>GET /v1/feedback/configs</c>: the tenant's configs over the built-in ones.</summary>
+public sealed record FeedbackConfigList(IReadOnlyList<FeedbackConfig> Items);

@@ -1,6 +1,7 @@
 using System.Net;
 using CloudMemory.Feedback.Features.Experiences;
 using CloudMemory.Feedback.Tests.Infrastructure;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Tests.Experiences;
 

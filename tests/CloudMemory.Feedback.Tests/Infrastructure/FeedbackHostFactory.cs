@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Tests.Infrastructure;
 

@@ -64,16 +64,20 @@ public abstract class LearningLoopBehaviour : IDisposable
         return await CycleAsync();
     }
 
-    /// <summary>120 conversations; each is satisfied with the given probability of its arm (deterministic per index).</summary>
+    /// <summary>
+    /// 120 conversations; in each arm the k-th conversation is satisfied when (k · 0.618) mod 1 is
+    /// below the arm's rate, so each arm's satisfied share is its rate whatever the hash assigns.
+    /// </summary>
     private async Task RunConversationsAsync(double treatmentSatisfied, double controlSatisfied)
     {
+        var seen = new Dictionary<string, int> { [LearningEngine.TreatmentArm] = 0, [LearningEngine.ControlArm] = 0 };
         for (var i = 0; i < 120; i++)
         {
             var id = $"conv-{i}";
             var strategy = await StrategyAsync(id);
             var treated = strategy.Arm == LearningEngine.TreatmentArm;
-            var threshold = treated ? treatmentSatisfied : controlSatisfied;
-            var satisfied = (i * 0.618034 % 1) < threshold;
+            var k = seen[strategy.Arm!]++;
+            var satisfied = (k * 0.618034 % 1) < (treated ? treatmentSatisfied : controlSatisfied);
             await RateAsync(id, satisfied ? 5 : 2, treated ? (int)strategy.Parameters["maxLength"] : 1200);
         }
     }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Features.Experiences;
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Features.Experiences;
 

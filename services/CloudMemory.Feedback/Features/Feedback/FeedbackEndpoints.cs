@@ -5,9 +5,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CloudMemory.Feedback.Features.Feedback;
 
-/// <summary>List answer of <c>GET /v1/feedback/configs</c>: the tenant's configs over the built-in ones.</summary>
-public sealed record FeedbackConfigList(IReadOnlyList<FeedbackConfig> Items);
-
 /// <summary>The <c>/v1/feedback</c> endpoint group (records and configs).</summary>
 public static class FeedbackEndpoints
 {

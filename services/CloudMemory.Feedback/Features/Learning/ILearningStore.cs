@@ -1,3 +1,4 @@
+using CloudMemory.Contracts.Feedback;
 namespace CloudMemory.Feedback.Features.Learning;
 
 /// <summary>

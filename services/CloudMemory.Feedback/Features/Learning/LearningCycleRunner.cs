@@ -5,6 +5,7 @@ using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Contracts;
 using CloudMemory.Feedback.Features.Learning.Workflows;
 using Microsoft.Extensions.Options;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Features.Learning;
 

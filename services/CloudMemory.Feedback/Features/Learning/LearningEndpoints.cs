@@ -1,5 +1,6 @@
 using CloudMemory.BuildingBlocks.Hosting;
 using Microsoft.AspNetCore.Http.HttpResults;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Features.Learning;
 

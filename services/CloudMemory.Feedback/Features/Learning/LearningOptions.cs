@@ -1,3 +1,4 @@
+using CloudMemory.Contracts.Feedback;
 namespace CloudMemory.Feedback.Features.Learning;
 
 /// <summary>The learning loop's settings (<c>CloudMemory:Feedback:Learning</c>).</summary>

@@ -1,5 +1,6 @@
 using CloudMemory.Feedback.Features.Feedback;
 using Microsoft.Extensions.Options;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Features.Learning;
 

@@ -2,6 +2,7 @@ using System.Text.Json;
 using CloudMemory.Contracts;
 using Npgsql;
 using NpgsqlTypes;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Features.Learning;
 

@@ -1,4 +1,5 @@
 using CloudMemory.BuildingBlocks.Workflows;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Features.Learning.Activities;
 

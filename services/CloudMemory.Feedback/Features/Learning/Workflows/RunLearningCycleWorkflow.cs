@@ -1,5 +1,6 @@
 using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Feedback.Features.Learning.Activities;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Features.Learning.Workflows;
 

@@ -1,6 +1,5 @@
-using CloudMemory.Feedback.Features.Analysis;
 
-namespace CloudMemory.Feedback.Features.Learning;
+namespace CloudMemory.Contracts.Feedback;
 
 /// <summary>Statuses of a strategy.</summary>
 public static class StrategyStatuses

@@ -1,4 +1,4 @@
-namespace CloudMemory.Feedback.Features.Experiences;
+namespace CloudMemory.Contracts.Feedback;
 
 /// <summary>
 /// What a task was. <c>description</c> alone is enough (intent and entities are extracted from it);

@@ -1,4 +1,4 @@
-namespace CloudMemory.Feedback.Features.Analysis;
+namespace CloudMemory.Contracts.Feedback;
 
 /// <summary>The answer of <c>GET /v1/feedback/analysis</c>.</summary>
 public sealed record FeedbackAnalysis(
