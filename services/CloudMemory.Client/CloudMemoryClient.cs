@@ -26,6 +26,9 @@ public sealed class CloudMemoryClientOptions
     /// <summary>App id of the context service.</summary>
     public string ContextAppId { get; set; } = "context";
 
+    /// <summary>App id of the feedback service.</summary>
+    public string FeedbackAppId { get; set; } = "feedback";
+
     /// <summary>Tenant sent as <c>X-Tenant-Id</c> (null: the server's default).</summary>
     public string? TenantId { get; set; }
 

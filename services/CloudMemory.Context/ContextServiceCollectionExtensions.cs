@@ -18,6 +18,7 @@ public static class ContextServiceCollectionExtensions
         builder.Services.AddConversations(builder.Configuration);
         builder.Services.AddLongTermMemory(builder.Configuration);
         builder.Services.AddConversationEventHandlers();
+        MemoryFeedbackScores.AddMemoryFeedback(builder.Services, ConversationEventHandlers.DeadLetterTopic);
         builder.Services.AddSingleton<MemoryContextService>();
         return builder;
     }

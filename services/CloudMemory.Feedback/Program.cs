@@ -1,5 +1,6 @@
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Dapr;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback;
 

@@ -9,6 +9,7 @@ internal static class Program
         ["context"] = ContextBenchmark.RunAsync,
         ["trace"] = TraceBenchmark.RunAsync,
         ["sharing"] = SharingBenchmark.RunAsync,
+        ["feedback"] = FeedbackBenchmark.RunAsync,
     };
 
     public static async Task<int> Main(string[] args)

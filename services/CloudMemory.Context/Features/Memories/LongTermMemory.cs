@@ -52,10 +52,12 @@ public sealed class LongTermMemoryService : ILongTermMemory
     private readonly LongTermMemoryOptions _options;
     private readonly TimeProvider _time;
     private readonly LatentSemanticIndex _latent;
+    private readonly MemoryFeedbackScores? _feedback;
 
     /// <summary>Creates the service.</summary>
-    public LongTermMemoryService(IMemoryStore store, IEmbedder embedder, EmbeddingPipeline pipeline, AccessRecorder access, IOptions<LongTermMemoryOptions> options, TimeProvider time, LatentSemanticIndex latent)
+    public LongTermMemoryService(IMemoryStore store, IEmbedder embedder, EmbeddingPipeline pipeline, AccessRecorder access, IOptions<LongTermMemoryOptions> options, TimeProvider time, LatentSemanticIndex latent, MemoryFeedbackScores? feedback = null)
     {
+        _feedback = feedback;
         _latent = latent;
         _store = store;
         _embedder = embedder;
@@ -260,12 +262,19 @@ public sealed class LongTermMemoryService : ILongTermMemory
             await SpreadToRepliesAsync(fused, entries, filter, now, cancellationToken);
         }
         var queryTerms = TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal).ToList();
+        var userFeedback = _feedback is not null && _options.UserFeedbackWeight > 0
+            ? await _feedback.ScoresAsync(tenantId, entries.Keys, cancellationToken)
+            : null;
         var ranked = fused
             .Where(f => entries.ContainsKey(f.Key))
             .Select(f =>
             {
                 var entry = entries[f.Key];
                 var score = f.Value.Fused * HybridRanking.ReRankFactor(entry, now, _options);
+                if (userFeedback is not null && userFeedback.TryGetValue(entry.Id, out var feedbackScore))
+                {
+                    score *= MemoryFeedbackScores.Factor(feedbackScore, _options.UserFeedbackWeight);
+                }
                 return (Entry: entry, Score: score, f.Value);
             })
             .OrderByDescending(h => h.Score).ThenBy(h => h.Entry.Id, StringComparer.Ordinal)

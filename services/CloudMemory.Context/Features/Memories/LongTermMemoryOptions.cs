@@ -32,6 +32,9 @@ public sealed class LongTermMemoryOptions
     /// <summary>Boost of a frequently used entry: score × (1 + w · min(1, ln(1 + accessCount) / ln(101))).</summary>
     public double AccessWeight { get; set; } = 0.05;
 
+    /// <summary>Effect of user feedback on an entry (feedback app): score × (1 + w · s), s = sum of feedback scores / (count + 1). 0 turns it off.</summary>
+    public double UserFeedbackWeight { get; set; } = 0.5;
+
     /// <summary>Each side of a hybrid search returns max(topK × this, <see cref="MinCandidates"/>) candidates.</summary>
     public int CandidateMultiplier { get; set; } = 5;
 

@@ -1,0 +1,24 @@
+using CloudMemory.Contracts.Feedback;
+namespace CloudMemory.Feedback.Features.Experiences;
+
+/// <summary>
+/// Experiences and the running totals of their patterns. Every call is scoped to one tenant.
+/// Implementations: <see cref="InMemoryExperienceStore"/> and <see cref="PostgresExperienceStore"/>.
+/// </summary>
+public interface IExperienceStore
+{
+    /// <summary>Creates the schema (idempotent).</summary>
+    Task InitializeAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Stores <paramref name="experience"/> and adds it to its pattern's totals, atomically, unless
+    /// its id exists; returns the stored experience and whether this call created it.
+    /// </summary>
+    Task<(Experience Experience, bool Created)> InsertIfAbsentAsync(string tenantId, Experience experience, CancellationToken cancellationToken = default);
+
+    /// <summary>Patterns sharing at least one index token with <paramref name="tokens"/> (at most <paramref name="limit"/>).</summary>
+    Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>The experiences among <paramref name="ids"/> (any order).</summary>
+    Task<IReadOnlyList<Experience>> GetManyAsync(string tenantId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken = default);
+}

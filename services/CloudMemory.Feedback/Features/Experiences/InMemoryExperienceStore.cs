@@ -1,0 +1,109 @@
+using System.Collections.Concurrent;
+using CloudMemory.Contracts.Feedback;
+
+namespace CloudMemory.Feedback.Features.Experiences;
+
+/// <summary>Experiences in process memory, with an inverted index from pattern tokens to patterns.</summary>
+public sealed class InMemoryExperienceStore : IExperienceStore
+{
+    private readonly ConcurrentDictionary<string, TenantExperiences> _tenants = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public Task InitializeAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task<(Experience Experience, bool Created)> InsertIfAbsentAsync(string tenantId, Experience experience, CancellationToken cancellationToken = default)
+    {
+        var tenant = _tenants.GetOrAdd(tenantId, _ => new TenantExperiences());
+        lock (tenant.Gate)
+        {
+            if (tenant.Experiences.TryGetValue(experience.Id, out var existing))
+            {
+                return Task.FromResult((existing, false));
+            }
+            tenant.Experiences[experience.Id] = experience;
+            var key = experience.Pattern.Key;
+            if (!tenant.Patterns.TryGetValue(key, out var stats))
+            {
+                stats = new PatternStats(experience.Pattern, 0, 0, 0, 0, 0, 0, null, null);
+                foreach (var token in TaskPatterns.Tokens(experience.Pattern))
+                {
+                    if (!tenant.Index.TryGetValue(token, out var keys))
+                    {
+                        tenant.Index[token] = keys = [];
+                    }
+                    keys.Add(key);
+                }
+            }
+            tenant.Patterns[key] = Add(stats, experience);
+            return Task.FromResult((experience, true));
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int limit, CancellationToken cancellationToken = default)
+    {
+        if (!_tenants.TryGetValue(tenantId, out var tenant))
+        {
+            return Task.FromResult<IReadOnlyList<PatternStats>>([]);
+        }
+        var result = new List<PatternStats>();
+        lock (tenant.Gate)
+        {
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var token in tokens)
+            {
+                if (tenant.Index.TryGetValue(token, out var matches))
+                {
+                    foreach (var key in matches)
+                    {
+                        if (keys.Count >= limit)
+                        {
+                            break;
+                        }
+                        keys.Add(key);
+                    }
+                }
+            }
+            result.AddRange(keys.Select(k => tenant.Patterns[k]));
+        }
+        return Task.FromResult<IReadOnlyList<PatternStats>>(result);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<Experience>> GetManyAsync(string tenantId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken = default)
+    {
+        if (!_tenants.TryGetValue(tenantId, out var tenant))
+        {
+            return Task.FromResult<IReadOnlyList<Experience>>([]);
+        }
+        lock (tenant.Gate)
+        {
+            return Task.FromResult<IReadOnlyList<Experience>>(ids.Select(id => tenant.Experiences.GetValueOrDefault(id)).OfType<Experience>().ToList());
+        }
+    }
+
+    internal static PatternStats Add(PatternStats stats, Experience experience)
+    {
+        var success = experience.Result.Success == true;
+        return stats with
+        {
+            Attempts = stats.Attempts + 1,
+            Successes = stats.Successes + (success ? 1 : 0),
+            DurationSum = stats.DurationSum + (experience.Result.DurationMs ?? 0),
+            DurationCount = stats.DurationCount + (experience.Result.DurationMs is null ? 0 : 1),
+            CostSum = stats.CostSum + (experience.Result.Cost ?? 0),
+            CostCount = stats.CostCount + (experience.Result.Cost is null ? 0 : 1),
+            LastSuccessId = success ? experience.Id : stats.LastSuccessId,
+            LastFailureId = success ? stats.LastFailureId : experience.Id,
+        };
+    }
+
+    private sealed class TenantExperiences
+    {
+        public readonly Lock Gate = new();
+        public readonly Dictionary<string, Experience> Experiences = new(StringComparer.Ordinal);
+        public readonly Dictionary<string, PatternStats> Patterns = new(StringComparer.Ordinal);
+        public readonly Dictionary<string, HashSet<string>> Index = new(StringComparer.Ordinal);
+    }
+}

@@ -1,0 +1,135 @@
+using System.Text.Json;
+using CloudMemory.Contracts;
+using Npgsql;
+using NpgsqlTypes;
+using CloudMemory.Contracts.Feedback;
+
+namespace CloudMemory.Feedback.Features.Experiences;
+
+/// <summary>
+/// Experiences in PostgreSQL: one row per experience (jsonb) and one per pattern with its running
+/// totals and index tokens (GIN), updated in the same statement as the insert so they never drift.
+/// </summary>
+public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExperienceStore
+{
+    /// <inheritdoc />
+    public async Task InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT pg_advisory_lock(7301102);
+            CREATE TABLE IF NOT EXISTS cm_experiences (
+                tenant_id text NOT NULL,
+                id text NOT NULL,
+                pattern_key text NOT NULL,
+                agent_id text,
+                success boolean NOT NULL,
+                recorded_at timestamptz NOT NULL,
+                doc jsonb NOT NULL,
+                PRIMARY KEY (tenant_id, id));
+            CREATE TABLE IF NOT EXISTS cm_experience_patterns (
+                tenant_id text NOT NULL,
+                pattern_key text NOT NULL,
+                pattern jsonb NOT NULL,
+                tokens text[] NOT NULL,
+                attempts integer NOT NULL,
+                successes integer NOT NULL,
+                duration_sum double precision NOT NULL,
+                duration_count integer NOT NULL,
+                cost_sum double precision NOT NULL,
+                cost_count integer NOT NULL,
+                last_success_id text,
+                last_failure_id text,
+                PRIMARY KEY (tenant_id, pattern_key));
+            CREATE INDEX IF NOT EXISTS cm_experience_patterns_tokens ON cm_experience_patterns USING gin (tokens);
+            SELECT pg_advisory_unlock(7301102);
+            """);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<(Experience Experience, bool Created)> InsertIfAbsentAsync(string tenantId, Experience experience, CancellationToken cancellationToken = default)
+    {
+        var success = experience.Result.Success == true;
+        await using var command = dataSource.CreateCommand("""
+            WITH inserted AS (
+                INSERT INTO cm_experiences (tenant_id, id, pattern_key, agent_id, success, recorded_at, doc)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                ON CONFLICT (tenant_id, id) DO NOTHING
+                RETURNING id)
+            INSERT INTO cm_experience_patterns AS p (tenant_id, pattern_key, pattern, tokens, attempts, successes, duration_sum, duration_count, cost_sum, cost_count, last_success_id, last_failure_id)
+            SELECT $1, $3, $8, $9, 1, CASE WHEN $5 THEN 1 ELSE 0 END, coalesce($10, 0), CASE WHEN $10 IS NULL THEN 0 ELSE 1 END,
+                   coalesce($11, 0), CASE WHEN $11 IS NULL THEN 0 ELSE 1 END, CASE WHEN $5 THEN $2 END, CASE WHEN $5 THEN NULL ELSE $2 END
+            FROM inserted
+            ON CONFLICT (tenant_id, pattern_key) DO UPDATE SET
+                attempts = p.attempts + 1,
+                successes = p.successes + EXCLUDED.successes,
+                duration_sum = p.duration_sum + EXCLUDED.duration_sum,
+                duration_count = p.duration_count + EXCLUDED.duration_count,
+                cost_sum = p.cost_sum + EXCLUDED.cost_sum,
+                cost_count = p.cost_count + EXCLUDED.cost_count,
+                last_success_id = coalesce(EXCLUDED.last_success_id, p.last_success_id),
+                last_failure_id = coalesce(EXCLUDED.last_failure_id, p.last_failure_id)
+            """);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = experience.Id });
+        command.Parameters.Add(new() { Value = experience.Pattern.Key });
+        command.Parameters.Add(new() { Value = (object?)experience.AgentId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new() { Value = success });
+        command.Parameters.Add(new() { Value = experience.RecordedAt });
+        command.Parameters.Add(new() { Value = JsonSerializer.Serialize(experience, ContractsJson.Options), NpgsqlDbType = NpgsqlDbType.Jsonb });
+        command.Parameters.Add(new() { Value = JsonSerializer.Serialize(experience.Pattern, ContractsJson.Options), NpgsqlDbType = NpgsqlDbType.Jsonb });
+        command.Parameters.Add(new() { Value = TaskPatterns.Tokens(experience.Pattern).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        command.Parameters.Add(new() { Value = (object?)experience.Result.DurationMs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
+        command.Parameters.Add(new() { Value = (object?)experience.Result.Cost ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
+        if (await command.ExecuteNonQueryAsync(cancellationToken) == 1)
+        {
+            return (experience, true);
+        }
+        var existing = await GetManyAsync(tenantId, [experience.Id], cancellationToken);
+        return (existing.Single(), false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int limit, CancellationToken cancellationToken = default)
+    {
+        // Ordered by how many tokens a pattern shares, so a capped set keeps the closest ones.
+        await using var command = dataSource.CreateCommand("""
+            SELECT pattern::text, attempts, successes, duration_sum, duration_count, cost_sum, cost_count, last_success_id, last_failure_id
+            FROM cm_experience_patterns
+            WHERE tenant_id = $1 AND tokens && $2
+            ORDER BY (SELECT count(*) FROM unnest(tokens) t WHERE t = ANY($2)) DESC
+            LIMIT $3
+            """);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = tokens.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        command.Parameters.Add(new() { Value = limit });
+        var result = new List<PatternStats>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(new PatternStats(JsonSerializer.Deserialize<TaskPattern>(reader.GetString(0), ContractsJson.Options)!,
+                reader.GetInt32(1), reader.GetInt32(2), reader.GetDouble(3), reader.GetInt32(4), reader.GetDouble(5), reader.GetInt32(6),
+                reader.IsDBNull(7) ? null : reader.GetString(7), reader.IsDBNull(8) ? null : reader.GetString(8)));
+        }
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<Experience>> GetManyAsync(string tenantId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken = default)
+    {
+        if (ids.Count == 0)
+        {
+            return [];
+        }
+        await using var command = dataSource.CreateCommand("SELECT doc::text FROM cm_experiences WHERE tenant_id = $1 AND id = ANY($2)");
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = ids.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        var result = new List<Experience>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(JsonSerializer.Deserialize<Experience>(reader.GetString(0), ContractsJson.Options)!);
+        }
+        return result;
+    }
+}

@@ -1,0 +1,30 @@
+using CloudMemory.BuildingBlocks.Workflows;
+using CloudMemory.Feedback.Features.Learning.Activities;
+using CloudMemory.Contracts.Feedback;
+
+namespace CloudMemory.Feedback.Features.Learning.Workflows;
+
+/// <summary>
+/// One learning cycle of an agent: evaluate the running trial (adopt or roll back), and when none
+/// is left running, propose strategies from recent feedback and start the strongest as a trial;
+/// then write the history record. Started with the deterministic instance id
+/// <c>learning-{tenant}-{agent}-{cycle key}</c>, so a cycle runs at most once.
+/// </summary>
+public sealed class RunLearningCycleWorkflow : Workflow<LearningCycleInput, LearningCycle>
+{
+    // Changing this breaks in-flight instances on a durable runtime: add a new one instead.
+    private static readonly WorkflowRetryPolicy StoreRetry = new(MaxNumberOfAttempts: 4, FirstRetryInterval: TimeSpan.FromSeconds(1), BackoffCoefficient: 2, MaxRetryInterval: TimeSpan.FromSeconds(10));
+
+    /// <inheritdoc />
+    public override async Task<LearningCycle> RunAsync(WorkflowContext context, LearningCycleInput input)
+    {
+        var options = new WorkflowTaskOptions(StoreRetry);
+        var evaluation = await context.CallActivityAsync<TrialEvaluation>(nameof(EvaluateTrialActivity), input, options);
+        ProposalOutcome? proposal = null;
+        if (evaluation.Decision != CycleDecisions.TrialContinues)
+        {
+            proposal = await context.CallActivityAsync<ProposalOutcome>(nameof(ProposeStrategiesActivity), input, options);
+        }
+        return await context.CallActivityAsync<LearningCycle>(nameof(RecordLearningCycleActivity), new RecordCycleInput(input, evaluation, proposal), options);
+    }
+}

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using CloudMemory.BuildingBlocks.PubSub;
+using CloudMemory.Contracts.Feedback;
+using CloudMemory.Feedback.Features.Analysis;
+using CloudMemory.Feedback.Features.Experiences;
+using CloudMemory.Feedback.Features.Feedback;
+using CloudMemory.Feedback.Features.Learning;
+using Microsoft.Extensions.Options;
+
+namespace CloudMemory.Benchmarks;
+
+/// <summary>
+/// <c>feedback [--quick]</c>: a learning-loop simulation with hidden user preferences and noise
+/// (cycles to find the better strategy, lift with its interval, false adoptions over A/A runs),
+/// feedback ingest rate, and similar-experience search latency at 100k experiences. In process,
+/// in-memory stores, the same engine the workflow activities call.
+/// </summary>
+internal static class FeedbackBenchmark
+{
+    private const string Agent = "sim-agent";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var quick = args.Contains("--quick");
+        var alpha = 0.05;
+        var realRuns = quick ? 10 : 30;
+        var aaRuns = quick ? 60 : 200;
+        Console.WriteLine($"feedback benchmark ({(quick ? "quick" : "full")}): alpha {alpha}, 200 conversations per cycle, trial share 0.5, horizon 100 conversations per arm");
+
+        var cycles = new List<int>();
+        var lifts = new List<TrialResult>();
+        var ingest = Stopwatch.StartNew();
+        long records = 0;
+        for (var run = 0; run < realRuns; run++)
+        {
+            var (found, cycle, result, n) = await SimulateAsync(run, effect: 0.15, alpha);
+            records += n;
+            if (found)
+            {
+                cycles.Add(cycle);
+                lifts.Add(result!);
+            }
+        }
+        var aaAdopted = 0;
+        for (var run = 0; run < aaRuns; run++)
+        {
+            var (adopted, _, _, n) = await SimulateAsync(10_000 + run, effect: 0, alpha);
+            records += n;
+            aaAdopted += adopted ? 1 : 0;
+        }
+        ingest.Stop();
+
+        Console.WriteLine($"real effect (+15 pts satisfaction when answers fit the hidden preferred length): found in {cycles.Count}/{realRuns} runs; cycles to adoption mean {(cycles.Count == 0 ? double.NaN : cycles.Average()):0.0}, max {(cycles.Count == 0 ? 0 : cycles.Max())}");
+        if (lifts.Count > 0)
+        {
+            Console.WriteLine($"measured lift (mean over runs) {lifts.Average(l => l.Lift):+0.0%;-0.0%}, mean {lifts[0].Confidence:P0} CI [{lifts.Average(l => l.LiftLow):+0.0%;-0.0%}, {lifts.Average(l => l.LiftHigh):+0.0%;-0.0%}]");
+        }
+        var rate = (double)aaAdopted / aaRuns;
+        var se = Math.Sqrt(rate * (1 - rate) / aaRuns);
+        Console.WriteLine($"A/A (no strategy better): {aaAdopted}/{aaRuns} adopted = {rate:P1} (±{1.96 * se:P1}), alpha {alpha:P0}");
+        Console.WriteLine($"feedback ingest (validate + score + store, in-memory, one thread): {records / ingest.Elapsed.TotalSeconds:N0} records/s over {records:N0} (includes the simulation's strategy reads and cycles)");
+
+        await ExperienceSearchAsync(quick ? 20_000 : 100_000, quick ? 200 : 1000);
+        return 0;
+    }
+
+    /// <summary>One simulated agent: returns whether (and at which cycle) the response_length strategy was adopted.</summary>
+    private static async Task<(bool Adopted, int Cycle, TrialResult? Result, long Records)> SimulateAsync(int seed, double effect, double alpha)
+    {
+        var random = new Random(seed);
+        var time = new SimClock();
+        var feedbackStore = new InMemoryFeedbackStore();
+        var learningStore = new InMemoryLearningStore();
+        var publisher = new NoEvents();
+        var analysis = new FeedbackAnalysisService(feedbackStore, Options.Create(new AnalysisOptions()), time);
+        var engine = new LearningEngine(learningStore, analysis, publisher, Options.Create(new LearningOptions { Alpha = alpha, MinConversationsPerArm = 100 }));
+        var recorder = new FeedbackRecorder(feedbackStore, publisher, time);
+        var preferred = 250 + random.Next(200); // hidden
+        long records = 0;
+        for (var cycle = 1; cycle <= 8; cycle++)
+        {
+            for (var c = 0; c < 200; c++)
+            {
+                var conversation = $"s{seed}-c{cycle}-{c}";
+                var strategy = await engine.GetStrategyAsync("t", Agent, conversation);
+                var length = strategy.Parameters.TryGetValue("maxLength", out var max) ? (int)max : 1000;
+                var fits = length <= preferred * 1.3;
+                var satisfied = random.NextDouble() < 0.5 + (fits ? effect : 0);
+                var tooLong = effect > 0 ? !fits && random.NextDouble() < 0.3 : random.NextDouble() < 0.2;
+                await recorder.RecordAsync("t", new RecordFeedbackRequest(null, new FeedbackTarget("conversation", conversation), Agent, "user", "rating",
+                    JsonSerializer.SerializeToElement(satisfied ? 4 + random.Next(2) : 1 + random.Next(2)), null, tooLong ? ["too long"] : null,
+                    Metrics: new Dictionary<string, double> { ["responseLength"] = satisfied ? Math.Min(length, preferred + random.Next(-40, 40)) : length }));
+                records++;
+            }
+            time.Advance(TimeSpan.FromDays(1));
+            var input = new LearningCycleInput("t", Agent, $"sim-{seed}-{cycle}", time.GetUtcNow());
+            var evaluation = await engine.EvaluateTrialAsync(input);
+            if (evaluation.Decision == CycleDecisions.Adopted)
+            {
+                return (true, cycle, evaluation.Result, records);
+            }
+            if (evaluation.Decision == CycleDecisions.Rejected && effect == 0)
+            {
+                return (false, cycle, evaluation.Result, records);
+            }
+            if (evaluation.Decision != CycleDecisions.TrialContinues)
+            {
+                await engine.ProposeAsync(input);
+            }
+            time.Advance(TimeSpan.FromSeconds(1));
+        }
+        return (false, 0, null, records);
+    }
+
+    private static async Task ExperienceSearchAsync(int count, int searches)
+    {
+        var store = new InMemoryExperienceStore();
+        var service = new ExperienceService(store, TimeProvider.System);
+        var random = new Random(7);
+        string[] verbs = ["book", "cancel", "summarize", "translate", "triage", "refund", "schedule", "diagnose", "compare", "explain"];
+        string[] nouns = ["flight", "hotel", "report", "invoice", "symptom", "order", "meeting", "contract", "claim", "ticket", "policy", "lab_result"];
+        string[] tools = ["search", "calendar", "billing", "kb_lookup", "web", "sql", "email", "ocr", "calculator", "translator"];
+        string[] cities = ["paris", "berlin", "rome", "oslo", "madrid", "tokyo", "lima", "cairo"];
+        TaskContext Make() => new(Intent: $"{verbs[random.Next(verbs.Length)]}_{nouns[random.Next(nouns.Length)]}",
+            Entities: [cities[random.Next(cities.Length)], $"n{random.Next(50)}"],
+            Tools: [tools[random.Next(tools.Length)], tools[random.Next(tools.Length)]],
+            Steps: ["plan", tools[random.Next(tools.Length)], "answer"]);
+        var load = Stopwatch.StartNew();
+        for (var i = 0; i < count; i++)
+        {
+            await service.RecordAsync("t", new RecordExperienceRequest($"e{i}", null, Make(), new ExecutionResult(random.NextDouble() < 0.7, DurationMs: random.Next(100, 5000))));
+        }
+        load.Stop();
+        var latencies = new List<double>();
+        var found = 0;
+        for (var i = 0; i < searches; i++)
+        {
+            var context = Make();
+            var watch = Stopwatch.StartNew();
+            var result = await service.SearchAsync("t", new SearchExperiencesRequest(context with { Steps = null, Entities = null }));
+            latencies.Add(watch.Elapsed.TotalMilliseconds);
+            found += result.Items.Count > 0 ? 1 : 0;
+        }
+        latencies.Sort();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"experience search at {count:N0} experiences (in-memory): p50 {latencies[latencies.Count / 2]:0.00} ms, p95 {latencies[(int)(latencies.Count * 0.95)]:0.00} ms over {searches} searches ({found} with results); record {count / load.Elapsed.TotalSeconds:N0}/s"));
+    }
+
+    private sealed class SimClock : TimeProvider
+    {
+        private DateTimeOffset _now = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => _now;
+
+        public void Advance(TimeSpan by) => _now += by;
+    }
+
+    private sealed class NoEvents : IEventPublisher
+    {
+        public Task<string> PublishAsync<T>(string topic, string eventType, T data, PublishOptions? options = null, CancellationToken cancellationToken = default) =>
+            Task.FromResult(options?.EventId ?? Guid.NewGuid().ToString("N"));
+    }
+}
