@@ -31,7 +31,8 @@ public static class ConversationsServiceCollectionExtensions
         }
         services.AddSingleton<Registered>();
         services.AddOptions<MemoryPolicyOptions>().Bind(configuration.GetSection(MemoryPolicyOptions.SectionName))
-            .Validate(o => o.TokenThresholdRatio is > 0 and <= 1 && o.RecentTurns > 0 && o.ModelContextWindow > 0, "CloudMemory:Memory values out of range")
+            .Validate(o => o.TokenThresholdRatio is > 0 and <= 1 && o.RecentTurns > 0 && o.ModelContextWindow > 0
+                && o.SummaryShare is > 0 and < 1 && o.CheckpointShare is > 0 and < 1 && o.SummaryShare <= o.CheckpointShare, "CloudMemory:Memory values out of range")
             .ValidateOnStart();
         var llm = configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
         services.TryAddSingleton(llm);

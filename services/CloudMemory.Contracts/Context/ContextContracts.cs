@@ -12,7 +12,9 @@ public sealed record MemoryQueryRequest(
     int? RecentTurns = null,
     int? ModelContextWindow = null,
     bool IncludeRelevantMemories = false,
-    int? TopK = null);
+    int? TopK = null,
+    int? MaxTokens = null,
+    string? Format = null);
 
 /// <summary>A long-term memory relevant to the query, with why it matched.</summary>
 public sealed record RelevantMemory(string Id, string Type, string Content, string? ContextId, double Score, double SemanticScore, double LexicalScore, string Why, DateTimeOffset CreatedAt);
@@ -29,7 +31,11 @@ public sealed record MemoryContext(
     bool ShouldCheckpointSummary,
     double TokenThresholdRatio,
     int ModelContextWindow,
-    IReadOnlyList<RelevantMemory>? RelevantMemories = null);
+    IReadOnlyList<RelevantMemory>? RelevantMemories = null,
+    IReadOnlyList<ChatMessage>? Messages = null,
+    int ContextTokens = 0,
+    int MaxTokens = 0,
+    bool Truncated = false);
 
 /// <summary>One row of the durable message log: a turn (user query + agent answer) or a checkpoint.</summary>
 public sealed record LogMessage(
@@ -43,7 +49,8 @@ public sealed record LogMessage(
     string Answer,
     bool IsCheckpoint,
     int Tokens,
-    DateTimeOffset CreatedAt)
+    DateTimeOffset CreatedAt,
+    IReadOnlyList<TurnMessage>? Messages = null)
 {
     /// <summary>The query of checkpoint messages.</summary>
     public const string CheckpointQuery = "[MEMORY_CHECKPOINT]";

@@ -4,6 +4,7 @@ using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.BuildingBlocks.State;
 using CloudMemory.BuildingBlocks.Workflows;
+using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Events;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations;
@@ -161,17 +162,18 @@ public sealed class ConversationActor(
             session.FlowContext.LastBotMessage = command.AgentResponse;
         }
         session.FlowContext.TurnCount = append.Stats.TurnCount;
+        var policy = MemoryPolicy.Resolve(_policy, append.Stats.TurnCount);
         if (session.MessageContext.Mode == MemoryMode.SummaryN)
         {
-            // The window slides with every turn, so SUMMARY_N history always ends with the latest turns.
-            ConversationText.Slide(session.MessageContext.WindowMessages, command.UserQuery, command.AgentResponse,
-                Math.Max(1, session.MessageContext.WindowTurns));
+            // The window slides with every turn, so SUMMARY_N history always ends with the latest turns;
+            // it never grows past the context budget.
+            ConversationText.Slide(session.MessageContext.WindowMessages, ConversationText.MessagesOf(append.Message),
+                Math.Max(1, session.MessageContext.WindowTurns), ContextFit.UnitsOf(policy.BudgetTokens));
         }
         Touch(session);
         await SaveAsync(command.TenantId, session);
         SessionTelemetry.TurnsWritten.Add(1);
 
-        var policy = MemoryPolicy.Resolve(_policy, append.Stats.TurnCount);
         var tokens = TokenEstimator.TokensFromUnits(append.Stats.HistoryUnits + 1);
         await PublishAsync(command.TenantId, Topics.TurnWritten, EventTypes.TurnWritten,
             new TurnWritten(command.TenantId, command.ConversationId, append.Message.MessageId, session.Meta.UserId, append.Stats.TurnCount, agentCode,
@@ -180,12 +182,9 @@ public sealed class ConversationActor(
 
         // At or above the threshold, the checkpoint of the current segment (number CheckpointCount + 1)
         // is started; its id is deterministic, so later turns of the same segment and retries start
-        // nothing new: exactly one checkpoint per crossing.
-        // A checkpoint whose summary and window alone reach the threshold would otherwise be followed
-        // by one on every turn: a new one needs at least half a window of new turns.
-        var turnsSinceCheckpoint = append.Stats.MessagesSinceCheckpoint - (append.Stats.CheckpointCount > 0 ? 1 : 0);
-        if (_policy.AutoCheckpoint && tokens >= policy.TokenThresholdRatio * policy.ModelContextWindow
-            && (append.Stats.CheckpointCount == 0 || turnsSinceCheckpoint >= Math.Max(1, policy.RecentTurns / 2)))
+        // nothing new. A checkpoint takes at most CheckpointShare of the budget, so it brings the
+        // history back under the threshold: exactly one checkpoint per crossing.
+        if (_policy.AutoCheckpoint && tokens >= policy.TokenThresholdRatio * policy.ModelContextWindow)
         {
             await StartCheckpointAsync(command.TenantId, command.ConversationId, append.Stats.CheckpointCount + 1, policy.RecentTurns);
         }
@@ -206,19 +205,24 @@ public sealed class ConversationActor(
         {
             return ActorReply<CheckpointResult>.Fail(409, "session-finalized", $"Conversation '{command.ConversationId}' is finalized.");
         }
+        // The checkpoint message (summary + the newest turns it covers) takes at most CheckpointShare of
+        // the budget: afterwards the history is well below the threshold, so the next checkpoint waits
+        // for the next crossing. The session's window keeps RecentTurns turns within the whole budget.
+        var policy = MemoryPolicy.Resolve(_policy, session.FlowContext.TurnCount);
         var covered = await log.ReadLastTurnsAsync(command.TenantId, command.ConversationId, command.RecentTurns + 64);
-        var coveredWindow = ConversationText.WindowOf(covered.Where(m => m.Sequence <= command.CoveredThroughSequence), command.RecentTurns);
-        var content = ConversationText.ComposeSummaryAndRecent(command.Summary, coveredWindow);
+        var checkpoint = ContextFit.Fit(command.Summary, TurnsOf(covered.Where(m => m.Sequence <= command.CoveredThroughSequence), command.RecentTurns),
+            ContextFit.UnitsOf(policy.CheckpointTokens), ContextFit.UnitsOf(policy.SummaryTokens));
+        var content = checkpoint.History;
         var result = await log.AppendCheckpointAsync(command.TenantId, new CheckpointAppend(command.ConversationId, command.MessageId,
-            command.ExpectedPreviousCheckpointId, command.CoveredThroughSequence, command.Summary, command.RecentTurns, content, command.Final));
+            command.ExpectedPreviousCheckpointId, command.CoveredThroughSequence, checkpoint.Summary!, command.RecentTurns, content, command.Final));
         if (result is null)
         {
             return ActorReply<CheckpointResult>.Fail(409, "checkpoint-conflict", "Another checkpoint was written meanwhile; query the context again.");
         }
         if (!result.Duplicate)
         {
-            session.MessageContext.Summary = command.Summary;
-            session.MessageContext.WindowMessages = ConversationText.WindowOf(covered, command.RecentTurns);
+            session.MessageContext.Summary = checkpoint.Summary!;
+            session.MessageContext.WindowMessages = FitWindow(covered, command.RecentTurns, policy);
             session.MessageContext.Mode = MemoryMode.SummaryN;
             session.MessageContext.CheckpointMessageId = result.Message.MessageId;
             session.MessageContext.CheckpointCount = result.Stats.CheckpointCount;
@@ -231,12 +235,12 @@ public sealed class ConversationActor(
             await SaveAsync(command.TenantId, session);
             SessionTelemetry.CheckpointsCreated.Add(1, new KeyValuePair<string, object?>("automatic", command.Automatic), new KeyValuePair<string, object?>("final", command.Final));
             await PublishAsync(command.TenantId, Topics.CheckpointCreated, EventTypes.CheckpointCreated,
-                new CheckpointCreated(command.TenantId, command.ConversationId, result.Message.MessageId, result.Stats.CheckpointCount, command.Summary, command.Automatic, session.Meta.UpdatedAt),
+                new CheckpointCreated(command.TenantId, command.ConversationId, result.Message.MessageId, result.Stats.CheckpointCount, checkpoint.Summary!, command.Automatic, session.Meta.UpdatedAt),
                 result.Message.MessageId);
             if (command.Final)
             {
                 await PublishAsync(command.TenantId, Topics.SessionFinalized, EventTypes.SessionFinalized,
-                    new SessionFinalized(command.TenantId, command.ConversationId, session.Meta.UserId, result.Message.MessageId, command.Summary, session.FlowContext.TurnCount, session.Meta.UpdatedAt),
+                    new SessionFinalized(command.TenantId, command.ConversationId, session.Meta.UserId, result.Message.MessageId, checkpoint.Summary!, session.FlowContext.TurnCount, session.Meta.UpdatedAt),
                     result.Message.MessageId + "-final");
             }
         }
@@ -300,7 +304,7 @@ public sealed class ConversationActor(
             MessageContext = new MessageContext
             {
                 Summary = stats.Summary,
-                WindowMessages = ConversationText.WindowOf(recent, windowTurns),
+                WindowMessages = FitWindow(recent, windowTurns, MemoryPolicy.Resolve(_policy, stats.TurnCount)),
                 Mode = stats.CheckpointCount > 0 ? MemoryMode.SummaryN : MemoryMode.FullHistory,
                 CheckpointMessageId = stats.CheckpointMessageId,
                 CheckpointCount = stats.CheckpointCount,
@@ -313,6 +317,15 @@ public sealed class ConversationActor(
         await SaveAsync(tenantId, session);
         return session;
     }
+
+    private static List<IReadOnlyList<ChatMessage>> TurnsOf(IEnumerable<LogMessage> turnsOldestFirst, int turns)
+    {
+        var list = turnsOldestFirst.Where(m => !m.IsCheckpoint).ToList();
+        return list.Skip(Math.Max(0, list.Count - turns)).Select(m => (IReadOnlyList<ChatMessage>)ConversationText.MessagesOf(m)).ToList();
+    }
+
+    private static List<ChatMessage> FitWindow(IEnumerable<LogMessage> turnsOldestFirst, int turns, MemoryPolicy policy) =>
+        ContextFit.Fit(null, TurnsOf(turnsOldestFirst, turns), ContextFit.UnitsOf(policy.BudgetTokens), 0).Window;
 
     private void Touch(SessionValue session)
     {
