@@ -37,7 +37,11 @@ public sealed record MemoryContext(
     int MaxTokens = 0,
     bool Truncated = false);
 
-/// <summary>One row of the durable message log: a turn (user query + agent answer) or a checkpoint.</summary>
+/// <summary>
+/// One row of the durable message log: a turn (user query + agent answer, or a message array with
+/// tool calls and results) or a checkpoint. <c>TurnNumber</c> is the turn count once the turn was
+/// written; <c>AfterCheckpoint</c> whether a checkpoint preceded it (the mode it was written in).
+/// </summary>
 public sealed record LogMessage(
     string MessageId,
     string ConversationId,
@@ -50,7 +54,9 @@ public sealed record LogMessage(
     bool IsCheckpoint,
     int Tokens,
     DateTimeOffset CreatedAt,
-    IReadOnlyList<TurnMessage>? Messages = null)
+    IReadOnlyList<TurnMessage>? Messages = null,
+    int TurnNumber = 0,
+    bool AfterCheckpoint = false)
 {
     /// <summary>The query of checkpoint messages.</summary>
     public const string CheckpointQuery = "[MEMORY_CHECKPOINT]";

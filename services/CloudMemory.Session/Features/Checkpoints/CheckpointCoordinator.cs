@@ -72,6 +72,12 @@ public sealed class CheckpointCoordinator(
     /// </summary>
     public async Task<ActorReply<CheckpointResult>> RunAsync(string tenantId, string conversationId, string? summary, int recentTurns, bool final, CancellationToken cancellationToken = default)
     {
+        if (final && await log.GetStatsAsync(tenantId, conversationId, cancellationToken) is { Finalized: true } done)
+        {
+            // Already finalized: the actor answers as the first time, without summarizing again.
+            var same = new CheckpointPlan(done.CheckpointMessageId, done.CoveredThroughSequence, done.Summary, "none");
+            return await ApplyAsync(tenantId, conversationId, done.CheckpointMessageId, same, recentTurns, final, automatic: false, cancellationToken);
+        }
         for (var attempt = 1; ; attempt++)
         {
             CheckpointPlan? plan;

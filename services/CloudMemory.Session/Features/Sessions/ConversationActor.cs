@@ -46,13 +46,17 @@ public sealed class ConversationActor(
         }
         var now = time.GetUtcNow().ToUnixTimeSeconds();
         var profile = await log.GetUserProfileAsync(command.TenantId, command.UserId) ?? new UserProfile { UserId = command.UserId };
+        var stats = await log.EnsureConversationAsync(command.TenantId, command.ConversationId, command.UserId);
         var session = new SessionValue
         {
-            Meta = new MetaInfo { ConversationId = command.ConversationId, UserId = command.UserId, CreatedAt = now, UpdatedAt = now, Version = 1 },
+            Meta = new MetaInfo
+            {
+                ConversationId = command.ConversationId, UserId = command.UserId, CreatedAt = stats.CreatedAt.ToUnixTimeSeconds(), UpdatedAt = now,
+                Version = Math.Max(1, stats.SessionVersion),
+            },
             FlowContext = new FlowContext { CurrentAgentKey = command.AgentCode },
             UserSnapshot = profile,
         };
-        await log.EnsureConversationAsync(command.TenantId, command.ConversationId, command.UserId);
         await SaveAsync(command.TenantId, session);
         return new(new SessionReply(session, SessionKeys.ETag(session.Meta.Version), Created: true));
     }
@@ -74,6 +78,10 @@ public sealed class ConversationActor(
         {
             return NotFound<SessionReply>(command.ConversationId);
         }
+        if (current.Meta.Status == SessionStatus.Finalized)
+        {
+            return Finalized<SessionReply>(command.ConversationId);
+        }
         var etag = SessionKeys.ETag(current.Meta.Version);
         if (command.IfMatch != "*" && command.IfMatch != etag)
         {
@@ -90,6 +98,7 @@ public sealed class ConversationActor(
         {
             await log.SaveUserProfileAsync(command.TenantId, merged.UserSnapshot);
         }
+        await SaveDurableStateAsync(command.TenantId, merged);
         await SaveAsync(command.TenantId, merged);
         await PublishAsync(command.TenantId, Topics.SessionUpdated, EventTypes.SessionUpdated,
             new SessionUpdated(command.TenantId, command.ConversationId, merged.Meta.Version, command.AgentId ?? "", changed, merged.Meta.UpdatedAt),
@@ -105,8 +114,13 @@ public sealed class ConversationActor(
         {
             return NotFound<SessionReply>(command.ConversationId);
         }
+        if (session.Meta.Status == SessionStatus.Finalized)
+        {
+            return Finalized<SessionReply>(command.ConversationId);
+        }
         session.GlobalState.AgentSlots[command.AgentCode] = command.Value.Clone();
         Touch(session);
+        await SaveDurableStateAsync(command.TenantId, session);
         await SaveAsync(command.TenantId, session);
         await PublishAsync(command.TenantId, Topics.SessionUpdated, EventTypes.SessionUpdated,
             new SessionUpdated(command.TenantId, command.ConversationId, session.Meta.Version, command.AgentCode, [$"globalState.agentSlots.{command.AgentCode}"], session.Meta.UpdatedAt),
@@ -130,11 +144,28 @@ public sealed class ConversationActor(
         }
         var userId = string.IsNullOrEmpty(command.UserId) ? session.Meta.UserId : command.UserId;
         var agentCode = command.AgentCode ?? "";
-        var append = await log.AppendTurnAsync(command.TenantId,
-            new TurnAppend(command.ConversationId, command.TurnId, userId, agentCode, command.UserQuery, command.AgentResponse));
+        var messages = command.Messages is { Count: > 0 } ? command.Messages : null;
+        var answered = messages?.Where(m => m.Role == ChatMessage.ToolRole).Select(m => m.ToolCallId!)
+            .Except(messages.SelectMany(m => m.ToolCalls ?? []).Select(c => c.Id)).ToList() ?? [];
+        if (answered.Count > 0)
+        {
+            // A tool result must answer a call of this turn or of an earlier one.
+            var known = await log.FindToolCallsAsync(command.TenantId, command.ConversationId, answered);
+            var unknown = answered.Where(id => !known.Contains(id)).ToList();
+            if (unknown.Count > 0)
+            {
+                return ActorReply<WriteTurnResult>.Fail(400, "unknown-tool-call", $"No assistant message of this conversation made tool call(s) {string.Join(", ", unknown)}.");
+            }
+        }
+        var turn = new TurnAppend(command.ConversationId, command.TurnId, userId, agentCode, command.UserQuery, command.AgentResponse, messages, session.Meta.Version + 1);
+        var append = await log.AppendTurnAsync(command.TenantId, turn);
         if (append.Duplicate)
         {
             activity?.SetTag("cloudmemory.duplicate", true);
+            if (!SameTurn(append.Message, turn))
+            {
+                return ActorReply<WriteTurnResult>.Fail(409, "turn-id-reused", $"Turn id '{command.TurnId}' was already used for a different turn.");
+            }
             if (session.FlowContext.TurnCount < append.Stats.TurnCount)
             {
                 // The first attempt reached the log but not the session (the caller saw an error and
@@ -145,7 +176,7 @@ public sealed class ConversationActor(
                 Touch(session);
                 await SaveAsync(command.TenantId, session);
             }
-            return new(new WriteTurnResult(command.ConversationId, session.MessageContext.Mode, session.Meta.UpdatedAt, append.Stats.TurnCount));
+            return new(Answer(command.ConversationId, append.Message, append.Stats));
         }
 
         if (!string.IsNullOrEmpty(command.UserId))
@@ -188,8 +219,17 @@ public sealed class ConversationActor(
         {
             await StartCheckpointAsync(command.TenantId, command.ConversationId, append.Stats.CheckpointCount + 1, policy.RecentTurns);
         }
-        return new(new WriteTurnResult(command.ConversationId, session.MessageContext.Mode, session.Meta.UpdatedAt, session.FlowContext.TurnCount));
+        return new(Answer(command.ConversationId, append.Message, append.Stats));
     }
+
+    // The answer of a turn, the same for the first write and every retry.
+    private static WriteTurnResult Answer(string conversationId, LogMessage turn, ConversationStats stats) =>
+        new(conversationId, turn.AfterCheckpoint ? MemoryMode.SummaryN : MemoryMode.FullHistory, turn.CreatedAt.ToUnixTimeSeconds(),
+            turn.TurnNumber > 0 ? turn.TurnNumber : stats.TurnCount);
+
+    private static bool SameTurn(LogMessage stored, TurnAppend retry) =>
+        stored.Query == retry.Query && stored.Answer == retry.Answer
+        && System.Text.Json.JsonSerializer.Serialize(stored.Messages, Contracts.ContractsJson.Options) == System.Text.Json.JsonSerializer.Serialize(retry.Messages, Contracts.ContractsJson.Options);
 
     /// <summary>Writes a checkpoint (summary already produced) to the log and switches the session to SUMMARY_N.</summary>
     public async Task<ActorReply<CheckpointResult>> ApplyCheckpoint(ApplyCheckpointCommand command)
@@ -201,9 +241,13 @@ public sealed class ConversationActor(
         {
             return NotFound<CheckpointResult>(command.ConversationId);
         }
-        if (session.Meta.Status == SessionStatus.Finalized && !command.Final)
+        if (session.Meta.Status == SessionStatus.Finalized)
         {
-            return ActorReply<CheckpointResult>.Fail(409, "session-finalized", $"Conversation '{command.ConversationId}' is finalized.");
+            // Finalize is idempotent: a repeat answers as the first did and writes nothing.
+            return command.Final
+                ? new(new CheckpointResult(command.ConversationId, session.MessageContext.CheckpointMessageId, session.MessageContext.Mode,
+                    session.MessageContext.Summary, session.MessageContext.CheckpointCount, session.Meta.Status))
+                : Finalized<CheckpointResult>(command.ConversationId);
         }
         // The checkpoint message (summary + the newest turns it covers) takes at most CheckpointShare of
         // the budget: afterwards the history is well below the threshold, so the next checkpoint waits
@@ -214,7 +258,7 @@ public sealed class ConversationActor(
             ContextFit.UnitsOf(policy.CheckpointTokens), ContextFit.UnitsOf(policy.SummaryTokens));
         var content = checkpoint.History;
         var result = await log.AppendCheckpointAsync(command.TenantId, new CheckpointAppend(command.ConversationId, command.MessageId,
-            command.ExpectedPreviousCheckpointId, command.CoveredThroughSequence, checkpoint.Summary!, command.RecentTurns, content, command.Final));
+            command.ExpectedPreviousCheckpointId, command.CoveredThroughSequence, checkpoint.Summary!, command.RecentTurns, content, command.Final, session.Meta.Version + 1));
         if (result is null)
         {
             return ActorReply<CheckpointResult>.Fail(409, "checkpoint-conflict", "Another checkpoint was written meanwhile; query the context again.");
@@ -281,14 +325,17 @@ public sealed class ConversationActor(
         return stats is null ? null : await RebuildAsync(tenantId, stats);
     }
 
-    // The state entry expired (or was lost): everything the seed keeps durable comes back from the
-    // log; the user profile (allergies!) from its durable copy. Shared entities and agent slots
-    // were short-term by design and start empty again.
+    // The state entry expired (or was lost, e.g. a restart): the log has everything — turns,
+    // checkpoints and counts, the durable part of the session (global state, agent slots, pending
+    // action, profile snapshot), its creation time and the highest version handed out, so the
+    // rebuilt session continues the version sequence and a stale If-Match stays stale.
     private async Task<SessionValue> RebuildAsync(string tenantId, ConversationStats stats)
     {
         var windowTurns = stats.WindowTurns > 0 ? stats.WindowTurns : _policy.RecentTurns;
         var recent = stats.CheckpointCount > 0 ? await log.ReadLastTurnsAsync(tenantId, stats.ConversationId, windowTurns) : [];
         var profile = stats.UserId.Length > 0 ? await log.GetUserProfileAsync(tenantId, stats.UserId) : null;
+        var durable = stats.SessionState is null ? null
+            : System.Text.Json.JsonSerializer.Deserialize<DurableSessionState>(stats.SessionState, Contracts.ContractsJson.Options);
         var session = new SessionValue
         {
             Meta = new MetaInfo
@@ -296,10 +343,11 @@ public sealed class ConversationActor(
                 ConversationId = stats.ConversationId,
                 UserId = stats.UserId,
                 UpdatedAt = stats.UpdatedAt.ToUnixTimeSeconds(),
-                CreatedAt = stats.UpdatedAt.ToUnixTimeSeconds(),
+                CreatedAt = stats.CreatedAt.ToUnixTimeSeconds(),
                 Status = stats.Finalized ? SessionStatus.Finalized : SessionStatus.Active,
-                Version = 1,
+                Version = stats.SessionVersion + 1,
             },
+            GlobalState = durable?.GlobalState ?? new GlobalState(),
             FlowContext = new FlowContext { CurrentAgentKey = stats.LastAgentCode, LastBotMessage = stats.LastAnswer, TurnCount = stats.TurnCount },
             MessageContext = new MessageContext
             {
@@ -310,7 +358,7 @@ public sealed class ConversationActor(
                 CheckpointCount = stats.CheckpointCount,
                 WindowTurns = stats.CheckpointCount > 0 ? windowTurns : 0,
             },
-            UserSnapshot = profile ?? new UserProfile { UserId = stats.UserId },
+            UserSnapshot = profile ?? durable?.UserSnapshot ?? new UserProfile { UserId = stats.UserId },
         };
         SessionTelemetry.SessionsRebuilt.Add(1);
         logger.LogInformation("Rebuilt session {ConversationId} from the log ({TurnCount} turns, {Checkpoints} checkpoints)", stats.ConversationId, stats.TurnCount, stats.CheckpointCount);
@@ -326,6 +374,15 @@ public sealed class ConversationActor(
 
     private static List<ChatMessage> FitWindow(IEnumerable<LogMessage> turnsOldestFirst, int turns, MemoryPolicy policy) =>
         ContextFit.Fit(null, TurnsOf(turnsOldestFirst, turns), ContextFit.UnitsOf(policy.BudgetTokens), 0).Window;
+
+    // What the log cannot derive is written to it with every change that touches it.
+    private Task SaveDurableStateAsync(string tenantId, SessionValue session) =>
+        log.SaveSessionStateAsync(tenantId, session.Meta.ConversationId,
+            System.Text.Json.JsonSerializer.Serialize(new DurableSessionState(session.GlobalState, session.UserSnapshot), Contracts.ContractsJson.Options),
+            session.Meta.Version);
+
+    private static ActorReply<T> Finalized<T>(string conversationId) =>
+        ActorReply<T>.Fail(409, "session-finalized", $"Conversation '{conversationId}' is finalized; start a new conversation.");
 
     private void Touch(SessionValue session)
     {
@@ -353,3 +410,6 @@ public sealed class ConversationActor(
     private static ActorReply<T> NotFound<T>(string conversationId) =>
         ActorReply<T>.Fail(404, "session-not-found", $"Conversation '{conversationId}' is unknown.");
 }
+
+/// <summary>The part of a session the log cannot derive, stored with it.</summary>
+public sealed record DurableSessionState(GlobalState GlobalState, UserProfile UserSnapshot);
