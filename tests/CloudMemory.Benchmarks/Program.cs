@@ -7,6 +7,7 @@ internal static class Program
     {
         ["locomo"] = LocomoBenchmark.RunAsync,
         ["context"] = ContextBenchmark.RunAsync,
+        ["summary-coverage"] = SummaryCoverageBenchmark.RunAsync,
     };
 
     public static async Task<int> Main(string[] args)

@@ -129,6 +129,25 @@ public abstract class ShortTermMemoryV2Behaviour : IDisposable
     }
 
     [Fact]
+    public async Task Checkpoint_15TurnsKeeping12_SummaryCoversTheTurnsThatLeftTheWindow()
+    {
+        var id = NewId();
+        await CreateAsync(id);
+        for (var i = 1; i <= 15; i++)
+        {
+            await (await _client.PostJsonAsync($"/v1/sessions/{id}/turns", new WriteTurnRequest(null, null, $"q{i}", $"a{i}"))).ReadAsync<WriteTurnResult>();
+        }
+        var checkpoint = await (await _client.PostJsonAsync($"/v1/sessions/{id}/checkpoints", new CheckpointRequest(null, 12))).ReadAsync<CheckpointResult>();
+
+        var context = await QueryAsync(id);
+        foreach (var i in Enumerable.Range(1, 15))
+        {
+            context.History.Should().MatchRegex($@"\b[qa]{i}\b", $"turn {i} is in the summary or the window");
+        }
+        checkpoint.Summary.Should().MatchRegex(@"\b[qa]2\b").And.MatchRegex(@"\b[qa]3\b");
+    }
+
+    [Fact]
     public async Task WriteTurn_RetriedTurnId_ReturnsTheOriginalAnswer_AndDifferentContentIs409()
     {
         var id = NewId();
