@@ -38,6 +38,8 @@ public static class ConversationsServiceCollectionExtensions
             .ValidateRange($"{MemoryPolicyOptions.SectionName}:TokenThresholdRatio", o => o.TokenThresholdRatio, 0, 1, minExclusive: true)
             .ValidateRange($"{MemoryPolicyOptions.SectionName}:RecentTurns", o => o.RecentTurns, 1, int.MaxValue)
             .ValidateRange($"{MemoryPolicyOptions.SectionName}:ModelContextWindow", o => o.ModelContextWindow, 1, int.MaxValue)
+            .Validate(o => o.SummaryShare is > 0 and < 1 && o.CheckpointShare is > 0 and < 1 && o.SummaryShare <= o.CheckpointShare,
+                $"{MemoryPolicyOptions.SectionName}:SummaryShare and CheckpointShare must be in (0, 1), SummaryShare <= CheckpointShare")
             .ValidateOnStart();
         var llm = configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
         services.TryAddSingleton(llm);

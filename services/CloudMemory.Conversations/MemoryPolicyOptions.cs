@@ -20,11 +20,39 @@ public sealed class MemoryPolicyOptions
 
     /// <summary>Checkpoint automatically (in the background) when a turn crosses the threshold.</summary>
     public bool AutoCheckpoint { get; set; } = true;
+
+    /// <summary>Share of the context budget (ratio × window) a checkpoint summary may take.</summary>
+    public double SummaryShare { get; set; } = 0.25;
+
+    /// <summary>
+    /// Share of the context budget a checkpoint (summary + the turns it keeps) may take, so that
+    /// after it the history is well below the threshold and the next checkpoint waits for the
+    /// next crossing.
+    /// </summary>
+    public double CheckpointShare { get; set; } = 0.5;
 }
 
 /// <summary>The effective threshold, recent turns and window of one decision.</summary>
 public sealed record MemoryPolicy(double TokenThresholdRatio, int RecentTurns, int ModelContextWindow)
 {
+    /// <summary>Share of the budget a summary may take.</summary>
+    public double SummaryShare { get; init; } = 0.25;
+
+    /// <summary>Share of the budget a checkpoint may take.</summary>
+    public double CheckpointShare { get; init; } = 0.5;
+
+    /// <summary>The context budget in tokens: what the returned context always fits in.</summary>
+    public int BudgetTokens => Math.Max(1, (int)Math.Floor(TokenThresholdRatio * ModelContextWindow));
+
+    /// <summary>Largest checkpoint summary in tokens.</summary>
+    public int SummaryTokens => SummaryTokensOf(BudgetTokens);
+
+    /// <summary>Largest checkpoint (summary + kept turns) in tokens.</summary>
+    public int CheckpointTokens => Math.Max(1, (int)Math.Floor(CheckpointShare * BudgetTokens));
+
+    /// <summary>The summary budget within a context budget of <paramref name="budgetTokens"/>.</summary>
+    public int SummaryTokensOf(int budgetTokens) => Math.Max(1, (int)Math.Floor(SummaryShare * budgetTokens));
+
     /// <summary>
     /// Request overrides win; otherwise configured defaults, adjusted by the dynamic policy when it
     /// is on: small models (≤ 4k) checkpoint earlier with fewer turns, large ones (≥ 32k) later
@@ -53,6 +81,10 @@ public sealed record MemoryPolicy(double TokenThresholdRatio, int RecentTurns, i
                 };
             }
         }
-        return new MemoryPolicy(ratio ?? effectiveRatio, recentTurns ?? effectiveTurns, effectiveWindow);
+        return new MemoryPolicy(ratio ?? effectiveRatio, recentTurns ?? effectiveTurns, effectiveWindow)
+        {
+            SummaryShare = options.SummaryShare,
+            CheckpointShare = options.CheckpointShare,
+        };
     }
 }

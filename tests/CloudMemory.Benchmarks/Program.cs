@@ -10,6 +10,7 @@ internal static class Program
         ["trace"] = TraceBenchmark.RunAsync,
         ["sharing"] = SharingBenchmark.RunAsync,
         ["feedback"] = FeedbackBenchmark.RunAsync,
+        ["summary-coverage"] = SummaryCoverageBenchmark.RunAsync,
     };
 
     public static async Task<int> Main(string[] args)

@@ -12,7 +12,9 @@ public sealed record MemoryQueryRequest(
     int? RecentTurns = null,
     int? ModelContextWindow = null,
     bool IncludeRelevantMemories = false,
-    int? TopK = null);
+    int? TopK = null,
+    int? MaxTokens = null,
+    string? Format = null);
 
 /// <summary>A long-term memory relevant to the query, with why it matched.</summary>
 public sealed record RelevantMemory(string Id, string Type, string Content, string? ContextId, double Score, double SemanticScore, double LexicalScore, string Why, DateTimeOffset CreatedAt);
@@ -29,9 +31,17 @@ public sealed record MemoryContext(
     bool ShouldCheckpointSummary,
     double TokenThresholdRatio,
     int ModelContextWindow,
-    IReadOnlyList<RelevantMemory>? RelevantMemories = null);
+    IReadOnlyList<RelevantMemory>? RelevantMemories = null,
+    IReadOnlyList<ChatMessage>? Messages = null,
+    int ContextTokens = 0,
+    int MaxTokens = 0,
+    bool Truncated = false);
 
-/// <summary>One row of the durable message log: a turn (user query + agent answer) or a checkpoint.</summary>
+/// <summary>
+/// One row of the durable message log: a turn (user query + agent answer, or a message array with
+/// tool calls and results) or a checkpoint. <c>TurnNumber</c> is the turn count once the turn was
+/// written; <c>AfterCheckpoint</c> whether a checkpoint preceded it (the mode it was written in).
+/// </summary>
 public sealed record LogMessage(
     string MessageId,
     string ConversationId,
@@ -43,7 +53,10 @@ public sealed record LogMessage(
     string Answer,
     bool IsCheckpoint,
     int Tokens,
-    DateTimeOffset CreatedAt)
+    DateTimeOffset CreatedAt,
+    IReadOnlyList<TurnMessage>? Messages = null,
+    int TurnNumber = 0,
+    bool AfterCheckpoint = false)
 {
     /// <summary>The query of checkpoint messages.</summary>
     public const string CheckpointQuery = "[MEMORY_CHECKPOINT]";

@@ -38,7 +38,8 @@ public sealed record GetSessionCommand(string TenantId, string ConversationId);
 public sealed record SetSessionCommand(string TenantId, string ConversationId, SessionValue Session, string IfMatch, string? AgentId);
 
 /// <summary>Append a turn.</summary>
-public sealed record WriteTurnCommand(string TenantId, string ConversationId, string? UserId, string? AgentCode, string UserQuery, string AgentResponse, string? TurnId);
+public sealed record WriteTurnCommand(string TenantId, string ConversationId, string? UserId, string? AgentCode, string UserQuery, string AgentResponse, string? TurnId,
+    IReadOnlyList<TurnMessage>? Messages = null);
 
 /// <summary>Write an agent's private slot.</summary>
 public sealed record WriteAgentSlotCommand(string TenantId, string ConversationId, string AgentCode, JsonElement Value);

@@ -9,7 +9,9 @@ public sealed record CreateSessionRequest(string ConversationId, string? UserId,
 /// <param name="UserQuery">What the user said.</param>
 /// <param name="AgentResponse">What the agent answered.</param>
 /// <param name="TurnId">Client-chosen id that makes retries idempotent.</param>
-public sealed record WriteTurnRequest(string? UserId, string? AgentCode, string? UserQuery, string? AgentResponse, string? TurnId = null);
+/// <param name="Messages">The turn as a message array (any roles, tool calls and results, metadata) instead of userQuery/agentResponse.</param>
+public sealed record WriteTurnRequest(string? UserId, string? AgentCode, string? UserQuery, string? AgentResponse, string? TurnId = null,
+    IReadOnlyList<TurnMessage>? Messages = null);
 
 /// <summary>The result of WriteTurn.</summary>
 public sealed record WriteTurnResult(string ConversationId, MemoryMode Mode, long UpdatedAt, int TurnCount);

@@ -83,16 +83,6 @@ public sealed record FlowContext
     public int TurnCount { get; set; }
 }
 
-/// <summary>One message of a conversation.</summary>
-public sealed record ChatMessage(string Role, string Content)
-{
-    /// <summary>Role of user messages.</summary>
-    public const string UserRole = "user";
-
-    /// <summary>Role of assistant messages.</summary>
-    public const string AssistantRole = "assistant";
-}
-
 /// <summary>What the next LLM call sees.</summary>
 public sealed record MessageContext
 {

@@ -46,6 +46,16 @@ public interface IConversationLog
 
     /// <summary>The durable copy of a user's profile, or null.</summary>
     Task<UserProfile?> GetUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Stores the part of a session the log cannot derive (global state, agent slots, pending
+    /// action, profile snapshot: <paramref name="stateJson"/>) and raises the conversation's session
+    /// version to at least <paramref name="version"/>; false when the conversation is unknown.
+    /// </summary>
+    Task<bool> SaveSessionStateAsync(string tenantId, string conversationId, string stateJson, long version, CancellationToken cancellationToken = default);
+
+    /// <summary>Which of <paramref name="toolCallIds"/> were made by an assistant message of the conversation.</summary>
+    Task<IReadOnlySet<string>> FindToolCallsAsync(string tenantId, string conversationId, IReadOnlyCollection<string> toolCallIds, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What the current checkpoint does not cover, and the counts; <see cref="Stats"/> is null for an unknown conversation.</summary>
@@ -57,7 +67,25 @@ public sealed record HistorySegment(ConversationStats? Stats, IReadOnlyList<LogM
 }
 
 /// <summary>A turn to append.</summary>
-public sealed record TurnAppend(string ConversationId, string? TurnId, string UserId, string AgentCode, string Query, string Answer);
+/// <param name="ConversationId">The conversation.</param>
+/// <param name="TurnId">Client id that makes retries idempotent.</param>
+/// <param name="UserId">The user.</param>
+/// <param name="AgentCode">The agent that answered.</param>
+/// <param name="Query">What the user said (the user messages' text for a message array).</param>
+/// <param name="Answer">What the agent answered (the last assistant text for a message array).</param>
+/// <param name="Messages">The turn's message array, when it was written as one.</param>
+/// <param name="SessionVersion">The session version this turn makes (recorded so versions never go back).</param>
+public sealed record TurnAppend(string ConversationId, string? TurnId, string UserId, string AgentCode, string Query, string Answer,
+    IReadOnlyList<TurnMessage>? Messages = null, long SessionVersion = 0)
+{
+    /// <summary>The turn as the model sees it (what its tokens are counted on).</summary>
+    public string Render() => Messages is { Count: > 0 }
+        ? Text.ConversationText.RenderMessages(Messages.Select(m => m.ToChatMessage()))
+        : Text.ConversationText.RenderTurn(Query, Answer);
+
+    /// <summary>The ids of the tool calls this turn makes.</summary>
+    public string[] ToolCallIds() => Messages is null ? [] : Messages.SelectMany(m => m.ToolCalls ?? []).Select(c => c.Id).ToArray();
+}
 
 /// <summary>The result of appending a turn.</summary>
 public sealed record AppendResult(LogMessage Message, bool Duplicate, ConversationStats Stats);
@@ -71,7 +99,8 @@ public sealed record AppendResult(LogMessage Message, bool Duplicate, Conversati
 /// <param name="WindowTurns">Turns kept verbatim.</param>
 /// <param name="Content">The checkpoint message text (summary + recent turns).</param>
 /// <param name="Final">True for finalize.</param>
-public sealed record CheckpointAppend(string ConversationId, string MessageId, string ExpectedPreviousCheckpointId, long CoveredThroughSequence, string Summary, int WindowTurns, string Content, bool Final);
+/// <param name="SessionVersion">The session version this checkpoint makes.</param>
+public sealed record CheckpointAppend(string ConversationId, string MessageId, string ExpectedPreviousCheckpointId, long CoveredThroughSequence, string Summary, int WindowTurns, string Content, bool Final, long SessionVersion = 0);
 
 /// <summary>The result of writing a checkpoint.</summary>
 public sealed record CheckpointAppendResult(LogMessage Message, bool Duplicate, ConversationStats Stats);
@@ -92,6 +121,9 @@ public sealed record CheckpointAppendResult(LogMessage Message, bool Duplicate, 
 /// <param name="LastAnswer">Answer of the last turn.</param>
 /// <param name="Finalized">Whether the conversation was finalized.</param>
 /// <param name="UpdatedAt">Last change.</param>
+/// <param name="CreatedAt">Creation (stable across session expiry).</param>
+/// <param name="SessionVersion">The highest session version recorded (1 at creation).</param>
+/// <param name="SessionState">The durable part of the session (JSON), or null before the first save.</param>
 public sealed record ConversationStats(
     string ConversationId,
     string UserId,
@@ -107,7 +139,10 @@ public sealed record ConversationStats(
     string LastAgentCode,
     string LastAnswer,
     bool Finalized,
-    DateTimeOffset UpdatedAt)
+    DateTimeOffset UpdatedAt,
+    DateTimeOffset CreatedAt = default,
+    long SessionVersion = 0,
+    string? SessionState = null)
 {
     /// <summary>Units of the full history (messages joined by a one-unit separator).</summary>
     public long HistoryUnits => MessagesSinceCheckpoint == 0 ? 0 : UnitsSinceCheckpoint + MessagesSinceCheckpoint - 1;

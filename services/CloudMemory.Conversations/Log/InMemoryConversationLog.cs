@@ -39,11 +39,13 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
             {
                 return Task.FromResult(new AppendResult(existing, Duplicate: true, conversation.Stats));
             }
-            Reserve(turn.Query.Length + turn.Answer.Length);
-            var units = TokenEstimator.Units(ConversationText.RenderTurn(turn.Query, turn.Answer));
+            var rendered = turn.Render();
+            Reserve(rendered.Length);
+            var units = TokenEstimator.Units(rendered);
             var stats = conversation.Stats;
             var message = new LogMessage(Guid.NewGuid().ToString("N"), turn.ConversationId, stats.LastSequence + 1, turn.TurnId,
-                turn.UserId, turn.AgentCode, turn.Query, turn.Answer, IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), time.GetUtcNow());
+                turn.UserId, turn.AgentCode, turn.Query, turn.Answer, IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), time.GetUtcNow(),
+                turn.Messages is { Count: > 0 } ? [.. turn.Messages] : null, stats.TurnCount + 1, stats.CheckpointCount > 0);
             conversation.Add(message);
             if (turn.TurnId is not null)
             {
@@ -59,6 +61,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
                 LastAgentCode = turn.AgentCode,
                 LastAnswer = turn.Answer,
                 UpdatedAt = message.CreatedAt,
+                SessionVersion = Math.Max(stats.SessionVersion, turn.SessionVersion),
             };
             return Task.FromResult(new AppendResult(message, Duplicate: false, conversation.Stats));
         }
@@ -101,6 +104,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
                 LastSequence = message.Sequence,
                 Finalized = stats.Finalized || checkpoint.Final,
                 UpdatedAt = message.CreatedAt,
+                SessionVersion = Math.Max(stats.SessionVersion, checkpoint.SessionVersion),
             };
             return Task.FromResult<CheckpointAppendResult?>(new CheckpointAppendResult(message, Duplicate: false, conversation.Stats));
         }
@@ -224,11 +228,49 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
         Interlocked.Add(ref _bytes, cost);
     }
 
+    /// <inheritdoc />
+    public Task<bool> SaveSessionStateAsync(string tenantId, string conversationId, string stateJson, long version, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_conversations.TryGetValue((tenantId, conversationId), out var c))
+            {
+                return Task.FromResult(false);
+            }
+            c.Stats = c.Stats with { SessionState = stateJson, SessionVersion = Math.Max(c.Stats.SessionVersion, version) };
+            return Task.FromResult(true);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlySet<string>> FindToolCallsAsync(string tenantId, string conversationId, IReadOnlyCollection<string> toolCallIds, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var found = new HashSet<string>(StringComparer.Ordinal);
+            if (_conversations.TryGetValue((tenantId, conversationId), out var c))
+            {
+                foreach (var message in c.Messages)
+                {
+                    foreach (var call in message.Messages?.SelectMany(m => m.ToolCalls ?? []) ?? [])
+                    {
+                        if (toolCallIds.Contains(call.Id))
+                        {
+                            found.Add(call.Id);
+                        }
+                    }
+                }
+            }
+            return Task.FromResult<IReadOnlySet<string>>(found);
+        }
+    }
+
     private Conversation GetOrCreate(string tenantId, string conversationId, string userId)
     {
         if (!_conversations.TryGetValue((tenantId, conversationId), out var conversation))
         {
-            conversation = new Conversation(new ConversationStats(conversationId, userId, 0, 0, "", 0, "", 0, 0, 0, 0, "", "", false, time.GetUtcNow()));
+            var now = time.GetUtcNow();
+            conversation = new Conversation(new ConversationStats(conversationId, userId, 0, 0, "", 0, "", 0, 0, 0, 0, "", "", false, now, now, SessionVersion: 1));
             _conversations[(tenantId, conversationId)] = conversation;
         }
         return conversation;

@@ -47,6 +47,14 @@ public sealed class InstrumentedConversationLog(IConversationLog inner, string s
     public Task<UserProfile?> GetUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default) =>
         TraceAsync(() => inner.GetUserProfileAsync(tenantId, userId, cancellationToken), null);
 
+    /// <inheritdoc />
+    public Task<bool> SaveSessionStateAsync(string tenantId, string conversationId, string stateJson, long version, CancellationToken cancellationToken = default) =>
+        TraceAsync(() => inner.SaveSessionStateAsync(tenantId, conversationId, stateJson, version, cancellationToken), conversationId);
+
+    /// <inheritdoc />
+    public Task<IReadOnlySet<string>> FindToolCallsAsync(string tenantId, string conversationId, IReadOnlyCollection<string> toolCallIds, CancellationToken cancellationToken = default) =>
+        TraceAsync(() => inner.FindToolCallsAsync(tenantId, conversationId, toolCallIds, cancellationToken), conversationId);
+
     private async Task<T> TraceAsync<T>(Func<Task<T>> call, string? conversationId, [CallerMemberName] string operation = "")
     {
         var name = operation.EndsWith("Async", StringComparison.Ordinal) ? operation[..^5] : operation;

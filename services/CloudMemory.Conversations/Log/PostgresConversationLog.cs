@@ -15,7 +15,7 @@ namespace CloudMemory.Conversations.Log;
 /// </summary>
 public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimeProvider time) : IConversationLog
 {
-    private const string Columns = "message_id, conversation_id, seq, turn_id, user_id, agent_code, query, answer, is_checkpoint, units, created_at";
+    private const string Columns = "message_id, conversation_id, seq, turn_id, user_id, agent_code, query, answer, is_checkpoint, units, created_at, messages::text, turn_no, after_checkpoint";
 
     /// <summary>Creates tables and indexes if they do not exist (run at start).</summary>
     public async Task MigrateAsync(CancellationToken cancellationToken = default)
@@ -41,6 +41,9 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                 last_answer text NOT NULL DEFAULT '',
                 finalized boolean NOT NULL DEFAULT false,
                 updated_at timestamptz NOT NULL,
+                created_at timestamptz,
+                session_version bigint NOT NULL DEFAULT 1,
+                session_state jsonb,
                 PRIMARY KEY (tenant_id, conversation_id));
             CREATE TABLE IF NOT EXISTS cm_messages (
                 tenant_id text NOT NULL,
@@ -55,7 +58,24 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                 is_checkpoint boolean NOT NULL,
                 units bigint NOT NULL,
                 created_at timestamptz NOT NULL,
+                messages jsonb,
+                tool_call_ids text[],
+                turn_no integer NOT NULL DEFAULT 0,
+                after_checkpoint boolean NOT NULL DEFAULT false,
                 PRIMARY KEY (tenant_id, conversation_id, seq));
+            -- Columns added after the first release; altered only when missing (an ALTER locks the table).
+            -- Tables are locked in one order everywhere (conversations, then messages): no deadlock with appends.
+            DO $$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'cm_messages' AND column_name = 'after_checkpoint') THEN
+                    ALTER TABLE cm_conversations ADD COLUMN IF NOT EXISTS created_at timestamptz,
+                        ADD COLUMN IF NOT EXISTS session_version bigint NOT NULL DEFAULT 1,
+                        ADD COLUMN IF NOT EXISTS session_state jsonb;
+                    ALTER TABLE cm_messages ADD COLUMN IF NOT EXISTS messages jsonb,
+                        ADD COLUMN IF NOT EXISTS tool_call_ids text[],
+                        ADD COLUMN IF NOT EXISTS turn_no integer NOT NULL DEFAULT 0,
+                        ADD COLUMN IF NOT EXISTS after_checkpoint boolean NOT NULL DEFAULT false;
+                END IF;
+            END $$;
             CREATE UNIQUE INDEX IF NOT EXISTS cm_messages_turn_id ON cm_messages (tenant_id, conversation_id, turn_id) WHERE turn_id IS NOT NULL;
             CREATE INDEX IF NOT EXISTS cm_messages_checkpoint_id ON cm_messages (tenant_id, conversation_id, message_id) WHERE is_checkpoint;
             CREATE TABLE IF NOT EXISTS cm_user_profiles (
@@ -72,7 +92,7 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
     public async Task<ConversationStats> EnsureConversationAsync(string tenantId, string conversationId, string userId, CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand("""
-            INSERT INTO cm_conversations (tenant_id, conversation_id, user_id, updated_at) VALUES ($1, $2, $3, $4)
+            INSERT INTO cm_conversations (tenant_id, conversation_id, user_id, updated_at, created_at) VALUES ($1, $2, $3, $4, $4)
             ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET user_id = CASE WHEN cm_conversations.user_id = '' THEN EXCLUDED.user_id ELSE cm_conversations.user_id END
             RETURNING *
             """);
@@ -91,13 +111,14 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
         // No look-up first: a repeated turn id fails the statement as a whole (counts included) on the
         // unique index, and the duplicate is answered from there — one round trip for every new turn.
         var now = time.GetUtcNow();
-        var units = TokenEstimator.Units(ConversationText.RenderTurn(turn.Query, turn.Answer));
+        var units = TokenEstimator.Units(turn.Render());
         var messageId = Guid.NewGuid().ToString("N");
         await using var command = dataSource.CreateCommand("""
             WITH c AS (
-                INSERT INTO cm_conversations AS c (tenant_id, conversation_id, user_id, turn_count, units_since, messages_since, last_seq, last_agent_code, last_answer, updated_at)
-                VALUES ($1, $2, $3, 1, $4, 1, 1, $5, $6, $7)
+                INSERT INTO cm_conversations AS c (tenant_id, conversation_id, user_id, turn_count, units_since, messages_since, last_seq, last_agent_code, last_answer, updated_at, created_at, session_version)
+                VALUES ($1, $2, $3, 1, $4, 1, 1, $5, $6, $7, $7, GREATEST(1, $13))
                 ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET
+                    session_version = GREATEST(c.session_version, EXCLUDED.session_version),
                     user_id = CASE WHEN EXCLUDED.user_id = '' THEN c.user_id ELSE EXCLUDED.user_id END,
                     turn_count = c.turn_count + 1,
                     units_since = c.units_since + EXCLUDED.units_since,
@@ -108,8 +129,8 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                     updated_at = EXCLUDED.updated_at
                 RETURNING *),
             m AS (
-                INSERT INTO cm_messages (tenant_id, conversation_id, seq, message_id, turn_id, user_id, agent_code, query, answer, is_checkpoint, units, created_at)
-                SELECT $1, $2, c.last_seq, $8, $9, $3, $5, $10, $6, false, $4, $7 FROM c
+                INSERT INTO cm_messages (tenant_id, conversation_id, seq, message_id, turn_id, user_id, agent_code, query, answer, is_checkpoint, units, created_at, messages, tool_call_ids, turn_no, after_checkpoint)
+                SELECT $1, $2, c.last_seq, $8, $9, $3, $5, $10, $6, false, $4, $7, $11, $12, c.turn_count, c.checkpoint_count > 0 FROM c
                 RETURNING seq)
             SELECT c.*, m.seq AS message_seq FROM c, m
             """);
@@ -124,6 +145,11 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
         p.Add(new() { Value = messageId });
         p.Add(new() { Value = (object?)turn.TurnId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         p.Add(new() { Value = turn.Query });
+        var hasMessages = turn.Messages is { Count: > 0 };
+        p.Add(new() { Value = hasMessages ? JsonSerializer.Serialize(turn.Messages, ContractsJson.Options) : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Jsonb });
+        var toolCalls = turn.ToolCallIds();
+        p.Add(new() { Value = toolCalls.Length > 0 ? toolCalls : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        p.Add(new() { Value = turn.SessionVersion });
         try
         {
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -131,7 +157,7 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
             var stats = ReadStats(reader);
             var seq = reader.GetInt64(reader.GetOrdinal("message_seq"));
             var message = new LogMessage(messageId, turn.ConversationId, seq, turn.TurnId, turn.UserId, turn.AgentCode, turn.Query, turn.Answer,
-                IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), now);
+                IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), now, hasMessages ? [.. turn.Messages!] : null, stats.TurnCount, stats.CheckpointCount > 0);
             return new AppendResult(message, Duplicate: false, stats);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "cm_messages_turn_id" && turn.TurnId is not null)
@@ -181,7 +207,8 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                     messages_since = 1 + (SELECT n FROM after),
                     last_seq = last_seq + 1,
                     finalized = finalized OR $8,
-                    updated_at = $9
+                    updated_at = $9,
+                    session_version = GREATEST(session_version, $12)
                 WHERE tenant_id = $1 AND conversation_id = $2
                 RETURNING *)
             INSERT INTO cm_messages (tenant_id, conversation_id, seq, message_id, turn_id, user_id, agent_code, query, answer, is_checkpoint, units, created_at)
@@ -199,6 +226,7 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
         p.Add(new() { Value = now });
         p.Add(new() { Value = LogMessage.CheckpointQuery });
         p.Add(new() { Value = checkpoint.Content });
+        p.Add(new() { Value = checkpoint.SessionVersion });
         await command.ExecuteNonQueryAsync(cancellationToken);
         var after = (await ReadStatsForUpdateAsync(connection, tenantId, checkpoint.ConversationId, cancellationToken))!;
         await transaction.CommitAsync(cancellationToken);
@@ -295,6 +323,39 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
         return json is null ? null : JsonSerializer.Deserialize<UserProfile>(json, ContractsJson.Options);
     }
 
+    /// <inheritdoc />
+    public async Task<bool> SaveSessionStateAsync(string tenantId, string conversationId, string stateJson, long version, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            UPDATE cm_conversations SET session_state = $3, session_version = GREATEST(session_version, $4)
+            WHERE tenant_id = $1 AND conversation_id = $2
+            """);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = conversationId });
+        command.Parameters.Add(new() { Value = stateJson, NpgsqlDbType = NpgsqlDbType.Jsonb });
+        command.Parameters.Add(new() { Value = version });
+        return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlySet<string>> FindToolCallsAsync(string tenantId, string conversationId, IReadOnlyCollection<string> toolCallIds, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT DISTINCT id FROM cm_messages, unnest(tool_call_ids) AS id
+            WHERE tenant_id = $1 AND conversation_id = $2 AND tool_call_ids && $3 AND id = ANY($3)
+            """);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = conversationId });
+        command.Parameters.Add(new() { Value = toolCallIds.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            found.Add(reader.GetString(0));
+        }
+        return found;
+    }
+
     private async Task<LogMessage?> FindByTurnIdAsync(string tenantId, string conversationId, string turnId, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -331,7 +392,9 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
     private static LogMessage ReadMessage(NpgsqlDataReader reader) => new(
         reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.IsDBNull(3) ? null : reader.GetString(3),
         reader.GetString(4), reader.GetString(5), reader.GetString(6), reader.GetString(7), reader.GetBoolean(8),
-        TokenEstimator.TokensFromUnits(reader.GetInt64(9)), reader.GetFieldValue<DateTimeOffset>(10));
+        TokenEstimator.TokensFromUnits(reader.GetInt64(9)), reader.GetFieldValue<DateTimeOffset>(10),
+        reader.IsDBNull(11) ? null : JsonSerializer.Deserialize<List<TurnMessage>>(reader.GetString(11), ContractsJson.Options),
+        reader.GetInt32(12), reader.GetBoolean(13));
 
     private static ConversationStats ReadStats(NpgsqlDataReader r) => new(
         r.GetString(r.GetOrdinal("conversation_id")),
@@ -348,5 +411,8 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
         r.GetString(r.GetOrdinal("last_agent_code")),
         r.GetString(r.GetOrdinal("last_answer")),
         r.GetBoolean(r.GetOrdinal("finalized")),
-        r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("updated_at")));
+        r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("updated_at")),
+        r.IsDBNull(r.GetOrdinal("created_at")) ? r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("updated_at")) : r.GetFieldValue<DateTimeOffset>(r.GetOrdinal("created_at")),
+        r.GetInt64(r.GetOrdinal("session_version")),
+        r.IsDBNull(r.GetOrdinal("session_state")) ? null : r.GetString(r.GetOrdinal("session_state")));
 }

@@ -54,7 +54,7 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
     {
         var headerKey = HeaderKey(tenantId, turn.ConversationId);
         var turnKey = turn.TurnId is null ? null : $"{headerKey}:t:{Encode(turn.TurnId)}";
-        var units = TokenEstimator.Units(ConversationText.RenderTurn(turn.Query, turn.Answer));
+        var units = TokenEstimator.Units(turn.Render());
         for (var attempt = 1; ; attempt++)
         {
             var read = await store.GetBulkAsync(turnKey is null ? [headerKey] : [headerKey, turnKey], cancellationToken);
@@ -68,7 +68,8 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
             var stats = header.Stats;
             var now = time.GetUtcNow();
             var message = new LogMessage(Guid.NewGuid().ToString("N"), turn.ConversationId, stats.LastSequence + 1, turn.TurnId,
-                turn.UserId, turn.AgentCode, turn.Query, turn.Answer, IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), now);
+                turn.UserId, turn.AgentCode, turn.Query, turn.Answer, IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), now,
+                turn.Messages is { Count: > 0 } ? [.. turn.Messages] : null, stats.TurnCount + 1, stats.CheckpointCount > 0);
             var next = header with
             {
                 Stats = stats with
@@ -81,6 +82,7 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
                     LastAgentCode = turn.AgentCode,
                     LastAnswer = turn.Answer,
                     UpdatedAt = now,
+                    SessionVersion = Math.Max(stats.SessionVersion, turn.SessionVersion),
                 },
             };
             List<StateOperation> operations =
@@ -142,6 +144,7 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
                 LastSequence = message.Sequence,
                 Finalized = stats.Finalized || checkpoint.Final,
                 UpdatedAt = now,
+                SessionVersion = Math.Max(stats.SessionVersion, checkpoint.SessionVersion),
             }, message.Sequence);
             List<StateOperation> operations =
             [
@@ -286,8 +289,52 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
         return result;
     }
 
+    /// <inheritdoc />
+    public async Task<bool> SaveSessionStateAsync(string tenantId, string conversationId, string stateJson, long version, CancellationToken cancellationToken = default)
+    {
+        var headerKey = HeaderKey(tenantId, conversationId);
+        for (var attempt = 1; ; attempt++)
+        {
+            if (await ReadHeaderAsync(headerKey, cancellationToken) is not { } current)
+            {
+                return false;
+            }
+            var stats = current.Header.Stats;
+            var next = current.Header with { Stats = stats with { SessionState = stateJson, SessionVersion = Math.Max(stats.SessionVersion, version) } };
+            if (await TryCommitAsync([HeaderWrite(headerKey, next, current.ETag)], attempt, cancellationToken))
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlySet<string>> FindToolCallsAsync(string tenantId, string conversationId, IReadOnlyCollection<string> toolCallIds, CancellationToken cancellationToken = default)
+    {
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        var headerKey = HeaderKey(tenantId, conversationId);
+        if (toolCallIds.Count == 0 || await ReadHeaderAsync(headerKey, cancellationToken) is not { } current)
+        {
+            return found;
+        }
+        foreach (var stored in await ReadRangeAsync(headerKey, 1, current.Header.Stats.LastSequence, cancellationToken))
+        {
+            foreach (var call in stored.Message.Messages?.SelectMany(m => m.ToolCalls ?? []) ?? [])
+            {
+                if (toolCallIds.Contains(call.Id))
+                {
+                    found.Add(call.Id);
+                }
+            }
+        }
+        return found;
+    }
+
     private LogHeader NewHeader(string conversationId, string userId) =>
-        new(new ConversationStats(conversationId, userId, 0, 0, "", 0, "", 0, 0, 0, 0, "", "", false, time.GetUtcNow()), 0);
+        NewHeader(conversationId, userId, time.GetUtcNow());
+
+    private static LogHeader NewHeader(string conversationId, string userId, DateTimeOffset now) =>
+        new(new ConversationStats(conversationId, userId, 0, 0, "", 0, "", 0, 0, 0, 0, "", "", false, now, now, SessionVersion: 1), 0);
 
     private static string HeaderKey(string tenantId, string conversationId) => $"cmlog:{Encode(tenantId)}:{Encode(conversationId)}";
 

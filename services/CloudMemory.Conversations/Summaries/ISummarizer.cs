@@ -17,7 +17,8 @@ public interface ISummarizer
 /// <param name="PreviousSummary">The summary of the previous checkpoint (cumulative).</param>
 /// <param name="Messages">The turns since the previous checkpoint (checkpoint rows excluded).</param>
 /// <param name="Profile">The user's profile: its safety facts must survive the summary.</param>
-public sealed record SummaryInput(string PreviousSummary, IReadOnlyList<LogMessage> Messages, UserProfile Profile);
+/// <param name="MaxTokens">Largest summary in tokens (safety facts included).</param>
+public sealed record SummaryInput(string PreviousSummary, IReadOnlyList<LogMessage> Messages, UserProfile Profile, int MaxTokens = 300);
 
 /// <summary>Safety facts every summary keeps, whoever wrote it.</summary>
 public static class SummarySafety
@@ -28,9 +29,34 @@ public static class SummarySafety
     /// </summary>
     public static string EnsureSafetyFacts(string summary, UserProfile profile)
     {
-        var missingAllergies = profile.Allergies.Where(a => !string.IsNullOrWhiteSpace(a) && !summary.Contains(a, StringComparison.OrdinalIgnoreCase)).ToList();
-        var missingChronic = profile.ChronicDiseases.Where(d => !string.IsNullOrWhiteSpace(d) && !summary.Contains(d, StringComparison.OrdinalIgnoreCase)).ToList();
-        var result = summary.Trim();
+        var (allergies, chronic) = Missing(summary, profile);
+        return Append(summary.Trim(), allergies, chronic);
+    }
+
+    /// <summary>
+    /// The summary with its safety facts, cut to <paramref name="maxTokens"/>: the facts are kept
+    /// whole and the rest of the text is truncated (with a marker) to what is left.
+    /// </summary>
+    public static string Bound(string summary, int maxTokens, UserProfile profile)
+    {
+        var complete = EnsureSafetyFacts(summary, profile);
+        if (Text.TokenEstimator.Estimate(complete) <= maxTokens)
+        {
+            return complete;
+        }
+        var facts = Append("", profile.Allergies.Where(a => !string.IsNullOrWhiteSpace(a)).ToList(),
+            profile.ChronicDiseases.Where(d => !string.IsNullOrWhiteSpace(d)).ToList());
+        var room = Text.ContextFit.UnitsOf(maxTokens) - Text.TokenEstimator.Units(facts) - (facts.Length > 0 ? 1 : 0);
+        var body = room > 0 ? Text.ContextFit.TruncateToUnits(summary.Trim(), room) : "";
+        return (body + " " + facts).Trim();
+    }
+
+    private static (List<string> Allergies, List<string> Chronic) Missing(string summary, UserProfile profile) =>
+        (profile.Allergies.Where(a => !string.IsNullOrWhiteSpace(a) && !summary.Contains(a, StringComparison.OrdinalIgnoreCase)).ToList(),
+         profile.ChronicDiseases.Where(d => !string.IsNullOrWhiteSpace(d) && !summary.Contains(d, StringComparison.OrdinalIgnoreCase)).ToList());
+
+    private static string Append(string result, List<string> missingAllergies, List<string> missingChronic)
+    {
         if (missingAllergies.Count > 0)
         {
             result += (result.Length > 0 ? " " : "") + "Allergies: " + string.Join(", ", missingAllergies) + ".";

@@ -13,9 +13,35 @@ public static class ConversationText
     /// <summary>Renders a user/assistant turn.</summary>
     public static string RenderTurn(string query, string answer) => $"user: {query}\nassistant: {answer}";
 
+    /// <summary>Renders one message as <c>role: content</c>, tool calls as <c>[call name arguments]</c>.</summary>
+    public static string RenderMessage(ChatMessage message)
+    {
+        if (message.ToolCalls is not { Count: > 0 } calls)
+        {
+            return $"{message.Role}: {message.Content}";
+        }
+        var builder = new StringBuilder(message.Role).Append(": ").Append(message.Content);
+        foreach (var call in calls)
+        {
+            builder.Append(" [call ").Append(call.Function.Name).Append(' ').Append(call.Function.Arguments).Append(']');
+        }
+        return builder.ToString();
+    }
+
+    /// <summary>Renders messages joined by <see cref="Separator"/>.</summary>
+    public static string RenderMessages(IEnumerable<ChatMessage> messages) => string.Join(Separator, messages.Select(RenderMessage));
+
     /// <summary>Renders one log row.</summary>
     public static string Render(LogMessage message) =>
-        message.IsCheckpoint ? message.Answer : RenderTurn(message.Query, message.Answer);
+        message.IsCheckpoint ? message.Answer
+        : message.Messages is { Count: > 0 } ? RenderMessages(MessagesOf(message))
+        : RenderTurn(message.Query, message.Answer);
+
+    /// <summary>The chat messages of one turn row (its message array, or its user/assistant pair).</summary>
+    public static List<ChatMessage> MessagesOf(LogMessage turn) =>
+        turn.IsCheckpoint ? [new ChatMessage(ChatMessage.SystemRole, turn.Answer)]
+        : turn.Messages is { Count: > 0 } messages ? messages.Select(m => m.ToChatMessage()).ToList()
+        : [new ChatMessage(ChatMessage.UserRole, turn.Query), new ChatMessage(ChatMessage.AssistantRole, turn.Answer)];
 
     /// <summary>Renders rows joined by <see cref="Separator"/>.</summary>
     public static string RenderHistory(IReadOnlyList<LogMessage> messages)
@@ -39,33 +65,34 @@ public static class ConversationText
         builder.Append("[summary] ").Append(summary.Trim());
         foreach (var message in window)
         {
-            builder.Append('\n').Append(message.Role).Append(": ").Append(message.Content);
+            builder.Append('\n').Append(RenderMessage(message));
         }
         return builder.ToString();
     }
 
-    /// <summary>The last <paramref name="turns"/> turns as user/assistant messages.</summary>
+    /// <summary>The last <paramref name="turns"/> turns as chat messages.</summary>
     public static List<ChatMessage> WindowOf(IEnumerable<LogMessage> turnsOldestFirst, int turns)
     {
         var list = turnsOldestFirst.Where(m => !m.IsCheckpoint).ToList();
         var window = new List<ChatMessage>(Math.Min(list.Count, turns) * 2);
         foreach (var m in list.Skip(Math.Max(0, list.Count - turns)))
         {
-            window.Add(new ChatMessage(ChatMessage.UserRole, m.Query));
-            window.Add(new ChatMessage(ChatMessage.AssistantRole, m.Answer));
+            window.AddRange(MessagesOf(m));
         }
         return window;
     }
 
-    /// <summary>Appends a turn to a window and trims it to <paramref name="turns"/> turns.</summary>
-    public static void Slide(List<ChatMessage> window, string query, string answer, int turns)
+    /// <summary>
+    /// Appends a turn to a window and trims it to <paramref name="turns"/> turns and to
+    /// <paramref name="maxUnits"/> token units (never below the last turn, which is truncated with
+    /// a marker when it alone is larger).
+    /// </summary>
+    public static void Slide(List<ChatMessage> window, IReadOnlyList<ChatMessage> turn, int turns, long maxUnits)
     {
-        window.Add(new ChatMessage(ChatMessage.UserRole, query));
-        window.Add(new ChatMessage(ChatMessage.AssistantRole, answer));
-        var excess = window.Count - (turns * 2);
-        if (excess > 0)
-        {
-            window.RemoveRange(0, excess);
-        }
+        window.AddRange(turn);
+        var groups = ContextFit.Turns(window);
+        var fitted = ContextFit.Fit(null, groups.Skip(Math.Max(0, groups.Count - turns)).ToList(), maxUnits, 0);
+        window.Clear();
+        window.AddRange(fitted.Messages);
     }
 }

@@ -1,3 +1,4 @@
+using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Events;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Session.Tests.Infrastructure;
@@ -7,7 +8,7 @@ namespace CloudMemory.Session.Tests.Http;
 public sealed class CheckpointPolicyTests
 {
     [Fact]
-    public async Task AutomaticCheckpoints_WhenACheckpointAloneFillsTheWindow_WaitForHalfAWindowOfNewTurns()
+    public async Task AutomaticCheckpoints_WithTurnsNearHalfTheBudget_EachBringTheHistoryBackUnderTheThreshold()
     {
         using var factory = new CloudMemoryFactory(LogKind.InMemory, new Dictionary<string, string?>
         {
@@ -19,13 +20,18 @@ public sealed class CheckpointPolicyTests
 
         for (var i = 0; i < 20; i++)
         {
+            var before = factory.EventsOfType(EventTypes.CheckpointCreated).Count;
             var turn = await client.PostJsonAsync("/v1/sessions/tight/turns", new WriteTurnRequest(null, null, $"Turn {i}: the headache is still there today.", "Please keep resting."));
             turn.IsSuccessStatusCode.Should().BeTrue();
             await factory.WhenWorkflowsIdleAsync();
-        }
 
-        var checkpoints = factory.EventsOfType(EventTypes.CheckpointCreated).Count;
-        checkpoints.Should().BeGreaterThan(1, "the history keeps crossing the threshold");
-        checkpoints.Should().BeLessThanOrEqualTo(1 + (20 / 2), "after the first, a checkpoint needs at least recentTurns / 2 = 2 new turns");
+            var context = await (await client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest("tight"))).ReadAsync<MemoryContext>();
+            context.EstimatedTokens.Should().BeLessThanOrEqualTo(45, $"turn {i}: a crossing is followed by a checkpoint of at most half the budget (0.75 × 60)");
+            if (factory.EventsOfType(EventTypes.CheckpointCreated).Count > before)
+            {
+                context.ShouldCheckpointSummary.Should().BeFalse("the checkpoint brought the ratio back down");
+            }
+        }
+        factory.EventsOfType(EventTypes.CheckpointCreated).Count.Should().BeGreaterThan(1, "the history keeps crossing the threshold");
     }
 }

@@ -133,6 +133,40 @@ public abstract class ShortTermMemoryBehaviour : IDisposable
     }
 
     [Fact]
+    public async Task Query_Messages_AreTheChatFormat_SummaryAsSystemMessageInSummaryN()
+    {
+        var id = NewId();
+        await CreateAsync(id);
+        await TurnAsync(id, 1);
+        await TurnAsync(id, 2);
+
+        var full = await QueryAsync(id);
+        full.Messages!.Select(m => m.Role).Should().Equal("user", "assistant", "user", "assistant");
+        full.Messages![0].Content.Should().StartWith("Turn 1:");
+        full.Messages![3].Content.Should().StartWith("Answer 2:");
+
+        await (await _client.PostJsonAsync($"/v1/sessions/{id}/checkpoints", new CheckpointRequest("Headache and mild fever for two days.", 1))).ReadAsync<CheckpointResult>();
+        await TurnAsync(id, 3);
+        var summaryN = await QueryAsync(id);
+        summaryN.Mode.Should().Be(MemoryMode.SummaryN);
+        summaryN.Messages!.Select(m => m.Role).Should().Equal("system", "user", "assistant");
+        summaryN.Messages![0].Content.Should().Contain("Headache and mild fever for two days.");
+        summaryN.Messages![1].Content.Should().StartWith("Turn 3:");
+        summaryN.History.Should().StartWith("[summary] Headache and mild fever", "history stays for seed-002 clients");
+
+        // The wire shape is OpenAI's: snake_case tool fields, nothing absent written.
+        var raw = await (await _client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest(id, Query: "q"))).Content.ReadAsStringAsync();
+        var first = JsonDocument.Parse(raw).RootElement.GetProperty("messages")[0];
+        first.EnumerateObject().Select(p => p.Name).Should().BeEquivalentTo("role", "content");
+
+        var text = await (await _client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest(id, Query: "q", Format: "text"))).ReadAsync<MemoryContext>();
+        text.Messages.Should().BeNull();
+        text.History.Should().Be(summaryN.History);
+        var bad = await _client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest(id, Query: "q", Format: "xml"));
+        (await bad.ProblemAsync(400)).GetProperty("code").GetString().Should().Be("invalid-format");
+    }
+
+    [Fact]
     public async Task Query_EstimatedTokens_EqualARecountOfFullHistoryPlusQuery()
     {
         var id = NewId();

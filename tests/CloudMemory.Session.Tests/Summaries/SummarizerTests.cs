@@ -30,6 +30,25 @@ public sealed class SummarizerTests
     }
 
     [Fact]
+    public async Task Extractive_EveryTurnItSummarises_IsRepresented_WhileTheBudgetLasts_SafetyFirst()
+    {
+        var turns = Enumerable.Range(1, 15).Select(i => Turn(i, $"q{i}", $"a{i}")).ToList();
+        turns[7] = Turn(8, "By the way I am allergic to shellfish, it is serious.", "Noted your shellfish allergy.");
+
+        var summary = await new ExtractiveSummarizer().SummarizeAsync(new SummaryInput("", turns, new UserProfile(), MaxTokens: 200));
+
+        foreach (var i in Enumerable.Range(1, 15).Where(i => i != 8))
+        {
+            summary.Should().MatchRegex($@"\b[qa]{i}\b", $"turn {i} is summarised");
+        }
+        summary.Should().Contain("allergic to shellfish");
+
+        var tight = await new ExtractiveSummarizer().SummarizeAsync(new SummaryInput("", turns.Select(t => t with { Query = t.Query + " " + string.Concat(Enumerable.Repeat("and the pain spreads to the back. ", 10)) }).ToList(), new UserProfile(), MaxTokens: 60));
+        Conversations.Text.TokenEstimator.Estimate(tight).Should().BeLessThanOrEqualTo(60);
+        tight.Should().Contain("allergic to shellfish", "safety facts come first");
+    }
+
+    [Fact]
     public async Task Extractive_StaysWithinItsBudget_HoweverLongTheConversation()
     {
         var turns = Enumerable.Range(1, 500).Select(i => Turn(i, $"Day {i}: the pain is worse, maybe 7 of 10.", $"Take note of symptom {i} and book an appointment.")).ToList();

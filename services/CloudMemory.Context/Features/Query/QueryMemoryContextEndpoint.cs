@@ -62,6 +62,11 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         {
             throw new ProblemException(400, "invalid-topK", "'topK' must be between 1 and 100.");
         }
+        if (request.MaxTokens is < MinMaxTokens or > 10_000_000)
+        {
+            throw new ProblemException(400, "invalid-maxTokens", $"'maxTokens' must be between {MinMaxTokens} and 10,000,000 tokens.");
+        }
+        var format = ParseFormat(request.Format);
 
         var reply = await sessions.GetAsync(tenantId, conversationId, cancellationToken);
         if (!reply.IsSuccess)
@@ -82,15 +87,39 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         var tokenRatio = (double)estimatedTokens / policy.ModelContextWindow;
         ContextTelemetry.TokenRatio.Record(tokenRatio);
         var mode = session.MessageContext.Mode;
-        var history = mode == MemoryMode.SummaryN
-            ? ConversationText.ComposeSummaryAndRecent(session.MessageContext.Summary, LastTurns(session.MessageContext.WindowMessages, policy.RecentTurns))
-            : fullHistory;
+
+        // What is returned fits the budget together with the query: the summary within its share,
+        // then the newest turns that fit, never fewer than the last one (truncated if need be).
+        var budgetTokens = request.MaxTokens ?? policy.BudgetTokens;
+        var queryUnits = query.Length == 0 ? 0 : TokenEstimator.Units(query) + 1;
+        var available = Math.Max(0, ContextFit.UnitsOf(budgetTokens) - queryUnits);
+        var fitted = mode == MemoryMode.FullHistory && segment.CountsMatchRows && historyUnits <= available
+            ? Whole(segment.Messages, fullHistory, historyUnits) // fits as it is: nothing to count again
+            : mode == MemoryMode.SummaryN
+            ? ContextFit.Fit(session.MessageContext.Summary, LastTurns(session.MessageContext.WindowMessages, policy.RecentTurns),
+                available, ContextFit.UnitsOf(policy.SummaryTokensOf(budgetTokens)))
+            : ContextFit.Fit(null, segment.Messages.Select(m => (IReadOnlyList<ChatMessage>)ConversationText.MessagesOf(m)).ToList(), available, 0);
+        var history = fitted.History;
         var relevant = request.IncludeRelevantMemories
             ? await RelevantMemoriesAsync(tenantId, conversationId, session.Meta.UserId, query, history, request.TopK ?? 5, cancellationToken)
             : null;
         return new MemoryContext(conversationId, mode, session, history, fullHistory, estimatedTokens, tokenRatio,
-            tokenRatio >= policy.TokenThresholdRatio, policy.TokenThresholdRatio, policy.ModelContextWindow, relevant);
+            tokenRatio >= policy.TokenThresholdRatio, policy.TokenThresholdRatio, policy.ModelContextWindow, relevant,
+            format == TextFormat ? null : fitted.Messages, fitted.Tokens, budgetTokens, fitted.Trimmed);
     }
+
+    /// <summary>Smallest accepted <c>maxTokens</c>.</summary>
+    public const int MinMaxTokens = 16;
+
+    private const string OpenAIFormat = "openai";
+    private const string TextFormat = "text";
+
+    private static string ParseFormat(string? format) => format?.ToLowerInvariant() switch
+    {
+        null or "" or OpenAIFormat => OpenAIFormat,
+        TextFormat => TextFormat,
+        _ => throw new ProblemException(400, "invalid-format", "'format' must be 'openai' (messages in the chat format) or 'text' (history only)."),
+    };
 
     // Long-term memories of the same user (any conversation, this one included: details a summary
     // dropped come back this way), minus messages the history already shows.
@@ -109,6 +138,15 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
             .ToList();
     }
 
-    private static List<ChatMessage> LastTurns(List<ChatMessage> window, int turns) =>
-        window.Count <= turns * 2 ? window : window.GetRange(window.Count - (turns * 2), turns * 2);
+    private static FittedContext Whole(IReadOnlyList<LogMessage> rows, string history, long units)
+    {
+        var messages = rows.SelectMany(ConversationText.MessagesOf).ToList();
+        return new FittedContext(null, messages, messages, history, units, Trimmed: false);
+    }
+
+    private static List<IReadOnlyList<ChatMessage>> LastTurns(List<ChatMessage> window, int turns)
+    {
+        var all = ContextFit.Turns(window);
+        return all.Skip(Math.Max(0, all.Count - turns)).Select(t => (IReadOnlyList<ChatMessage>)t).ToList();
+    }
 }

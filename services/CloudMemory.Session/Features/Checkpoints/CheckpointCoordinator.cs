@@ -1,10 +1,12 @@
 using CloudMemory.BuildingBlocks.Actors;
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations;
 using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Sessions;
 using CloudMemory.Conversations.Summaries;
+using CloudMemory.Conversations.Text;
 using Microsoft.Extensions.Options;
 
 namespace CloudMemory.Session.Features.Checkpoints;
@@ -40,13 +42,21 @@ public sealed class CheckpointCoordinator(
         var turns = messages.Where(m => !m.IsCheckpoint).ToList();
         var covered = turns.Count > 0 ? Math.Max(turns[^1].Sequence, stats.CoveredThroughSequence) : stats.CoveredThroughSequence;
         var profile = await ProfileAsync(tenantId, conversationId, cancellationToken);
+        // Summaries are bounded: a share of the context budget, so a checkpoint always brings the history down.
+        var maxTokens = MemoryPolicy.Resolve(policy.Value, stats.TurnCount).SummaryTokens;
         if (!string.IsNullOrWhiteSpace(summary))
         {
-            return new CheckpointPlan(stats.CheckpointMessageId, covered, SummarySafety.EnsureSafetyFacts(summary, profile), "caller");
+            var tokens = TokenEstimator.Estimate(summary);
+            if (tokens > maxTokens)
+            {
+                throw new ProblemException(413, "summary-too-large",
+                    $"The summary is about {tokens} tokens; a checkpoint summary may take at most {maxTokens} (CloudMemory:Memory:SummaryShare of the context budget).");
+            }
+            return new CheckpointPlan(stats.CheckpointMessageId, covered, SummarySafety.Bound(summary, maxTokens, profile), "caller");
         }
         var chosen = useFallback ? fallback : summarizer;
-        var text = await chosen.SummarizeAsync(new SummaryInput(stats.Summary, turns, profile), cancellationToken);
-        return new CheckpointPlan(stats.CheckpointMessageId, covered, text, chosen.Name);
+        var text = await chosen.SummarizeAsync(new SummaryInput(stats.Summary, turns, profile, maxTokens), cancellationToken);
+        return new CheckpointPlan(stats.CheckpointMessageId, covered, SummarySafety.Bound(text, maxTokens, profile), chosen.Name);
     }
 
     /// <summary>Applies a plan through the conversation's actor.</summary>
@@ -62,6 +72,12 @@ public sealed class CheckpointCoordinator(
     /// </summary>
     public async Task<ActorReply<CheckpointResult>> RunAsync(string tenantId, string conversationId, string? summary, int recentTurns, bool final, CancellationToken cancellationToken = default)
     {
+        if (final && await log.GetStatsAsync(tenantId, conversationId, cancellationToken) is { Finalized: true } done)
+        {
+            // Already finalized: the actor answers as the first time, without summarizing again.
+            var same = new CheckpointPlan(done.CheckpointMessageId, done.CoveredThroughSequence, done.Summary, "none");
+            return await ApplyAsync(tenantId, conversationId, done.CheckpointMessageId, same, recentTurns, final, automatic: false, cancellationToken);
+        }
         for (var attempt = 1; ; attempt++)
         {
             CheckpointPlan? plan;
@@ -69,7 +85,7 @@ public sealed class CheckpointCoordinator(
             {
                 plan = await PlanAsync(tenantId, conversationId, summary, useFallback: false, cancellationToken);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (ex is not OperationCanceledException and not ProblemException)
             {
                 logger.LogWarning(ex, "Summarizer failed for {ConversationId}; using the extractive summarizer", conversationId);
                 plan = await PlanAsync(tenantId, conversationId, summary, useFallback: true, cancellationToken);

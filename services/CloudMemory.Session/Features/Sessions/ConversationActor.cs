@@ -4,6 +4,7 @@ using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.BuildingBlocks.State;
 using CloudMemory.BuildingBlocks.Workflows;
+using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Events;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations;
@@ -45,13 +46,17 @@ public sealed class ConversationActor(
         }
         var now = time.GetUtcNow().ToUnixTimeSeconds();
         var profile = await log.GetUserProfileAsync(command.TenantId, command.UserId) ?? new UserProfile { UserId = command.UserId };
+        var stats = await log.EnsureConversationAsync(command.TenantId, command.ConversationId, command.UserId);
         var session = new SessionValue
         {
-            Meta = new MetaInfo { ConversationId = command.ConversationId, UserId = command.UserId, CreatedAt = now, UpdatedAt = now, Version = 1 },
+            Meta = new MetaInfo
+            {
+                ConversationId = command.ConversationId, UserId = command.UserId, CreatedAt = stats.CreatedAt.ToUnixTimeSeconds(), UpdatedAt = now,
+                Version = Math.Max(1, stats.SessionVersion),
+            },
             FlowContext = new FlowContext { CurrentAgentKey = command.AgentCode },
             UserSnapshot = profile,
         };
-        await log.EnsureConversationAsync(command.TenantId, command.ConversationId, command.UserId);
         await SaveAsync(command.TenantId, session);
         return new(new SessionReply(session, SessionKeys.ETag(session.Meta.Version), Created: true));
     }
@@ -73,6 +78,10 @@ public sealed class ConversationActor(
         {
             return NotFound<SessionReply>(command.ConversationId);
         }
+        if (current.Meta.Status == SessionStatus.Finalized)
+        {
+            return Finalized<SessionReply>(command.ConversationId);
+        }
         var etag = SessionKeys.ETag(current.Meta.Version);
         if (command.IfMatch != "*" && command.IfMatch != etag)
         {
@@ -91,6 +100,7 @@ public sealed class ConversationActor(
         {
             await log.SaveUserProfileAsync(command.TenantId, merged.UserSnapshot, CancellationToken.None);
         }
+        await SaveDurableStateAsync(command.TenantId, merged);
         await SaveAsync(command.TenantId, merged);
         await PublishAsync(command.TenantId, Topics.SessionUpdated, EventTypes.SessionUpdated,
             new SessionUpdated(command.TenantId, command.ConversationId, merged.Meta.Version, command.AgentId ?? "", changed, merged.Meta.UpdatedAt),
@@ -106,8 +116,13 @@ public sealed class ConversationActor(
         {
             return NotFound<SessionReply>(command.ConversationId);
         }
+        if (session.Meta.Status == SessionStatus.Finalized)
+        {
+            return Finalized<SessionReply>(command.ConversationId);
+        }
         session.GlobalState.AgentSlots[command.AgentCode] = command.Value.Clone();
         Touch(session);
+        await SaveDurableStateAsync(command.TenantId, session);
         await SaveAsync(command.TenantId, session);
         await PublishAsync(command.TenantId, Topics.SessionUpdated, EventTypes.SessionUpdated,
             new SessionUpdated(command.TenantId, command.ConversationId, session.Meta.Version, command.AgentCode, [$"globalState.agentSlots.{command.AgentCode}"], session.Meta.UpdatedAt),
@@ -131,11 +146,28 @@ public sealed class ConversationActor(
         }
         var userId = string.IsNullOrEmpty(command.UserId) ? session.Meta.UserId : command.UserId;
         var agentCode = command.AgentCode ?? "";
-        var append = await log.AppendTurnAsync(command.TenantId,
-            new TurnAppend(command.ConversationId, command.TurnId, userId, agentCode, command.UserQuery, command.AgentResponse));
+        var messages = command.Messages is { Count: > 0 } ? command.Messages : null;
+        var answered = messages?.Where(m => m.Role == ChatMessage.ToolRole).Select(m => m.ToolCallId!)
+            .Except(messages.SelectMany(m => m.ToolCalls ?? []).Select(c => c.Id)).ToList() ?? [];
+        if (answered.Count > 0)
+        {
+            // A tool result must answer a call of this turn or of an earlier one.
+            var known = await log.FindToolCallsAsync(command.TenantId, command.ConversationId, answered);
+            var unknown = answered.Where(id => !known.Contains(id)).ToList();
+            if (unknown.Count > 0)
+            {
+                return ActorReply<WriteTurnResult>.Fail(400, "unknown-tool-call", $"No assistant message of this conversation made tool call(s) {string.Join(", ", unknown)}.");
+            }
+        }
+        var turn = new TurnAppend(command.ConversationId, command.TurnId, userId, agentCode, command.UserQuery, command.AgentResponse, messages, session.Meta.Version + 1);
+        var append = await log.AppendTurnAsync(command.TenantId, turn);
         if (append.Duplicate)
         {
             activity?.SetTag("cloudmemory.duplicate", true);
+            if (!SameTurn(append.Message, turn))
+            {
+                return ActorReply<WriteTurnResult>.Fail(409, "turn-id-reused", $"Turn id '{command.TurnId}' was already used for a different turn.");
+            }
             if (session.FlowContext.TurnCount < append.Stats.TurnCount)
             {
                 // The first attempt reached the log but not the session (the caller saw an error and
@@ -146,7 +178,7 @@ public sealed class ConversationActor(
                 Touch(session);
                 await SaveAsync(command.TenantId, session);
             }
-            return new(new WriteTurnResult(command.ConversationId, session.MessageContext.Mode, session.Meta.UpdatedAt, append.Stats.TurnCount));
+            return new(Answer(command.ConversationId, append.Message, append.Stats));
         }
 
         if (!string.IsNullOrEmpty(command.UserId))
@@ -163,17 +195,18 @@ public sealed class ConversationActor(
             session.FlowContext.LastBotMessage = command.AgentResponse;
         }
         session.FlowContext.TurnCount = append.Stats.TurnCount;
+        var policy = MemoryPolicy.Resolve(_policy, append.Stats.TurnCount);
         if (session.MessageContext.Mode == MemoryMode.SummaryN)
         {
-            // The window slides with every turn, so SUMMARY_N history always ends with the latest turns.
-            ConversationText.Slide(session.MessageContext.WindowMessages, command.UserQuery, command.AgentResponse,
-                Math.Max(1, session.MessageContext.WindowTurns));
+            // The window slides with every turn, so SUMMARY_N history always ends with the latest turns;
+            // it never grows past the context budget.
+            ConversationText.Slide(session.MessageContext.WindowMessages, ConversationText.MessagesOf(append.Message),
+                Math.Max(1, session.MessageContext.WindowTurns), ContextFit.UnitsOf(policy.BudgetTokens));
         }
         Touch(session);
         await SaveAsync(command.TenantId, session);
         SessionTelemetry.TurnsWritten.Add(1);
 
-        var policy = MemoryPolicy.Resolve(_policy, append.Stats.TurnCount);
         var tokens = TokenEstimator.TokensFromUnits(append.Stats.HistoryUnits + 1);
         await PublishAsync(command.TenantId, Topics.TurnWritten, EventTypes.TurnWritten,
             new TurnWritten(command.TenantId, command.ConversationId, append.Message.MessageId, session.Meta.UserId, append.Stats.TurnCount, agentCode,
@@ -182,17 +215,23 @@ public sealed class ConversationActor(
 
         // At or above the threshold, the checkpoint of the current segment (number CheckpointCount + 1)
         // is started; its id is deterministic, so later turns of the same segment and retries start
-        // nothing new: exactly one checkpoint per crossing.
-        // A checkpoint whose summary and window alone reach the threshold would otherwise be followed
-        // by one on every turn: a new one needs at least half a window of new turns.
-        var turnsSinceCheckpoint = append.Stats.MessagesSinceCheckpoint - (append.Stats.CheckpointCount > 0 ? 1 : 0);
-        if (_policy.AutoCheckpoint && tokens >= policy.TokenThresholdRatio * policy.ModelContextWindow
-            && (append.Stats.CheckpointCount == 0 || turnsSinceCheckpoint >= Math.Max(1, policy.RecentTurns / 2)))
+        // nothing new. A checkpoint takes at most CheckpointShare of the budget, so it brings the
+        // history back under the threshold: exactly one checkpoint per crossing.
+        if (_policy.AutoCheckpoint && tokens >= policy.TokenThresholdRatio * policy.ModelContextWindow)
         {
             await StartCheckpointAsync(command.TenantId, command.ConversationId, append.Stats.CheckpointCount + 1, policy.RecentTurns);
         }
-        return new(new WriteTurnResult(command.ConversationId, session.MessageContext.Mode, session.Meta.UpdatedAt, session.FlowContext.TurnCount));
+        return new(Answer(command.ConversationId, append.Message, append.Stats));
     }
+
+    // The answer of a turn, the same for the first write and every retry.
+    private static WriteTurnResult Answer(string conversationId, LogMessage turn, ConversationStats stats) =>
+        new(conversationId, turn.AfterCheckpoint ? MemoryMode.SummaryN : MemoryMode.FullHistory, turn.CreatedAt.ToUnixTimeSeconds(),
+            turn.TurnNumber > 0 ? turn.TurnNumber : stats.TurnCount);
+
+    private static bool SameTurn(LogMessage stored, TurnAppend retry) =>
+        stored.Query == retry.Query && stored.Answer == retry.Answer
+        && System.Text.Json.JsonSerializer.Serialize(stored.Messages, Contracts.ContractsJson.Options) == System.Text.Json.JsonSerializer.Serialize(retry.Messages, Contracts.ContractsJson.Options);
 
     /// <summary>Writes a checkpoint (summary already produced) to the log and switches the session to SUMMARY_N.</summary>
     public async Task<ActorReply<CheckpointResult>> ApplyCheckpoint(ApplyCheckpointCommand command)
@@ -204,23 +243,32 @@ public sealed class ConversationActor(
         {
             return NotFound<CheckpointResult>(command.ConversationId);
         }
-        if (session.Meta.Status == SessionStatus.Finalized && !command.Final)
+        if (session.Meta.Status == SessionStatus.Finalized)
         {
-            return ActorReply<CheckpointResult>.Fail(409, "session-finalized", $"Conversation '{command.ConversationId}' is finalized.");
+            // Finalize is idempotent: a repeat answers as the first did and writes nothing.
+            return command.Final
+                ? new(new CheckpointResult(command.ConversationId, session.MessageContext.CheckpointMessageId, session.MessageContext.Mode,
+                    session.MessageContext.Summary, session.MessageContext.CheckpointCount, session.Meta.Status))
+                : Finalized<CheckpointResult>(command.ConversationId);
         }
+        // The checkpoint message (summary + the newest turns it covers) takes at most CheckpointShare of
+        // the budget: afterwards the history is well below the threshold, so the next checkpoint waits
+        // for the next crossing. The session's window keeps RecentTurns turns within the whole budget.
+        var policy = MemoryPolicy.Resolve(_policy, session.FlowContext.TurnCount);
         var covered = await log.ReadLastTurnsAsync(command.TenantId, command.ConversationId, command.RecentTurns + 64);
-        var coveredWindow = ConversationText.WindowOf(covered.Where(m => m.Sequence <= command.CoveredThroughSequence), command.RecentTurns);
-        var content = ConversationText.ComposeSummaryAndRecent(command.Summary, coveredWindow);
+        var checkpoint = ContextFit.Fit(command.Summary, TurnsOf(covered.Where(m => m.Sequence <= command.CoveredThroughSequence), command.RecentTurns),
+            ContextFit.UnitsOf(policy.CheckpointTokens), ContextFit.UnitsOf(policy.SummaryTokens));
+        var content = checkpoint.History;
         var result = await log.AppendCheckpointAsync(command.TenantId, new CheckpointAppend(command.ConversationId, command.MessageId,
-            command.ExpectedPreviousCheckpointId, command.CoveredThroughSequence, command.Summary, command.RecentTurns, content, command.Final));
+            command.ExpectedPreviousCheckpointId, command.CoveredThroughSequence, checkpoint.Summary!, command.RecentTurns, content, command.Final, session.Meta.Version + 1));
         if (result is null)
         {
             return ActorReply<CheckpointResult>.Fail(409, "checkpoint-conflict", "Another checkpoint was written meanwhile; query the context again.");
         }
         if (!result.Duplicate)
         {
-            session.MessageContext.Summary = command.Summary;
-            session.MessageContext.WindowMessages = ConversationText.WindowOf(covered, command.RecentTurns);
+            session.MessageContext.Summary = checkpoint.Summary!;
+            session.MessageContext.WindowMessages = FitWindow(covered, command.RecentTurns, policy);
             session.MessageContext.Mode = MemoryMode.SummaryN;
             session.MessageContext.CheckpointMessageId = result.Message.MessageId;
             session.MessageContext.CheckpointCount = result.Stats.CheckpointCount;
@@ -233,12 +281,12 @@ public sealed class ConversationActor(
             await SaveAsync(command.TenantId, session);
             SessionTelemetry.CheckpointsCreated.Add(1, new KeyValuePair<string, object?>("automatic", command.Automatic), new KeyValuePair<string, object?>("final", command.Final));
             await PublishAsync(command.TenantId, Topics.CheckpointCreated, EventTypes.CheckpointCreated,
-                new CheckpointCreated(command.TenantId, command.ConversationId, result.Message.MessageId, result.Stats.CheckpointCount, command.Summary, command.Automatic, session.Meta.UpdatedAt),
+                new CheckpointCreated(command.TenantId, command.ConversationId, result.Message.MessageId, result.Stats.CheckpointCount, checkpoint.Summary!, command.Automatic, session.Meta.UpdatedAt),
                 result.Message.MessageId);
             if (command.Final)
             {
                 await PublishAsync(command.TenantId, Topics.SessionFinalized, EventTypes.SessionFinalized,
-                    new SessionFinalized(command.TenantId, command.ConversationId, session.Meta.UserId, result.Message.MessageId, command.Summary, session.FlowContext.TurnCount, session.Meta.UpdatedAt),
+                    new SessionFinalized(command.TenantId, command.ConversationId, session.Meta.UserId, result.Message.MessageId, checkpoint.Summary!, session.FlowContext.TurnCount, session.Meta.UpdatedAt),
                     result.Message.MessageId + "-final");
             }
         }
@@ -279,14 +327,17 @@ public sealed class ConversationActor(
         return stats is null ? null : await RebuildAsync(tenantId, stats);
     }
 
-    // The state entry expired (or was lost): everything the seed keeps durable comes back from the
-    // log; the user profile (allergies!) from its durable copy. Shared entities and agent slots
-    // were short-term by design and start empty again.
+    // The state entry expired (or was lost, e.g. a restart): the log has everything — turns,
+    // checkpoints and counts, the durable part of the session (global state, agent slots, pending
+    // action, profile snapshot), its creation time and the highest version handed out, so the
+    // rebuilt session continues the version sequence and a stale If-Match stays stale.
     private async Task<SessionValue> RebuildAsync(string tenantId, ConversationStats stats)
     {
         var windowTurns = stats.WindowTurns > 0 ? stats.WindowTurns : _policy.RecentTurns;
         var recent = stats.CheckpointCount > 0 ? await log.ReadLastTurnsAsync(tenantId, stats.ConversationId, windowTurns) : [];
         var profile = stats.UserId.Length > 0 ? await log.GetUserProfileAsync(tenantId, stats.UserId) : null;
+        var durable = stats.SessionState is null ? null
+            : System.Text.Json.JsonSerializer.Deserialize<DurableSessionState>(stats.SessionState, Contracts.ContractsJson.Options);
         var session = new SessionValue
         {
             Meta = new MetaInfo
@@ -294,27 +345,46 @@ public sealed class ConversationActor(
                 ConversationId = stats.ConversationId,
                 UserId = stats.UserId,
                 UpdatedAt = stats.UpdatedAt.ToUnixTimeSeconds(),
-                CreatedAt = stats.UpdatedAt.ToUnixTimeSeconds(),
+                CreatedAt = stats.CreatedAt.ToUnixTimeSeconds(),
                 Status = stats.Finalized ? SessionStatus.Finalized : SessionStatus.Active,
-                Version = 1,
+                Version = stats.SessionVersion + 1,
             },
+            GlobalState = durable?.GlobalState ?? new GlobalState(),
             FlowContext = new FlowContext { CurrentAgentKey = stats.LastAgentCode, LastBotMessage = stats.LastAnswer, TurnCount = stats.TurnCount },
             MessageContext = new MessageContext
             {
                 Summary = stats.Summary,
-                WindowMessages = ConversationText.WindowOf(recent, windowTurns),
+                WindowMessages = FitWindow(recent, windowTurns, MemoryPolicy.Resolve(_policy, stats.TurnCount)),
                 Mode = stats.CheckpointCount > 0 ? MemoryMode.SummaryN : MemoryMode.FullHistory,
                 CheckpointMessageId = stats.CheckpointMessageId,
                 CheckpointCount = stats.CheckpointCount,
                 WindowTurns = stats.CheckpointCount > 0 ? windowTurns : 0,
             },
-            UserSnapshot = profile ?? new UserProfile { UserId = stats.UserId },
+            UserSnapshot = profile ?? durable?.UserSnapshot ?? new UserProfile { UserId = stats.UserId },
         };
         SessionTelemetry.SessionsRebuilt.Add(1);
         logger.LogInformation("Rebuilt session {ConversationId} from the log ({TurnCount} turns, {Checkpoints} checkpoints)", stats.ConversationId, stats.TurnCount, stats.CheckpointCount);
         await SaveAsync(tenantId, session);
         return session;
     }
+
+    private static List<IReadOnlyList<ChatMessage>> TurnsOf(IEnumerable<LogMessage> turnsOldestFirst, int turns)
+    {
+        var list = turnsOldestFirst.Where(m => !m.IsCheckpoint).ToList();
+        return list.Skip(Math.Max(0, list.Count - turns)).Select(m => (IReadOnlyList<ChatMessage>)ConversationText.MessagesOf(m)).ToList();
+    }
+
+    private static List<ChatMessage> FitWindow(IEnumerable<LogMessage> turnsOldestFirst, int turns, MemoryPolicy policy) =>
+        ContextFit.Fit(null, TurnsOf(turnsOldestFirst, turns), ContextFit.UnitsOf(policy.BudgetTokens), 0).Window;
+
+    // What the log cannot derive is written to it with every change that touches it.
+    private Task SaveDurableStateAsync(string tenantId, SessionValue session) =>
+        log.SaveSessionStateAsync(tenantId, session.Meta.ConversationId,
+            System.Text.Json.JsonSerializer.Serialize(new DurableSessionState(session.GlobalState, session.UserSnapshot), Contracts.ContractsJson.Options),
+            session.Meta.Version);
+
+    private static ActorReply<T> Finalized<T>(string conversationId) =>
+        ActorReply<T>.Fail(409, "session-finalized", $"Conversation '{conversationId}' is finalized; start a new conversation.");
 
     private void Touch(SessionValue session)
     {
@@ -342,3 +412,6 @@ public sealed class ConversationActor(
     private static ActorReply<T> NotFound<T>(string conversationId) =>
         ActorReply<T>.Fail(404, "session-not-found", $"Conversation '{conversationId}' is unknown.");
 }
+
+/// <summary>The part of a session the log cannot derive, stored with it.</summary>
+public sealed record DurableSessionState(GlobalState GlobalState, UserProfile UserSnapshot);

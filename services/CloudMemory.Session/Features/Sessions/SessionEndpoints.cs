@@ -95,24 +95,38 @@ public static class SessionEndpoints
         {
             throw new ProblemException(400, "missing-body", "A JSON body {userQuery, agentResponse} is required.");
         }
-        if (string.IsNullOrEmpty(request.UserQuery))
+        string userQuery, agentResponse;
+        if (request.Messages is not null)
         {
-            throw new ProblemException(400, "missing-userQuery", "'userQuery' is required.");
+            if (request.UserQuery is not null || request.AgentResponse is not null)
+            {
+                throw new ProblemException(400, "conflicting-turn-shape", "Send either 'messages' or 'userQuery'/'agentResponse', not both.");
+            }
+            TurnMessages.Validate(request.Messages, options.Value.MaxTurnBytes);
+            (userQuery, agentResponse) = TurnMessages.Flatten(request.Messages);
         }
-        if (request.AgentResponse is null)
+        else
         {
-            throw new ProblemException(400, "missing-agentResponse", "'agentResponse' is required (it may be empty).");
-        }
-        var bytes = Encoding.UTF8.GetByteCount(request.UserQuery) + Encoding.UTF8.GetByteCount(request.AgentResponse);
-        if (bytes > options.Value.MaxTurnBytes)
-        {
-            throw new ProblemException(413, "turn-too-large", $"The turn is {bytes} bytes; the limit is {options.Value.MaxTurnBytes}.");
+            if (string.IsNullOrEmpty(request.UserQuery))
+            {
+                throw new ProblemException(400, "missing-userQuery", "'userQuery' is required.");
+            }
+            if (request.AgentResponse is null)
+            {
+                throw new ProblemException(400, "missing-agentResponse", "'agentResponse' is required (it may be empty).");
+            }
+            var bytes = Encoding.UTF8.GetByteCount(request.UserQuery) + Encoding.UTF8.GetByteCount(request.AgentResponse);
+            if (bytes > options.Value.MaxTurnBytes)
+            {
+                throw new ProblemException(413, "turn-too-large", $"The turn is {bytes} bytes; the limit is {options.Value.MaxTurnBytes}.");
+            }
+            (userQuery, agentResponse) = (request.UserQuery, request.AgentResponse);
         }
         var userId = string.IsNullOrEmpty(request.UserId) ? null : Ids.Require(request.UserId, "userId");
         var agentCode = string.IsNullOrEmpty(request.AgentCode) ? null : Ids.Require(request.AgentCode, "agentCode");
         var turnId = string.IsNullOrEmpty(request.TurnId) ? null : Ids.Require(request.TurnId, "turnId");
         return TypedResults.Ok(await CallAsync<WriteTurnCommand, WriteTurnResult>(actors, tenant, conversationId, nameof(ConversationActor.WriteTurn),
-            new WriteTurnCommand(tenant, conversationId, userId, agentCode, request.UserQuery, request.AgentResponse, turnId), ct));
+            new WriteTurnCommand(tenant, conversationId, userId, agentCode, userQuery, agentResponse, turnId, request.Messages), ct));
     }
 
     /// <summary>CheckpointShortMemory: with no summary, CloudMemory summarizes.</summary>
