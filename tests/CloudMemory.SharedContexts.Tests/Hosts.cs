@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using Dapr.Client.Autogen.Grpc.v1;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.Contracts;
@@ -57,8 +59,6 @@ public sealed class EmbeddedHost : ISharedContextHost
 /// <summary>The session app on the Dapr runtime against the fake sidecar: every actor call, state write and event goes over the wire.</summary>
 public sealed class DaprHost : ISharedContextHost
 {
-    private readonly ConcurrentQueue<CloudEvent> _received = new();
-
     private DaprHost(DaprTestApp app, MutableTimeProvider time, ManualTimeProvider sidecarClock)
     {
         App = app;
@@ -89,11 +89,6 @@ public sealed class DaprHost : ISharedContextHost
             builder.AddCloudMemoryRuntime();
             builder.AddSessionServices();
             builder.Services.AddSingleton<TimeProvider>(time); // last, so that it wins over the runtime's system clock
-            builder.Services.AddSingleton(new Subscription(SharedContextTopics.Changed, "/test/shared-context-changed", (e, _) =>
-            {
-                host!._received.Enqueue(e);
-                return Task.FromResult(DeliveryStatus.Success);
-            }));
         }, app =>
         {
             app.UseServiceDefaults();
@@ -105,8 +100,21 @@ public sealed class DaprHost : ISharedContextHost
         return host;
     }
 
-    public IReadOnlyList<SharedContextChanged> Changes() =>
-        _received.Select(e => e.Data.Deserialize<SharedContextChanged>(ContractsJson.Options)!).ToList();
+    /// <summary>
+    /// The changes the sidecar received from the app (gRPC publish) and delivered back to the app's own
+    /// <c>shared-context-changed</c> subscription with SUCCESS (Dapr allows one subscription per topic and app).
+    /// </summary>
+    public IReadOnlyList<SharedContextChanged> Changes()
+    {
+        var delivered = App.Sidecar.Deliveries.Where(d => d.Topic == SharedContextTopics.Changed && d.Outcome == "SUCCESS")
+            .Select(d => d.EventId).ToHashSet(StringComparer.Ordinal);
+        return App.Sidecar.GrpcRequests<PublishEventRequest>("PublishEvent")
+            .Where(r => r.Topic == SharedContextTopics.Changed)
+            .Select(r => JsonNode.Parse(r.Data.ToStringUtf8())!)
+            .Where(e => delivered.Contains(e["id"]!.GetValue<string>()))
+            .Select(e => e["data"].Deserialize<SharedContextChanged>(ContractsJson.Options)!)
+            .ToList();
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -180,7 +180,7 @@ public sealed class DaprRuntimeTests : IAsyncLifetime
         doc["fields"]!["n"]!["value"]!.GetValue<int>().Should().Be(2);
         await Wait.UntilAsync(() => _host.Changes().Count(c => c.ContextId == id) == 5, "five shared-context-changed deliveries through the sidecar");
         _host.Changes().Where(c => c.ContextId == id).Select(c => c.Kind).Should().BeEquivalentTo(["created", "proposed", "voted", "updated", "proposal-decided"]);
-        sidecar.Requests.Should().Contain(r => r.Method == "POST" && r.Path == $"/v1.0/publish/pubsub/{SharedContextTopics.Changed}");
+        sidecar.GrpcRequests<global::Dapr.Client.Autogen.Grpc.v1.PublishEventRequest>("PublishEvent").Should().Contain(r => r.PubsubName == "pubsub" && r.Topic == SharedContextTopics.Changed);
         sidecar.AssertNoViolations();
     }
 }

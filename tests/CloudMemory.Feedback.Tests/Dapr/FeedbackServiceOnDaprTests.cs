@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using Dapr.Client.Autogen.Grpc.v1;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CloudMemory.BuildingBlocks.Hosting;
@@ -91,7 +92,7 @@ public sealed class FeedbackServiceOnDaprTests : IAsyncLifetime
         _received.Where(e => e.Type == FeedbackTopics.FeedbackRecordedType).Select(e => e.Data.GetProperty("feedbackId").GetString())
             .Should().HaveCount(6, "the repeat's republish carries the same event id and is not handled twice");
         _received.First().Source.Should().Be("feedback");
-        _app.Sidecar.Requests.Should().Contain(r => r.Method == "POST" && r.Path == $"/v1.0/publish/pubsub/{FeedbackTopics.FeedbackRecorded}");
+        _app.Sidecar.GrpcRequests<PublishEventRequest>("PublishEvent").Should().Contain(r => r.PubsubName == "pubsub" && r.Topic == FeedbackTopics.FeedbackRecorded);
         _app.Sidecar.AssertNoViolations();
     }
 }

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Text.Json.Nodes;
+using Dapr.Client.Autogen.Grpc.v1;
 using System.Net.Http.Json;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts;
@@ -61,8 +63,9 @@ public abstract class TraceServiceOnDaprBehaviour(StoreKind kind) : IAsyncLifeti
         response.StatusCode.Should().Be(HttpStatusCode.Accepted);
         var view = await (await _client.GetAsync($"/v1/traces/{trace}")).ReadAsync<TraceView>();
         view.Tree.Nodes.Single(n => n.StepId == "s0").Children.Should().Equal("s1");
-        var publish = _app.Sidecar.Requests.Should().ContainSingle(r => r.Path == $"/v1.0/publish/{FakeDaprSidecar.PubSubName}/{TraceEvents.ComplianceAlertTopic}").Subject;
-        var envelope = publish.Json()!;
+        var publish = _app.Sidecar.GrpcRequests<PublishEventRequest>("PublishEvent").Should()
+            .ContainSingle(r => r.PubsubName == FakeDaprSidecar.PubSubName && r.Topic == TraceEvents.ComplianceAlertTopic).Subject;
+        var envelope = JsonNode.Parse(publish.Data.ToStringUtf8())!;
         envelope["type"]!.GetValue<string>().Should().Be(TraceEvents.ComplianceAlertType);
         envelope["data"]!["traceId"]!.GetValue<string>().Should().Be(trace);
         envelope["data"]!["kinds"]!.AsArray().Select(k => k!.GetValue<string>()).Should().Equal("condition", "drug");
