@@ -16,7 +16,7 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand("""
-            SELECT pg_advisory_lock(7301102);
+            SELECT pg_advisory_xact_lock(7301102);
             CREATE TABLE IF NOT EXISTS cm_experiences (
                 tenant_id text NOT NULL,
                 id text NOT NULL,
@@ -41,7 +41,6 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
                 last_failure_id text,
                 PRIMARY KEY (tenant_id, pattern_key));
             CREATE INDEX IF NOT EXISTS cm_experience_patterns_tokens ON cm_experience_patterns USING gin (tokens);
-            SELECT pg_advisory_unlock(7301102);
             """);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }

@@ -17,7 +17,7 @@ public sealed class PostgresFeedbackStore(NpgsqlDataSource dataSource) : IFeedba
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand("""
-            SELECT pg_advisory_lock(7301101);
+            SELECT pg_advisory_xact_lock(7301101);
             CREATE TABLE IF NOT EXISTS cm_feedback (
                 tenant_id text NOT NULL,
                 id text NOT NULL,
@@ -42,7 +42,6 @@ public sealed class PostgresFeedbackStore(NpgsqlDataSource dataSource) : IFeedba
                 name text NOT NULL,
                 doc jsonb NOT NULL,
                 PRIMARY KEY (tenant_id, name));
-            SELECT pg_advisory_unlock(7301101);
             """);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }

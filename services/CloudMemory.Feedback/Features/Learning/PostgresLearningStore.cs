@@ -13,7 +13,7 @@ public sealed class PostgresLearningStore(NpgsqlDataSource dataSource) : ILearni
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand("""
-            SELECT pg_advisory_lock(7301103);
+            SELECT pg_advisory_xact_lock(7301103);
             CREATE TABLE IF NOT EXISTS cm_strategies (
                 tenant_id text NOT NULL,
                 id text NOT NULL,
@@ -30,7 +30,6 @@ public sealed class PostgresLearningStore(NpgsqlDataSource dataSource) : ILearni
                 doc jsonb NOT NULL,
                 PRIMARY KEY (tenant_id, id));
             CREATE INDEX IF NOT EXISTS cm_learning_cycles_agent ON cm_learning_cycles (tenant_id, agent_id, seq DESC);
-            SELECT pg_advisory_unlock(7301103);
             """);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }

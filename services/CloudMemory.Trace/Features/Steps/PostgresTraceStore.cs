@@ -18,7 +18,7 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
     public async Task MigrateAsync(CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand("""
-            SELECT pg_advisory_lock(7301010);
+            SELECT pg_advisory_xact_lock(7301010);
             CREATE TABLE IF NOT EXISTS cm_trace_steps (
                 tenant_id text NOT NULL,
                 trace_id text NOT NULL,
@@ -51,7 +51,6 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
                 bucket smallint NOT NULL,
                 count bigint NOT NULL,
                 PRIMARY KEY (tenant_id, step_type, agent_id, bucket));
-            SELECT pg_advisory_unlock(7301010);
             """);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
