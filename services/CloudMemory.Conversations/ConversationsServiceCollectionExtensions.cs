@@ -71,19 +71,10 @@ public static class ConversationsServiceCollectionExtensions
                 new InMemoryConversationLog(sp.GetRequiredService<TimeProvider>(), capMegabytes * 1024 * 1024), "memory"));
             return services;
         }
-        services.TryAddSingleton(_ =>
-        {
-            // Every statement here is one of a few shapes: let Npgsql prepare them once per connection.
-            var builder = new NpgsqlDataSourceBuilder(connectionString);
-            if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
-            {
-                builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
-            }
-            return builder.Build();
-        });
+        services.AddPostgresDataSource(connectionString);
         services.TryAddSingleton<PostgresConversationLog>();
         services.TryAddSingleton<IConversationLog>(sp => new InstrumentedConversationLog(sp.GetRequiredService<PostgresConversationLog>(), "postgresql"));
-        services.AddHostedService<ConversationLogMigrator>();
+        services.AddStartupTask((sp, ct) => sp.GetRequiredService<PostgresConversationLog>().MigrateAsync(ct));
         services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgresql", tags: [ServiceDefaults.ReadyTag]);
         return services;
     }
@@ -96,13 +87,6 @@ public static class ConversationsServiceCollectionExtensions
         var runtime = configuration["CloudMemory:Runtime"];
         return string.Equals(runtime, "Dapr", StringComparison.OrdinalIgnoreCase)
             || (string.IsNullOrEmpty(runtime) && (!string.IsNullOrEmpty(configuration["DAPR_HTTP_PORT"]) || !string.IsNullOrEmpty(configuration["DAPR_GRPC_PORT"])));
-    }
-
-    private sealed class ConversationLogMigrator(PostgresConversationLog log) : IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken) => log.MigrateAsync(cancellationToken);
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     private sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck

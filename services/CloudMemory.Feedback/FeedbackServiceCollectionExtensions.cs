@@ -1,3 +1,4 @@
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Feedback.Features.Analysis;
 using CloudMemory.Feedback.Features.Experiences;
 using CloudMemory.BuildingBlocks.Workflows;
@@ -37,12 +38,17 @@ public static class FeedbackServiceCollectionExtensions
         }
         else
         {
-            services.TryAddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+            services.AddPostgresDataSource(connectionString);
             services.TryAddSingleton<IFeedbackStore>(sp => new PostgresFeedbackStore(sp.GetRequiredService<NpgsqlDataSource>()));
             services.TryAddSingleton<IExperienceStore>(sp => new PostgresExperienceStore(sp.GetRequiredService<NpgsqlDataSource>()));
             services.TryAddSingleton<ILearningStore>(sp => new PostgresLearningStore(sp.GetRequiredService<NpgsqlDataSource>()));
         }
-        services.AddHostedService<FeedbackStoreInitializer>();
+        services.AddStartupTask(async (sp, ct) =>
+        {
+            await sp.GetRequiredService<IFeedbackStore>().InitializeAsync(ct);
+            await sp.GetRequiredService<IExperienceStore>().InitializeAsync(ct);
+            await sp.GetRequiredService<ILearningStore>().InitializeAsync(ct);
+        });
         services.TryAddSingleton<FeedbackRecorder>();
         services.AddOptions<AnalysisOptions>().Bind(builder.Configuration.GetSection(AnalysisOptions.SectionName))
             .Validate(o => o.MinEvidence >= 1 && o.MinShare is >= 0 and <= 1 && o.MaxRecords >= 1, "analysis thresholds out of range")
@@ -73,17 +79,5 @@ public static class FeedbackServiceCollectionExtensions
         endpoints.MapExperienceEndpoints();
         endpoints.MapLearningEndpoints();
         return endpoints;
-    }
-
-    private sealed class FeedbackStoreInitializer(IServiceProvider services) : IHostedService
-    {
-        public async Task StartAsync(CancellationToken cancellationToken)
-        {
-            await services.GetRequiredService<IFeedbackStore>().InitializeAsync(cancellationToken);
-            await services.GetRequiredService<IExperienceStore>().InitializeAsync(cancellationToken);
-            await services.GetRequiredService<ILearningStore>().InitializeAsync(cancellationToken);
-        }
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -41,18 +41,10 @@ public static class TraceServiceCollectionExtensions
             services.TryAddSingleton<ITraceStore, InMemoryTraceStore>();
             return builder;
         }
-        services.TryAddSingleton(_ =>
-        {
-            var dataSource = new NpgsqlDataSourceBuilder(connectionString);
-            if (dataSource.ConnectionStringBuilder.MaxAutoPrepare == 0)
-            {
-                dataSource.ConnectionStringBuilder.MaxAutoPrepare = 32;
-            }
-            return dataSource.Build();
-        });
+        services.AddPostgresDataSource(connectionString);
         services.TryAddSingleton<PostgresTraceStore>();
         services.TryAddSingleton<ITraceStore>(sp => sp.GetRequiredService<PostgresTraceStore>());
-        services.AddHostedService<TraceStoreMigrator>();
+        services.AddStartupTask((sp, ct) => sp.GetRequiredService<PostgresTraceStore>().MigrateAsync(ct));
         services.AddHealthChecks().AddCheck<TraceStoreHealthCheck>("trace-postgresql", tags: [ServiceDefaults.ReadyTag]);
         return builder;
     }
@@ -69,13 +61,6 @@ public static class TraceServiceCollectionExtensions
         endpoints.MapOtlpEndpoints();
         endpoints.MapProvenanceEndpoints();
         return endpoints;
-    }
-
-    private sealed class TraceStoreMigrator(PostgresTraceStore store) : IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken) => store.MigrateAsync(cancellationToken);
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     private sealed class TraceStoreHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck

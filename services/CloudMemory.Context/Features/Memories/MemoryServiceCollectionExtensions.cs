@@ -1,3 +1,4 @@
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Context.Features.Memories.Activities;
 using CloudMemory.Context.Features.Memories.Workflows;
@@ -56,7 +57,7 @@ public static class MemoryServiceCollectionExtensions
         }
         else
         {
-            services.TryAddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+            services.AddPostgresDataSource(connectionString);
             services.TryAddSingleton<IMemoryStore>(sp => new PostgresMemoryStore(
                 sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<IOptions<LongTermMemoryOptions>>().Value.Schema));
         }
