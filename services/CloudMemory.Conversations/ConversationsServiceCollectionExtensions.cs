@@ -44,6 +44,7 @@ public static class ConversationsServiceCollectionExtensions
         var llm = configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
         services.TryAddSingleton(llm);
         services.TryAddSingleton<ExtractiveSummarizer>();
+        services.TryAddSingleton<BuildingBlocks.Actors.ActorTypes>();
         services.TryAddSingleton<Sessions.SessionSnapshots>();
         if (llm.IsConfigured)
         {

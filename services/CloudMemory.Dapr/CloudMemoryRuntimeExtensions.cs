@@ -1,11 +1,11 @@
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Embedded;
 using CloudMemory.BuildingBlocks.Invocation;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.BuildingBlocks.State;
 using CloudMemory.BuildingBlocks.Workflows;
-using CloudMemory.Dapr.Actors;
 using CloudMemory.Dapr.AppSide;
+using CloudMemory.Contracts;
+using Dapr.Actors.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -63,7 +63,7 @@ public static class CloudMemoryRuntimeExtensions
 
     /// <summary>
     /// On Dapr: the SDK's CloudEvents middleware, subscription handler and delivery routes, and the
-    /// actor callbacks (nothing on Embedded). Call it before the app's own endpoints are reached.
+    /// SDK's actor callbacks (nothing on Embedded). Call it before the app's own endpoints are reached.
     /// </summary>
     public static WebApplication MapCloudMemoryRuntime(this WebApplication app)
     {
@@ -91,10 +91,26 @@ public static class CloudMemoryRuntimeExtensions
         services.TryAddSingleton<IStateStore>(sp => new DaprStateStore(sp.GetRequiredService<global::Dapr.Client.DaprClient>()));
         services.TryAddSingleton<IEventPublisher>(sp => new DaprEventPublisher(sp.GetRequiredService<global::Dapr.Client.DaprClient>(), options, sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IServiceInvoker, DaprServiceInvoker>();
-        // Actors stay on the hand-written HTTP actor API until they move to Dapr.Actors.
-        services.TryAddSingleton(sp => new DaprSidecarClient(options, sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton<IActorInvoker, DaprActorInvoker>();
-        services.TryAddSingleton<DaprActorHost>();
+        // Actors: the SDK's runtime (types registered with AddActor) and its typed proxies, both over
+        // the sidecar's actor HTTP API, with CloudMemory's JSON in both directions.
+        services.TryAddSingleton<IActorProxyFactory>(_ => new ActorProxyFactory
+        {
+            DefaultOptions = new ActorProxyOptions
+            {
+                HttpEndpoint = options.HttpEndpoint.ToString().TrimEnd('/'),
+                DaprApiToken = options.ApiToken,
+                UseJsonSerialization = true,
+                JsonSerializerOptions = ContractsJson.Options,
+                RequestTimeout = Timeout.InfiniteTimeSpan, // callers pass cancellation; actor calls may legitimately run long
+            },
+        });
+        services.AddActors(actors =>
+        {
+            actors.HttpEndpoint = options.HttpEndpoint.ToString().TrimEnd('/');
+            actors.DaprApiToken = options.ApiToken;
+            actors.UseJsonSerialization = true;
+            actors.JsonSerializerOptions = ContractsJson.Options;
+        });
         services.TryAddSingleton(new DeliveryDeduplicator());
         // Registered first so the sidecar is ready before any other hosted service touches state.
         services.Insert(0, ServiceDescriptor.Singleton<IHostedService, DaprSidecarWaiter>());

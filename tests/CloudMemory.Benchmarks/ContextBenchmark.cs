@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Embedded;
 using CloudMemory.Context.Features.Query;
 using CloudMemory.Contracts;
@@ -10,6 +9,7 @@ using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Sessions;
 using CloudMemory.Conversations.Text;
+using Dapr.Actors.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -161,12 +161,11 @@ internal static class ContextBenchmark
         {
             await host.CreateAsync($"w-{prefix}-{c}");
         }
-        var actors = host.Services.GetRequiredService<IActorInvoker>();
+        var actors = host.Services.GetRequiredService<IActorProxyFactory>();
         var inProcess = await Throughput.MeasureAsync(operations, concurrency, async i =>
         {
             var id = $"w-{prefix}-{i % conversations}";
-            var reply = await actors.InvokeMethodAsync<WriteTurnCommand, ActorReply<WriteTurnResult>>(ConversationActorContract.ActorType,
-                ConversationActorContract.ActorId(Tenant, id), "WriteTurn", new WriteTurnCommand(Tenant, id, null, "bench", $"question {i}", $"answer {i}", null));
+            var reply = await actors.Conversation(Tenant, id).WriteTurn(new WriteTurnCommand(Tenant, id, null, "bench", $"question {i}", $"answer {i}", null));
             if (!reply.IsSuccess)
             {
                 throw new InvalidOperationException(reply.Detail);
@@ -254,8 +253,7 @@ internal sealed class BenchHost : IAsyncDisposable
 
     public async Task CreateAsync(string id)
     {
-        var reply = await Services.GetRequiredService<IActorInvoker>().InvokeMethodAsync<CreateSessionCommand, ActorReply<SessionReply>>(
-            ConversationActorContract.ActorType, ConversationActorContract.ActorId("default", id), "Create", new CreateSessionCommand("default", id, "bench-user", "bench"));
+        var reply = await Services.GetRequiredService<IActorProxyFactory>().Conversation("default", id).Create(new CreateSessionCommand("default", id, "bench-user", "bench"));
         if (!reply.IsSuccess)
         {
             throw new InvalidOperationException(reply.Detail);
@@ -264,8 +262,7 @@ internal sealed class BenchHost : IAsyncDisposable
 
     public async Task WriteTurnAsync(string id, int i)
     {
-        var reply = await Services.GetRequiredService<IActorInvoker>().InvokeMethodAsync<WriteTurnCommand, ActorReply<WriteTurnResult>>(
-            ConversationActorContract.ActorType, ConversationActorContract.ActorId("default", id), "WriteTurn",
+        var reply = await Services.GetRequiredService<IActorProxyFactory>().Conversation("default", id).WriteTurn(
             new WriteTurnCommand("default", id, null, "triage", $"Turn {i}: the headache is back since {i % 7 + 1} days, with fever around 38.{i % 10}.",
                 $"Answer {i}: keep resting, drink water, and take your temperature twice a day; see a doctor if it passes 39.", null));
         if (!reply.IsSuccess)

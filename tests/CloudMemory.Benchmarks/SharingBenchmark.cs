@@ -2,9 +2,9 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.Contracts;
 using CloudMemory.Session.Features.SharedContexts;
+using Dapr.Actors.Client;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CloudMemory.Benchmarks;
@@ -242,8 +242,7 @@ internal static class SharingBenchmark
             members = Enumerable.Range(1, members - 1).Select(m => new { agentId = $"a{m}", role = "write" }),
             fields,
         }, ContractsJson.Options), ContractsJson.Options)!;
-        var reply = await host.Services.GetRequiredService<IActorInvoker>().InvokeMethodAsync<CreateSharedContextCommand, SharedReply<CreateReply>>(
-            nameof(SharedContextActor), SharedContextActor.ActorId(Tenant, id), nameof(SharedContextActor.Create),
+        var reply = await host.Services.GetRequiredService<IActorProxyFactory>().SharedContext(Tenant, id).Create(
             new CreateSharedContextCommand(Tenant, id, "a0", request, null, id));
         return reply.IsSuccess ? id : throw new InvalidOperationException(reply.Detail);
     }
@@ -251,8 +250,7 @@ internal static class SharingBenchmark
     private static Task<SharedReply<SharedContextAck>> UpdateAsync(BenchHost host, string id, string agent, object changes)
     {
         var parsed = JsonSerializer.Deserialize<Dictionary<string, FieldChange>>(JsonSerializer.Serialize(changes, ContractsJson.Options), ContractsJson.Options)!;
-        return host.Services.GetRequiredService<IActorInvoker>().InvokeMethodAsync<UpdateSharedContextCommand, SharedReply<SharedContextAck>>(
-            nameof(SharedContextActor), SharedContextActor.ActorId(Tenant, id), nameof(SharedContextActor.Update),
+        return host.Services.GetRequiredService<IActorProxyFactory>().SharedContext(Tenant, id).Update(
             new UpdateSharedContextCommand(Tenant, id, agent, new UpdateSharedContextRequest { BaseVersion = 1, Changes = parsed }));
     }
 

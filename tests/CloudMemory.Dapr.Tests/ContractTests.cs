@@ -8,6 +8,8 @@ using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.BuildingBlocks.State;
 using CloudMemory.Dapr.Tests.FakeSidecar;
 using CloudMemory.Dapr.Tests.Suites;
+using Dapr.Actors;
+using Dapr.Actors.Client;
 using Dapr.Client.Autogen.Grpc.v1;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
@@ -29,7 +31,7 @@ public sealed class ContractTests : IAsyncLifetime
     public async Task InitializeAsync() => _app = await DaprTestApp.StartAsync(new ManualTimeProvider(), services =>
     {
         services.AddSingleton(_probe);
-        services.AddActor<ProbeActor>(o => o.IdleTimeout = TimeSpan.FromMinutes(10));
+        services.AddActor<ProbeActor>(o => o.ActorIdleTimeout = TimeSpan.FromMinutes(10));
         services.AddSingleton(new Subscription("orders", "events/orders", (_, _) =>
         {
             Interlocked.Increment(ref _handlerCalls);
@@ -168,11 +170,10 @@ public sealed class ContractTests : IAsyncLifetime
         using var http = AppClient();
         var config = JsonNode.Parse(await http.GetStringAsync("dapr/config"))!;
         config["entities"]!.AsArray().Select(e => e!.GetValue<string>()).Should().Equal(nameof(ProbeActor));
-        config["actorIdleTimeout"]!.GetValue<string>().Should().Be("1h");
-        config["actorScanInterval"]!.GetValue<string>().Should().Be("30s");
-        config["drainOngoingCallTimeout"]!.GetValue<string>().Should().Be("1m");
-        config["drainRebalancedActors"]!.GetValue<bool>().Should().BeTrue();
-        config["entitiesConfig"]![0]!["actorIdleTimeout"]!.GetValue<string>().Should().Be("10m");
+        var typeConfig = config["entitiesConfig"]!.AsArray().Single()!;
+        typeConfig["entities"]!.AsArray().Select(e => e!.GetValue<string>()).Should().Equal(nameof(ProbeActor));
+        FakeDaprSidecar.TryParseDuration(typeConfig["actorIdleTimeout"]!.GetValue<string>(), out var idle).Should().BeTrue();
+        idle.Should().Be(TimeSpan.FromMinutes(10), "the type's own idle timeout given to AddActor");
     }
 
     [Theory]
@@ -217,44 +218,46 @@ public sealed class ContractTests : IAsyncLifetime
         Volatile.Read(ref _handlerCalls).Should().Be(1, "a redelivered id is acknowledged without running the handler");
     }
 
+    private IProbeActor Probe(string id) =>
+        _app.Services.GetRequiredService<IActorProxyFactory>().CreateActorProxy<IProbeActor>(new ActorId(id), nameof(ProbeActor));
+
     [Fact]
     public async Task ActorCalls_UseActorApi_StateTransaction_AndReminderShape()
     {
-        var invoker = _app.Services.GetRequiredService<IActorInvoker>();
-        (await invoker.InvokeMethodAsync<object?, int>(nameof(ProbeActor), "c1", nameof(ProbeActor.Increment), null)).Should().Be(1);
-        var call = Last("PUT", "/v1.0/actors/");
+        (await Probe("c1").Increment()).Should().Be(1);
+        var call = Last("PUT", "/v1.0/actors/ProbeActor/c1/method/");
         call.Path.Should().Be("/v1.0/actors/ProbeActor/c1/method/Increment");
+        call.Header("X-DaprRequestHeader").Should().NotBeNull("a typed proxy call goes through the SDK's remoting");
 
-        var state = Last("POST", "/v1.0/actors/ProbeActor/c1/state").Json()!.AsArray().Single()!;
+        var state = Sidecar.Requests.Last(r => r.Path == "/v1.0/actors/ProbeActor/c1/state" && r.Method is "PUT" or "POST").Json()!.AsArray().Single()!;
         state["operation"]!.GetValue<string>().Should().Be("upsert");
         state["request"]!["key"]!.GetValue<string>().Should().Be("count");
         state["request"]!["value"]!.GetValue<int>().Should().Be(1);
         Last("GET", "/v1.0/actors/ProbeActor/c1/state/count").Should().NotBeNull();
 
-        await invoker.InvokeMethodAsync<string, object?>(nameof(ProbeActor), "c1", nameof(ProbeActor.Remind), "r1");
+        await Probe("c1").Remind("r1");
         var reminder = Last("PUT", "/v1.0/actors/ProbeActor/c1/reminders/r1").Json()!.AsObject();
-        reminder.Select(p => p.Key).Should().BeEquivalentTo("dueTime", "data");
-        reminder["dueTime"]!.GetValue<string>().Should().Be("5s");
+        FakeDaprSidecar.TryParseDuration(reminder["dueTime"]!.GetValue<string>(), out var due).Should().BeTrue();
+        due.Should().Be(TimeSpan.FromSeconds(5));
         reminder["data"]!.GetValue<string>().Should().Be(Convert.ToBase64String(Encoding.UTF8.GetBytes("hello")));
     }
 
     [Fact]
-    public async Task ActorMethodFailure_ComesBackAsActorMethodException()
+    public async Task ActorMethodFailure_ComesBackToTheProxyAsActorMethodInvocationException()
     {
-        var invoker = _app.Services.GetRequiredService<IActorInvoker>();
-        var act = () => invoker.InvokeMethodAsync<object?, object?>(nameof(ProbeActor), "bad", nameof(ProbeActor.Fail), null);
-        (await act.Should().ThrowAsync<ActorMethodException>()).Which.Message.Should().Contain("boom");
+        var failure = await Probe("bad").Invoking(p => p.Fail()).Should().ThrowAsync<ActorMethodInvocationException>();
+        failure.Which.ToString().Should().Contain("boom");
     }
 
     [Fact]
     public async Task TimerCallback_InvokesTheNamedMethodAsATurn()
     {
-        await _app.Services.GetRequiredService<IActorInvoker>().InvokeMethodAsync<object?, int>(nameof(ProbeActor), "tm", nameof(ProbeActor.Increment), null);
+        await Probe("tm").Increment();
         using var http = AppClient();
         using var response = await http.PutAsync("actors/ProbeActor/tm/method/timer/tick",
-            new StringContent("""{"callback":"Increment","data":null,"dueTime":"0s","period":"10s"}""", Encoding.UTF8, "application/json"));
+            new StringContent("""{"callback":"Increment","dueTime":"0h0m0s0ms","period":"0h0m10s0ms"}""", Encoding.UTF8, "application/json"));
         response.StatusCode.Should().Be(HttpStatusCode.OK);
-        (await _app.Services.GetRequiredService<IActorInvoker>().InvokeMethodAsync<object?, int>(nameof(ProbeActor), "tm", nameof(ProbeActor.Get), null)).Should().Be(2);
+        (await Probe("tm").Get()).Should().Be(2);
     }
 
     [Fact]

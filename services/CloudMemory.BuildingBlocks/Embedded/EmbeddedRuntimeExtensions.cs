@@ -1,8 +1,8 @@
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Invocation;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.BuildingBlocks.State;
 using CloudMemory.BuildingBlocks.Workflows;
+using Dapr.Actors.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -24,7 +24,7 @@ public static class EmbeddedRuntimeExtensions
         services.TryAddSingleton<IEventPublisher>(sp => sp.GetRequiredService<InMemoryEventBus>());
         services.AddHostedService(sp => sp.GetRequiredService<InMemoryEventBus>());
         services.TryAddSingleton<EmbeddedActorRuntime>();
-        services.TryAddSingleton<IActorInvoker>(sp => sp.GetRequiredService<EmbeddedActorRuntime>());
+        services.TryAddSingleton<IActorProxyFactory>(sp => sp.GetRequiredService<EmbeddedActorRuntime>());
         services.AddHostedService(sp => sp.GetRequiredService<EmbeddedActorRuntime>());
         services.TryAddSingleton<EmbeddedWorkflowRunner>();
         services.TryAddSingleton<IWorkflowClient>(sp => sp.GetRequiredService<EmbeddedWorkflowRunner>());

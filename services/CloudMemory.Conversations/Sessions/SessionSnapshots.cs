@@ -1,4 +1,5 @@
 using CloudMemory.BuildingBlocks.Actors;
+using Dapr.Actors.Client;
 using CloudMemory.BuildingBlocks.State;
 using CloudMemory.Contracts.Sessions;
 
@@ -17,12 +18,12 @@ namespace CloudMemory.Conversations.Sessions;
 /// still read every time and compared byte for byte, so a reader never sees an old version — ETags
 /// alone could repeat after an expiry): the returned value is shared and must be treated as read-only. At most <see cref="CacheCapacity"/> sessions are kept.
 /// </remarks>
-public sealed class SessionSnapshots(IStateStore stateStore, IActorInvoker actors, IEnumerable<ActorRegistration> registrations)
+public sealed class SessionSnapshots(IStateStore stateStore, IActorProxyFactory actors, ActorTypes hosted)
 {
     /// <summary>Parsed sessions kept for reuse.</summary>
     public const int CacheCapacity = 4096;
 
-    private readonly bool _actorIsLocal = registrations.Any(r => r.TypeName == ConversationActorContract.ActorType);
+    private readonly bool _actorIsLocal = hosted.IsHosted(ConversationActorContract.ActorType);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (ReadOnlyMemory<byte> Bytes, SessionValue Session)> _parsed = new(StringComparer.Ordinal);
 
     /// <summary>The session and its ETag, or the actor's error reply (404 for an unknown conversation).</summary>
@@ -47,7 +48,6 @@ public sealed class SessionSnapshots(IStateStore stateStore, IActorInvoker actor
             }
             _parsed.TryRemove(key, out _);
         }
-        return await actors.InvokeMethodAsync<GetSessionCommand, ActorReply<SessionReply>>(ConversationActorContract.ActorType,
-            ConversationActorContract.ActorId(tenantId, conversationId), "Get", new GetSessionCommand(tenantId, conversationId), cancellationToken);
+        return await actors.Conversation(tenantId, conversationId).Get(new GetSessionCommand(tenantId, conversationId));
     }
 }

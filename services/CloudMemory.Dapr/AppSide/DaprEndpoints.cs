@@ -3,9 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.PubSub;
-using CloudMemory.Dapr.Actors;
 using Dapr;
 using CloudEvent = CloudMemory.BuildingBlocks.PubSub.CloudEvent;
 using Microsoft.AspNetCore.Authentication;
@@ -21,8 +19,8 @@ namespace CloudMemory.Dapr.AppSide;
 /// <summary>
 /// What daprd calls on the app. Pub/sub is the SDK's: <c>UseCloudEvents</c> unwraps deliveries,
 /// <c>MapSubscribeHandler</c> serves <c>GET /dapr/subscribe</c> from the <c>WithTopic</c> routes, and
-/// the SDK's App API token authentication guards them. The actor callbacks (<c>GET /dapr/config</c>,
-/// <c>/actors/...</c>) stay hand-written until the actors move to Dapr.Actors.
+/// the SDK's App API token authentication guards them; the actor callbacks (<c>GET /dapr/config</c>,
+/// <c>/actors/...</c>) are Dapr.Actors.AspNetCore's <c>MapActorsHandlers</c>.
 /// </summary>
 public static class DaprEndpoints
 {
@@ -44,7 +42,7 @@ public static class DaprEndpoints
     public static IApplicationBuilder UseDaprCloudEvents(this IApplicationBuilder app) =>
         app.UseCloudEvents(new CloudEventsMiddlewareOptions { ForwardCloudEventPropertiesAsHeaders = true });
 
-    /// <summary>Maps the subscription handler, one delivery route per subscription, and the actor callbacks.</summary>
+    /// <summary>Maps the subscription handler, one delivery route per subscription, and the SDK's actor callbacks.</summary>
     public static IEndpointRouteBuilder MapDaprEndpoints(this IEndpointRouteBuilder endpoints)
     {
         var options = endpoints.ServiceProvider.GetRequiredService<DaprOptions>();
@@ -77,107 +75,16 @@ public static class DaprEndpoints
             }
         }
 
-        var actors = endpoints.MapGroup("");
+        // The actor callbacks (/dapr/config, /actors/..., /healthz) are the SDK's own.
+        var actors = endpoints.MapActorsHandlers();
         if (guarded)
         {
             actors.RequireAuthorization(AppTokenPolicy);
         }
-        actors.MapGet("/dapr/config", Config).ExcludeFromDescription();
-        actors.MapPut("/actors/{actorType}/{actorId}/method/remind/{reminderName}", Remind).ExcludeFromDescription();
-        actors.MapPut("/actors/{actorType}/{actorId}/method/timer/{timerName}", Timer).ExcludeFromDescription();
-        actors.MapPut("/actors/{actorType}/{actorId}/method/{method}", Invoke).ExcludeFromDescription();
-        actors.MapDelete("/actors/{actorType}/{actorId}", Deactivate).ExcludeFromDescription();
         return endpoints;
     }
 
     internal static string NormalizeRoute(string route) => "/" + route.TrimStart('/');
-
-    private static IResult Config(DaprActorHost host)
-    {
-        var defaults = new ActorTypeOptions();
-        var registrations = host.Registrations.ToList();
-        var scan = registrations.Count == 0 ? defaults.ScanInterval : registrations.Min(r => r.Options.ScanInterval);
-        var body = new ActorConfigDto(
-            registrations.Select(r => r.TypeName).ToList(),
-            DaprDuration.Format(defaults.IdleTimeout),
-            DaprDuration.Format(scan),
-            DaprDuration.Format(defaults.DrainOngoingCallTimeout),
-            true,
-            new ReentrancyDto(false, 32),
-            // Each type's own timeouts; daprd applies entitiesConfig over the top-level defaults.
-            registrations.Select(r => new EntityConfigDto([r.TypeName], DaprDuration.Format(r.Options.IdleTimeout), DaprDuration.Format(r.Options.DrainOngoingCallTimeout))).ToList());
-        return Results.Json(body, DaprJson.Options);
-    }
-
-    private static async Task<IResult> Invoke(string actorType, string actorId, string method, HttpContext context, DaprActorHost host)
-    {
-        if (!host.Hosts(actorType) || !host.HasMethod(actorType, method))
-        {
-            return Results.NotFound(new { message = $"actor {actorType} has no method '{method}' on this host" });
-        }
-        var argument = await ReadBodyAsync(context);
-        try
-        {
-            var result = await host.InvokeAsync(actorType, actorId, method, argument, context.RequestAborted);
-            return Results.Bytes(result, "application/json");
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
-        {
-            var inner = ex is System.Reflection.TargetInvocationException { InnerException: { } i } ? i : ex;
-            // Status and body go back to the caller through daprd unchanged; the message is what the caller's exception shows.
-            return Results.Json(new { errorCode = "ERR_ACTOR_METHOD", message = $"{inner.GetType().Name}: {inner.Message}" }, statusCode: StatusCodes.Status500InternalServerError);
-        }
-    }
-
-    private static async Task<IResult> Remind(string actorType, string actorId, string reminderName, HttpContext context, DaprActorHost host)
-    {
-        if (!host.Hosts(actorType))
-        {
-            return Results.NotFound();
-        }
-        var (due, period, data) = ReminderPayload.Read(await ReadBodyAsync(context));
-        await host.ReceiveReminderAsync(actorType, actorId, reminderName, data, due, period, context.RequestAborted);
-        return Results.Ok();
-    }
-
-    private static async Task<IResult> Timer(string actorType, string actorId, string timerName, HttpContext context, DaprActorHost host)
-    {
-        if (!host.Hosts(actorType))
-        {
-            return Results.NotFound();
-        }
-        using var doc = JsonDocument.Parse(await ReadBodyAsync(context));
-        var callback = doc.RootElement.TryGetProperty("callback", out var c) ? c.GetString() : null;
-        if (string.IsNullOrEmpty(callback) || !host.HasMethod(actorType, callback))
-        {
-            return Results.NotFound(new { message = $"timer '{timerName}' names no method of {actorType}" });
-        }
-        var data = doc.RootElement.TryGetProperty("data", out var d) && d.ValueKind is not JsonValueKind.Null ? Encoding.UTF8.GetBytes(d.GetRawText()) : [];
-        await host.InvokeAsync(actorType, actorId, callback, data, context.RequestAborted);
-        return Results.Ok();
-    }
-
-    private static async Task<IResult> Deactivate(string actorType, string actorId, HttpContext context, DaprActorHost host)
-    {
-        await host.DeactivateAsync(actorType, actorId, context.RequestAborted);
-        return Results.Ok();
-    }
-
-    private static async Task<byte[]> ReadBodyAsync(HttpContext context)
-    {
-        using var buffer = new MemoryStream();
-        await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
-        return buffer.ToArray();
-    }
-
-    private sealed record ActorConfigDto(
-        IReadOnlyList<string> Entities, string ActorIdleTimeout, string ActorScanInterval, string DrainOngoingCallTimeout,
-        bool DrainRebalancedActors, ReentrancyDto Reentrancy, IReadOnlyList<EntityConfigDto> EntitiesConfig);
-
-    private sealed record ReentrancyDto(bool Enabled, int MaxStackDepth);
-
-    private sealed record EntityConfigDto(IReadOnlyList<string> Entities, string ActorIdleTimeout, string DrainOngoingCallTimeout);
-
 }
 
 /// <summary>

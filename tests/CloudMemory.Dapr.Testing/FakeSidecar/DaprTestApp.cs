@@ -1,4 +1,3 @@
-using CloudMemory.Dapr.Actors;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -75,8 +74,6 @@ public sealed class DaprTestApp : IAsyncDisposable
         await sidecar.ConnectAppAsync(appBase, appId);
         return new DaprTestApp(sidecar, app, appBase, ownsSidecar: sharedSidecar is null);
     }
-
-    public DaprActorHost ActorHost => Services.GetRequiredService<DaprActorHost>();
 
     public async ValueTask DisposeAsync()
     {

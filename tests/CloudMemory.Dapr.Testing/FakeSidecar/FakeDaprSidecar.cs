@@ -451,6 +451,8 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
 
     // ---------------------------------------------------------------- actors (§4)
 
+    private static readonly string[] ActorPassThroughHeaders = ["X-DaprRequestHeader", "Dapr-Reentrancy-Id"];
+
     private async Task ActorInvokeAsync(HttpContext context, string type, string id, string method, RecordedRequest r)
     {
         if (!_actorHosts.ContainsKey(type))
@@ -469,6 +471,15 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
             if (r.Header("Content-Type") is { } contentType)
             {
                 request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+            }
+            // daprd passes the SDK's remoting header (the serialized request header of a typed proxy
+            // call) and the reentrancy id through to the app unchanged.
+            foreach (var header in ActorPassThroughHeaders)
+            {
+                if (r.Header(header) is { } value)
+                {
+                    request.Headers.TryAddWithoutValidation(header, value);
+                }
             }
             using var response = await _toApp.SendAsync(request);
             ActorCalls.Enqueue(new ActorCallRecord(type, id, method, (int)response.StatusCode));

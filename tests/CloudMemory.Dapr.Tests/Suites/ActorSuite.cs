@@ -2,9 +2,13 @@ using System.Collections.Concurrent;
 using System.Text;
 using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Embedded;
+using CloudMemory.BuildingBlocks.State;
 using CloudMemory.Dapr.Tests.FakeSidecar;
+using Dapr.Actors;
+using Dapr.Actors.Client;
+using Dapr.Actors.Runtime;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 
 namespace CloudMemory.Dapr.Tests.Suites;
 
@@ -44,8 +48,26 @@ public sealed class ActorProbe
     public void Deactivated() => Interlocked.Increment(ref _deactivations);
 }
 
-/// <summary>The actor the suites drive.</summary>
-public sealed class ProbeActor(ActorProbe probe) : Actor
+/// <summary>What the suites call on the test actor.</summary>
+public interface IProbeActor : IActor
+{
+    Task<int> Enter();
+
+    Task Hold(string gate);
+
+    Task<int> Increment();
+
+    Task<int> Get();
+
+    Task Forget();
+
+    Task Remind(string name);
+
+    Task Fail();
+}
+
+/// <summary>The actor the suites drive: a Dapr SDK actor, hosted by either runtime.</summary>
+public sealed class ProbeActor(ActorHost host, ActorProbe probe) : Actor(host), IProbeActor, IRemindable
 {
     public async Task<int> Enter()
     {
@@ -73,32 +95,36 @@ public sealed class ProbeActor(ActorProbe probe) : Actor
 
     public async Task<int> Increment()
     {
-        var (_, count) = await StateManager.TryGetStateAsync<int>("count");
+        var count = await Get();
         await StateManager.SetStateAsync("count", count + 1);
         return count + 1;
     }
 
-    public async Task<int> Get() => (await StateManager.TryGetStateAsync<int>("count")).Value;
+    public async Task<int> Get()
+    {
+        var count = await StateManager.TryGetStateAsync<int>("count");
+        return count.HasValue ? count.Value : 0;
+    }
 
-    public async Task Forget() => await StateManager.RemoveStateAsync("count");
+    public Task Forget() => StateManager.RemoveStateAsync("count");
 
-    public Task Remind(string name) => Reminders.RegisterReminderAsync(name, Encoding.UTF8.GetBytes("hello"), TimeSpan.FromSeconds(5), TimeSpan.Zero);
+    public Task Remind(string name) => RegisterReminderAsync(name, Encoding.UTF8.GetBytes("hello"), TimeSpan.FromSeconds(5), TimeSpan.Zero);
 
     public Task Fail() => throw new InvalidOperationException("boom");
 
-    public override Task OnActivateAsync()
+    protected override Task OnActivateAsync()
     {
         probe.Activated();
         return Task.CompletedTask;
     }
 
-    public override Task OnDeactivateAsync()
+    protected override Task OnDeactivateAsync()
     {
         probe.Deactivated();
         return Task.CompletedTask;
     }
 
-    public override async Task ReceiveReminderAsync(string reminderName, byte[] state, TimeSpan dueTime, TimeSpan period)
+    public async Task ReceiveReminderAsync(string reminderName, byte[] state, TimeSpan dueTime, TimeSpan period)
     {
         probe.Reminders.Enqueue($"{reminderName}:{Encoding.UTF8.GetString(state)}:{dueTime}");
         await Increment();
@@ -110,54 +136,54 @@ public abstract class ActorSuite : IAsyncLifetime
 {
     protected const string ActorType = nameof(ProbeActor);
 
-    protected ActorProbe Probe { get; } = new();
+    protected ActorProbe Probed { get; } = new();
 
     protected ManualTimeProvider Clock { get; } = new();
 
-    protected IActorInvoker Invoker { get; private set; } = null!;
+    protected IActorProxyFactory Actors { get; private set; } = null!;
 
-    protected abstract Task<IActorInvoker> StartAsync(Action<IServiceCollection> register);
+    protected abstract Task<IActorProxyFactory> StartAsync(Action<IServiceCollection> register);
 
     protected abstract Task DeactivateAsync(string actorId);
 
-    public async Task InitializeAsync() => Invoker = await StartAsync(services =>
+    public async Task InitializeAsync() => Actors = await StartAsync(services =>
     {
-        services.AddSingleton(Probe);
+        services.AddSingleton(Probed);
         services.AddActor<ProbeActor>();
     });
 
     public virtual Task DisposeAsync() => Task.CompletedTask;
 
-    protected Task<int> CallAsync(string id, string method) => Invoker.InvokeMethodAsync<object?, int>(ActorType, id, method, null);
+    protected IProbeActor Probe(string id) => Actors.CreateActorProxy<IProbeActor>(new ActorId(id), ActorType);
 
     [Fact]
     public async Task SameId_ConcurrentCalls_NeverOverlap()
     {
-        var calls = Enumerable.Range(0, 25).Select(_ => Task.Run(() => CallAsync("one", nameof(ProbeActor.Enter)))).ToList();
+        var calls = Enumerable.Range(0, 25).Select(_ => Task.Run(() => Probe("one").Enter())).ToList();
         var results = await Task.WhenAll(calls);
         results.Should().AllBeEquivalentTo(1);
-        Probe.MaxConcurrent.Should().Be(1);
+        Probed.MaxConcurrent.Should().Be(1);
     }
 
     [Fact]
     public async Task DifferentIds_RunInParallel()
     {
-        var held = Invoker.InvokeMethodAsync<string, object?>(ActorType, "x", nameof(ProbeActor.Hold), "gate-x");
-        await Wait.UntilAsync(() => Probe.Arrived.ContainsKey("gate-x"), "actor x to be inside Hold");
+        var held = Probe("x").Hold("gate-x");
+        await Wait.UntilAsync(() => Probed.Arrived.ContainsKey("gate-x"), "actor x to be inside Hold");
         // x is still inside its call: y must not wait for it.
-        (await CallAsync("y", nameof(ProbeActor.Increment)).WaitAsync(Wait.Timeout)).Should().Be(1);
+        (await Probe("y").Increment().WaitAsync(Wait.Timeout)).Should().Be(1);
         held.IsCompleted.Should().BeFalse();
-        Probe.Gate("gate-x").SetResult();
+        Probed.Gate("gate-x").SetResult();
         await held;
     }
 
     [Fact]
     public async Task SameId_SecondCall_WaitsForTheFirst()
     {
-        var held = Invoker.InvokeMethodAsync<string, object?>(ActorType, "z", nameof(ProbeActor.Hold), "gate-z");
-        await Wait.UntilAsync(() => Probe.Arrived.ContainsKey("gate-z"), "actor z to be inside Hold");
-        var second = CallAsync("z", nameof(ProbeActor.Increment));
-        Probe.Gate("gate-z").SetResult();
+        var held = Probe("z").Hold("gate-z");
+        await Wait.UntilAsync(() => Probed.Arrived.ContainsKey("gate-z"), "actor z to be inside Hold");
+        var second = Probe("z").Increment();
+        Probed.Gate("gate-z").SetResult();
         await held;
         (await second).Should().Be(1);
     }
@@ -167,30 +193,30 @@ public abstract class ActorSuite : IAsyncLifetime
     {
         for (var i = 0; i < 3; i++)
         {
-            await CallAsync("p", nameof(ProbeActor.Increment));
+            await Probe("p").Increment();
         }
-        Probe.Activations.Should().Be(1);
+        Probed.Activations.Should().Be(1);
         await DeactivateAsync("p");
-        Probe.Deactivations.Should().Be(1);
-        (await CallAsync("p", nameof(ProbeActor.Get))).Should().Be(3);
-        Probe.Activations.Should().Be(2, "the call after deactivation activates a fresh instance");
+        Probed.Deactivations.Should().Be(1);
+        (await Probe("p").Get()).Should().Be(3);
+        Probed.Activations.Should().Be(2, "the call after deactivation activates a fresh instance");
     }
 
     [Fact]
     public async Task FailedCall_DiscardsItsStateChanges()
     {
-        await CallAsync("f", nameof(ProbeActor.Increment));
-        await Invoker.Invoking(i => i.InvokeMethodAsync<object?, object?>(ActorType, "f", nameof(ProbeActor.Fail), null)).Should().ThrowAsync<Exception>();
-        (await CallAsync("f", nameof(ProbeActor.Get))).Should().Be(1);
+        await Probe("f").Increment();
+        await Probe("f").Invoking(p => p.Fail()).Should().ThrowAsync<Exception>();
+        (await Probe("f").Get()).Should().Be(1);
     }
 
     [Fact]
     public async Task RemovedState_IsGoneAfterDeactivation()
     {
-        await CallAsync("r", nameof(ProbeActor.Increment));
-        await Invoker.InvokeMethodAsync<object?, object?>(ActorType, "r", nameof(ProbeActor.Forget), null);
+        await Probe("r").Increment();
+        await Probe("r").Forget();
         await DeactivateAsync("r");
-        (await CallAsync("r", nameof(ProbeActor.Get))).Should().Be(0);
+        (await Probe("r").Get()).Should().Be(0);
     }
 }
 
@@ -199,14 +225,17 @@ public sealed class EmbeddedActorTests : ActorSuite
     private EmbeddedActorRuntime? _runtime;
     private ServiceProvider? _services;
 
-    protected override Task<IActorInvoker> StartAsync(Action<IServiceCollection> register)
+    protected override Task<IActorProxyFactory> StartAsync(Action<IServiceCollection> register)
     {
         var services = new ServiceCollection();
         register(services);
+        services.AddLogging();
+        services.AddSingleton<TimeProvider>(Clock);
+        services.AddSingleton<IStateStore>(new InMemoryStateStore(Clock));
+        services.AddSingleton<EmbeddedActorRuntime>();
         _services = services.BuildServiceProvider();
-        _runtime = new EmbeddedActorRuntime(_services.GetServices<ActorRegistration>(), _services, new InMemoryStateStore(Clock), Clock,
-            NullLogger<EmbeddedActorRuntime>.Instance);
-        return Task.FromResult<IActorInvoker>(_runtime);
+        _runtime = _services.GetRequiredService<EmbeddedActorRuntime>();
+        return Task.FromResult<IActorProxyFactory>(_runtime);
     }
 
     protected override async Task DeactivateAsync(string actorId)
@@ -220,16 +249,44 @@ public sealed class EmbeddedActorTests : ActorSuite
         await _runtime!.DisposeAsync();
         await _services!.DisposeAsync();
     }
+
+    [Fact]
+    public async Task Reminder_FiresOnTheClock_AsATurnThatSavesState()
+    {
+        // Its own runtime on a clock whose timers the test moves.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var services = new ServiceCollection();
+        services.AddSingleton(Probed);
+        services.AddActor<ProbeActor>();
+        services.AddLogging();
+        services.AddSingleton<TimeProvider>(clock);
+        services.AddSingleton<IStateStore>(new InMemoryStateStore(clock));
+        services.AddSingleton<EmbeddedActorRuntime>();
+        await using var provider = services.BuildServiceProvider();
+        var runtime = provider.GetRequiredService<EmbeddedActorRuntime>();
+        var actor = runtime.CreateActorProxy<IProbeActor>(new ActorId("rem"), ActorType);
+
+        await actor.Remind("wake-up");
+        clock.Advance(TimeSpan.FromSeconds(4));
+        Probed.Reminders.Should().BeEmpty("not due yet");
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await Wait.UntilAsync(() => !Probed.Reminders.IsEmpty, "the reminder to fire");
+        Probed.Reminders.Should().Equal("wake-up:hello:00:00:05");
+        (await actor.Get()).Should().Be(1, "the reminder's turn saved state like a method call (the call queues behind it)");
+        clock.Advance(TimeSpan.FromMinutes(1));
+        Probed.Reminders.Should().HaveCount(1, "a reminder without period fires once");
+        (await actor.Get()).Should().Be(1);
+    }
 }
 
 public sealed class DaprActorTests : ActorSuite
 {
     private DaprTestApp? _app;
 
-    protected override async Task<IActorInvoker> StartAsync(Action<IServiceCollection> register)
+    protected override async Task<IActorProxyFactory> StartAsync(Action<IServiceCollection> register)
     {
         _app = await DaprTestApp.StartAsync(Clock, register);
-        return _app.Services.GetRequiredService<IActorInvoker>();
+        return _app.Services.GetRequiredService<IActorProxyFactory>();
     }
 
     protected override Task DeactivateAsync(string actorId) => _app!.Sidecar.DeactivateActorAsync(ActorType, actorId);
@@ -243,14 +300,15 @@ public sealed class DaprActorTests : ActorSuite
     [Fact]
     public async Task Reminder_RegisteredByActor_FiresRemindCallbackOnTheSidecarClock()
     {
-        await Invoker.InvokeMethodAsync<string, object?>(ActorType, "rem", nameof(ProbeActor.Remind), "wake-up");
+        await Probe("rem").Remind("wake-up");
         var reminder = _app!.Sidecar.Reminders.Single();
-        reminder.DueTime.Should().Be("5s");
+        FakeDaprSidecar.TryParseDuration(reminder.DueTime, out var due).Should().BeTrue();
+        due.Should().Be(TimeSpan.FromSeconds(5));
         (await _app.Sidecar.FireDueRemindersAsync()).Should().Be(0, "not due yet");
         Clock.Advance(TimeSpan.FromSeconds(5));
         (await _app.Sidecar.FireDueRemindersAsync()).Should().Be(1);
-        Probe.Reminders.Should().Equal("wake-up:hello:00:00:05");
-        (await CallAsync("rem", nameof(ProbeActor.Get))).Should().Be(1, "the reminder's turn saved state like a method call");
+        Probed.Reminders.Should().Equal("wake-up:hello:00:00:05");
+        (await Probe("rem").Get()).Should().Be(1, "the reminder's turn saved state like a method call");
         _app.Sidecar.Reminders.Should().BeEmpty("a reminder without period fires once");
     }
 
@@ -262,13 +320,13 @@ public sealed class DaprActorTests : ActorSuite
         using var http = new HttpClient { BaseAddress = _app!.AppBase };
         http.DefaultRequestHeaders.Add("dapr-api-token", DaprTestApp.AppToken);
         // Activate through the sidecar first: actor state calls are only valid for active actors.
-        await CallAsync("direct", nameof(ProbeActor.Enter));
+        await Probe("direct").Enter();
         var calls = Enumerable.Range(0, 25).Select(_ => Task.Run(async () =>
         {
             using var response = await http.PutAsync($"actors/{ActorType}/direct/method/Enter", new StringContent("null"));
             response.EnsureSuccessStatusCode();
         }));
         await Task.WhenAll(calls);
-        Probe.MaxConcurrent.Should().Be(1);
+        Probed.MaxConcurrent.Should().Be(1);
     }
 }

@@ -1,4 +1,3 @@
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
@@ -7,6 +6,7 @@ using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Sessions;
 using CloudMemory.Conversations.Summaries;
 using CloudMemory.Conversations.Text;
+using Dapr.Actors.Client;
 using Microsoft.Extensions.Options;
 
 namespace CloudMemory.Session.Features.Checkpoints;
@@ -21,7 +21,7 @@ public sealed record CheckpointPlan(string ExpectedPreviousCheckpointId, long Co
 /// </summary>
 public sealed class CheckpointCoordinator(
     IConversationLog log,
-    IActorInvoker actors,
+    IActorProxyFactory actors,
     SessionSnapshots sessions,
     ISummarizer summarizer,
     ExtractiveSummarizer fallback,
@@ -61,10 +61,8 @@ public sealed class CheckpointCoordinator(
 
     /// <summary>Applies a plan through the conversation's actor.</summary>
     public Task<ActorReply<CheckpointResult>> ApplyAsync(string tenantId, string conversationId, string messageId, CheckpointPlan plan, int recentTurns, bool final, bool automatic, CancellationToken cancellationToken = default) =>
-        actors.InvokeMethodAsync<ApplyCheckpointCommand, ActorReply<CheckpointResult>>(
-            ConversationActorContract.ActorType, ConversationActorContract.ActorId(tenantId, conversationId), nameof(Features.Sessions.ConversationActor.ApplyCheckpoint),
-            new ApplyCheckpointCommand(tenantId, conversationId, messageId, plan.ExpectedPreviousCheckpointId, plan.CoveredThroughSequence, plan.Summary, recentTurns, final, automatic),
-            cancellationToken);
+        actors.Conversation(tenantId, conversationId).ApplyCheckpoint(
+            new ApplyCheckpointCommand(tenantId, conversationId, messageId, plan.ExpectedPreviousCheckpointId, plan.CoveredThroughSequence, plan.Summary, recentTurns, final, automatic));
 
     /// <summary>
     /// The explicit checkpoint/finalize path: plans with the configured summarizer (extractive on

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.BuildingBlocks.State;
 using CloudMemory.BuildingBlocks.Workflows;
@@ -12,6 +11,7 @@ using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Sessions;
 using CloudMemory.Conversations.Text;
 using CloudMemory.Session.Features.Checkpoints;
+using Dapr.Actors.Runtime;
 using Microsoft.Extensions.Options;
 
 namespace CloudMemory.Session.Features.Sessions;
@@ -24,6 +24,7 @@ namespace CloudMemory.Session.Features.Sessions;
 /// which an expired session is rebuilt.
 /// </summary>
 public sealed class ConversationActor(
+    ActorHost host,
     IStateStore stateStore,
     IConversationLog log,
     IEventPublisher publisher,
@@ -31,8 +32,11 @@ public sealed class ConversationActor(
     IOptions<SessionOptions> sessionOptions,
     IOptions<MemoryPolicyOptions> policyOptions,
     TimeProvider time,
-    ILogger<ConversationActor> logger) : Actor
+    ILogger<ConversationActor> logger) : Actor(host), IConversationActor
 {
+    // The actor id as text ("{tenant}~{conversation}").
+    private new string Id => base.Id.GetId();
+
     private readonly SessionOptions _options = sessionOptions.Value;
     private readonly MemoryPolicyOptions _policy = policyOptions.Value;
 

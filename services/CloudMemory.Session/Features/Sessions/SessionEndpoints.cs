@@ -1,10 +1,10 @@
 using System.Text;
 using System.Text.Json;
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations.Sessions;
 using CloudMemory.Session.Features.Checkpoints;
+using Dapr.Actors.Client;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -28,7 +28,7 @@ public static class SessionEndpoints
     }
 
     /// <summary>CreateShortMemory: 201 when new, 200 when it existed.</summary>
-    public static async Task<Results<Created<SessionValue>, Ok<SessionValue>>> CreateAsync(CreateSessionRequest? request, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<Results<Created<SessionValue>, Ok<SessionValue>>> CreateAsync(CreateSessionRequest? request, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var tenant = Tenant.From(http);
         if (request is null)
@@ -38,8 +38,7 @@ public static class SessionEndpoints
         var conversationId = Ids.Require(request.ConversationId, "conversationId");
         var userId = string.IsNullOrEmpty(request.UserId) ? "" : Ids.Require(request.UserId, "userId");
         var agentCode = string.IsNullOrEmpty(request.AgentCode) ? "" : Ids.Require(request.AgentCode, "agentCode");
-        var reply = await CallAsync<CreateSessionCommand, SessionReply>(actors, tenant, conversationId, nameof(ConversationActor.Create),
-            new CreateSessionCommand(tenant, conversationId, userId, agentCode), ct);
+        var reply = Unwrap(await actors.Conversation(tenant, conversationId).Create(new CreateSessionCommand(tenant, conversationId, userId, agentCode)));
         http.Response.Headers.ETag = reply.ETag;
         return reply.Created
             ? TypedResults.Created($"/v1/sessions/{conversationId}", reply.Session)
@@ -57,7 +56,7 @@ public static class SessionEndpoints
     }
 
     /// <summary>SetShortMemory: If-Match is required; 409 when it is stale.</summary>
-    public static async Task<Ok<SessionValue>> SetAsync(string conversationId, SessionValue? session, HttpContext http, IActorInvoker actors, IOptions<SessionOptions> options, CancellationToken ct)
+    public static async Task<Ok<SessionValue>> SetAsync(string conversationId, SessionValue? session, HttpContext http, IActorProxyFactory actors, IOptions<SessionOptions> options, CancellationToken ct)
     {
         var tenant = Tenant.From(http);
         Ids.Require(conversationId, "conversationId");
@@ -80,14 +79,13 @@ public static class SessionEndpoints
             throw new ProblemException(413, "session-too-large", $"The session exceeds {options.Value.MaxSessionBytes} bytes.");
         }
         var agentId = OptionalAgent(http);
-        var reply = await CallAsync<SetSessionCommand, SessionReply>(actors, tenant, conversationId, nameof(ConversationActor.Set),
-            new SetSessionCommand(tenant, conversationId, session, ifMatch, agentId), ct);
+        var reply = Unwrap(await actors.Conversation(tenant, conversationId).Set(new SetSessionCommand(tenant, conversationId, session, ifMatch, agentId), ct));
         http.Response.Headers.ETag = reply.ETag;
         return TypedResults.Ok(reply.Session);
     }
 
     /// <summary>WriteTurn.</summary>
-    public static async Task<Ok<WriteTurnResult>> WriteTurnAsync(string conversationId, WriteTurnRequest? request, HttpContext http, IActorInvoker actors, IOptions<SessionOptions> options, CancellationToken ct)
+    public static async Task<Ok<WriteTurnResult>> WriteTurnAsync(string conversationId, WriteTurnRequest? request, HttpContext http, IActorProxyFactory actors, IOptions<SessionOptions> options, CancellationToken ct)
     {
         var tenant = Tenant.From(http);
         Ids.Require(conversationId, "conversationId");
@@ -125,8 +123,7 @@ public static class SessionEndpoints
         var userId = string.IsNullOrEmpty(request.UserId) ? null : Ids.Require(request.UserId, "userId");
         var agentCode = string.IsNullOrEmpty(request.AgentCode) ? null : Ids.Require(request.AgentCode, "agentCode");
         var turnId = string.IsNullOrEmpty(request.TurnId) ? null : Ids.Require(request.TurnId, "turnId");
-        return TypedResults.Ok(await CallAsync<WriteTurnCommand, WriteTurnResult>(actors, tenant, conversationId, nameof(ConversationActor.WriteTurn),
-            new WriteTurnCommand(tenant, conversationId, userId, agentCode, userQuery, agentResponse, turnId, request.Messages), ct));
+        return TypedResults.Ok(Unwrap(await actors.Conversation(tenant, conversationId).WriteTurn(new WriteTurnCommand(tenant, conversationId, userId, agentCode, userQuery, agentResponse, turnId, request.Messages))));
     }
 
     /// <summary>CheckpointShortMemory: with no summary, CloudMemory summarizes.</summary>
@@ -138,7 +135,7 @@ public static class SessionEndpoints
         RunCheckpointAsync(conversationId, request, http, coordinator, final: true, ct);
 
     /// <summary>Writes an agent's private slot; only that agent (X-Agent-Id) may.</summary>
-    public static async Task<Ok<SessionValue>> WriteAgentSlotAsync(string conversationId, string agentCode, JsonElement value, HttpContext http, IActorInvoker actors, IOptions<SessionOptions> options, CancellationToken ct)
+    public static async Task<Ok<SessionValue>> WriteAgentSlotAsync(string conversationId, string agentCode, JsonElement value, HttpContext http, IActorProxyFactory actors, IOptions<SessionOptions> options, CancellationToken ct)
     {
         var tenant = Tenant.From(http);
         Ids.Require(conversationId, "conversationId");
@@ -152,8 +149,7 @@ public static class SessionEndpoints
         {
             throw new ProblemException(413, "slot-too-large", $"The slot exceeds {options.Value.MaxTurnBytes} bytes.");
         }
-        var reply = await CallAsync<WriteAgentSlotCommand, SessionReply>(actors, tenant, conversationId, nameof(ConversationActor.WriteAgentSlot),
-            new WriteAgentSlotCommand(tenant, conversationId, agentCode, value), ct);
+        var reply = Unwrap(await actors.Conversation(tenant, conversationId).WriteAgentSlot(new WriteAgentSlotCommand(tenant, conversationId, agentCode, value)));
         http.Response.Headers.ETag = reply.ETag;
         return TypedResults.Ok(reply.Session);
     }
@@ -172,10 +168,6 @@ public static class SessionEndpoints
     }
 
     private static string? OptionalAgent(HttpContext http) => Tenant.AgentFrom(http);
-
-    private static async Task<TResult> CallAsync<TCommand, TResult>(IActorInvoker actors, string tenant, string conversationId, string method, TCommand command, CancellationToken ct) =>
-        Unwrap(await actors.InvokeMethodAsync<TCommand, ActorReply<TResult>>(ConversationActorContract.ActorType,
-            ConversationActorContract.ActorId(tenant, conversationId), method, command, ct));
 
     private static T Unwrap<T>(ActorReply<T> reply) =>
         reply.IsSuccess ? reply.Value! : throw new ProblemException(reply.Status, reply.Code!, reply.Detail ?? reply.Code!);

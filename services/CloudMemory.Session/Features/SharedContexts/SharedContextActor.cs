@@ -1,8 +1,8 @@
 using System.Text.Json;
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.Contracts;
+using Dapr.Actors.Runtime;
 
 namespace CloudMemory.Session.Features.SharedContexts;
 
@@ -44,9 +44,12 @@ public sealed record CreateReply(SharedContextAck Ack, bool Created);
 /// change is published, so subscribers never see a change that was not stored. Democratic
 /// proposals are decided at their deadline by a reminder (and by any call after the deadline).
 /// </summary>
-public sealed class SharedContextActor(SharedContextStore store, IEventPublisher publisher, SharedContextFeed feed, TimeProvider time,
-    ILogger<SharedContextActor> logger) : Actor
+public sealed class SharedContextActor(ActorHost host, SharedContextStore store, IEventPublisher publisher, SharedContextFeed feed, TimeProvider time,
+    ILogger<SharedContextActor> logger) : Actor(host), ISharedContextActor, IRemindable
 {
+    // The actor id as text ("{tenant}~{context}").
+    private new string Id => base.Id.GetId();
+
     /// <summary>Most members of one context.</summary>
     public const int MaxMembers = 256;
 
@@ -513,7 +516,7 @@ public sealed class SharedContextActor(SharedContextStore store, IEventPublisher
         {
             try
             {
-                await Reminders.RegisterReminderAsync(ReminderName(proposal.ProposalId), [], TimeSpan.FromSeconds(deadlineSeconds), TimeSpan.Zero);
+                await RegisterReminderAsync(ReminderName(proposal.ProposalId), [], TimeSpan.FromSeconds(deadlineSeconds), TimeSpan.Zero);
             }
             catch (Exception ex)
             {
@@ -595,7 +598,7 @@ public sealed class SharedContextActor(SharedContextStore store, IEventPublisher
     });
 
     /// <inheritdoc />
-    public override async Task ReceiveReminderAsync(string reminderName, byte[] state, TimeSpan dueTime, TimeSpan period)
+    public async Task ReceiveReminderAsync(string reminderName, byte[] state, TimeSpan dueTime, TimeSpan period)
     {
         var separator = Id.IndexOf('~', StringComparison.Ordinal);
         await Guarded(async () =>
@@ -868,7 +871,7 @@ public sealed class SharedContextActor(SharedContextStore store, IEventPublisher
     {
         try
         {
-            await Reminders.UnregisterReminderAsync(ReminderName(proposalId));
+            await UnregisterReminderAsync(ReminderName(proposalId));
         }
         catch (Exception ex)
         {

@@ -1,9 +1,9 @@
 using System.Security.Cryptography;
 using System.Text.Json;
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts;
 using CloudMemory.Conversations.Sessions;
+using Dapr.Actors.Client;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CloudMemory.Session.Features.SharedContexts;
@@ -20,7 +20,6 @@ public static class SharedContextEndpoints
     /// <summary>How often a quiet change stream re-reads the store (a missed notification still arrives).</summary>
     public static readonly TimeSpan StreamPoll = TimeSpan.FromSeconds(5);
 
-    private const string ActorType = nameof(SharedContextActor);
 
     /// <summary>Maps <c>/v1/shared-contexts</c>.</summary>
     public static IEndpointRouteBuilder MapSharedContextApi(this IEndpointRouteBuilder endpoints)
@@ -45,7 +44,7 @@ public static class SharedContextEndpoints
     }
 
     /// <summary>Creates a shared context: 201 when new, 200 for an identical retry.</summary>
-    public static async Task<IResult> CreateAsync(CreateSharedContextRequest? request, HttpContext http, IActorInvoker actors, SessionSnapshots sessions, TimeProvider time, CancellationToken ct)
+    public static async Task<IResult> CreateAsync(CreateSharedContextRequest? request, HttpContext http, IActorProxyFactory actors, SessionSnapshots sessions, TimeProvider time, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         if (request is null)
@@ -68,8 +67,7 @@ public static class SharedContextEndpoints
         var hash = Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request with { Id = id }, ContractsJson.Options)));
         var command = new CreateSharedContextCommand(tenant, id, agent, request with { Id = id }, fromConversation, hash);
         SharedContextFactory.Build(command, time.GetUtcNow()); // a bad request is refused here, before the actor
-        var result = await actors.InvokeMethodAsync<CreateSharedContextCommand, SharedReply<CreateReply>>(ActorType, SharedContextActor.ActorId(tenant, id),
-            nameof(SharedContextActor.Create), command, ct);
+        var result = await actors.SharedContext(tenant, id).Create(command);
         if (!result.IsSuccess)
         {
             return Problem(result);
@@ -102,7 +100,7 @@ public static class SharedContextEndpoints
     }
 
     /// <summary>A versioned update: 200 {version, seq}; 409 with the current value and version; 403.</summary>
-    public static async Task<IResult> UpdateAsync(string id, UpdateSharedContextRequest? request, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<IResult> UpdateAsync(string id, UpdateSharedContextRequest? request, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
@@ -117,22 +115,20 @@ public static class SharedContextEndpoints
         CheckChanges(request.Changes);
         CheckOptionalId(request.StepId, "stepId");
         CheckOptionalId(request.ChangeId, "changeId");
-        return Result(await actors.InvokeMethodAsync<UpdateSharedContextCommand, SharedReply<SharedContextAck>>(ActorType, SharedContextActor.ActorId(tenant, id),
-            nameof(SharedContextActor.Update), new UpdateSharedContextCommand(tenant, id, agent, request), ct));
+        return Result(await actors.SharedContext(tenant, id).Update(new UpdateSharedContextCommand(tenant, id, agent, request)));
     }
 
     /// <summary>Join (agentId = caller) or invite (an admin adds another agent).</summary>
-    public static async Task<IResult> AddMemberAsync(string id, MemberSpec? member, HttpContext http, IActorInvoker actors, TimeProvider time, CancellationToken ct)
+    public static async Task<IResult> AddMemberAsync(string id, MemberSpec? member, HttpContext http, IActorProxyFactory actors, TimeProvider time, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
         var spec = SharedContextFactory.Member(member ?? new MemberSpec(agent), time.GetUtcNow());
-        return Result(await CallAsync<MemberCommand, SharedContextAck>(actors, tenant, id, nameof(SharedContextActor.AddMember),
-            new MemberCommand(tenant, id, agent, spec.AgentId, member?.Role, spec.Fields), ct));
+        return Result(await actors.SharedContext(tenant, id).AddMember(new MemberCommand(tenant, id, agent, spec.AgentId, member?.Role, spec.Fields)));
     }
 
     /// <summary>Changes a member's role (admin).</summary>
-    public static async Task<IResult> ChangeRoleAsync(string id, string agentId, ChangeRoleRequest? request, HttpContext http, IActorInvoker actors, TimeProvider time, CancellationToken ct)
+    public static async Task<IResult> ChangeRoleAsync(string id, string agentId, ChangeRoleRequest? request, HttpContext http, IActorProxyFactory actors, TimeProvider time, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
@@ -141,30 +137,28 @@ public static class SharedContextEndpoints
             throw new ProblemException(400, "missing-role", "'role' is required.");
         }
         var spec = SharedContextFactory.Member(new MemberSpec(agentId, request.Role, request.Fields), time.GetUtcNow());
-        return Result(await CallAsync<MemberCommand, SharedContextAck>(actors, tenant, id, nameof(SharedContextActor.ChangeRole),
-            new MemberCommand(tenant, id, agent, spec.AgentId, spec.Role, spec.Fields), ct));
+        return Result(await actors.SharedContext(tenant, id).ChangeRole(new MemberCommand(tenant, id, agent, spec.AgentId, spec.Role, spec.Fields)));
     }
 
     /// <summary>Leave (agentId = caller) or remove (admin).</summary>
-    public static async Task<IResult> RemoveMemberAsync(string id, string agentId, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<IResult> RemoveMemberAsync(string id, string agentId, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
         Ids.Require(agentId, "agentId");
-        return Result(await CallAsync<MemberCommand, SharedContextAck>(actors, tenant, id, nameof(SharedContextActor.RemoveMember),
-            new MemberCommand(tenant, id, agent, agentId, null, null), ct));
+        return Result(await actors.SharedContext(tenant, id).RemoveMember(new MemberCommand(tenant, id, agent, agentId, null, null)));
     }
 
     /// <summary>Closes (admin).</summary>
-    public static async Task<IResult> CloseAsync(string id, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<IResult> CloseAsync(string id, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
-        return Result(await CallAsync<SimpleCommand, SharedContextAck>(actors, tenant, id, nameof(SharedContextActor.Close), new SimpleCommand(tenant, id, agent), ct));
+        return Result(await actors.SharedContext(tenant, id).Close(new SimpleCommand(tenant, id, agent)));
     }
 
     /// <summary>Rolls the fields back to a version, as a new version (admin).</summary>
-    public static async Task<IResult> RollbackAsync(string id, RollbackRequest? request, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<IResult> RollbackAsync(string id, RollbackRequest? request, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
@@ -173,8 +167,7 @@ public static class SharedContextEndpoints
             throw new ProblemException(400, "missing-toVersion", "'toVersion' is required.");
         }
         CheckOptionalId(request.StepId, "stepId");
-        return Result(await CallAsync<SimpleCommand, SharedContextAck>(actors, tenant, id, nameof(SharedContextActor.Rollback),
-            new SimpleCommand(tenant, id, agent, StepId: request.StepId, Number: toVersion), ct));
+        return Result(await actors.SharedContext(tenant, id).Rollback(new SimpleCommand(tenant, id, agent, StepId: request.StepId, Number: toVersion)));
     }
 
     /// <summary>
@@ -211,15 +204,15 @@ public static class SharedContextEndpoints
     }
 
     /// <summary>Sequential mode: passes the turn token.</summary>
-    public static async Task<IResult> PassTurnAsync(string id, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<IResult> PassTurnAsync(string id, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
-        return Result(await CallAsync<SimpleCommand, SharedContextAck>(actors, tenant, id, nameof(SharedContextActor.PassTurn), new SimpleCommand(tenant, id, agent), ct));
+        return Result(await actors.SharedContext(tenant, id).PassTurn(new SimpleCommand(tenant, id, agent)));
     }
 
     /// <summary>Parallel mode: claims fields.</summary>
-    public static async Task<IResult> ClaimAsync(string id, ClaimRequest? request, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<IResult> ClaimAsync(string id, ClaimRequest? request, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
@@ -236,22 +229,20 @@ public static class SharedContextEndpoints
         {
             throw new ProblemException(400, "invalid-ttlSeconds", "'ttlSeconds' is between 1 and 3600.");
         }
-        return Result(await CallAsync<ClaimCommand, ClaimReply>(actors, tenant, id, nameof(SharedContextActor.Claim),
-            new ClaimCommand(tenant, id, agent, fields.Distinct().ToList(), ttl), ct));
+        return Result(await actors.SharedContext(tenant, id).Claim(new ClaimCommand(tenant, id, agent, fields.Distinct().ToList(), ttl)));
     }
 
     /// <summary>Parallel mode: releases a claim.</summary>
-    public static async Task<IResult> ReleaseClaimAsync(string id, string claimId, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<IResult> ReleaseClaimAsync(string id, string claimId, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
         Ids.Require(claimId, "claimId");
-        return Result(await CallAsync<SimpleCommand, SharedContextAck>(actors, tenant, id, nameof(SharedContextActor.ReleaseClaim),
-            new SimpleCommand(tenant, id, agent, Target: claimId), ct));
+        return Result(await actors.SharedContext(tenant, id).ReleaseClaim(new SimpleCommand(tenant, id, agent, Target: claimId)));
     }
 
     /// <summary>Hierarchical and democratic modes: proposes changes (201).</summary>
-    public static async Task<IResult> ProposeAsync(string id, ProposalRequest? request, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<IResult> ProposeAsync(string id, ProposalRequest? request, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
@@ -270,21 +261,21 @@ public static class SharedContextEndpoints
         {
             throw new ProblemException(400, "invalid-deadlineSeconds", "'deadlineSeconds' is between 1 and 604800.");
         }
-        var reply = await CallAsync<ProposeCommand, Proposal>(actors, tenant, id, nameof(SharedContextActor.Propose), new ProposeCommand(tenant, id, agent, request), ct);
+        var reply = await actors.SharedContext(tenant, id).Propose(new ProposeCommand(tenant, id, agent, request));
         return reply.IsSuccess ? TypedResults.Created($"/v1/shared-contexts/{id}/proposals/{reply.Value!.ProposalId}", reply.Value) : Problem(reply);
     }
 
     /// <summary>A proposal.</summary>
-    public static async Task<IResult> GetProposalAsync(string id, string proposalId, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<IResult> GetProposalAsync(string id, string proposalId, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
         Ids.Require(proposalId, "proposalId");
-        return Result(await CallAsync<VoteCommand, Proposal>(actors, tenant, id, nameof(SharedContextActor.GetProposal), new VoteCommand(tenant, id, agent, proposalId, false), ct));
+        return Result(await actors.SharedContext(tenant, id).GetProposal(new VoteCommand(tenant, id, agent, proposalId, false)));
     }
 
     /// <summary>Votes on a proposal (hierarchical: the lead decides).</summary>
-    public static async Task<IResult> VoteAsync(string id, string proposalId, VoteRequest? request, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<IResult> VoteAsync(string id, string proposalId, VoteRequest? request, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var (tenant, agent) = Caller(http);
         Ids.Require(id, "id");
@@ -293,7 +284,7 @@ public static class SharedContextEndpoints
         {
             throw new ProblemException(400, "missing-approve", "'approve' (true or false) is required.");
         }
-        return Result(await CallAsync<VoteCommand, Proposal>(actors, tenant, id, nameof(SharedContextActor.Vote), new VoteCommand(tenant, id, agent, proposalId, approve), ct));
+        return Result(await actors.SharedContext(tenant, id).Vote(new VoteCommand(tenant, id, agent, proposalId, approve)));
     }
 
     private static async Task StreamAsync(HttpContext http, SharedContextStore store, SharedContextFeed feed, SharedContextDocument doc, string agent, long after, CancellationToken ct)
@@ -366,8 +357,6 @@ public static class SharedContextEndpoints
         }
     }
 
-    private static Task<SharedReply<TResult>> CallAsync<TCommand, TResult>(IActorInvoker actors, string tenant, string id, string method, TCommand command, CancellationToken ct) =>
-        actors.InvokeMethodAsync<TCommand, SharedReply<TResult>>(ActorType, SharedContextActor.ActorId(tenant, id), method, command, ct);
 
     private static IResult Result<T>(SharedReply<T> reply) => reply.IsSuccess ? TypedResults.Ok(reply.Value) : Problem(reply);
 

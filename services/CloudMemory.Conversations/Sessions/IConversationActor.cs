@@ -1,0 +1,39 @@
+using CloudMemory.Contracts.Sessions;
+using Dapr.Actors;
+using Dapr.Actors.Client;
+
+namespace CloudMemory.Conversations.Sessions;
+
+/// <summary>
+/// The <c>ConversationActor</c> as its callers see it (the session app's endpoints and checkpoints,
+/// the context app's session reads): one actor per tenant and conversation, reached through the
+/// SDK's <see cref="IActorProxyFactory"/> in both runtimes.
+/// </summary>
+public interface IConversationActor : IActor
+{
+    /// <summary>CreateShortMemory: idempotent.</summary>
+    Task<ActorReply<SessionReply>> Create(CreateSessionCommand command);
+
+    /// <summary>GetShortMemory: rebuilt from the log after expiry.</summary>
+    Task<ActorReply<SessionReply>> Get(GetSessionCommand command);
+
+    /// <summary>SetShortMemory under optimistic concurrency (If-Match).</summary>
+    Task<ActorReply<SessionReply>> Set(SetSessionCommand command, CancellationToken cancellationToken);
+
+    /// <summary>Writes the calling agent's private slot.</summary>
+    Task<ActorReply<SessionReply>> WriteAgentSlot(WriteAgentSlotCommand command);
+
+    /// <summary>WriteTurn: appends to the log and updates the session.</summary>
+    Task<ActorReply<WriteTurnResult>> WriteTurn(WriteTurnCommand command);
+
+    /// <summary>Writes a checkpoint (summary already produced) to the log.</summary>
+    Task<ActorReply<CheckpointResult>> ApplyCheckpoint(ApplyCheckpointCommand command);
+}
+
+/// <summary>Reaching a conversation's actor.</summary>
+public static class ConversationActors
+{
+    /// <summary>The typed proxy of the actor of <paramref name="conversationId"/> in <paramref name="tenantId"/>.</summary>
+    public static IConversationActor Conversation(this IActorProxyFactory actors, string tenantId, string conversationId) =>
+        actors.CreateActorProxy<IConversationActor>(new ActorId(ConversationActorContract.ActorId(tenantId, conversationId)), ConversationActorContract.ActorType);
+}
