@@ -20,6 +20,7 @@ public static class ContextServiceCollectionExtensions
         builder.Services.AddConversationEventHandlers();
         MemoryFeedbackScores.AddMemoryFeedback(builder.Services, ConversationEventHandlers.DeadLetterTopic);
         builder.Services.AddSingleton<MemoryContextService>();
+        builder.Services.AddSingleton<RelevantExperienceLookup>();
         return builder;
     }
 

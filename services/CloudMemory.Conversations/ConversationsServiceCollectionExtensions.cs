@@ -75,6 +75,7 @@ public static class ConversationsServiceCollectionExtensions
         services.AddPostgresDataSource(connectionString);
         services.TryAddSingleton<PostgresConversationLog>();
         services.TryAddSingleton<IConversationLog>(sp => new InstrumentedConversationLog(sp.GetRequiredService<PostgresConversationLog>(), "postgresql"));
+        services.TryAddSingleton<ICheckpointBacklog, PostgresCheckpointBacklog>();
         services.AddStartupTask((sp, ct) => sp.GetRequiredService<PostgresConversationLog>().MigrateAsync(ct));
         services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgresql", tags: [ServiceDefaults.ReadyTag]);
         return services;

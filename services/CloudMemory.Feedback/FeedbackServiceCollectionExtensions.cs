@@ -60,6 +60,7 @@ public static class FeedbackServiceCollectionExtensions
             .Validate(o => o.Alpha is > 0 and < 0.5, "Alpha must be between 0 and 0.5")
             .Validate(o => o.MinConversationsPerArm >= 1 && o.MaxTrialDuration > TimeSpan.Zero && o.Lookback > TimeSpan.Zero, "trial horizon and periods must be positive")
             .Validate(o => !string.IsNullOrEmpty(o.Metric), "Metric is required")
+            .Validate(o => o.Test is LearningOptions.FisherExactTest or LearningOptions.MannWhitneyTest, "Test must be fisher-exact or mann-whitney")
             .ValidateOnStart();
         services.TryAddSingleton<LearningEngine>();
         services.TryAddSingleton<LearningCycleRunner>();

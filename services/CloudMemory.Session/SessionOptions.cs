@@ -14,4 +14,10 @@ public sealed class SessionOptions
 
     /// <summary>Largest accepted session document on Set (UTF-8 bytes).</summary>
     public int MaxSessionBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// At start, conversations updated within this many hours are checked for a crossing whose
+    /// checkpoint was lost with the previous process (0 turns the scan off).
+    /// </summary>
+    public int CheckpointRecoveryHours { get; set; } = 24;
 }

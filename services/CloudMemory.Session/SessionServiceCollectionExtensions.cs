@@ -22,6 +22,7 @@ public static class SessionServiceCollectionExtensions
             .ValidateRange($"{SessionOptions.SectionName}:SessionTtlSeconds", o => o.SessionTtlSeconds, 1, int.MaxValue)
             .ValidateRange($"{SessionOptions.SectionName}:MaxTurnBytes", o => o.MaxTurnBytes, 1, int.MaxValue)
             .ValidateRange($"{SessionOptions.SectionName}:MaxSessionBytes", o => o.MaxSessionBytes, 1, int.MaxValue)
+            .ValidateRange($"{SessionOptions.SectionName}:CheckpointRecoveryHours", o => o.CheckpointRecoveryHours, 0, 24 * 366)
             .ValidateOnStart();
         services.AddConversations(builder.Configuration);
         services.AddActor<ConversationActor>();
@@ -29,6 +30,8 @@ public static class SessionServiceCollectionExtensions
         services.AddWorkflow<CheckpointConversationWorkflow>();
         services.AddWorkflowActivity<SummarizeConversationActivity>();
         services.AddWorkflowActivity<ApplyCheckpointActivity>();
+        services.AddSingleton<CheckpointRecovery>();
+        services.AddHostedService(sp => sp.GetRequiredService<CheckpointRecovery>());
         services.AddSharedContexts();
         return builder;
     }

@@ -26,7 +26,8 @@ internal static class FeedbackBenchmark
         var quick = args.Contains("--quick");
         var alpha = 0.05;
         var realRuns = quick ? 10 : 30;
-        var aaRuns = quick ? 60 : 200;
+        // Enough A/A runs that the false-adoption estimate can tell 5% from 10% (at 60 its ±1.96 se was ±5.5 points).
+        var aaRuns = quick ? 300 : 1000;
         Console.WriteLine($"feedback benchmark ({(quick ? "quick" : "full")}): alpha {alpha}, 200 conversations per cycle, trial share 0.5, horizon 100 conversations per arm");
 
         var cycles = new List<int>();
@@ -59,7 +60,7 @@ internal static class FeedbackBenchmark
         }
         var rate = (double)aaAdopted / aaRuns;
         var se = Math.Sqrt(rate * (1 - rate) / aaRuns);
-        Console.WriteLine($"A/A (no strategy better): {aaAdopted}/{aaRuns} adopted = {rate:P1} (±{1.96 * se:P1}), alpha {alpha:P0}");
+        Console.WriteLine($"A/A (no strategy better): {aaAdopted}/{aaRuns} adopted = {rate:P1} (±{1.96 * se:P1}), alpha {alpha:P0}, test {new LearningOptions().Test} (one-sided, one look at the horizon)");
         Console.WriteLine($"feedback ingest (validate + score + store, in-memory, one thread): {records / ingest.Elapsed.TotalSeconds:N0} records/s over {records:N0} (includes the simulation's strategy reads and cycles)");
 
         await ExperienceSearchAsync(quick ? 20_000 : 100_000, quick ? 200 : 1000);

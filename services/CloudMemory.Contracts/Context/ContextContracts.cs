@@ -1,3 +1,4 @@
+using CloudMemory.Contracts.Feedback;
 using CloudMemory.Contracts.Sessions;
 
 namespace CloudMemory.Contracts.Context;
@@ -14,7 +15,10 @@ public sealed record MemoryQueryRequest(
     bool IncludeRelevantMemories = false,
     int? TopK = null,
     int? MaxTokens = null,
-    string? Format = null);
+    string? Format = null,
+    bool IncludeRelevantExperiences = false,
+    TaskContext? TaskContext = null,
+    int? MaxExperienceTokens = null);
 
 /// <summary>A long-term memory relevant to the query, with why it matched.</summary>
 public sealed record RelevantMemory(string Id, string Type, string Content, string? ContextId, double Score, double SemanticScore, double LexicalScore, string Why, DateTimeOffset CreatedAt);
@@ -35,7 +39,16 @@ public sealed record MemoryContext(
     IReadOnlyList<ChatMessage>? Messages = null,
     int ContextTokens = 0,
     int MaxTokens = 0,
-    bool Truncated = false);
+    bool Truncated = false,
+    IReadOnlyList<RelevantExperience>? RelevantExperiences = null);
+
+/// <summary>
+/// What happened before on a similar task (from the feedback app's experience database): the
+/// task's intent, how similar it is, how often it succeeded, why it matched, and one line each on the
+/// latest run that worked and the latest that failed (with their trace ids).
+/// </summary>
+public sealed record RelevantExperience(string Intent, double Similarity, double SuccessRate, int Attempts, string Reason,
+    string? Worked, string? Failed, string? WorkedTraceId, string? FailedTraceId);
 
 /// <summary>
 /// One row of the durable message log: a turn (user query + agent answer, or a message array with

@@ -44,7 +44,8 @@ public sealed record ArmResult(int Conversations, int Successes, double Rate);
 
 /// <summary>
 /// The measurement of a trial: the outcome is the share of satisfied conversations (mean score of
-/// the metric feedback &gt; 0) in each arm, compared with a one-sided two-proportion z-test.
+/// the metric feedback &gt; 0) in each arm, decided by a one-sided Fisher exact test (or Mann-Whitney U on
+/// the conversations' mean scores when configured); <c>Z</c> is the two-proportion z for reference.
 /// </summary>
 public sealed record TrialResult(
     string Metric,

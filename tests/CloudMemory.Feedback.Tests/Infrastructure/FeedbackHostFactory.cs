@@ -34,6 +34,8 @@ public sealed class FeedbackHostFactory(StoreKind kind, IDictionary<string, stri
         if (kind == StoreKind.Postgres)
         {
             builder.UseSetting("ConnectionStrings:CloudMemory", PostgresTestServer.ConnectionString);
+            // The shared test database holds every test's conversations: no start-up checkpoint scan over them (CrashRecoveryTests covers it on a database of its own).
+            builder.UseSetting("CloudMemory:Session:CheckpointRecoveryHours", "0");
         }
         builder.UseSetting("CloudMemory:Llm:Endpoint", "");
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())

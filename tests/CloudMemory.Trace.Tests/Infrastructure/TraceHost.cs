@@ -32,6 +32,8 @@ public class TraceHost(StoreKind kind, string? connectionString = null, IDiction
         if (kind == StoreKind.Postgres)
         {
             builder.UseSetting("ConnectionStrings:CloudMemory", connectionString ?? PostgresTestServer.ConnectionString);
+            // The shared test database holds every test's conversations: no start-up checkpoint scan over them (CrashRecoveryTests covers it on a database of its own).
+            builder.UseSetting("CloudMemory:Session:CheckpointRecoveryHours", "0");
         }
         builder.UseSetting("CloudMemory:Llm:Endpoint", "");
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Numerics.Tensors;
+using CloudMemory.BuildingBlocks.Hosting;
 
 namespace CloudMemory.Context.Features.Memories;
 
@@ -11,7 +12,9 @@ namespace CloudMemory.Context.Features.Memories;
 /// <see cref="InMemoryIndexOptions.ApproximateThreshold"/> vectors goes through an IVF index
 /// (<see cref="IvfVectorIndex{TRow}"/>, int8 codes, exact re-rank); a tenant-wide BM25 search
 /// skips postings that cannot reach the top k (MaxScore with per-term score bounds; the result
-/// equals exhaustive scoring).
+/// equals exhaustive scoring). Its size is bounded by <see cref="MaxBytes"/> (an estimate:
+/// <see cref="EstimatedBytes"/>): near the cap expired entries are evicted, and past it a new or
+/// growing entry is refused with 507 <c>store-full</c> and nothing changes.
 /// </summary>
 public sealed class InMemoryMemoryStore : IMemoryStore
 {
@@ -21,7 +24,21 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     // Above this many rows a scan is split across cores.
     private const int ParallelScanThreshold = 65_536;
 
+    /// <summary>Estimated bytes of an entry besides its text, terms and vector: the entry, its record and the index nodes that point at it.</summary>
+    public const int EntryOverheadBytes = 900;
+
+    /// <summary>Estimated bytes per distinct term of an entry (its posting and forward-index slots).</summary>
+    public const int TermBytes = 56;
+
+    /// <summary>Estimated bytes per vector dimension (the float, and the int8 code once the IVF index is built).</summary>
+    public const int VectorBytesPerDimension = 5;
+
+    // Eviction of expired entries scans the store: at most this often while the store is full.
+    private static readonly TimeSpan EvictionInterval = TimeSpan.FromSeconds(1);
+
     private readonly ConcurrentDictionary<string, Partition> _partitions = new(StringComparer.Ordinal);
+    private readonly Budget _budget = new();
+    private long _lastEvictionTicks;
 
     /// <summary>A store with the default index settings.</summary>
     public InMemoryMemoryStore()
@@ -39,12 +56,41 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     /// <summary>Index settings; replace them only before the first write.</summary>
     public InMemoryIndexOptions IndexOptions { get; set; }
 
+    /// <summary>Cap of <see cref="EstimatedBytes"/> (unbounded by default; the host sets <c>CloudMemory:Embedded:MaxMemoryMegabytes</c>).</summary>
+    public long MaxBytes
+    {
+        get => _budget.Max;
+        init => _budget.Max = value;
+    }
+
+    /// <summary>The clock that decides which entries have expired when the store is full.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Estimated memory held by the entries, their indexes and vectors.</summary>
+    public long EstimatedBytes => Interlocked.Read(ref _budget.Bytes);
+
+    /// <summary>The estimate for one entry without its vector (<see cref="EntryOverheadBytes"/> + 2 bytes per character + <see cref="TermBytes"/> per distinct term).</summary>
+    public static long CostOf(MemoryEntry entry, int distinctTerms)
+    {
+        long characters = entry.Id.Length + entry.Content.Length + entry.Type.Length + (entry.UserId?.Length ?? 0) + (entry.ContextId?.Length ?? 0) + (entry.TraceId?.Length ?? 0);
+        foreach (var (key, value) in entry.Metadata)
+        {
+            characters += key.Length + value.Length + 16;
+        }
+        foreach (var tag in entry.Tags)
+        {
+            characters += tag.Length + 12;
+        }
+        return EntryOverheadBytes + 2 * characters + (long)TermBytes * distinctTerms;
+    }
+
     /// <inheritdoc />
     public Task InitializeAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
 
     /// <inheritdoc />
     public Task<bool> UpsertAsync(MemoryEntry entry, string contentHash, CancellationToken cancellationToken = default)
     {
+        EvictExpiredWhenFull(entry);
         var p = PartitionOf(entry.TenantId);
         p.Lock.EnterWriteLock();
         try
@@ -60,6 +106,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     /// <inheritdoc />
     public Task<(MemoryEntry Entry, bool Created)> InsertIfAbsentAsync(MemoryEntry entry, string contentHash, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
+        EvictExpiredWhenFull(entry);
         var p = PartitionOf(entry.TenantId);
         p.Lock.EnterWriteLock();
         try
@@ -575,7 +622,57 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         return Task.CompletedTask;
     }
 
-    private Partition PartitionOf(string tenantId) => _partitions.GetOrAdd(tenantId, _ => new Partition(IndexOptions));
+    private Partition PartitionOf(string tenantId) => _partitions.GetOrAdd(tenantId, _ => new Partition(IndexOptions, _budget));
+
+    // Near the cap, expired entries (invisible to reads already) are removed to make room; one
+    // partition lock at a time, and at most once per EvictionInterval so a full store refuses
+    // writes cheaply instead of rescanning on each.
+    private void EvictExpiredWhenFull(MemoryEntry incoming)
+    {
+        if (_budget.Max == long.MaxValue || EstimatedBytes + CostOf(incoming, 0) <= _budget.Max)
+        {
+            return;
+        }
+        var now = Time.GetUtcNow();
+        var last = Interlocked.Read(ref _lastEvictionTicks);
+        if (now.UtcTicks - last < EvictionInterval.Ticks || Interlocked.CompareExchange(ref _lastEvictionTicks, now.UtcTicks, last) != last)
+        {
+            return;
+        }
+        foreach (var p in _partitions.Values)
+        {
+            p.Lock.EnterWriteLock();
+            try
+            {
+                foreach (var id in p.Entries.Where(e => IsExpired(e.Value.Entry, now)).Select(e => e.Key).ToList())
+                {
+                    p.Remove(id);
+                }
+            }
+            finally
+            {
+                p.Lock.ExitWriteLock();
+            }
+        }
+    }
+
+    // The store-wide estimate all partitions charge.
+    private sealed class Budget
+    {
+        public long Bytes;
+        public long Max = long.MaxValue;
+
+        public void Charge(long delta, string what)
+        {
+            if (delta > 0 && Interlocked.Read(ref Bytes) + delta > Max)
+            {
+                throw new ProblemException(507, "store-full",
+                    $"The in-memory long-term memory store is at its cap ({Max / (1024 * 1024)} MiB, {MemoryServiceCollectionExtensions.MaxMemoryMegabytesKey}) and holds no expired entries to evict; {what} was not stored. " +
+                    "Delete memories, set ConnectionStrings:CloudMemory to use PostgreSQL, or raise the cap.");
+            }
+            Interlocked.Add(ref Bytes, delta);
+        }
+    }
 
     private static bool IsExpired(MemoryEntry entry, DateTimeOffset now) => entry.ExpiresAt is { } at && at <= now;
 
@@ -611,6 +708,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             return 0;
         }
         public int Length { get; set; }
+        public long Cost { get; set; }
         public VectorSegment? Segment { get; set; }
         public int Slot { get; set; } = -1;
         public int IvfList { get; set; } = -1;
@@ -659,7 +757,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         }
     }
 
-    private sealed class Partition(InMemoryIndexOptions options)
+    private sealed class Partition(InMemoryIndexOptions options, Budget budget)
     {
         public InMemoryIndexOptions Options { get; } = options;
         public IvfVectorIndex<Stored>? Ivf { get; private set; }
@@ -677,8 +775,14 @@ public sealed class InMemoryMemoryStore : IMemoryStore
 
         public bool Upsert(MemoryEntry entry, string contentHash)
         {
-            if (Entries.TryGetValue(entry.Id, out var existing))
+            var terms = TextAnalysis.LexicalTerms(entry.Content, Options.LexicalStemming);
+            var cost = CostOf(entry, terms.Distinct(StringComparer.Ordinal).Count());
+            var found = Entries.TryGetValue(entry.Id, out var existing);
+            // Refused before anything changes: a write past the cap leaves the store as it was.
+            budget.Charge(cost - (found ? existing!.Cost : 0), $"memory '{entry.Id}'");
+            if (found)
             {
+                existing!.Cost = cost;
                 var contentChanged = existing.ContentHash != contentHash;
                 var contextChanged = existing.Entry.ContextId != entry.ContextId;
                 // Same content in another context: the vector moves to the new context's segment.
@@ -686,16 +790,16 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 Unindex(existing, removeVector: contentChanged || contextChanged);
                 existing.Entry = entry;
                 existing.ContentHash = contentHash;
-                Index(existing);
+                Index(existing, terms);
                 if (moved is not null)
                 {
                     SetVector(existing, moved);
                 }
                 return false;
             }
-            var stored = new Stored(entry, contentHash);
+            var stored = new Stored(entry, contentHash) { Cost = cost };
             Entries[entry.Id] = stored;
-            Index(stored);
+            Index(stored, terms);
             return true;
         }
 
@@ -706,6 +810,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 return false;
             }
             Unindex(stored, removeVector: true);
+            budget.Charge(-stored.Cost, "");
             return true;
         }
 
@@ -720,6 +825,8 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             }
             if (segment.Dimensions == vector.Length)
             {
+                // Never refused: the entry was accepted, and its vector is part of its price.
+                Interlocked.Add(ref budget.Bytes, (long)VectorBytesPerDimension * vector.Length);
                 segment.Add(stored, vector);
                 VectorCount++;
                 IndexVector(stored, vector);
@@ -756,6 +863,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             {
                 return;
             }
+            Interlocked.Add(ref budget.Bytes, -(long)VectorBytesPerDimension * stored.Segment.Dimensions);
             stored.Segment.Remove(stored);
             VectorCount--;
             Ivf?.Remove(stored);
@@ -770,7 +878,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         private static IEnumerable<Stored> Lookup(Dictionary<string, HashSet<Stored>> index, string key) =>
             index.TryGetValue(key, out var set) ? set : new HashSet<Stored>();
 
-        private void Index(Stored stored)
+        private void Index(Stored stored, List<string> terms)
         {
             var e = stored.Entry;
             Add(ByContext, e.ContextId, stored);
@@ -785,7 +893,6 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             }
             Add(ByTrace, e.TraceId, stored);
             Add(ByUser, e.UserId, stored);
-            var terms = TextAnalysis.LexicalTerms(e.Content, Options.LexicalStemming);
             stored.Length = terms.Count;
             TotalLength += terms.Count;
             var counts = new Dictionary<string, int>(StringComparer.Ordinal);

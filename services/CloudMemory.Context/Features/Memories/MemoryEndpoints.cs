@@ -9,6 +9,26 @@ public sealed record MemoryList(IReadOnlyList<MemoryEntry> Items);
 /// <summary>The <c>/v1/memories</c> endpoint group. Handlers are static so tests can call them directly.</summary>
 public static class MemoryEndpoints
 {
+    /// <summary>
+    /// Trace-linked memory: a memory written from a traced step (<c>X-Trace-Id</c> + <c>X-Step-Id</c>,
+    /// or the W3C <c>traceparent</c> an OpenTelemetry-instrumented agent sends) records that step: its
+    /// trace as <c>traceId</c> (unless the body names one) and the step as metadata
+    /// <c>traceStepId</c>, which <c>GET /v1/memories/{id}/provenance</c> follows.
+    /// </summary>
+    public static CreateMemoryRequest WithProducingStep(CreateMemoryRequest request, HttpContext http)
+    {
+        if (TraceLink.From(http) is not { } link || (request.TraceId is not null && request.TraceId != link.TraceId)
+            || request.Metadata?.ContainsKey(TraceLink.StepIdMetadataKey) == true)
+        {
+            return request;
+        }
+        var metadata = new Dictionary<string, string>(request.Metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+        {
+            [TraceLink.StepIdMetadataKey] = link.StepId,
+        };
+        return request with { TraceId = link.TraceId, Metadata = metadata };
+    }
+
     /// <summary>Maps the group.</summary>
     public static IEndpointRouteBuilder MapMemoryEndpoints(this IEndpointRouteBuilder endpoints)
     {
@@ -25,7 +45,7 @@ public static class MemoryEndpoints
     /// <summary><c>POST /v1/memories</c>: 201 new, 200 when the explicit id exists.</summary>
     public static async Task<Results<Created<MemoryEntry>, Ok<MemoryEntry>>> CreateAsync(HttpContext http, CreateMemoryRequest request, ILongTermMemory memory, CancellationToken cancellationToken)
     {
-        var (entry, created) = await memory.CreateAsync(Tenant.From(http), request, cancellationToken);
+        var (entry, created) = await memory.CreateAsync(Tenant.From(http), WithProducingStep(request, http), cancellationToken);
         return created ? TypedResults.Created($"/v1/memories/{entry.Id}", entry) : TypedResults.Ok(entry);
     }
 

@@ -14,6 +14,9 @@ public static class MemoryServiceCollectionExtensions
     /// <summary>Name of the connection string that switches storage to PostgreSQL.</summary>
     public const string ConnectionStringName = "CloudMemory";
 
+    /// <summary>Cap of the in-memory long-term memory store in MiB (default 1024); near it expired entries are evicted, past it writes answer 507 store-full.</summary>
+    public const string MaxMemoryMegabytesKey = "CloudMemory:Embedded:MaxMemoryMegabytes";
+
     /// <summary>
     /// Adds long-term memory. Storage is PostgreSQL when <c>ConnectionStrings:CloudMemory</c> is set,
     /// in memory otherwise; embeddings come from <c>CloudMemory:Embeddings</c> (local by default).
@@ -50,10 +53,17 @@ public static class MemoryServiceCollectionExtensions
         var connectionString = configuration.GetConnectionString(ConnectionStringName);
         if (string.IsNullOrEmpty(connectionString))
         {
+            var capMegabytes = configuration[MaxMemoryMegabytesKey] is { Length: > 0 } cap
+                ? long.TryParse(cap, out var mb) && mb is >= 1 and <= 1_048_576 ? mb : throw new StartupConfigurationException(MaxMemoryMegabytesKey, cap, "an integer from 1 to 1048576 (MiB)")
+                : 1024;
             services.TryAddSingleton<IMemoryStore>(sp => new InMemoryMemoryStore(new InMemoryIndexOptions
             {
                 LexicalStemming = sp.GetRequiredService<IOptions<LongTermMemoryOptions>>().Value.LexicalStemming,
-            }));
+            })
+            {
+                MaxBytes = capMegabytes * 1024 * 1024,
+                Time = sp.GetRequiredService<TimeProvider>(),
+            });
         }
         else
         {

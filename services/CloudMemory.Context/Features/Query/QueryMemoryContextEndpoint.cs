@@ -22,14 +22,22 @@ public static class QueryMemoryContextEndpoint
     }
 
     /// <summary>Handles the query.</summary>
-    public static async Task<Ok<MemoryContext>> QueryAsync(MemoryQueryRequest? request, HttpContext http, MemoryContextService service, CancellationToken ct)
+    public static async Task<Ok<MemoryContext>> QueryAsync(MemoryQueryRequest? request, HttpContext http, MemoryContextService service, RelevantExperienceLookup experiences, CancellationToken ct)
     {
         var tenant = Tenant.From(http);
         if (request is null)
         {
             throw new ProblemException(400, "missing-body", "A JSON body {conversationId, query} is required.");
         }
-        return TypedResults.Ok(await service.QueryAsync(tenant, request, ct));
+        if (request.MaxExperienceTokens is < 1 or > RelevantExperienceLookup.MaxTokensLimit)
+        {
+            throw new ProblemException(400, "invalid-maxExperienceTokens", $"'maxExperienceTokens' must be between 1 and {RelevantExperienceLookup.MaxTokensLimit} tokens.");
+        }
+        var context = await service.QueryAsync(tenant, request, ct);
+        // Opt-in: a call to the feedback app, so only when asked for.
+        return TypedResults.Ok(request.IncludeRelevantExperiences
+            ? context with { RelevantExperiences = await experiences.FindAsync(http, request, ct) }
+            : context);
     }
 }
 

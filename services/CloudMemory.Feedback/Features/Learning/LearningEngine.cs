@@ -166,12 +166,21 @@ public sealed class LearningEngine(ILearningStore store, FeedbackAnalysisService
             new FeedbackQuery(AgentId: input.AgentId, Name: Options.Metric, Since: trial.TrialStartedAt, Until: input.Now), null, cancellationToken);
         var byConversation = records.Where(r => r.ConversationId is not null && r.Score is not null)
             .GroupBy(r => r.ConversationId!, StringComparer.Ordinal)
-            .Select(g => (Arm: ArmOf(trial.Id, g.Key, trial.TrialShare), Satisfied: g.Average(r => r.Score!.Value) > 0))
+            .Select(g => (Arm: ArmOf(trial.Id, g.Key, trial.TrialShare), Score: g.Average(r => r.Score!.Value)))
             .ToList();
-        var control = Arm(byConversation.Where(c => c.Arm == ControlArm).Select(c => c.Satisfied));
-        var treatment = Arm(byConversation.Where(c => c.Arm == TreatmentArm).Select(c => c.Satisfied));
+        var control = Arm(byConversation.Where(c => c.Arm == ControlArm).Select(c => c.Score > 0));
+        var treatment = Arm(byConversation.Where(c => c.Arm == TreatmentArm).Select(c => c.Score > 0));
         var alpha = Options.Alpha;
-        var (z, p) = Statistics.TwoProportionZTest(control.Successes, control.Conversations, treatment.Successes, treatment.Conversations);
+        // The decision is one test at the horizon. Fisher's exact test holds alpha for any arm sizes
+        // by construction; Mann-Whitney compares the conversations' mean scores when the metric is
+        // graded rather than satisfied/not. z is reported either way.
+        var (z, _) = Statistics.TwoProportionZTest(control.Successes, control.Conversations, treatment.Successes, treatment.Conversations);
+        var mannWhitney = Options.Test == LearningOptions.MannWhitneyTest;
+        var p = mannWhitney
+            ? Statistics.MannWhitneyGreater(byConversation.Where(c => c.Arm == ControlArm).Select(c => c.Score).ToList(),
+                byConversation.Where(c => c.Arm == TreatmentArm).Select(c => c.Score).ToList()).PValue
+            : Statistics.OneSidedProportionTest(control.Successes, control.Conversations, treatment.Successes, treatment.Conversations);
+        var testName = mannWhitney ? "mann-whitney-u (one-sided)" : "fisher-exact (one-sided)";
         var confidence = 1 - 2 * alpha;
         var (low, high) = Statistics.DifferenceInterval(control.Successes, control.Conversations, treatment.Successes, treatment.Conversations, confidence);
         var lift = treatment.Rate - control.Rate;
@@ -195,7 +204,7 @@ public sealed class LearningEngine(ILearningStore store, FeedbackAnalysisService
             decision = CycleDecisions.Rejected;
             reason = $"rolled back: satisfaction {treatment.Rate:P1} vs {control.Rate:P1} (lift {lift:+0.0%;-0.0%}), one-sided p = {p:0.####} >= alpha {alpha}";
         }
-        return new TrialResult(Options.Metric, "two-proportion-z (one-sided)", control, treatment, Math.Round(lift, 4), Math.Round(low, 4), Math.Round(high, 4),
+        return new TrialResult(Options.Metric, testName, control, treatment, Math.Round(lift, 4), Math.Round(low, 4), Math.Round(high, 4),
             confidence, Math.Round(z, 4), Math.Round(p, 6), alpha, decision, reason);
     }
 

@@ -13,6 +13,15 @@ public sealed class LearningOptions
     /// <summary>Share of the agent's conversations that get a trial's strategy (the rest are the control).</summary>
     public double TrialShare { get; set; } = 0.5;
 
+    /// <summary><see cref="Test"/> value: Fisher's exact test on satisfied conversations (the default).</summary>
+    public const string FisherExactTest = "fisher-exact";
+
+    /// <summary><see cref="Test"/> value: Mann-Whitney U on each conversation's mean score (graded metrics).</summary>
+    public const string MannWhitneyTest = "mann-whitney";
+
+    /// <summary>The decision's test: <see cref="FisherExactTest"/> or <see cref="MannWhitneyTest"/>.</summary>
+    public string Test { get; set; } = FisherExactTest;
+
     /// <summary>Significance level of the one-sided test; also the long-run false-adoption rate when nothing is better.</summary>
     public double Alpha { get; set; } = 0.05;
 

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.BuildingBlocks.Invocation;
 using CloudMemory.Contracts.Traces;
 using CloudMemory.Trace.Features.Steps;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -23,14 +25,23 @@ public static class ProvenanceEndpoints
     }
 
     /// <summary>
-    /// <c>GET /v1/memories/{id}/provenance</c>: steps that listed the memory id in <c>memoryIds</c>,
-    /// oldest first, and their ancestors in their traces (empty when nothing recorded producing it).
+    /// <c>GET /v1/memories/{id}/provenance</c>: the step the entry itself records as its producer
+    /// (its <c>traceId</c> and <c>traceStepId</c>, stamped from the writing request's trace headers)
+    /// and the steps that listed the memory id in <c>memoryIds</c>, oldest first, with their ancestors
+    /// in their traces (empty when nothing recorded producing it).
     /// </summary>
-    public static async Task<Ok<MemoryProvenance>> GetProvenanceAsync(HttpContext http, string id, ITraceStore store, CancellationToken cancellationToken)
+    public static async Task<Ok<MemoryProvenance>> GetProvenanceAsync(HttpContext http, string id, ITraceStore store, IServiceInvoker invoker, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var tenant = Tenant.From(http);
         Ids.Require(id, "memoryId");
-        var steps = await store.GetMemoryProvenanceAsync(tenant, id, cancellationToken);
+        var linked = await store.GetMemoryProvenanceAsync(tenant, id, cancellationToken);
+        var steps = linked.ToList();
+        if (await ProducingStepAsync(http, id, invoker, loggers, cancellationToken) is { } link
+            && !steps.Any(s => s.TraceId == link.TraceId && s.StepId == link.StepId)
+            && (await store.GetTraceAsync(tenant, link.TraceId, cancellationToken)).FirstOrDefault(s => s.StepId == link.StepId) is { } producer)
+        {
+            steps.Insert(0, producer);
+        }
         var ancestors = new List<TraceStep>();
         foreach (var trace in steps.GroupBy(s => s.TraceId))
         {
@@ -45,6 +56,34 @@ public static class ProvenanceEndpoints
             }
         }
         return TypedResults.Ok(new MemoryProvenance(id, steps, ancestors));
+    }
+
+    // The entry's own record of its producer, read from the context app as the caller (so another
+    // tenant's entry is never read); without the context app the links in memoryIds still answer.
+    private static async Task<TraceLink?> ProducingStepAsync(HttpContext http, string id, IServiceInvoker invoker, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"v1/memories/{Uri.EscapeDataString(id)}");
+            using var response = await invoker.InvokeAsync("context", request.WithIdentityOf(http), cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+            using var entry = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
+            var root = entry.RootElement;
+            return root.TryGetProperty("traceId", out var trace) && trace.ValueKind == JsonValueKind.String
+                && root.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object
+                && metadata.TryGetProperty(TraceLink.StepIdMetadataKey, out var step) && step.ValueKind == JsonValueKind.String
+                ? new TraceLink(trace.GetString()!, step.GetString()!)
+                : null;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or JsonException
+            || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            loggers.CreateLogger(typeof(ProvenanceEndpoints)).LogWarning(ex, "Reading memory {MemoryId} from the context app failed; provenance from memoryIds links only", id);
+            return null;
+        }
     }
 
     /// <summary><c>DELETE /v1/traces?olderThan=</c>: retention by age for the caller's tenant.</summary>

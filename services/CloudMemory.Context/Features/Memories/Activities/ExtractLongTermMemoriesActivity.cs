@@ -63,7 +63,7 @@ public sealed partial class ExtractLongTermMemoriesActivity : WorkflowActivity<C
     /// <summary>The most frequent content words (ties alphabetical).</summary>
     public static IReadOnlyList<string> ExperienceTags(string text) =>
         TextAnalysis.Terms(text)
-            .Where(t => t.Length >= 4 && !t.All(char.IsDigit))
+            .Where(t => t.Length is >= 4 and <= 64 && !t.All(char.IsDigit)) // a longer word is no valid tag
             .GroupBy(TextAnalysis.Stem, StringComparer.Ordinal)
             .OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal)
             .Take(MaxTags)

@@ -1,0 +1,109 @@
+using System.Net.Http.Json;
+using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.BuildingBlocks.Invocation;
+using CloudMemory.Context.Features.Memories;
+using CloudMemory.Contracts;
+using CloudMemory.Contracts.Traces;
+using CloudMemory.Trace.Features.Read;
+using CloudMemory.Trace.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using static CloudMemory.Trace.Tests.Infrastructure.Steps;
+
+namespace CloudMemory.Trace.Tests.Http;
+
+/// <summary>
+/// Trace-linked memory without explicit links: a memory written from a traced request records the
+/// producing step (X-Trace-Id/X-Step-Id or W3C traceparent), and provenance follows it; both stores.
+/// </summary>
+public abstract class MemoryProducingStepBehaviour : IDisposable
+{
+    private readonly TraceHost _base;
+    private readonly WebApplicationFactory<Host.Program> _host;
+    private readonly string _tenant = NewTenant();
+
+    protected MemoryProducingStepBehaviour(StoreKind kind)
+    {
+        _base = new TraceHost(kind);
+        // The trace app reads the entry from the context app by service invocation: here through the test server.
+        _host = _base.WithWebHostBuilder(b => b.ConfigureTestServices(s => s.AddSingleton<IServiceInvoker>(sp => new TestServerInvoker(sp))));
+    }
+
+    public void Dispose()
+    {
+        _host.Dispose();
+        _base.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    private HttpClient Client(string tenant)
+    {
+        var client = _host.CreateClient();
+        client.DefaultRequestHeaders.Add(Tenant.HeaderName, tenant);
+        return client;
+    }
+
+    [Fact]
+    public async Task Memory_WrittenWithStepHeaders_RecordsTheStep_AndProvenanceReturnsItWithItsAncestors()
+    {
+        using var http = Client(_tenant);
+        var t = NewTrace();
+        (await http.PostAsJsonAsync("/v1/traces/steps", Batch(
+            Step(t, 0, StepTypes.Plan, "plan", startMs: 0, durationMs: 100),
+            Step(t, 1, StepTypes.Memory, "remember", parent: "s0", startMs: 10, inputs: new { text = "likes green tea" })), ContractsJson.Options)).EnsureSuccessStatusCode();
+
+        using var write = new HttpRequestMessage(HttpMethod.Post, "/v1/memories") { Content = JsonContent.Create(new CreateMemoryRequest("likes green tea", Id: "mem-tea"), options: ContractsJson.Options) };
+        write.Headers.Add(TraceLink.TraceIdHeader, t);
+        write.Headers.Add(TraceLink.StepIdHeader, "s1");
+        var entry = await (await http.SendAsync(write)).ReadAsync<MemoryEntry>();
+        entry.TraceId.Should().Be(t);
+        entry.Metadata.Should().Contain(TraceLink.StepIdMetadataKey, "s1");
+
+        var provenance = await (await http.GetAsync("/v1/memories/mem-tea/provenance")).ReadAsync<MemoryProvenance>();
+        provenance.Steps.Should().ContainSingle().Which.StepId.Should().Be("s1");
+        provenance.Steps[0].Inputs!.Value.GetProperty("text").GetString().Should().Be("likes green tea");
+        provenance.Ancestors.Select(a => a.StepId).Should().Equal("s0");
+
+        using var other = Client(NewTenant());
+        (await (await other.GetAsync("/v1/memories/mem-tea/provenance")).ReadAsync<MemoryProvenance>()).Steps.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Memory_WrittenUnderW3CTraceParent_RecordsTraceAndParentSpan_ButNotABodyThatNamesAnotherTrace()
+    {
+        using var http = Client(_tenant);
+        const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        const string spanId = "00f067aa0ba902b7";
+        using var write = new HttpRequestMessage(HttpMethod.Post, "/v1/memories") { Content = JsonContent.Create(new CreateMemoryRequest("prefers window seats"), options: ContractsJson.Options) };
+        write.Headers.Add("traceparent", $"00-{traceId}-{spanId}-01");
+        var entry = await (await http.SendAsync(write)).ReadAsync<MemoryEntry>();
+        entry.TraceId.Should().Be(traceId);
+        entry.Metadata.Should().Contain(TraceLink.StepIdMetadataKey, spanId);
+
+        using var explicitTrace = new HttpRequestMessage(HttpMethod.Post, "/v1/memories") { Content = JsonContent.Create(new CreateMemoryRequest("prefers aisle seats", TraceId: "tr-own"), options: ContractsJson.Options) };
+        explicitTrace.Headers.Add("traceparent", $"00-{traceId}-{spanId}-01");
+        var own = await (await http.SendAsync(explicitTrace)).ReadAsync<MemoryEntry>();
+        own.TraceId.Should().Be("tr-own");
+        own.Metadata.Should().NotContainKey(TraceLink.StepIdMetadataKey);
+
+        TraceLink.FromTraceParent($"00-{new string('0', 32)}-{spanId}-01").Should().BeNull();
+        TraceLink.FromTraceParent("garbage").Should().BeNull();
+    }
+
+    private sealed class TestServerInvoker(IServiceProvider services) : IServiceInvoker
+    {
+        public async Task<HttpResponseMessage> InvokeAsync(string appId, HttpRequestMessage request, CancellationToken cancellationToken = default)
+        {
+            var server = (TestServer)services.GetRequiredService<IServer>();
+            using var client = new HttpClient(server.CreateHandler()) { BaseAddress = new Uri("http://localhost/") };
+            request.RequestUri = new Uri(client.BaseAddress, request.RequestUri!.ToString().TrimStart('/'));
+            return await client.SendAsync(request, cancellationToken); // the body is buffered: it outlives the client
+        }
+    }
+}
+
+public sealed class InMemoryMemoryProducingStepTests() : MemoryProducingStepBehaviour(StoreKind.InMemory);
+
+public sealed class PostgresMemoryProducingStepTests() : MemoryProducingStepBehaviour(StoreKind.Postgres);
