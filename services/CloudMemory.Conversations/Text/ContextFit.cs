@@ -56,7 +56,8 @@ public static class ContextFit
     /// Fits <paramref name="summary"/> (null in FULL_HISTORY) and <paramref name="turns"/> (oldest
     /// first) into <paramref name="budgetUnits"/>, the summary's text into <paramref name="summaryBudgetUnits"/> of it.
     /// </summary>
-    public static FittedContext Fit(string? summary, IReadOnlyList<IReadOnlyList<ChatMessage>> turns, long budgetUnits, long summaryBudgetUnits)
+    /// <remarks>With <paramref name="renderHistory"/> false the text history is left empty (a session window needs only the messages).</remarks>
+    public static FittedContext Fit(string? summary, IReadOnlyList<IReadOnlyList<ChatMessage>> turns, long budgetUnits, long summaryBudgetUnits, bool renderHistory = true)
     {
         var trimmed = false;
         long used = 0;
@@ -112,13 +113,13 @@ public static class ContextFit
         if (summary is not null)
         {
             messages.Add(SummaryMessage(summary));
-            history = ConversationText.ComposeSummaryAndRecent(summary, window);
+            history = renderHistory ? ConversationText.ComposeSummaryAndRecent(summary, window) : "";
             var separator = window.Count > 0 ? 1 : 0;
             units = Math.Max(SummaryTextOverhead + summaryUnits + separator + windowUnits, SummaryLineOverhead + summaryUnits + separator + windowUnits);
         }
         else
         {
-            history = ConversationText.RenderMessages(window);
+            history = renderHistory ? ConversationText.RenderMessages(window) : "";
             units = windowUnits;
         }
         messages.AddRange(window);

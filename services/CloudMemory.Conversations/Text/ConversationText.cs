@@ -105,7 +105,7 @@ public static class ConversationText
     {
         window.AddRange(turn);
         var groups = ContextFit.Turns(window);
-        var fitted = ContextFit.Fit(null, groups.Skip(Math.Max(0, groups.Count - turns)).ToList(), maxUnits, 0);
+        var fitted = ContextFit.Fit(null, groups.Skip(Math.Max(0, groups.Count - turns)).ToList(), maxUnits, 0, renderHistory: false);
         window.Clear();
         window.AddRange(fitted.Messages);
     }

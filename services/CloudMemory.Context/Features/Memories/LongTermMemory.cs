@@ -521,6 +521,8 @@ public sealed class LongTermMemoryService : ILongTermMemory
                 CreatedAt: m.CreatedAt), id, now);
         }).ToList();
         var existing = (await _store.GetManyAsync(tenantId, entries.Select(e => e.Id).ToList(), now, cancellationToken)).ToDictionary(e => e.Id, StringComparer.Ordinal);
+        var writes = new List<(MemoryEntry Entry, string ContentHash)>(entries.Count);
+        var embeddings = new List<PendingEmbedding>();
         foreach (var built in entries)
         {
             var entry = built;
@@ -533,12 +535,17 @@ public sealed class LongTermMemoryService : ILongTermMemory
                     continue; // a redelivered turn
                 }
             }
-            await _store.UpsertAsync(entry, hash, cancellationToken);
+            writes.Add((entry, hash));
             if (embed && (prior is null || ContentHash(prior.Content) != hash))
             {
-                _pipeline.Enqueue(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
-                _latent.Observe(tenantId);
+                embeddings.Add(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
             }
+        }
+        await _store.UpsertManyAsync(writes, cancellationToken);
+        foreach (var pending in embeddings)
+        {
+            _pipeline.Enqueue(pending);
+            _latent.Observe(tenantId);
         }
     }
 

@@ -48,9 +48,8 @@ public sealed class TurnIndexingOptions
     public int BatchDelayMilliseconds { get; set; } = 20;
 
     /// <summary>
-    /// How often the durable marks of conversations whose turns are all indexed are cleared while
-    /// turns keep coming (at once when the backlog is empty): a busy conversation is marked about
-    /// once per interval, not once per batch.
+    /// How often the durable marks of conversations whose turns are all indexed are cleared: a
+    /// busy conversation is marked about once per interval, not once per batch.
     /// </summary>
     public int MarkClearSeconds { get; set; } = 5;
 

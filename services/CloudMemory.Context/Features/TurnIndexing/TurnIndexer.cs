@@ -134,12 +134,21 @@ public sealed class TurnIndexer : BackgroundService
             {
                 if (!_queue.Reader.TryPeek(out _))
                 {
-                    await SweepMarksAsync(stoppingToken); // idle: nothing of the drained conversations is left to catch up
-                    lastSweep = _time.GetTimestamp();
-                    if (!await _queue.Reader.WaitToReadAsync(stoppingToken))
+                    // Idle: wait for turns; marks of drained conversations go when the interval is up
+                    // (clearing them at once would re-mark a conversation for nearly every turn).
+                    var remaining = TimeSpan.FromSeconds(_options.MarkClearSeconds) - _time.GetElapsedTime(lastSweep);
+                    var arrived = _queue.Reader.WaitToReadAsync(stoppingToken).AsTask();
+                    if (remaining > TimeSpan.Zero)
                     {
-                        return;
+                        await Task.WhenAny(arrived, Task.Delay(remaining, _time, stoppingToken));
                     }
+                    if (!arrived.IsCompleted)
+                    {
+                        await SweepMarksAsync(stoppingToken);
+                        lastSweep = _time.GetTimestamp();
+                        await arrived;
+                    }
+                    stoppingToken.ThrowIfCancellationRequested();
                 }
                 // Lazily: a moment for more turns to arrive, so a busy system indexes in batches.
                 if (_options.BatchDelayMilliseconds > 0 && _queue.Reader.Count < batchSize)
