@@ -2,6 +2,7 @@ using CloudMemory.Context.Features.Consolidation;
 using CloudMemory.Context.Features.Memories;
 using CloudMemory.Context.Features.Messages;
 using CloudMemory.Context.Features.Query;
+using CloudMemory.Context.Features.TurnIndexing;
 using CloudMemory.Conversations;
 
 namespace CloudMemory.Context;
@@ -17,6 +18,7 @@ public static class ContextServiceCollectionExtensions
     {
         builder.Services.AddConversations(builder.Configuration);
         builder.Services.AddLongTermMemory(builder.Configuration);
+        builder.Services.AddTurnIndexing(builder.Configuration);
         builder.Services.AddConversationEventHandlers();
         MemoryFeedbackScores.AddMemoryFeedback(builder.Services, ConversationEventHandlers.DeadLetterTopic);
         builder.Services.AddSingleton<MemoryContextService>();

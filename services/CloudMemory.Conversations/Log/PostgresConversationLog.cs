@@ -44,7 +44,14 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                 created_at timestamptz,
                 session_version bigint NOT NULL DEFAULT 1,
                 session_state jsonb,
-                PRIMARY KEY (tenant_id, conversation_id));
+                PRIMARY KEY (tenant_id, conversation_id)) WITH (fillfactor = 50);
+            -- The header row is updated on every turn: free space on its page keeps those updates HOT
+            -- (no new index entry, old versions pruned in place) instead of bloating table and index.
+            DO $$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = 'cm_conversations'::regclass AND 'fillfactor=50' = ANY(coalesce(reloptions, '{}'))) THEN
+                    ALTER TABLE cm_conversations SET (fillfactor = 50);
+                END IF;
+            END $$;
             CREATE TABLE IF NOT EXISTS cm_messages (
                 tenant_id text NOT NULL,
                 conversation_id text NOT NULL,

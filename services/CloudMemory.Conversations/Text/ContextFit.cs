@@ -56,18 +56,20 @@ public static class ContextFit
     /// Fits <paramref name="summary"/> (null in FULL_HISTORY) and <paramref name="turns"/> (oldest
     /// first) into <paramref name="budgetUnits"/>, the summary's text into <paramref name="summaryBudgetUnits"/> of it.
     /// </summary>
-    public static FittedContext Fit(string? summary, IReadOnlyList<IReadOnlyList<ChatMessage>> turns, long budgetUnits, long summaryBudgetUnits)
+    /// <remarks>With <paramref name="renderHistory"/> false the text history is left empty (a session window needs only the messages).</remarks>
+    public static FittedContext Fit(string? summary, IReadOnlyList<IReadOnlyList<ChatMessage>> turns, long budgetUnits, long summaryBudgetUnits, bool renderHistory = true)
     {
         var trimmed = false;
         long used = 0;
+        long summaryUnits = 0;
         if (summary is not null)
         {
             summary = summary.Trim();
-            var overhead = TokenEstimator.Units(RenderSummaryLine(""));
             var kept = TruncateToUnits(summary, summaryBudgetUnits);
             trimmed |= kept.Length != summary.Length;
             summary = kept;
-            used = overhead + TokenEstimator.Units(summary);
+            summaryUnits = TokenEstimator.Units(summary);
+            used = SummaryLineOverhead + summaryUnits;
         }
 
         var first = turns.Count;
@@ -101,17 +103,26 @@ public static class ContextFit
 
         var messages = new List<ChatMessage>(window.Count + 1);
         string history;
+        // Both renderings are counted from the parts (units are additive), not rendered twice to be counted.
+        long windowUnits = Math.Max(0, window.Count - 1);
+        foreach (var message in window)
+        {
+            windowUnits += ConversationText.MessageUnits(message);
+        }
+        long units;
         if (summary is not null)
         {
             messages.Add(SummaryMessage(summary));
-            history = ConversationText.ComposeSummaryAndRecent(summary, window);
+            history = renderHistory ? ConversationText.ComposeSummaryAndRecent(summary, window) : "";
+            var separator = window.Count > 0 ? 1 : 0;
+            units = Math.Max(SummaryTextOverhead + summaryUnits + separator + windowUnits, SummaryLineOverhead + summaryUnits + separator + windowUnits);
         }
         else
         {
-            history = ConversationText.RenderMessages(window);
+            history = renderHistory ? ConversationText.RenderMessages(window) : "";
+            units = windowUnits;
         }
         messages.AddRange(window);
-        var units = Math.Max(TokenEstimator.Units(history), TokenEstimator.Units(ConversationText.RenderMessages(messages)));
         return new FittedContext(summary, messages, window, history, units, trimmed);
     }
 
@@ -142,14 +153,17 @@ public static class ContextFit
         return text[..length] + TruncationMarker;
     }
 
-    private static string RenderSummaryLine(string summary) => ConversationText.RenderMessage(SummaryMessage(summary));
+    // Units of the summary's system message without the summary ("system: Summary of ...: "), and of
+    // the text history's "[summary] " prefix.
+    private static readonly long SummaryLineOverhead = TokenEstimator.Units(ConversationText.RenderMessage(SummaryMessage("")));
+    private static readonly long SummaryTextOverhead = TokenEstimator.Units("[summary] ");
 
     private static long TurnUnits(IReadOnlyList<ChatMessage> turn)
     {
         long units = turn.Count - 1;
         foreach (var message in turn)
         {
-            units += TokenEstimator.Units(ConversationText.RenderMessage(message));
+            units += ConversationText.MessageUnits(message);
         }
         return units;
     }

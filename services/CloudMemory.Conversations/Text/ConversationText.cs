@@ -28,6 +28,20 @@ public static class ConversationText
         return builder.ToString();
     }
 
+    /// <summary>
+    /// Token units of <see cref="RenderMessage"/>'s text, counted without building it (units are
+    /// additive, so this equals <c>TokenEstimator.Units(RenderMessage(message))</c>).
+    /// </summary>
+    public static long MessageUnits(ChatMessage message)
+    {
+        var units = TokenEstimator.Units(message.Role) + 2 + TokenEstimator.Units(message.Content);
+        foreach (var call in message.ToolCalls ?? [])
+        {
+            units += 7 + TokenEstimator.Units(call.Function.Name) + 1 + TokenEstimator.Units(call.Function.Arguments) + 1; // " [call " name ' ' arguments ']'
+        }
+        return units;
+    }
+
     /// <summary>Renders messages joined by <see cref="Separator"/>.</summary>
     public static string RenderMessages(IEnumerable<ChatMessage> messages) => string.Join(Separator, messages.Select(RenderMessage));
 
@@ -91,7 +105,7 @@ public static class ConversationText
     {
         window.AddRange(turn);
         var groups = ContextFit.Turns(window);
-        var fitted = ContextFit.Fit(null, groups.Skip(Math.Max(0, groups.Count - turns)).ToList(), maxUnits, 0);
+        var fitted = ContextFit.Fit(null, groups.Skip(Math.Max(0, groups.Count - turns)).ToList(), maxUnits, 0, renderHistory: false);
         window.Clear();
         window.AddRange(fitted.Messages);
     }

@@ -72,8 +72,9 @@ public sealed class FeedbackHostFactory(StoreKind kind, IDictionary<string, stri
     {
         var bus = Services.GetRequiredService<InMemoryEventBus>();
         var runner = Services.GetRequiredService<EmbeddedWorkflowRunner>();
+        var turns = Services.GetRequiredService<CloudMemory.Context.Features.TurnIndexing.TurnIndexer>();
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (bus.InFlight > 0 || runner.RunningCount > 0)
+        while (bus.InFlight > 0 || turns.Backlog > 0 || runner.RunningCount > 0)
         {
             if (DateTime.UtcNow > deadline)
             {

@@ -44,8 +44,9 @@ public sealed class SecureHost(StoreKind kind, IDictionary<string, string?>? set
         var bus = Services.GetRequiredService<InMemoryEventBus>();
         var runner = Services.GetRequiredService<EmbeddedWorkflowRunner>();
         var embeddings = Services.GetRequiredService<EmbeddingPipeline>();
+        var turns = Services.GetRequiredService<CloudMemory.Context.Features.TurnIndexing.TurnIndexer>();
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (bus.InFlight > 0 || runner.RunningCount > 0 || embeddings.Outstanding > 0)
+        while (bus.InFlight > 0 || turns.Backlog > 0 || runner.RunningCount > 0 || embeddings.Outstanding > 0)
         {
             if (DateTime.UtcNow > deadline)
             {

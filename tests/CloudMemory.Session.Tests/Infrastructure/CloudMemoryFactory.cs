@@ -75,8 +75,9 @@ public sealed class CloudMemoryFactory(LogKind kind, IDictionary<string, string?
     {
         var bus = Services.GetRequiredService<InMemoryEventBus>();
         var runner = Services.GetRequiredService<EmbeddedWorkflowRunner>();
+        var turns = Services.GetRequiredService<CloudMemory.Context.Features.TurnIndexing.TurnIndexer>();
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (bus.InFlight > 0 || runner.RunningCount > 0)
+        while (bus.InFlight > 0 || turns.Backlog > 0 || runner.RunningCount > 0)
         {
             if (DateTime.UtcNow > deadline)
             {

@@ -3,6 +3,7 @@ using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Context.Features.Memories;
 using CloudMemory.Context.Features.Memories.Workflows;
+using CloudMemory.Context.Features.TurnIndexing;
 using CloudMemory.Contracts;
 using CloudMemory.Contracts.Events;
 using CloudMemory.Conversations.Log;
@@ -11,8 +12,8 @@ using CloudMemory.Conversations.Text;
 namespace CloudMemory.Context.Features.Consolidation;
 
 /// <summary>
-/// The context app's subscriptions: every written turn becomes searchable (semantic search over
-/// conversation messages), and every checkpoint and finalize is consolidated into long-term memory.
+/// The context app's subscriptions: every written turn becomes searchable by its tenant's indexing
+/// policy (<see cref="TurnIndexer"/>), and every checkpoint and finalize is consolidated into long-term memory.
 /// Handlers are idempotent (deterministic ids), as at-least-once delivery requires.
 /// </summary>
 public static class ConversationEventHandlers
@@ -38,11 +39,11 @@ public static class ConversationEventHandlers
         {
             return DeliveryStatus.Drop;
         }
-        var memory = services.GetRequiredService<ILongTermMemory>();
-        await memory.IndexMessageAsync(turn.TenantId, turn.ConversationId, turn.MessageId, "",
+        // Queued by the tenant's indexing policy and indexed in batches; a full backlog asks the broker to redeliver later.
+        var queued = await services.GetRequiredService<TurnIndexer>().EnqueueAsync(new PendingTurn(turn.TenantId, turn.ConversationId, turn.MessageId,
             ConversationText.RenderTurn(turn.UserQuery, turn.AgentResponse), DateTimeOffset.FromUnixTimeSeconds(turn.OccurredAt),
-            string.IsNullOrEmpty(turn.UserId) ? null : turn.UserId, cancellationToken);
-        return DeliveryStatus.Success;
+            string.IsNullOrEmpty(turn.UserId) ? null : turn.UserId), cancellationToken);
+        return queued ? DeliveryStatus.Success : DeliveryStatus.Retry;
     }
 
     private static async Task<DeliveryStatus> ConsolidateCheckpointAsync(IServiceProvider services, CloudEvent cloudEvent, CancellationToken cancellationToken)

@@ -14,9 +14,13 @@ public sealed class EmbeddingPipeline(
     IEmbedder embedder,
     IOptions<EmbeddingOptions> options,
     TimeProvider time,
-    ILogger<EmbeddingPipeline> logger) : BackgroundService
+    ILogger<EmbeddingPipeline> logger,
+    IOptions<TurnIndexingOptions>? turnIndexing = null) : BackgroundService
 {
     private const int MaxAttempts = 3;
+
+    // Ids of indexed conversation messages (LongTermMemoryService.DeterministicId("msg", ...)).
+    private const string TurnPrefix = "msg-";
 
     private readonly Channel<PendingEmbedding> _queue = Channel.CreateUnbounded<PendingEmbedding>(new UnboundedChannelOptions { SingleReader = true });
     // Queued (tenant, id, content hash): the start-up recovery scan may meet entries a writer
@@ -64,6 +68,12 @@ public sealed class EmbeddingPipeline(
         {
             foreach (var pending in await store.ListPendingEmbeddingsAsync(100_000, stoppingToken))
             {
+                // Conversation turns of a tenant whose policy is not 'semantic' are kept for keyword search only.
+                if (pending.Id.StartsWith(TurnPrefix, StringComparison.Ordinal) && turnIndexing?.Value.PolicyOf(pending.TenantId) is { } policy
+                    && policy != TurnIndexingPolicies.Semantic)
+                {
+                    continue;
+                }
                 Enqueue(pending);
             }
         }

@@ -16,6 +16,15 @@ public interface IMemoryStore
     /// </summary>
     Task<bool> UpsertAsync(MemoryEntry entry, string contentHash, CancellationToken cancellationToken = default);
 
+    /// <summary>Upserts several entries as <see cref="UpsertAsync"/> does (PostgreSQL: in one round trip).</summary>
+    async Task UpsertManyAsync(IReadOnlyList<(MemoryEntry Entry, string ContentHash)> entries, CancellationToken cancellationToken = default)
+    {
+        foreach (var (entry, hash) in entries)
+        {
+            await UpsertAsync(entry, hash, cancellationToken);
+        }
+    }
+
     /// <summary>Inserts <paramref name="entry"/> unless its id exists; returns the stored entry and whether it was created.</summary>
     Task<(MemoryEntry Entry, bool Created)> InsertIfAbsentAsync(MemoryEntry entry, string contentHash, DateTimeOffset now, CancellationToken cancellationToken = default);
 

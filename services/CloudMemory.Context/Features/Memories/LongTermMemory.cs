@@ -36,7 +36,17 @@ public interface ILongTermMemory
     /// Idempotent per (conversation, message id).
     /// </summary>
     Task<MemoryEntry> IndexMessageAsync(string tenantId, string conversationId, string messageId, string role, string text, DateTimeOffset createdAt, string? userId = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Makes a batch of conversation messages of one tenant searchable as <see cref="IndexMessageAsync"/>
+    /// does, with one look-up of the existing entries; with <paramref name="embed"/> false they are
+    /// indexed for keyword search only (no embedding, no retraining of the learned word space).
+    /// </summary>
+    Task IndexMessagesAsync(string tenantId, IReadOnlyList<MessageToIndex> messages, bool embed, CancellationToken cancellationToken = default);
 }
+
+/// <summary>A conversation message to index (see <see cref="ILongTermMemory.IndexMessagesAsync"/>).</summary>
+public sealed record MessageToIndex(string ConversationId, string MessageId, string Text, DateTimeOffset CreatedAt, string? UserId);
 
 /// <summary>The implementation over an <see cref="IMemoryStore"/> and an <see cref="IEmbedder"/>.</summary>
 public sealed class LongTermMemoryService : ILongTermMemory
@@ -493,6 +503,50 @@ public sealed class LongTermMemoryService : ILongTermMemory
             content, MemoryTypes.Message, id, userId, conversationId,
             Metadata: new Dictionary<string, string>(StringComparer.Ordinal) { ["messageId"] = messageId, ["role"] = role },
             CreatedAt: createdAt), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task IndexMessagesAsync(string tenantId, IReadOnlyList<MessageToIndex> messages, bool embed, CancellationToken cancellationToken = default)
+    {
+        if (messages.Count == 0)
+        {
+            return;
+        }
+        var now = Now();
+        var entries = messages.Select(m =>
+        {
+            var id = DeterministicId("msg", Ids.Require(m.ConversationId, "conversationId"), Ids.Require(m.MessageId, "messageId"));
+            return Build(tenantId, new CreateMemoryRequest(m.Text, MemoryTypes.Message, id, m.UserId, m.ConversationId,
+                Metadata: new Dictionary<string, string>(StringComparer.Ordinal) { ["messageId"] = m.MessageId, ["role"] = "" },
+                CreatedAt: m.CreatedAt), id, now);
+        }).ToList();
+        var existing = (await _store.GetManyAsync(tenantId, entries.Select(e => e.Id).ToList(), now, cancellationToken)).ToDictionary(e => e.Id, StringComparer.Ordinal);
+        var writes = new List<(MemoryEntry Entry, string ContentHash)>(entries.Count);
+        var embeddings = new List<PendingEmbedding>();
+        foreach (var built in entries)
+        {
+            var entry = built;
+            var hash = ContentHash(entry.Content);
+            if (existing.TryGetValue(entry.Id, out var prior))
+            {
+                entry = entry with { CreatedAt = prior.CreatedAt, LastAccessedAt = prior.LastAccessedAt, AccessCount = prior.AccessCount };
+                if (entry == prior with { Metadata = entry.Metadata, Tags = entry.Tags } && SameMaps(entry, prior))
+                {
+                    continue; // a redelivered turn
+                }
+            }
+            writes.Add((entry, hash));
+            if (embed && (prior is null || ContentHash(prior.Content) != hash))
+            {
+                embeddings.Add(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
+            }
+        }
+        await _store.UpsertManyAsync(writes, cancellationToken);
+        foreach (var pending in embeddings)
+        {
+            _pipeline.Enqueue(pending);
+            _latent.Observe(tenantId);
+        }
     }
 
     /// <summary>A stable id (letters, digits, '-') from its parts, at most 48 characters.</summary>

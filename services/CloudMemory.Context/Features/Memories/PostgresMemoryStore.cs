@@ -84,9 +84,36 @@ public sealed class PostgresMemoryStore : IMemoryStore
     /// <inheritdoc />
     public async Task<bool> UpsertAsync(MemoryEntry entry, string contentHash, CancellationToken cancellationToken = default)
     {
+        await using var command = _dataSource.CreateCommand(UpsertSql());
+        AddEntryParameters(command.Parameters, entry, contentHash);
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <inheritdoc />
+    public async Task UpsertManyAsync(IReadOnlyList<(MemoryEntry Entry, string ContentHash)> entries, CancellationToken cancellationToken = default)
+    {
+        if (entries.Count == 0)
+        {
+            return;
+        }
+        // One round trip for the whole batch (indexed conversation turns).
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(connection);
+        var sql = UpsertSql();
+        foreach (var (entry, hash) in entries)
+        {
+            var command = new NpgsqlBatchCommand(sql);
+            AddEntryParameters(command.Parameters, entry, hash);
+            batch.BatchCommands.Add(command);
+        }
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private string UpsertSql()
+    {
         // The embedding survives a rewrite with the same content; otherwise the entry is pending again.
         var keepVector = _pgvector ? $", embedding_vector = CASE WHEN {_table}.content_hash = EXCLUDED.content_hash THEN {_table}.embedding_vector END" : string.Empty;
-        var sql = $"""
+        return $"""
             INSERT INTO {_table} ({Columns}, content_hash)
             VALUES (@tenant, @id, @user, @context, @trace, @type, @content, @metadata, @tags, @created, @accessed, @count, @expires, @hash)
             ON CONFLICT (tenant_id, id) DO UPDATE SET
@@ -97,9 +124,6 @@ public sealed class PostgresMemoryStore : IMemoryStore
                 content_hash = EXCLUDED.content_hash
             RETURNING (xmax = 0)
             """;
-        await using var command = _dataSource.CreateCommand(sql);
-        AddEntryParameters(command, entry, contentHash);
-        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     /// <inheritdoc />
@@ -119,7 +143,7 @@ public sealed class PostgresMemoryStore : IMemoryStore
             RETURNING 1
             """;
         await using var command = _dataSource.CreateCommand(sql);
-        AddEntryParameters(command, entry, contentHash);
+        AddEntryParameters(command.Parameters, entry, contentHash);
         command.Parameters.AddWithValue("now", now);
         if (await command.ExecuteScalarAsync(cancellationToken) is not null)
         {
@@ -370,22 +394,22 @@ public sealed class PostgresMemoryStore : IMemoryStore
         return sql.ToString();
     }
 
-    private static void AddEntryParameters(NpgsqlCommand command, MemoryEntry entry, string contentHash)
+    private static void AddEntryParameters(NpgsqlParameterCollection parameters, MemoryEntry entry, string contentHash)
     {
-        command.Parameters.AddWithValue("tenant", entry.TenantId);
-        command.Parameters.AddWithValue("id", entry.Id);
-        command.Parameters.AddWithValue("user", (object?)entry.UserId ?? DBNull.Value);
-        command.Parameters.AddWithValue("context", (object?)entry.ContextId ?? DBNull.Value);
-        command.Parameters.AddWithValue("trace", (object?)entry.TraceId ?? DBNull.Value);
-        command.Parameters.AddWithValue("type", entry.Type);
-        command.Parameters.AddWithValue("content", entry.Content);
-        command.Parameters.AddWithValue("metadata", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(entry.Metadata));
-        command.Parameters.AddWithValue("tags", entry.Tags.ToArray());
-        command.Parameters.AddWithValue("created", entry.CreatedAt);
-        command.Parameters.AddWithValue("accessed", entry.LastAccessedAt);
-        command.Parameters.AddWithValue("count", entry.AccessCount);
-        command.Parameters.AddWithValue("expires", entry.ExpiresAt is { } e ? e : DBNull.Value);
-        command.Parameters.AddWithValue("hash", contentHash);
+        parameters.AddWithValue("tenant", entry.TenantId);
+        parameters.AddWithValue("id", entry.Id);
+        parameters.AddWithValue("user", (object?)entry.UserId ?? DBNull.Value);
+        parameters.AddWithValue("context", (object?)entry.ContextId ?? DBNull.Value);
+        parameters.AddWithValue("trace", (object?)entry.TraceId ?? DBNull.Value);
+        parameters.AddWithValue("type", entry.Type);
+        parameters.AddWithValue("content", entry.Content);
+        parameters.AddWithValue("metadata", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(entry.Metadata));
+        parameters.AddWithValue("tags", entry.Tags.ToArray());
+        parameters.AddWithValue("created", entry.CreatedAt);
+        parameters.AddWithValue("accessed", entry.LastAccessedAt);
+        parameters.AddWithValue("count", entry.AccessCount);
+        parameters.AddWithValue("expires", entry.ExpiresAt is { } e ? e : DBNull.Value);
+        parameters.AddWithValue("hash", contentHash);
     }
 
     private static async Task<IReadOnlyList<MemoryEntry>> ReadEntriesAsync(NpgsqlCommand command, CancellationToken cancellationToken)

@@ -104,8 +104,7 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         var fitted = mode == MemoryMode.FullHistory && segment.CountsMatchRows && historyUnits <= available
             ? Whole(segment.Messages, fullHistory, historyUnits) // fits as it is: nothing to count again
             : mode == MemoryMode.SummaryN
-            ? ContextFit.Fit(session.MessageContext.Summary, LastTurns(session.MessageContext.WindowMessages, policy.RecentTurns),
-                available, ContextFit.UnitsOf(policy.SummaryTokensOf(budgetTokens)))
+            ? FitWindow(session, policy.RecentTurns, available, ContextFit.UnitsOf(policy.SummaryTokensOf(budgetTokens)))
             : ContextFit.Fit(null, segment.Messages.Select(m => (IReadOnlyList<ChatMessage>)ConversationText.MessagesOf(m)).ToList(), available, 0);
         var history = fitted.History;
         var relevant = request.IncludeRelevantMemories
@@ -151,6 +150,32 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         var messages = rows.SelectMany(ConversationText.MessagesOf).ToList();
         return new FittedContext(null, messages, messages, history, units, Trimmed: false);
     }
+
+    // The summary and window fitted to the budget depend only on the session and the budget: fitted
+    // once per session version (SessionSnapshots hands out one shared instance while the stored
+    // session is unchanged), so agents reading the same context between two turns pay for it once.
+    private static FittedContext FitWindow(SessionValue session, int recentTurns, long available, long summaryUnits)
+    {
+        var memo = FittedWindows.GetOrCreateValue(session);
+        var key = (recentTurns, available, summaryUnits);
+        var last = Volatile.Read(ref memo.Last);
+        if (last is not null && last.Key == key)
+        {
+            return last.Fitted;
+        }
+        var fitted = ContextFit.Fit(session.MessageContext.Summary, LastTurns(session.MessageContext.WindowMessages, recentTurns), available, summaryUnits);
+        Volatile.Write(ref memo.Last, new FitEntry(key, fitted));
+        return fitted;
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SessionValue, FitMemo> FittedWindows = [];
+
+    private sealed class FitMemo
+    {
+        public FitEntry? Last;
+    }
+
+    private sealed record FitEntry((int, long, long) Key, FittedContext Fitted);
 
     private static List<IReadOnlyList<ChatMessage>> LastTurns(List<ChatMessage> window, int turns)
     {

@@ -40,6 +40,9 @@ public sealed class ConversationActor(
     private readonly SessionOptions _options = sessionOptions.Value;
     private readonly MemoryPolicyOptions _policy = policyOptions.Value;
 
+    // The session as this activation last saved it, with its stored bytes (see LoadAsync).
+    private (byte[] Bytes, SessionValue Session)? _saved;
+
     /// <summary>CreateShortMemory: idempotent.</summary>
     public async Task<ActorReply<SessionReply>> Create(CreateSessionCommand command)
     {
@@ -322,10 +325,17 @@ public sealed class ConversationActor(
 
     private async Task<SessionValue?> LoadAsync(string tenantId, string conversationId)
     {
-        var stored = await stateStore.GetJsonAsync<SessionValue>(SessionKeys.For(tenantId, conversationId));
-        if (stored is { } s)
+        var entry = await stateStore.GetAsync(SessionKeys.For(tenantId, conversationId));
+        if (entry is not null)
         {
-            return s.Value;
+            // The session this activation saved last is reused while the store still holds exactly
+            // its bytes (no JSON parse per turn). It is taken, not shared: a call that changes it and
+            // then fails leaves nothing cached, and the next call parses the stored bytes again.
+            var saved = _saved;
+            _saved = null;
+            return saved is { } s && s.Bytes.AsSpan().SequenceEqual(entry.Value.Span)
+                ? s.Session
+                : System.Text.Json.JsonSerializer.Deserialize<SessionValue>(entry.Value.Span, Contracts.ContractsJson.Options)!;
         }
         var stats = await log.GetStatsAsync(tenantId, conversationId);
         return stats is null ? null : await RebuildAsync(tenantId, stats);
@@ -396,9 +406,14 @@ public sealed class ConversationActor(
         session.Meta.Version++;
     }
 
-    private Task SaveAsync(string tenantId, SessionValue session) =>
-        stateStore.SaveJsonAsync(SessionKeys.For(tenantId, session.Meta.ConversationId), session, etag: null,
+    private async Task SaveAsync(string tenantId, SessionValue session)
+    {
+        _saved = null;
+        var bytes = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(session, Contracts.ContractsJson.Options);
+        await stateStore.SaveAsync(SessionKeys.For(tenantId, session.Meta.ConversationId), bytes, etag: null,
             new StateWriteOptions(Ttl: TimeSpan.FromSeconds(_options.SessionTtlSeconds)));
+        _saved = (bytes, session);
+    }
 
     private async Task PublishAsync<T>(string tenantId, string topic, string type, T data, string eventId)
     {

@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using System.Text.Json;
+using CloudMemory.BuildingBlocks.Actors;
+using CloudMemory.BuildingBlocks.State;
+using CloudMemory.Context.Features.Memories;
+using CloudMemory.Context.Features.Query;
+using CloudMemory.Context.Features.TurnIndexing;
+using CloudMemory.Contracts;
+using CloudMemory.Contracts.Context;
+using CloudMemory.Contracts.Events;
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Log;
+using CloudMemory.Conversations.Sessions;
+using CloudMemory.Conversations.Text;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CloudMemory.Benchmarks;
+
+/// <summary>
+/// <c>perturn</c>: where the time of one turn write and one context query goes (issue 16), step by
+/// step in process (Stopwatch and allocated bytes per call, the same public code paths the actor
+/// and the query service run), and the CPU a turn costs with each indexing policy, background
+/// indexing and embedding included (process CPU time until the backlogs are empty).
+/// </summary>
+internal static class PerTurnProfile
+{
+    private const string Tenant = "default";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var quick = args.Contains("--quick");
+        var iterations = quick ? 2_000 : 10_000;
+        var turns = quick ? 2_000 : 10_000;
+        var index = Array.IndexOf(args, "--postgres");
+        using var postgres = BenchPostgres.Acquire(index >= 0 && index + 1 < args.Length ? args[index + 1] : null);
+        Console.WriteLine($"CloudMemory per-turn profile ({Environment.ProcessorCount} cores, {(quick ? "quick" : "full")} run)");
+        foreach (var connection in new[] { null, postgres.ConnectionString }.Distinct())
+        {
+            await ProfileStepsAsync(connection, iterations);
+        }
+        foreach (var connection in new[] { null, postgres.ConnectionString }.Distinct())
+        {
+            foreach (var policy in new[] { TurnIndexingPolicies.None, TurnIndexingPolicies.Lexical, TurnIndexingPolicies.Semantic })
+            {
+                await CpuPerTurnAsync(connection, policy, turns);
+            }
+        }
+        return 0;
+    }
+
+    private static async Task ProfileStepsAsync(string? connection, int iterations)
+    {
+        await using var host = await BenchHost.StartAsync(connection, ["--CloudMemory:Memory:ModelContextWindow=2000", "--CloudMemory:LongTermMemory:TurnIndexing:Policy=none"]);
+        var store = connection is null ? "in-memory" : "PostgreSQL";
+        var id = $"p-{Guid.NewGuid():N}";
+        await host.CreateConversationAsync(id, 1_000);
+        var services = host.Services;
+        var sessions = services.GetRequiredService<SessionSnapshots>();
+        var log = services.GetRequiredService<IConversationLog>();
+        var state = services.GetRequiredService<IStateStore>();
+        var query = services.GetRequiredService<MemoryContextService>();
+        var request = new MemoryQueryRequest(id, Query: "Should I go to the hospital today?");
+        var session = (await sessions.GetAsync(Tenant, id)).Value!.Session;
+        var segment = await log.ReadSinceCheckpointAsync(Tenant, id);
+        var window = ContextFit.Turns(session.MessageContext.WindowMessages).Select(t => (IReadOnlyList<ChatMessage>)t).ToList();
+        var budget = ContextFit.UnitsOf(1500);
+        var context = await query.QueryAsync(Tenant, request);
+
+        Console.WriteLine();
+        Console.WriteLine($"Context query, {store} log, 1,000-turn conversation (SUMMARY_N, {segment.Messages.Count} rows since the checkpoint, window {session.MessageContext.WindowMessages.Count} messages)");
+        Console.WriteLine($"{"step",-58} {"p50 µs",8} {"mean µs",8} {"bytes",8}");
+        await Step("session snapshot (state read + byte compare)", iterations, () => sessions.GetAsync(Tenant, id));
+        await Step("log: checkpoint + turns since (one read)", iterations, () => log.ReadSinceCheckpointAsync(Tenant, id));
+        await Step("render fullHistory", iterations, () => Task.FromResult(ConversationText.RenderHistory(segment.Messages)));
+        await Step("fit summary + window to the budget", iterations, () => Task.FromResult(ContextFit.Fit(session.MessageContext.Summary, window, budget, ContextFit.UnitsOf(300))));
+        await Step("serialize the answer (JSON, as HTTP does)", iterations, () => Task.FromResult(JsonSerializer.SerializeToUtf8Bytes(context, ContractsJson.Options)));
+        await Step("QueryAsync, whole", iterations, () => query.QueryAsync(Tenant, request));
+
+        Console.WriteLine();
+        Console.WriteLine($"Turn write, {store} log, steps of ConversationActor.WriteTurn (same calls, one caller)");
+        Console.WriteLine($"{"step",-58} {"p50 µs",8} {"mean µs",8} {"bytes",8}");
+        var key = SessionKeys.For(Tenant, id);
+        await Step("load session (state read + JSON parse)", iterations, () => state.GetJsonAsync<SessionValue>(key));
+        var scratch = $"s-{Guid.NewGuid():N}";
+        await host.CreateAsync(scratch);
+        var n = 0;
+        await Step("log append (turn + running counts)", Math.Min(iterations, 3_000), () => log.AppendTurnAsync(Tenant,
+            new TurnAppend(scratch, null, "bench-user", "triage", $"question {n++} about the headache and the fever", "answer: rest, water, and see a doctor if it passes 39")));
+        var turn = ConversationText.MessagesOf(segment.Messages[^1]);
+        await Step("slide the session window", iterations, () =>
+        {
+            var copy = new List<ChatMessage>(session.MessageContext.WindowMessages);
+            ConversationText.Slide(copy, turn, 8, budget);
+            return Task.FromResult(copy);
+        });
+        await Step("save session (JSON + state write)", iterations, () => state.SaveJsonAsync(key + "-copy", session));
+        var written = new TurnWritten(Tenant, id, "m", "bench-user", 1, "triage", "question", "answer", MemoryMode.SummaryN, 100, 0);
+        await Step("TurnWritten event payload (JSON)", iterations, () => Task.FromResult(JsonSerializer.SerializeToElement(written, ContractsJson.Options)));
+        var actors = services.GetRequiredService<IActorInvoker>();
+        await Step("WriteTurn through the actor, whole", Math.Min(iterations, 3_000), () => actors.InvokeMethodAsync<WriteTurnCommand, ActorReply<WriteTurnResult>>(
+            ConversationActorContract.ActorType, ConversationActorContract.ActorId(Tenant, scratch), "WriteTurn",
+            new WriteTurnCommand(Tenant, scratch, null, "triage", $"question {n++}", "answer", null)));
+    }
+
+    // Process CPU time per turn from the first write until every background backlog is empty.
+    private static async Task CpuPerTurnAsync(string? connection, string policy, int turns)
+    {
+        await using var host = await BenchHost.StartAsync(connection, [$"--CloudMemory:LongTermMemory:TurnIndexing:Policy={policy}"]);
+        var prefix = Guid.NewGuid().ToString("N")[..8];
+        const int conversations = 200;
+        for (var c = 0; c < conversations; c++)
+        {
+            await host.CreateAsync($"c-{prefix}-{c}");
+        }
+        var actors = host.Services.GetRequiredService<IActorInvoker>();
+        var indexer = host.Services.GetRequiredService<TurnIndexer>();
+        var embeddings = host.Services.GetRequiredService<EmbeddingPipeline>();
+        var process = Process.GetCurrentProcess();
+        process.Refresh();
+        var cpu = process.TotalProcessorTime;
+        var start = Stopwatch.GetTimestamp();
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, 32).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < turns)
+            {
+                var id = $"c-{prefix}-{i % conversations}";
+                var reply = await actors.InvokeMethodAsync<WriteTurnCommand, ActorReply<WriteTurnResult>>(ConversationActorContract.ActorType,
+                    ConversationActorContract.ActorId(Tenant, id), "WriteTurn",
+                    new WriteTurnCommand(Tenant, id, null, "triage", $"Turn {i}: the headache is back since {i % 7 + 1} days, with fever around 38.{i % 10}.",
+                        $"Answer {i}: keep resting, drink water, and take your temperature twice a day; see a doctor if it passes 39.", null));
+                if (!reply.IsSuccess)
+                {
+                    throw new InvalidOperationException(reply.Detail);
+                }
+            }
+        }));
+        var answered = Stopwatch.GetElapsedTime(start);
+        await host.WorkflowsIdleAsync();
+        await indexer.WaitForIdleAsync();
+        await embeddings.WaitForIdleAsync();
+        var drained = Stopwatch.GetElapsedTime(start);
+        process.Refresh();
+        var cpuPerTurn = (process.TotalProcessorTime - cpu).TotalMilliseconds / turns;
+        Console.WriteLine($"  {(connection is null ? "in-memory" : "PostgreSQL"),-10} policy {policy,-8}: {turns / answered.TotalSeconds,7:F0} turns/s until the last answer, " +
+            $"{turns / drained.TotalSeconds,7:F0} turns/s including background work, CPU {cpuPerTurn:F3} ms per turn (this process, all of it)");
+    }
+
+    private static async Task Step<T>(string name, int iterations, Func<Task<T>> action)
+    {
+        for (var i = 0; i < Math.Min(200, iterations); i++)
+        {
+            await action();
+        }
+        var samples = new double[iterations];
+        var bytes = GC.GetAllocatedBytesForCurrentThread();
+        var total = Stopwatch.GetTimestamp();
+        for (var i = 0; i < iterations; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await action();
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        }
+        var mean = Stopwatch.GetElapsedTime(total).TotalMicroseconds / iterations;
+        var perCall = (GC.GetAllocatedBytesForCurrentThread() - bytes) / iterations;
+        Array.Sort(samples);
+        Console.WriteLine($"  {name,-56} {samples[iterations / 2],8:F1} {mean,8:F1} {perCall,8}");
+    }
+
+    private static Task Step(string name, int iterations, Func<Task> action) => Step(name, iterations, async () =>
+    {
+        await action();
+        return 0;
+    });
+}
