@@ -78,6 +78,7 @@ public static class FeedbackServiceCollectionExtensions
         endpoints.MapFeedbackAnalysis();
         endpoints.MapExperienceEndpoints();
         endpoints.MapLearningEndpoints();
+        endpoints.MapFeedbackErasure();
         return endpoints;
     }
 }
