@@ -1,12 +1,14 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using CloudMemory.BuildingBlocks.Embedded;
 using CloudMemory.Contracts;
 using CloudMemory.Contracts.Erasure;
 using CloudMemory.Contracts.Feedback;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Contracts.Traces;
 using CloudMemory.Session.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CloudMemory.Session.Tests.Http;
 
@@ -96,7 +98,13 @@ public abstract class ErasureBehaviour : IDisposable
         var derived = await MemoryAsync("allergic to penicillin", "u1", "gone");
         var unrelated = await MemoryAsync("likes tea", "u1", "kept");
 
+        var replay = _factory.Services.GetRequiredService<EventReplayBuffer>();
+        replay.After(_tenant, "").Events.Should().Contain(e => EventReplayBuffer.DataProperty(e, "conversationId") == "gone");
+
         (await _client.DeleteAsync("/v1/sessions/gone")).StatusCode.Should().Be(HttpStatusCode.NoContent);
+
+        replay.After(_tenant, "").Events.Should().NotContain(e => EventReplayBuffer.DataProperty(e, "conversationId") == "gone", "a follower's replay must not bring it back");
+        replay.After(_tenant, "").Events.Should().Contain(e => EventReplayBuffer.DataProperty(e, "conversationId") == "kept");
 
         (await (await _client.GetAsync("/v1/sessions/gone")).ProblemAsync(404)).GetProperty("code").GetString().Should().Be("session-not-found");
         (await (await _client.GetAsync("/v1/conversations/gone/messages?limit=100")).ProblemAsync(404)).GetProperty("code").GetString().Should().Be("conversation-not-found");
@@ -133,6 +141,7 @@ public abstract class ErasureBehaviour : IDisposable
         report.Counts[ErasureCountKeys.Memories].Should().BeGreaterThanOrEqualTo(2, "the user's memory, the conversation's memory (and indexed messages, if any)");
         report.Counts[ErasureCountKeys.Traces].Should().Be(1);
         report.Counts[ErasureCountKeys.Feedback].Should().Be(1);
+        report.Counts[ErasureCountKeys.Events].Should().BeGreaterThan(0, "the replay buffer held the user's turn events");
         report.Services.Keys.Should().BeEquivalentTo(["session", "context", "trace", "feedback"]);
 
         (await ListAsync("u1")).Items.Should().BeEmpty();
