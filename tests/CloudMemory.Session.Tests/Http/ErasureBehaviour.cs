@@ -181,3 +181,60 @@ public abstract class ErasureBehaviour : IDisposable
 public sealed class InMemoryErasureTests() : ErasureBehaviour(LogKind.InMemory);
 
 public sealed class PostgresErasureTests() : ErasureBehaviour(LogKind.Postgres);
+
+/// <summary>With API keys on, erasing a user takes the tenant's admin key; the internal calls carry the caller's credential.</summary>
+public sealed class ErasureWithApiKeysTests : IDisposable
+{
+    private const string AdminKey = "admin-key-for-erasure-tests-0123456789";
+    private readonly CloudMemoryFactory _factory = new(LogKind.InMemory, new Dictionary<string, string?>
+    {
+        ["CloudMemory:Auth:Mode"] = "apikey",
+        ["CloudMemory:Auth:AdminKeys:0:Tenant"] = "acme",
+        ["CloudMemory:Auth:AdminKeys:0:Key"] = AdminKey,
+    });
+
+    public void Dispose() => _factory.Dispose();
+
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string url, string key, object? body = null)
+    {
+        using var client = _factory.CreateClient();
+        var request = new HttpRequestMessage(method, url);
+        request.Headers.Add("X-Api-Key", key);
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body, body.GetType(), options: ContractsJson.Options);
+        }
+        return await client.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task EraseUser_WithAnAgentKey_Is403AndChangesNothing_WithTheAdminKeyErasesEverywhere()
+    {
+        var issued = await (await SendAsync(HttpMethod.Post, "/v1/auth/keys", AdminKey, new CloudMemory.Contracts.Auth.CreateApiKeyRequest("triage", "agent", false))).ReadAsync<JsonElement>();
+        var agentKey = issued.GetProperty("key").GetString()!;
+        (await SendAsync(HttpMethod.Post, "/v1/sessions", agentKey, new CreateSessionRequest("c1", "u1"))).EnsureSuccessStatusCode();
+        (await SendAsync(HttpMethod.Post, "/v1/sessions/c1/turns", agentKey, new WriteTurnRequest(null, null, "q", "a"))).EnsureSuccessStatusCode();
+        (await SendAsync(HttpMethod.Post, "/v1/memories", agentKey, new { content = "u1 fact", userId = "u1" })).EnsureSuccessStatusCode();
+
+        var refused = await (await SendAsync(HttpMethod.Delete, "/v1/users/u1", agentKey)).ProblemAsync(403);
+        refused.GetProperty("code").GetString().Should().Be("admin-required");
+        (await (await SendAsync(HttpMethod.Get, "/v1/users/u1/sessions", agentKey)).ReadAsync<SessionPage>()).Items.Should().ContainSingle();
+
+        var report = await (await SendAsync(HttpMethod.Delete, "/v1/users/u1", AdminKey)).ReadAsync<ErasureReport>();
+        report.Counts[ErasureCountKeys.Conversations].Should().Be(1);
+        report.Counts[ErasureCountKeys.Memories].Should().BeGreaterThanOrEqualTo(1);
+        (await (await SendAsync(HttpMethod.Get, "/v1/users/u1/sessions", agentKey)).ReadAsync<SessionPage>()).Items.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task DeleteSession_IsOpenToAnyCallerOfTheTenant_AndUnauthenticatedIs401()
+    {
+        var issued = await (await SendAsync(HttpMethod.Post, "/v1/auth/keys", AdminKey, new CloudMemory.Contracts.Auth.CreateApiKeyRequest("triage", "agent", false))).ReadAsync<JsonElement>();
+        var agentKey = issued.GetProperty("key").GetString()!;
+        (await SendAsync(HttpMethod.Post, "/v1/sessions", agentKey, new CreateSessionRequest("c2", "u1"))).EnsureSuccessStatusCode();
+
+        using var anonymous = _factory.CreateClient();
+        (await anonymous.DeleteAsync("/v1/sessions/c2")).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
+        (await SendAsync(HttpMethod.Delete, "/v1/sessions/c2", agentKey)).StatusCode.Should().Be(HttpStatusCode.NoContent);
+    }
+}
