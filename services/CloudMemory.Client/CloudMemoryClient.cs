@@ -119,7 +119,13 @@ public sealed partial class CloudMemoryClient(HttpClient http, CloudMemoryClient
 
     private async Task<HttpResponseMessage> SendRawAsync(HttpMethod method, string appId, string path, object? body, string? ifMatch, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(method, Resolve(appId, path));
+        using var request = CreateRequest(method, appId, path, body, ifMatch);
+        return await http.SendAsync(request, cancellationToken);
+    }
+
+    private HttpRequestMessage CreateRequest(HttpMethod method, string appId, string path, object? body, string? ifMatch)
+    {
+        var request = new HttpRequestMessage(method, Resolve(appId, path));
         if (body is not null)
         {
             request.Content = JsonContent.Create(body, body.GetType(), options: ContractsJson.Options);
@@ -148,7 +154,7 @@ public sealed partial class CloudMemoryClient(HttpClient http, CloudMemoryClient
         {
             request.Headers.Add("dapr-api-token", options.DaprApiToken);
         }
-        return await http.SendAsync(request, cancellationToken);
+        return request;
     }
 
     private Uri Resolve(string appId, string path)

@@ -32,6 +32,7 @@ public static class ContextServiceCollectionExtensions
         endpoints.MapQueryMemoryContext();
         endpoints.MapMessageLog();
         endpoints.MapMemoryEndpoints();
+        endpoints.MapMemoryErasure();
         return endpoints;
     }
 }

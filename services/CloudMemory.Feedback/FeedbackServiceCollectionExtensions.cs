@@ -79,6 +79,7 @@ public static class FeedbackServiceCollectionExtensions
         endpoints.MapFeedbackAnalysis();
         endpoints.MapExperienceEndpoints();
         endpoints.MapLearningEndpoints();
+        endpoints.MapFeedbackErasure();
         return endpoints;
     }
 }

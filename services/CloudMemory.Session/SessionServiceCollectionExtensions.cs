@@ -3,6 +3,7 @@ using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Conversations;
 using CloudMemory.Session.Features.Checkpoints;
+using CloudMemory.Session.Features.Erasure;
 using CloudMemory.Session.Features.Sessions;
 using CloudMemory.Session.Features.SharedContexts;
 
@@ -27,6 +28,7 @@ public static class SessionServiceCollectionExtensions
         services.AddConversations(builder.Configuration);
         services.AddActor<ConversationActor>();
         services.AddSingleton<CheckpointCoordinator>();
+        services.AddSingleton<Features.Erasure.ErasureCoordinator>();
         services.AddWorkflow<CheckpointConversationWorkflow>();
         services.AddWorkflowActivity<SummarizeConversationActivity>();
         services.AddWorkflowActivity<ApplyCheckpointActivity>();
@@ -37,5 +39,5 @@ public static class SessionServiceCollectionExtensions
     }
 
     /// <summary>Maps the session API.</summary>
-    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi().MapSharedContextApi();
+    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi().MapSharedContextApi().MapErasureApi();
 }

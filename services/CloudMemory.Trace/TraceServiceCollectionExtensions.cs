@@ -60,6 +60,7 @@ public static class TraceServiceCollectionExtensions
         endpoints.MapAnalysisEndpoints();
         endpoints.MapOtlpEndpoints();
         endpoints.MapProvenanceEndpoints();
+        endpoints.MapTraceErasure();
         return endpoints;
     }
 

@@ -56,6 +56,21 @@ public interface IConversationLog
 
     /// <summary>Which of <paramref name="toolCallIds"/> were made by an assistant message of the conversation.</summary>
     Task<IReadOnlySet<string>> FindToolCallsAsync(string tenantId, string conversationId, IReadOnlyCollection<string> toolCallIds, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The conversations of <paramref name="userId"/>, newest activity first (<see cref="ConversationStats.UpdatedAt"/>,
+    /// then conversation id, both descending), strictly after <paramref name="after"/> in that order; at most <paramref name="limit"/>.
+    /// </summary>
+    Task<IReadOnlyList<ConversationStats>> ListUserConversationsAsync(string tenantId, string userId, ConversationCursor? after, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Removes a conversation: its counts, durable session state and every message (turns and
+    /// checkpoints) with their look-up keys, atomically. Null when the conversation is unknown.
+    /// </summary>
+    Task<ConversationDeletion?> DeleteConversationAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes the durable copy of a user's profile; false when there was none.</summary>
+    Task<bool> DeleteUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What the current checkpoint does not cover, and the counts; <see cref="Stats"/> is null for an unknown conversation.</summary>
@@ -147,3 +162,50 @@ public sealed record ConversationStats(
     /// <summary>Units of the full history (messages joined by a one-unit separator).</summary>
     public long HistoryUnits => MessagesSinceCheckpoint == 0 ? 0 : UnitsSinceCheckpoint + MessagesSinceCheckpoint - 1;
 }
+
+/// <summary>A position in a user's conversation listing (newest activity first); opaque to clients once encoded.</summary>
+public sealed record ConversationCursor(DateTimeOffset UpdatedAt, string ConversationId)
+{
+    /// <summary>The cursor of the entry <paramref name="stats"/> (the next page starts after it).</summary>
+    public static ConversationCursor After(ConversationStats stats) => new(stats.UpdatedAt, stats.ConversationId);
+
+    /// <summary>True when <paramref name="stats"/> comes after this cursor in the listing's order.</summary>
+    public bool Precedes(ConversationStats stats) =>
+        stats.UpdatedAt < UpdatedAt || (stats.UpdatedAt == UpdatedAt && string.CompareOrdinal(stats.ConversationId, ConversationId) < 0);
+
+    /// <summary>The listing's order: newest activity first, then conversation id descending (ordinal).</summary>
+    public static int Compare(ConversationStats a, ConversationStats b)
+    {
+        var byTime = b.UpdatedAt.CompareTo(a.UpdatedAt);
+        return byTime != 0 ? byTime : string.CompareOrdinal(b.ConversationId, a.ConversationId);
+    }
+
+    /// <summary>URL-safe text form.</summary>
+    public string Encode() =>
+        Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{UpdatedAt.UtcTicks}|{ConversationId}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>Parses <see cref="Encode"/>'s form; null when it is not one.</summary>
+    public static ConversationCursor? TryDecode(string text)
+    {
+        try
+        {
+            var base64 = text.Replace('-', '+').Replace('_', '/');
+            base64 += new string('=', (4 - (base64.Length % 4)) % 4);
+            var parts = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(base64)).Split('|', 2);
+            return parts.Length == 2 && long.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ticks)
+                && ticks <= DateTimeOffset.MaxValue.UtcTicks && parts[1].Length > 0
+                ? new ConversationCursor(new DateTimeOffset(ticks, TimeSpan.Zero), parts[1])
+                : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>What deleting a conversation removed.</summary>
+/// <param name="UserId">The conversation's user ("" when none).</param>
+/// <param name="Messages">Messages removed (turns and checkpoints).</param>
+/// <param name="Checkpoints">Checkpoint messages among them.</param>
+public sealed record ConversationDeletion(string UserId, int Messages, int Checkpoints);

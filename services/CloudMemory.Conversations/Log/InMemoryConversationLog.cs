@@ -18,6 +18,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
     private readonly Dictionary<(string Tenant, string Conversation), Conversation> _conversations = [];
     private long _bytes;
     private readonly Dictionary<(string Tenant, string User), UserProfile> _profiles = [];
+    private readonly Dictionary<(string Tenant, string User), HashSet<string>> _byUser = [];
     private readonly Lock _gate = new();
 
     /// <inheritdoc />
@@ -40,7 +41,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
                 return Task.FromResult(new AppendResult(existing, Duplicate: true, conversation.Stats));
             }
             var rendered = turn.Render();
-            Reserve(rendered.Length);
+            conversation.Bytes += Reserve(rendered.Length);
             var units = TokenEstimator.Units(rendered);
             var stats = conversation.Stats;
             var message = new LogMessage(Guid.NewGuid().ToString("N"), turn.ConversationId, stats.LastSequence + 1, turn.TurnId,
@@ -50,6 +51,10 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
             if (turn.TurnId is not null)
             {
                 conversation.ByTurnId[turn.TurnId] = message;
+            }
+            if (!string.IsNullOrEmpty(turn.UserId) && turn.UserId != stats.UserId)
+            {
+                IndexUser(tenantId, turn.ConversationId, stats.UserId, turn.UserId);
             }
             conversation.Stats = stats with
             {
@@ -86,7 +91,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
             {
                 return Task.FromResult<CheckpointAppendResult?>(null);
             }
-            Reserve(checkpoint.Content.Length + checkpoint.Summary.Length);
+            conversation.Bytes += Reserve(checkpoint.Content.Length + checkpoint.Summary.Length);
             var units = TokenEstimator.Units(checkpoint.Content);
             var message = new LogMessage(checkpoint.MessageId, checkpoint.ConversationId, stats.LastSequence + 1, null, stats.UserId, "",
                 LogMessage.CheckpointQuery, checkpoint.Content, IsCheckpoint: true, TokenEstimator.TokensFromUnits(units), time.GetUtcNow());
@@ -216,7 +221,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
     public long EstimatedBytes => Interlocked.Read(ref _bytes);
 
     // Called under the gate before anything is changed.
-    private void Reserve(int characters)
+    private long Reserve(int characters)
     {
         var cost = MessageOverheadBytes + (2L * characters);
         if (_bytes + cost > maxBytes)
@@ -226,6 +231,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
                 "set ConnectionStrings:CloudMemory to use PostgreSQL, or raise the cap.");
         }
         Interlocked.Add(ref _bytes, cost);
+        return cost;
     }
 
     /// <inheritdoc />
@@ -272,13 +278,73 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
             var now = time.GetUtcNow();
             conversation = new Conversation(new ConversationStats(conversationId, userId, 0, 0, "", 0, "", 0, 0, 0, 0, "", "", false, now, now, SessionVersion: 1));
             _conversations[(tenantId, conversationId)] = conversation;
+            IndexUser(tenantId, conversationId, "", userId);
         }
         return conversation;
+    }
+
+    // Called under the gate: keeps the per-user index of conversations in step with each header's user.
+    private void IndexUser(string tenantId, string conversationId, string previousUser, string user)
+    {
+        if (previousUser.Length > 0 && _byUser.TryGetValue((tenantId, previousUser), out var old))
+        {
+            old.Remove(conversationId);
+        }
+        if (user.Length > 0)
+        {
+            if (!_byUser.TryGetValue((tenantId, user), out var set))
+            {
+                _byUser[(tenantId, user)] = set = new HashSet<string>(StringComparer.Ordinal);
+            }
+            set.Add(conversationId);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ConversationStats>> ListUserConversationsAsync(string tenantId, string userId, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<ConversationStats> page = !_byUser.TryGetValue((tenantId, userId), out var ids) ? []
+                : ids.Select(id => _conversations[(tenantId, id)].Stats)
+                    .Where(s => after is null || after.Precedes(s))
+                    .Order(Comparer<ConversationStats>.Create(ConversationCursor.Compare))
+                    .Take(limit)
+                    .ToList();
+            return Task.FromResult(page);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<ConversationDeletion?> DeleteConversationAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_conversations.Remove((tenantId, conversationId), out var c))
+            {
+                return Task.FromResult<ConversationDeletion?>(null);
+            }
+            IndexUser(tenantId, conversationId, c.Stats.UserId, "");
+            Interlocked.Add(ref _bytes, -c.Bytes);
+            return Task.FromResult<ConversationDeletion?>(new ConversationDeletion(c.Stats.UserId, c.Messages.Count, c.Messages.Count(m => m.IsCheckpoint)));
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<bool> DeleteUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_profiles.Remove((tenantId, userId)));
+        }
     }
 
     private sealed class Conversation(ConversationStats stats)
     {
         public ConversationStats Stats { get; set; } = stats;
+
+        // Estimated bytes this conversation holds (given back to the cap when it is deleted).
+        public long Bytes { get; set; }
         public List<LogMessage> Messages { get; } = [];
         public Dictionary<string, LogMessage> ByTurnId { get; } = new(StringComparer.Ordinal);
 

@@ -55,6 +55,18 @@ public sealed class InstrumentedConversationLog(IConversationLog inner, string s
     public Task<IReadOnlySet<string>> FindToolCallsAsync(string tenantId, string conversationId, IReadOnlyCollection<string> toolCallIds, CancellationToken cancellationToken = default) =>
         TraceAsync(() => inner.FindToolCallsAsync(tenantId, conversationId, toolCallIds, cancellationToken), conversationId);
 
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ConversationStats>> ListUserConversationsAsync(string tenantId, string userId, ConversationCursor? after, int limit, CancellationToken cancellationToken = default) =>
+        TraceAsync(() => inner.ListUserConversationsAsync(tenantId, userId, after, limit, cancellationToken), null);
+
+    /// <inheritdoc />
+    public Task<ConversationDeletion?> DeleteConversationAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default) =>
+        TraceAsync(() => inner.DeleteConversationAsync(tenantId, conversationId, cancellationToken), conversationId);
+
+    /// <inheritdoc />
+    public Task<bool> DeleteUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default) =>
+        TraceAsync(() => inner.DeleteUserProfileAsync(tenantId, userId, cancellationToken), null);
+
     private async Task<T> TraceAsync<T>(Func<Task<T>> call, string? conversationId, [CallerMemberName] string operation = "")
     {
         var name = operation.EndsWith("Async", StringComparison.Ordinal) ? operation[..^5] : operation;

@@ -85,6 +85,8 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
             END $$;
             CREATE UNIQUE INDEX IF NOT EXISTS cm_messages_turn_id ON cm_messages (tenant_id, conversation_id, turn_id) WHERE turn_id IS NOT NULL;
             CREATE INDEX IF NOT EXISTS cm_messages_checkpoint_id ON cm_messages (tenant_id, conversation_id, message_id) WHERE is_checkpoint;
+            -- A user's conversations (GET /v1/users/{userId}/sessions, erasure). Not on updated_at, which every turn changes.
+            CREATE INDEX IF NOT EXISTS cm_conversations_user ON cm_conversations (tenant_id, user_id) WHERE user_id <> '';
             CREATE TABLE IF NOT EXISTS cm_user_profiles (
                 tenant_id text NOT NULL,
                 user_id text NOT NULL,
@@ -361,6 +363,63 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
             found.Add(reader.GetString(0));
         }
         return found;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ConversationStats>> ListUserConversationsAsync(string tenantId, string userId, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT * FROM cm_conversations
+            WHERE tenant_id = $1 AND user_id = $2 AND user_id <> ''
+              AND ($3::timestamptz IS NULL OR updated_at < $3 OR (updated_at = $3 AND conversation_id COLLATE "C" < $4))
+            ORDER BY updated_at DESC, conversation_id COLLATE "C" DESC
+            LIMIT $5
+            """);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = userId });
+        command.Parameters.Add(new() { Value = after is null ? DBNull.Value : after.UpdatedAt.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new() { Value = after?.ConversationId ?? "", NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new() { Value = limit });
+        var result = new List<ConversationStats>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(ReadStats(reader));
+        }
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async Task<ConversationDeletion?> DeleteConversationAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
+    {
+        // One batch is one transaction; the header goes first, as everywhere (conversations, then messages).
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(connection);
+        var header = new NpgsqlBatchCommand("DELETE FROM cm_conversations WHERE tenant_id = $1 AND conversation_id = $2 RETURNING user_id");
+        var messages = new NpgsqlBatchCommand("""
+            WITH m AS (DELETE FROM cm_messages WHERE tenant_id = $1 AND conversation_id = $2 RETURNING is_checkpoint)
+            SELECT count(*)::int, (count(*) FILTER (WHERE is_checkpoint))::int FROM m
+            """);
+        foreach (var command in new[] { header, messages })
+        {
+            command.Parameters.Add(new() { Value = tenantId });
+            command.Parameters.Add(new() { Value = conversationId });
+            batch.BatchCommands.Add(command);
+        }
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        var userId = await reader.ReadAsync(cancellationToken) ? reader.GetString(0) : null;
+        await reader.NextResultAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return userId is null ? null : new ConversationDeletion(userId, reader.GetInt32(0), reader.GetInt32(1));
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> DeleteUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("DELETE FROM cm_user_profiles WHERE tenant_id = $1 AND user_id = $2");
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = userId });
+        return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
     }
 
     private async Task<LogMessage?> FindByTurnIdAsync(string tenantId, string conversationId, string turnId, CancellationToken cancellationToken)

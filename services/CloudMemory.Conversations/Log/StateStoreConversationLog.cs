@@ -18,7 +18,7 @@ namespace CloudMemory.Conversations.Log;
 /// <remarks>
 /// Keys: <c>cmlog:{tenant}:{conversation}</c> (header), <c>…:m:{seq}</c> (message),
 /// <c>…:t:{turnId}</c> and <c>…:c:{messageId}</c> (sequence of a turn id / checkpoint id),
-/// <c>cmprofile:{tenant}:{user}</c>. Each id is percent-encoded, so no id can forge another
+/// <c>cmprofile:{tenant}:{user}</c>, <c>cmuser:{tenant}:{user}</c> (the user's conversation ids, for listing and erasure). Each id is percent-encoded, so no id can forge another
 /// tenant's key or contain Dapr's <c>||</c> separator. The apps that share the log must see the same
 /// keys: the state component needs <c>keyPrefix: name</c> (or none), not the default per-app prefix.
 /// </remarks>
@@ -37,14 +37,19 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
                 return existing.Header.Stats;
             }
             var header = NewHeader(conversationId, userId);
+            List<StateOperation> operations = [HeaderWrite(key, header, null)];
+            if (userId.Length > 0)
+            {
+                operations.Add(await UserIndexAddAsync(tenantId, userId, conversationId, cancellationToken));
+            }
             try
             {
-                await store.SaveAsync(key, Serialize(header), options: new StateWriteOptions(StateConcurrency.FirstWrite), cancellationToken: cancellationToken);
+                await store.ExecuteTransactionAsync(operations, cancellationToken);
                 return header.Stats;
             }
             catch (StateConcurrencyException) when (attempt < MaxAttempts)
             {
-                // someone else registered it first: read theirs
+                // someone else registered it first (or changed the user's index): read again
             }
         }
     }
@@ -93,6 +98,11 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
             if (turnKey is not null)
             {
                 operations.Add(StateOperation.Upsert(turnKey, Serialize(message.Sequence)));
+            }
+            if (next.Stats.UserId.Length > 0 && (current is null || next.Stats.UserId != stats.UserId))
+            {
+                // A new conversation, or one whose user was set: the user's listing must find it.
+                operations.Add(await UserIndexAddAsync(tenantId, next.Stats.UserId, turn.ConversationId, cancellationToken));
             }
             if (await TryCommitAsync(operations, attempt, cancellationToken))
             {
@@ -329,6 +339,92 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
         }
         return found;
     }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ConversationStats>> ListUserConversationsAsync(string tenantId, string userId, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
+    {
+        var index = await store.GetAsync(UserIndexKey(tenantId, userId), cancellationToken: cancellationToken);
+        if (index is null || limit <= 0)
+        {
+            return [];
+        }
+        // The index may name conversations since deleted or moved to another user: the headers decide.
+        var headers = await store.GetBulkAsync(Deserialize<List<string>>(index.Value).Select(id => HeaderKey(tenantId, id)).ToList(), cancellationToken);
+        return headers.Where(h => h.Value is not null)
+            .Select(h => Deserialize<LogHeader>(h.Value!.Value).Stats)
+            .Where(s => s.UserId == userId && (after is null || after.Precedes(s)))
+            .Order(Comparer<ConversationStats>.Create(ConversationCursor.Compare))
+            .Take(limit)
+            .ToList();
+    }
+
+    /// <inheritdoc />
+    public async Task<ConversationDeletion?> DeleteConversationAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
+    {
+        var headerKey = HeaderKey(tenantId, conversationId);
+        for (var attempt = 1; ; attempt++)
+        {
+            if (await ReadHeaderAsync(headerKey, cancellationToken) is not { } current)
+            {
+                return null;
+            }
+            var stats = current.Header.Stats;
+            var messages = await ReadRangeAsync(headerKey, 1, stats.LastSequence, cancellationToken);
+            // The header is removed only if no append came in meanwhile (its ETag); everything else goes with it.
+            List<StateOperation> operations = [StateOperation.Delete(headerKey, current.ETag)];
+            foreach (var stored in messages)
+            {
+                operations.Add(StateOperation.Delete(MessageKey(headerKey, stored.Message.Sequence)));
+                if (stored.Message.TurnId is { } turnId)
+                {
+                    operations.Add(StateOperation.Delete($"{headerKey}:t:{Encode(turnId)}"));
+                }
+                if (stored.Message.IsCheckpoint)
+                {
+                    operations.Add(StateOperation.Delete($"{headerKey}:c:{Encode(stored.Message.MessageId)}"));
+                }
+            }
+            if (stats.UserId.Length > 0 && await store.GetAsync(UserIndexKey(tenantId, stats.UserId), cancellationToken: cancellationToken) is { } index)
+            {
+                var ids = Deserialize<List<string>>(index.Value);
+                ids.Remove(conversationId);
+                operations.Add(ids.Count == 0
+                    ? StateOperation.Delete(index.Key, index.ETag)
+                    : StateOperation.Upsert(index.Key, Serialize(ids), index.ETag));
+            }
+            if (await TryCommitAsync(operations, attempt, cancellationToken))
+            {
+                return new ConversationDeletion(stats.UserId, messages.Count, messages.Count(m => m.Message.IsCheckpoint));
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> DeleteUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default)
+    {
+        var key = ProfileKey(tenantId, userId);
+        if (await store.GetAsync(key, cancellationToken: cancellationToken) is null)
+        {
+            return false;
+        }
+        await store.DeleteAsync(key, cancellationToken: cancellationToken);
+        return true;
+    }
+
+    // The write that adds a conversation to its user's index (ETag-checked, so concurrent additions retry).
+    private async Task<StateOperation> UserIndexAddAsync(string tenantId, string userId, string conversationId, CancellationToken cancellationToken)
+    {
+        var key = UserIndexKey(tenantId, userId);
+        var entry = await store.GetAsync(key, cancellationToken: cancellationToken);
+        var ids = entry is null ? [] : Deserialize<List<string>>(entry.Value);
+        if (!ids.Contains(conversationId))
+        {
+            ids.Add(conversationId);
+        }
+        return StateOperation.Upsert(key, Serialize(ids), entry?.ETag, entry is null ? new StateWriteOptions(StateConcurrency.FirstWrite) : null);
+    }
+
+    private static string UserIndexKey(string tenantId, string userId) => $"cmuser:{Encode(tenantId)}:{Encode(userId)}";
 
     private LogHeader NewHeader(string conversationId, string userId) =>
         NewHeader(conversationId, userId, time.GetUtcNow());

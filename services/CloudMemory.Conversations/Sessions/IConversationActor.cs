@@ -28,7 +28,17 @@ public interface IConversationActor : IActor
 
     /// <summary>Writes a checkpoint (summary already produced) to the log.</summary>
     Task<ActorReply<CheckpointResult>> ApplyCheckpoint(ApplyCheckpointCommand command);
+
+    /// <summary>Deletes the conversation's session value and whole log, in the actor's turn.</summary>
+    Task<ActorReply<ConversationDeleted>> Delete(DeleteConversationCommand command);
 }
+
+/// <summary>Delete a conversation's short-term memory: the session value and the whole log.</summary>
+public sealed record DeleteConversationCommand(string TenantId, string ConversationId);
+
+/// <summary>What deleting a conversation removed; <see cref="Found"/> is false when nothing was there.</summary>
+public sealed record ConversationDeleted(bool Found, string UserId, int Messages, int Checkpoints, bool Session);
+
 
 /// <summary>Reaching a conversation's actor.</summary>
 public static class ConversationActors

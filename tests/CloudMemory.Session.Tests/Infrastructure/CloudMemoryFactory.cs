@@ -44,7 +44,12 @@ public sealed class CloudMemoryFactory(LogKind kind, IDictionary<string, string?
         {
             builder.UseSetting(key, value);
         }
-        builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Time));
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton<TimeProvider>(Time);
+            // Service invocation (erasure across services) goes to this test server, as loopback would to a real one.
+            services.AddSingleton<CloudMemory.BuildingBlocks.Invocation.IServiceInvoker>(new TestServerInvoker(this));
+        });
         Configure?.Invoke(builder);
     }
 
@@ -94,6 +99,17 @@ public sealed class CloudMemoryFactory(LogKind kind, IDictionary<string, string?
     {
         _tap?.Dispose();
         base.Dispose(disposing);
+    }
+}
+
+/// <summary>Sends invocations to the factory's in-memory server (the embedded host has no socket under test).</summary>
+internal sealed class TestServerInvoker(CloudMemoryFactory factory) : CloudMemory.BuildingBlocks.Invocation.IServiceInvoker
+{
+    public Task<HttpResponseMessage> InvokeAsync(string appId, HttpRequestMessage request, CancellationToken cancellationToken = default)
+    {
+        var client = factory.Server.CreateClient();
+        request.RequestUri = new Uri(client.BaseAddress!, request.RequestUri!.ToString().TrimStart('/'));
+        return client.SendAsync(request, cancellationToken);
     }
 }
 

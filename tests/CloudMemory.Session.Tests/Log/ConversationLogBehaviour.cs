@@ -162,6 +162,84 @@ public abstract class ConversationLogBehaviour
         (await log.GetUserProfileAsync(_tenant + "-other", "u1")).Should().BeNull();
     }
 
+    [Fact]
+    public async Task ListUserConversations_NewestActivityFirst_PagedByCursor_OnlyThatUserAndTenant()
+    {
+        var log = await CreateAsync();
+        await log.AppendTurnAsync(_tenant, Turn("c1", 1));
+        await log.AppendTurnAsync(_tenant, Turn("c2", 1));
+        await log.EnsureConversationAsync(_tenant, "c3", "u1");
+        await log.AppendTurnAsync(_tenant, Turn("c1", 2)); // c1 is now the most recent
+        await log.AppendTurnAsync(_tenant, new TurnAppend("c-other-user", null, "u2", "agent", "q", "a"));
+        await log.AppendTurnAsync(_tenant + "-other", Turn("c-other-tenant", 1));
+
+        var first = await log.ListUserConversationsAsync(_tenant, "u1", null, 2);
+        first.Select(c => c.ConversationId).Should().Equal("c1", "c3");
+        first[0].TurnCount.Should().Be(2);
+        var rest = await log.ListUserConversationsAsync(_tenant, "u1", ConversationCursor.After(first[^1]), 2);
+        rest.Select(c => c.ConversationId).Should().Equal("c2");
+        (await log.ListUserConversationsAsync(_tenant, "u1", ConversationCursor.After(rest[^1]), 2)).Should().BeEmpty();
+        (await log.ListUserConversationsAsync(_tenant + "-other", "u1", null, 10)).Select(c => c.ConversationId).Should().Equal("c-other-tenant");
+        (await log.ListUserConversationsAsync(_tenant, "nobody", null, 10)).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task ConversationCursor_RoundTripsThroughItsTextForm()
+    {
+        var log = await CreateAsync();
+        await log.AppendTurnAsync(_tenant, Turn("c/1 头", 1));
+        var stats = (await log.ListUserConversationsAsync(_tenant, "u1", null, 1)).Single();
+
+        var cursor = ConversationCursor.TryDecode(ConversationCursor.After(stats).Encode());
+
+        cursor.Should().Be(ConversationCursor.After(stats));
+        (await log.ListUserConversationsAsync(_tenant, "u1", cursor, 10)).Should().BeEmpty();
+        ConversationCursor.TryDecode("not a cursor!").Should().BeNull();
+    }
+
+    [Fact]
+    public async Task DeleteConversation_RemovesCountsMessagesCheckpointsAndTurnIds_AndOnlyThatConversation()
+    {
+        var log = await CreateAsync();
+        await log.AppendTurnAsync(_tenant, Turn("c1", 1, "turn-a"));
+        await log.AppendTurnAsync(_tenant, Turn("c1", 2));
+        await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-1", "", 2, "s", 1, "[summary] s", false));
+        await log.SaveSessionStateAsync(_tenant, "c1", """{"globalState":{}}""", 5);
+        await log.AppendTurnAsync(_tenant, Turn("c2", 1));
+        await log.AppendTurnAsync(_tenant + "-other", Turn("c1", 1));
+
+        var deleted = await log.DeleteConversationAsync(_tenant, "c1");
+
+        deleted.Should().Be(new ConversationDeletion("u1", 3, 1));
+        (await log.GetStatsAsync(_tenant, "c1")).Should().BeNull();
+        (await log.ReadAsync(_tenant, "c1", 0, 10)).Should().BeEmpty();
+        (await log.ReadSinceCheckpointAsync(_tenant, "c1")).Stats.Should().BeNull();
+        (await log.ListUserConversationsAsync(_tenant, "u1", null, 10)).Select(c => c.ConversationId).Should().Equal("c2");
+        (await log.DeleteConversationAsync(_tenant, "c1")).Should().BeNull("a second delete finds nothing");
+        (await log.GetStatsAsync(_tenant, "c2")).Should().NotBeNull();
+        (await log.GetStatsAsync(_tenant + "-other", "c1")).Should().NotBeNull("another tenant's conversation of the same id stays");
+
+        // The id starts afresh: the old turn id is forgotten, sequences restart, nothing old comes back.
+        var again = await log.AppendTurnAsync(_tenant, Turn("c1", 9, "turn-a"));
+        again.Duplicate.Should().BeFalse();
+        again.Stats.TurnCount.Should().Be(1);
+        again.Stats.SessionState.Should().BeNull();
+        (await log.ReadAsync(_tenant, "c1", 0, 10)).Select(m => m.Query).Should().Equal("question 9 头痛9天");
+    }
+
+    [Fact]
+    public async Task DeleteUserProfile_RemovesOnlyThatUsersProfile()
+    {
+        var log = await CreateAsync();
+        await log.SaveUserProfileAsync(_tenant, new UserProfile { UserId = "u1", Allergies = ["penicillin"] });
+        await log.SaveUserProfileAsync(_tenant, new UserProfile { UserId = "u2" });
+
+        (await log.DeleteUserProfileAsync(_tenant, "u1")).Should().BeTrue();
+        (await log.DeleteUserProfileAsync(_tenant, "u1")).Should().BeFalse();
+        (await log.GetUserProfileAsync(_tenant, "u1")).Should().BeNull();
+        (await log.GetUserProfileAsync(_tenant, "u2")).Should().NotBeNull();
+    }
+
     private async Task AssertCountsMatchAsync(IConversationLog log)
     {
         var stats = (await log.GetStatsAsync(_tenant, "c1"))!;

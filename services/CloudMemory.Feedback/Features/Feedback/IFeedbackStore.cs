@@ -45,4 +45,7 @@ public interface IFeedbackStore
 
     /// <summary>(tenant, agent) pairs with feedback recorded since <paramref name="since"/>: who a scheduled learning cycle visits.</summary>
     Task<IReadOnlyList<(string TenantId, string AgentId)>> ListActiveAgentsAsync(DateTimeOffset since, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the tenant's feedback on the conversations <paramref name="conversationIds"/> (erasure); returns how many.</summary>
+    Task<long> DeleteConversationsAsync(string tenantId, IReadOnlyCollection<string> conversationIds, CancellationToken cancellationToken = default);
 }

@@ -88,6 +88,25 @@ public sealed class InMemoryFeedbackStore : IFeedbackStore
         return Task.FromResult<IReadOnlyList<(string, string)>>(result.ToList());
     }
 
+    /// <inheritdoc />
+    public Task<long> DeleteConversationsAsync(string tenantId, IReadOnlyCollection<string> conversationIds, CancellationToken cancellationToken = default)
+    {
+        var conversations = conversationIds.ToHashSet(StringComparer.Ordinal);
+        if (conversations.Count == 0 || !_tenants.TryGetValue(tenantId, out var tenant))
+        {
+            return Task.FromResult(0L);
+        }
+        lock (tenant.Gate)
+        {
+            bool Doomed(StoredFeedback f) => f.Record.ConversationId is { } c && conversations.Contains(c);
+            foreach (var gone in tenant.Feed.Where(Doomed))
+            {
+                tenant.ById.Remove(gone.Record.Id);
+            }
+            return Task.FromResult((long)tenant.Feed.RemoveAll(Doomed)); // keeps the feed in sequence order
+        }
+    }
+
     internal static bool Matches(FeedbackRecord record, FeedbackQuery query) =>
         (query.TargetType is null || record.Target.Type == query.TargetType)
         && (query.TargetId is null || record.Target.Id == query.TargetId)

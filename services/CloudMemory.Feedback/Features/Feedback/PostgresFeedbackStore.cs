@@ -155,6 +155,15 @@ public sealed class PostgresFeedbackStore(NpgsqlDataSource dataSource) : IFeedba
     }
 
     /// <inheritdoc />
+    public async Task<long> DeleteConversationsAsync(string tenantId, IReadOnlyCollection<string> conversationIds, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("DELETE FROM cm_feedback WHERE tenant_id = $1 AND conversation_id = ANY($2)");
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = conversationIds.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<(string TenantId, string AgentId)>> ListActiveAgentsAsync(DateTimeOffset since, CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand("SELECT DISTINCT tenant_id, agent_id FROM cm_feedback WHERE recorded_at >= $1 AND agent_id IS NOT NULL");

@@ -23,7 +23,7 @@ namespace CloudMemory.Session.Features.Sessions;
 /// a sliding TTL; the durable truth (turns, checkpoints, counts) lives in the message log, from
 /// which an expired session is rebuilt.
 /// </summary>
-public sealed class ConversationActor(
+public sealed partial class ConversationActor(
     ActorHost host,
     IStateStore stateStore,
     IConversationLog log,

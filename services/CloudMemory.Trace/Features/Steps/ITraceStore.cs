@@ -41,4 +41,7 @@ public interface ITraceStore
 
     /// <summary>Deletes the tenant's steps started before <paramref name="cutoff"/>; returns how many.</summary>
     Task<long> DeleteOlderThanAsync(string tenantId, DateTimeOffset cutoff, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the tenant's steps of the conversations <paramref name="contextIds"/> (erasure); returns how many.</summary>
+    Task<long> DeleteContextsAsync(string tenantId, IReadOnlyCollection<string> contextIds, CancellationToken cancellationToken = default);
 }

@@ -109,7 +109,17 @@ public sealed class InMemoryTraceStore : ITraceStore
             .Select(kv => new DurationStats(kv.Key.Type, kv.Key.Agent, [.. kv.Value]))]);
 
     /// <inheritdoc />
-    public Task<long> DeleteOlderThanAsync(string tenantId, DateTimeOffset cutoff, CancellationToken cancellationToken = default)
+    public Task<long> DeleteOlderThanAsync(string tenantId, DateTimeOffset cutoff, CancellationToken cancellationToken = default) =>
+        Task.FromResult(DeleteWhere(tenantId, s => s.StartedAt < cutoff));
+
+    /// <inheritdoc />
+    public Task<long> DeleteContextsAsync(string tenantId, IReadOnlyCollection<string> contextIds, CancellationToken cancellationToken = default)
+    {
+        var contexts = contextIds.ToHashSet(StringComparer.Ordinal);
+        return Task.FromResult(contexts.Count == 0 ? 0 : DeleteWhere(tenantId, s => s.ContextId is { } c && contexts.Contains(c)));
+    }
+
+    private long DeleteWhere(string tenantId, Func<TraceStep, bool> doomed)
     {
         long deleted = 0;
         foreach (var (key, trace) in _traces)
@@ -120,7 +130,7 @@ public sealed class InMemoryTraceStore : ITraceStore
             }
             lock (trace)
             {
-                foreach (var old in trace.ById.Values.Where(s => s.StartedAt < cutoff).ToList())
+                foreach (var old in trace.ById.Values.Where(doomed).ToList())
                 {
                     trace.ById.Remove(old.StepId);
                     deleted++;
@@ -134,11 +144,11 @@ public sealed class InMemoryTraceStore : ITraceStore
             {
                 if (key.Tenant == tenantId)
                 {
-                    list.RemoveWhere(s => s.StartedAt < cutoff);
+                    list.RemoveWhere(s => doomed(s));
                 }
             }
         }
-        return Task.FromResult(deleted);
+        return deleted;
     }
 
     private static List<TraceStep> Snapshot(ConcurrentDictionary<(string, string), IndexList> index, string tenantId, string key) =>

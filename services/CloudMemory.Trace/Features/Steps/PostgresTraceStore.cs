@@ -265,6 +265,19 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
+    /// <inheritdoc />
+    public async Task<long> DeleteContextsAsync(string tenantId, IReadOnlyCollection<string> contextIds, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            WITH gone AS (DELETE FROM cm_trace_steps WHERE tenant_id = $1 AND context_id = ANY($2) RETURNING trace_id, step_id),
+            unlinked AS (DELETE FROM cm_trace_memory_links l USING gone WHERE l.tenant_id = $1 AND l.trace_id = gone.trace_id AND l.step_id = gone.step_id)
+            SELECT count(*) FROM gone
+            """);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = contextIds.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
     private async Task<IReadOnlyList<TraceStep>> QueryAsync(string sql, CancellationToken cancellationToken, params object[] parameters)
     {
         using var activity = TraceTelemetry.Source.StartActivity("trace.store.read");
