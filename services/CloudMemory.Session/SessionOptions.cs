@@ -14,4 +14,13 @@ public sealed class SessionOptions
 
     /// <summary>Largest accepted session document on Set (UTF-8 bytes).</summary>
     public int MaxSessionBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Snapshots of a conversation kept as plain JSON; older ones are stored Brotli-compressed (seed: max_snapshots 10).</summary>
+    public int MaxSnapshots { get; set; } = 10;
+
+    /// <summary>Snapshots kept per conversation in all; beyond it the oldest is deleted.</summary>
+    public int MaxStoredSnapshots { get; set; } = 100;
+
+    /// <summary>Whether every checkpoint also takes a snapshot (label <c>checkpoint N</c>).</summary>
+    public bool SnapshotAtCheckpoint { get; set; } = true;
 }

@@ -5,6 +5,7 @@ using CloudMemory.Conversations;
 using CloudMemory.Session.Features.Checkpoints;
 using CloudMemory.Session.Features.Sessions;
 using CloudMemory.Session.Features.SharedContexts;
+using CloudMemory.Session.Features.Snapshots;
 
 namespace CloudMemory.Session;
 
@@ -22,6 +23,8 @@ public static class SessionServiceCollectionExtensions
             .ValidateRange($"{SessionOptions.SectionName}:SessionTtlSeconds", o => o.SessionTtlSeconds, 1, int.MaxValue)
             .ValidateRange($"{SessionOptions.SectionName}:MaxTurnBytes", o => o.MaxTurnBytes, 1, int.MaxValue)
             .ValidateRange($"{SessionOptions.SectionName}:MaxSessionBytes", o => o.MaxSessionBytes, 1, int.MaxValue)
+            .ValidateRange($"{SessionOptions.SectionName}:MaxSnapshots", o => o.MaxSnapshots, 1, 1000)
+            .ValidateRange($"{SessionOptions.SectionName}:MaxStoredSnapshots", o => o.MaxStoredSnapshots, 1, 10_000)
             .ValidateOnStart();
         services.AddConversations(builder.Configuration);
         services.AddActor<ConversationActor>();
@@ -34,5 +37,5 @@ public static class SessionServiceCollectionExtensions
     }
 
     /// <summary>Maps the session API.</summary>
-    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi().MapSharedContextApi();
+    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi().MapSharedContextApi().MapSnapshotApi();
 }

@@ -23,7 +23,7 @@ namespace CloudMemory.Session.Features.Sessions;
 /// a sliding TTL; the durable truth (turns, checkpoints, counts) lives in the message log, from
 /// which an expired session is rebuilt.
 /// </summary>
-public sealed class ConversationActor(
+public sealed partial class ConversationActor(
     IStateStore stateStore,
     IConversationLog log,
     IEventPublisher publisher,
@@ -289,6 +289,7 @@ public sealed class ConversationActor(
                     new SessionFinalized(command.TenantId, command.ConversationId, session.Meta.UserId, result.Message.MessageId, checkpoint.Summary!, session.FlowContext.TurnCount, session.Meta.UpdatedAt),
                     result.Message.MessageId + "-final");
             }
+            await SnapshotAfterCheckpointAsync(command.TenantId, session, result.Stats.CheckpointCount);
         }
         return new(new CheckpointResult(command.ConversationId, session.MessageContext.CheckpointMessageId, session.MessageContext.Mode,
             session.MessageContext.Summary, session.MessageContext.CheckpointCount, session.Meta.Status));
