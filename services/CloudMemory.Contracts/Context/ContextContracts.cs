@@ -14,7 +14,8 @@ public sealed record MemoryQueryRequest(
     bool IncludeRelevantMemories = false,
     int? TopK = null,
     int? MaxTokens = null,
-    string? Format = null);
+    string? Format = null,
+    string? Compression = null);
 
 /// <summary>A long-term memory relevant to the query, with why it matched.</summary>
 public sealed record RelevantMemory(string Id, string Type, string Content, string? ContextId, double Score, double SemanticScore, double LexicalScore, string Why, DateTimeOffset CreatedAt);
@@ -35,7 +36,8 @@ public sealed record MemoryContext(
     IReadOnlyList<ChatMessage>? Messages = null,
     int ContextTokens = 0,
     int MaxTokens = 0,
-    bool Truncated = false);
+    bool Truncated = false,
+    ContextCompression? Compression = null);
 
 /// <summary>
 /// One row of the durable message log: a turn (user query + agent answer, or a message array with
