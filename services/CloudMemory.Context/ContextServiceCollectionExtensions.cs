@@ -1,3 +1,4 @@
+using CloudMemory.Context.Features.Compression;
 using CloudMemory.Context.Features.Consolidation;
 using CloudMemory.Context.Features.Memories;
 using CloudMemory.Context.Features.Messages;
@@ -20,6 +21,7 @@ public static class ContextServiceCollectionExtensions
         builder.Services.AddConversationEventHandlers();
         MemoryFeedbackScores.AddMemoryFeedback(builder.Services, ConversationEventHandlers.DeadLetterTopic);
         builder.Services.AddSingleton<MemoryContextService>();
+        builder.Services.AddSingleton<MemoryCompressor>();
         return builder;
     }
 
@@ -29,6 +31,7 @@ public static class ContextServiceCollectionExtensions
         endpoints.MapQueryMemoryContext();
         endpoints.MapMessageLog();
         endpoints.MapMemoryEndpoints();
+        endpoints.MapMemoryCompression();
         return endpoints;
     }
 }

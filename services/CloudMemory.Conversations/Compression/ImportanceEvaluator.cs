@@ -37,6 +37,7 @@ public sealed class ImportanceEvaluator(ImportanceWeights weights)
         var halfLife = Math.Max(1, weights.HalfLifeMessages);
         var words = messages.Select(m => TextSignals.ContentWords(m.Content).Where(w => w.Length >= 4).ToHashSet(StringComparer.Ordinal)).ToList();
         var result = new List<MessageImportance>(messages.Count);
+        string? lastAgent = null;
         for (var i = 0; i < messages.Count; i++)
         {
             var message = messages[i];
@@ -71,11 +72,14 @@ public sealed class ImportanceEvaluator(ImportanceWeights weights)
                 interaction += Math.Min(0.3, 0.1 * referredBack);
                 reasons.Add($"referred back to {referredBack}×");
             }
-            if (message.Role == ChatMessage.AssistantRole && message.Name is { Length: > 0 } name
-                && messages.Take(i).LastOrDefault(m => m.Role == ChatMessage.AssistantRole)?.Name is { Length: > 0 } previous && previous != name)
+            if (message.Role == ChatMessage.AssistantRole && message.Name is { Length: > 0 } name)
             {
-                interaction += 0.2;
-                reasons.Add($"hand-off {previous}→{name}");
+                if (lastAgent is { Length: > 0 } previous && previous != name)
+                {
+                    interaction += 0.2;
+                    reasons.Add($"hand-off {previous}→{name}");
+                }
+                lastAgent = name;
             }
             if (message.ToolCalls is { Count: > 0 })
             {

@@ -37,7 +37,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     public const string GapMarker = "… ";
 
     /// <summary>Share of the budget the verbatim tier may use.</summary>
-    public double VerbatimShare { get; init; } = 0.5;
+    public double VerbatimShare { get; init; } = 0.2;
 
     /// <summary>Compresses <paramref name="messages"/> (oldest first) to at most <paramref name="targetUnits"/> token units.</summary>
     public CompressionResult Compress(IReadOnlyList<ChatMessage> messages, long targetUnits, IReadOnlyCollection<string>? safetyTerms = null, bool keepLastTurn = true)
@@ -53,7 +53,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             {
                 var signals = TextSignals.Of(text, safetyTerms);
                 var condensed = TextSignals.Condense(text);
-                sentences.Add(new Sentence(i, index++, text, condensed, signals.Safety, scores[i].Score * (0.4 + 0.6 * signals.ContentScore),
+                sentences.Add(new Sentence(i, index++, text, condensed, signals.Safety, scores[i].Score * Math.Max(0.02, signals.ContentScore),
                     TokenEstimator.Units(condensed) + 1));
             }
         }
@@ -132,7 +132,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             }
         }
         // 4. Sentences by importance per token, condensed.
-        foreach (var s in sentences.Where(s => !verbatim[s.Message]).OrderByDescending(s => s.Value / Math.Sqrt(s.Units)).ThenByDescending(s => s.Message))
+        foreach (var s in sentences.Where(s => !verbatim[s.Message]).OrderByDescending(s => s.Value / s.Units).ThenByDescending(s => s.Message))
         {
             var cost = Cost(s.Message, s.Units);
             if (used + cost <= targetUnits)

@@ -37,6 +37,17 @@ public static partial class TextSignals
         "too", "then", "than", "which", "who", "whom", "what", "would", "could", "can", "may", "might", "shall", "about", "into", "over", "some", "any",
         "all", "such", "own", "same", "both", "each", "more", "most", "other", "only", "quite", "well", "oh", "um", "uh", "like", "actually", "totally",
         "definitely", "absolutely", "pretty", "kind", "sort", "thing", "things", "stuff", "lot", "lots", "much", "many", "even", "still", "yeah", "wow",
+        "i", "me", "my", "you", "your", "yours", "we", "us", "our", "they", "them", "their", "he", "him", "his", "she", "her", "it's", "i'm", "you're",
+        "that's", "i've", "i'd", "i'll", "you've", "you'll", "we're", "they're", "there's", "how", "when", "where", "why", "if", "because", "get", "got",
+        "getting", "make", "made", "know", "think", "feel", "felt", "see", "seems", "look", "looks", "going", "go", "really", "super", "always",
+    };
+
+    // Words condensed sentences also leave out: reactions that carry no fact.
+    private static readonly HashSet<string> Light = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "hey", "hi", "hello", "thanks", "thank", "wow", "cool", "great", "awesome", "nice", "lol", "haha", "ok", "okay", "sure", "glad", "amazing",
+        "happy", "fun", "cute", "sweet", "wonderful", "fantastic", "incredible", "beautiful", "lovely", "exciting", "excited", "proud", "hear", "sounds",
+        "hope", "sorry",
     };
 
     /// <summary>The signals of one sentence or message.</summary>
@@ -67,7 +78,8 @@ public static partial class TextSignals
     /// </summary>
     public static string Condense(string sentence)
     {
-        var kept = TokenPattern().Matches(sentence).Select(m => m.Value).Where(t => !StopWords.Contains(t.Trim(',', '.', '!', '?', ';', ':'))).ToList();
+        var kept = TokenPattern().Matches(sentence).Select(m => m.Value.Trim(',', '!', ';', ':', '"', '(', ')'))
+            .Where(t => t.Length > 0 && !StopWords.Contains(t.Trim('.', '?')) && !Light.Contains(t.Trim('.', '?'))).ToList();
         var condensed = string.Join(' ', kept).Trim();
         return condensed.Length == 0 ? sentence : condensed;
     }
