@@ -36,12 +36,13 @@ public sealed class ImportanceEvaluator(ImportanceWeights weights)
         var total = Math.Max(1e-9, weights.Temporal + weights.Content + weights.Interaction);
         var halfLife = Math.Max(1, weights.HalfLifeMessages);
         var words = messages.Select(m => TextSignals.ContentWords(m.Content).Where(w => w.Length >= 4).ToHashSet(StringComparer.Ordinal)).ToList();
+        var signalsOf = messages.Select(m => TextSignals.Of(m.Content, safetyTerms)).ToArray();
         var result = new List<MessageImportance>(messages.Count);
         string? lastAgent = null;
         for (var i = 0; i < messages.Count; i++)
         {
             var message = messages[i];
-            var signals = TextSignals.Of(message.Content, safetyTerms);
+            var signals = signalsOf[i];
             var age = messages.Count - 1 - i;
             var temporal = Math.Pow(0.5, age / halfLife);
 
@@ -54,7 +55,7 @@ public sealed class ImportanceEvaluator(ImportanceWeights weights)
                 _ => 0.3,
             };
             reasons.Add(message.Role);
-            if (i > 0 && Speaker(messages[i - 1]) != Speaker(message) && TextSignals.Of(messages[i - 1].Content).Question && signals.ContentWords > 2)
+            if (i > 0 && Speaker(messages[i - 1]) != Speaker(message) && signalsOf[i - 1].Question && signals.ContentWords > 2)
             {
                 interaction += 0.25;
                 reasons.Add("answers a question");

@@ -36,8 +36,10 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     /// <summary>Marks where dropped messages were.</summary>
     public const string GapMarker = "… ";
 
+    private static readonly long GapMarkerUnits = TokenEstimator.Units(GapMarker);
+
     /// <summary>Share of the budget the verbatim tier may use.</summary>
-    public double VerbatimShare { get; init; } = 0.2;
+    public double VerbatimShare { get; init; } = 0.15;
 
     /// <summary>Compresses <paramref name="messages"/> (oldest first) to at most <paramref name="targetUnits"/> token units.</summary>
     public CompressionResult Compress(IReadOnlyList<ChatMessage> messages, long targetUnits, IReadOnlyCollection<string>? safetyTerms = null, bool keepLastTurn = true)
@@ -63,9 +65,10 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         var chosenUnits = new long[n];
         long used = 0;
 
-        // Message overhead ("role: " and the separator) is paid once a message appears at all.
-        long Overhead(int i) => TokenEstimator.Units(ConversationText.RenderMessage(messages[i] with { Content = "" })) + 1;
-        bool Appears(int i) => verbatim[i] || chosenCount[i] > 0;
+        // Message overhead ("role: ", tool calls, the separator and a possible gap marker) is paid once a message appears at all.
+        long Overhead(int i) => TokenEstimator.Units(ConversationText.RenderMessage(messages[i] with { Content = "" })) + 1 + GapMarkerUnits;
+        var skeleton = new bool[n];
+        bool Appears(int i) => verbatim[i] || chosenCount[i] > 0 || skeleton[i];
         void Choose(Sentence s)
         {
             chosen.Add((s.Message, s.Index));
@@ -92,6 +95,15 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             return true;
         }
 
+        // 0. A tool call and its result always stay (paired for the model), at least as a skeleton.
+        for (var i = 0; i < n; i++)
+        {
+            if (messages[i].ToolCalls is { Count: > 0 } || messages[i].Role == ChatMessage.ToolRole)
+            {
+                used += Overhead(i);
+                skeleton[i] = true;
+            }
+        }
         // 1. Safety facts, whole messages when they fit, else their safety sentences.
         foreach (var i in Enumerable.Range(0, n).Where(i => scores[i].Safety))
         {
