@@ -31,14 +31,19 @@ internal static class CompressionBenchmark
         var dataDir = options.GetValueOrDefault("data") ?? Path.Combine("..", "shared", "bench", "locomo");
         if (!Directory.Exists(dataDir))
         {
-            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE]  ({dataDir} not found)");
+            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 1]  ({dataDir} not found)");
             return 2;
         }
         var ratio = options.TryGetValue("ratio", out var r) ? double.Parse(r, CultureInfo.InvariantCulture) : 0.3;
         var quick = options.ContainsKey("quick");
         var files = Directory.GetFiles(dataDir, "*.json").Order(StringComparer.Ordinal).Take(quick ? 2 : int.MaxValue).ToList();
         var conversations = files.Select(Load).ToList();
-        var compressor = new MessageCompressor(new ImportanceEvaluator());
+        var defaults = new MessageCompressor(new ImportanceEvaluator());
+        var compressor = new MessageCompressor(new ImportanceEvaluator())
+        {
+            VerbatimShare = options.TryGetValue("verbatim-share", out var vs) ? double.Parse(vs, CultureInfo.InvariantCulture) : defaults.VerbatimShare,
+            LengthExponent = options.TryGetValue("length-exponent", out var le) ? double.Parse(le, CultureInfo.InvariantCulture) : defaults.LengthExponent,
+        };
         var summarizer = new ExtractiveSummarizer();
 
         var evidence = Methods.ToDictionary(m => m, _ => (Kept: 0, Verbatim: 0, Total: 0));

@@ -41,6 +41,12 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     /// <summary>Share of the budget the verbatim tier may use.</summary>
     public double VerbatimShare { get; init; } = 0.15;
 
+    /// <summary>Sentences are ranked by value / units^LengthExponent (1: per token; lower favours longer sentences).</summary>
+    public double LengthExponent { get; init; } = 1.0;
+
+    /// <summary>Lowest importance at which a message may be kept verbatim in the verbatim tier.</summary>
+    public double VerbatimCutoff { get; init; } = 0.55;
+
     /// <summary>Compresses <paramref name="messages"/> (oldest first) to at most <paramref name="targetUnits"/> token units.</summary>
     public CompressionResult Compress(IReadOnlyList<ChatMessage> messages, long targetUnits, IReadOnlyCollection<string>? safetyTerms = null, bool keepLastTurn = true)
     {
@@ -138,13 +144,13 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             {
                 break;
             }
-            if (scores[i].Score >= 0.55 && TokenEstimator.Units(messages[i].Content) <= verbatimLimit / 4)
+            if (scores[i].Score >= VerbatimCutoff && TokenEstimator.Units(messages[i].Content) <= verbatimLimit / 4)
             {
                 TryVerbatim(i, verbatimLimit);
             }
         }
         // 4. Sentences by importance per token, condensed.
-        foreach (var s in sentences.Where(s => !verbatim[s.Message]).OrderByDescending(s => s.Value / s.Units).ThenByDescending(s => s.Message))
+        foreach (var s in sentences.Where(s => !verbatim[s.Message]).OrderByDescending(s => s.Value / Math.Pow(s.Units, LengthExponent)).ThenByDescending(s => s.Message))
         {
             var cost = Cost(s.Message, s.Units);
             if (used + cost <= targetUnits)
