@@ -1,3 +1,4 @@
+using CloudMemory.Context.Features.Compression;
 using CloudMemory.Context.Features.Consolidation;
 using CloudMemory.Context.Features.Memories;
 using CloudMemory.Context.Features.Messages;
@@ -22,7 +23,11 @@ public static class ContextServiceCollectionExtensions
         builder.Services.AddConversationEventHandlers();
         MemoryFeedbackScores.AddMemoryFeedback(builder.Services, ConversationEventHandlers.DeadLetterTopic);
         builder.Services.AddSingleton<MemoryContextService>();
+<<<<<<< HEAD
         builder.Services.AddSingleton<RelevantExperienceLookup>();
+=======
+        builder.Services.AddSingleton<MemoryCompressor>();
+>>>>>>> compress
         return builder;
     }
 
@@ -32,7 +37,11 @@ public static class ContextServiceCollectionExtensions
         endpoints.MapQueryMemoryContext();
         endpoints.MapMessageLog();
         endpoints.MapMemoryEndpoints();
+<<<<<<< HEAD
         endpoints.MapMemoryErasure();
+=======
+        endpoints.MapMemoryCompression();
+>>>>>>> compress
         return endpoints;
     }
 }

@@ -17,4 +17,7 @@ public static class ContextTelemetry
 
     /// <summary>Token ratio of answered queries.</summary>
     public static readonly Histogram<double> TokenRatio = Meter.CreateHistogram<double>("cloudmemory.context.token_ratio", null, "tokens(fullHistory + query) / window of answered queries");
+
+    /// <summary>Long-term memory entries merged into summaries.</summary>
+    public static readonly Counter<long> MemoriesCompressed = Meter.CreateCounter<long>("cloudmemory.memories.compressed", "{entry}");
 }

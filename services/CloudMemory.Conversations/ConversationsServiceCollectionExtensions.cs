@@ -1,5 +1,6 @@
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.State;
+using CloudMemory.Conversations.Compression;
 using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Summaries;
 using Microsoft.Extensions.Configuration;
@@ -46,6 +47,7 @@ public static class ConversationsServiceCollectionExtensions
         services.TryAddSingleton<ExtractiveSummarizer>();
         services.TryAddSingleton<BuildingBlocks.Actors.ActorTypes>();
         services.TryAddSingleton<Sessions.SessionSnapshots>();
+        services.AddCompression(configuration);
         if (llm.IsConfigured)
         {
             services.TryAddSingleton<ISummarizer>(sp => new ChatCompletionSummarizer(llm));

@@ -20,4 +20,13 @@ public sealed class SessionOptions
     /// checkpoint was lost with the previous process (0 turns the scan off).
     /// </summary>
     public int CheckpointRecoveryHours { get; set; } = 24;
+
+    /// <summary>Snapshots of a conversation kept as plain JSON; older ones are stored Brotli-compressed (seed: max_snapshots 10).</summary>
+    public int MaxSnapshots { get; set; } = 10;
+
+    /// <summary>Snapshots kept per conversation in all; beyond it the oldest is deleted.</summary>
+    public int MaxStoredSnapshots { get; set; } = 100;
+
+    /// <summary>Whether every checkpoint also takes a snapshot (label <c>checkpoint N</c>).</summary>
+    public bool SnapshotAtCheckpoint { get; set; } = true;
 }

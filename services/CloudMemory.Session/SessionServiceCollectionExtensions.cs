@@ -6,6 +6,7 @@ using CloudMemory.Session.Features.Checkpoints;
 using CloudMemory.Session.Features.Erasure;
 using CloudMemory.Session.Features.Sessions;
 using CloudMemory.Session.Features.SharedContexts;
+using CloudMemory.Session.Features.Snapshots;
 
 namespace CloudMemory.Session;
 
@@ -24,6 +25,8 @@ public static class SessionServiceCollectionExtensions
             .ValidateRange($"{SessionOptions.SectionName}:MaxTurnBytes", o => o.MaxTurnBytes, 1, int.MaxValue)
             .ValidateRange($"{SessionOptions.SectionName}:MaxSessionBytes", o => o.MaxSessionBytes, 1, int.MaxValue)
             .ValidateRange($"{SessionOptions.SectionName}:CheckpointRecoveryHours", o => o.CheckpointRecoveryHours, 0, 24 * 366)
+            .ValidateRange($"{SessionOptions.SectionName}:MaxSnapshots", o => o.MaxSnapshots, 1, 1000)
+            .ValidateRange($"{SessionOptions.SectionName}:MaxStoredSnapshots", o => o.MaxStoredSnapshots, 1, 10_000)
             .ValidateOnStart();
         services.AddConversations(builder.Configuration);
         services.AddActor<ConversationActor>();
@@ -39,5 +42,5 @@ public static class SessionServiceCollectionExtensions
     }
 
     /// <summary>Maps the session API.</summary>
-    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi().MapSharedContextApi().MapErasureApi();
+    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi().MapSharedContextApi().MapErasureApi().MapSnapshotApi();
 }

@@ -23,4 +23,10 @@ public static class SessionTelemetry
 
     /// <summary>Sessions rebuilt from the log after their state expired.</summary>
     public static readonly Counter<long> SessionsRebuilt = Meter.CreateCounter<long>("cloudmemory.sessions.rebuilt", "{session}");
+
+    /// <summary>Session snapshots taken, tagged automatic.</summary>
+    public static readonly Counter<long> SnapshotsCreated = Meter.CreateCounter<long>("cloudmemory.snapshots.created", "{snapshot}");
+
+    /// <summary>Sessions restored from a snapshot.</summary>
+    public static readonly Counter<long> SnapshotsRestored = Meter.CreateCounter<long>("cloudmemory.snapshots.restored", "{restore}");
 }

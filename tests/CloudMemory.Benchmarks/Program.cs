@@ -12,6 +12,7 @@ internal static class Program
         ["feedback"] = FeedbackBenchmark.RunAsync,
         ["summary-coverage"] = SummaryCoverageBenchmark.RunAsync,
         ["perturn"] = PerTurnProfile.RunAsync,
+        ["compression"] = CompressionBenchmark.RunAsync,
     };
 
     public static async Task<int> Main(string[] args)

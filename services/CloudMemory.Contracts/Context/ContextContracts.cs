@@ -16,9 +16,13 @@ public sealed record MemoryQueryRequest(
     int? TopK = null,
     int? MaxTokens = null,
     string? Format = null,
+<<<<<<< HEAD
     bool IncludeRelevantExperiences = false,
     TaskContext? TaskContext = null,
     int? MaxExperienceTokens = null);
+=======
+    string? Compression = null);
+>>>>>>> compress
 
 /// <summary>A long-term memory relevant to the query, with why it matched.</summary>
 public sealed record RelevantMemory(string Id, string Type, string Content, string? ContextId, double Score, double SemanticScore, double LexicalScore, string Why, DateTimeOffset CreatedAt);
@@ -40,6 +44,7 @@ public sealed record MemoryContext(
     int ContextTokens = 0,
     int MaxTokens = 0,
     bool Truncated = false,
+<<<<<<< HEAD
     IReadOnlyList<RelevantExperience>? RelevantExperiences = null);
 
 /// <summary>
@@ -49,6 +54,9 @@ public sealed record MemoryContext(
 /// </summary>
 public sealed record RelevantExperience(string Intent, double Similarity, double SuccessRate, int Attempts, string Reason,
     string? Worked, string? Failed, string? WorkedTraceId, string? FailedTraceId);
+=======
+    ContextCompression? Compression = null);
+>>>>>>> compress
 
 /// <summary>
 /// One row of the durable message log: a turn (user query + agent answer, or a message array with

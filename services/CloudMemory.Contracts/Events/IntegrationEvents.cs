@@ -19,6 +19,12 @@ public static class Topics
 
     /// <summary>A session's shared state changed (Set, agent slot).</summary>
     public const string SessionUpdated = "session-updated";
+
+    /// <summary>A session snapshot was taken.</summary>
+    public const string SnapshotCreated = "snapshot-created";
+
+    /// <summary>A session was restored from a snapshot.</summary>
+    public const string SessionRestored = "session-restored";
 }
 
 /// <summary>CloudEvent <c>type</c> values (versioned).</summary>
@@ -35,6 +41,12 @@ public static class EventTypes
 
     /// <summary>Type of <see cref="SessionUpdated"/>.</summary>
     public const string SessionUpdated = "cloudmemory.session.updated.v1";
+
+    /// <summary>Type of <see cref="SnapshotCreated"/>.</summary>
+    public const string SnapshotCreated = "cloudmemory.snapshot.created.v1";
+
+    /// <summary>Type of <see cref="SessionRestored"/>.</summary>
+    public const string SessionRestored = "cloudmemory.session.restored.v1";
 }
 
 /// <summary>A turn was appended to a conversation (with its text, so followers need no second call).</summary>
@@ -48,3 +60,9 @@ public sealed record SessionFinalized(string TenantId, string ConversationId, st
 
 /// <summary>Shared state of a session changed.</summary>
 public sealed record SessionUpdated(string TenantId, string ConversationId, long Version, string ChangedBy, IReadOnlyList<string> Changed, long OccurredAt);
+
+/// <summary>A snapshot of a session was taken (manually, or by a checkpoint when <c>Automatic</c>).</summary>
+public sealed record SnapshotCreated(string TenantId, string ConversationId, string SnapshotId, long Version, string? Label, bool Automatic, long OccurredAt);
+
+/// <summary>A session was restored from a snapshot; <c>Version</c> is the new version.</summary>
+public sealed record SessionRestored(string TenantId, string ConversationId, string SnapshotId, long RestoredFromVersion, long Version, bool LogRolledBack, long OccurredAt);

@@ -3,6 +3,7 @@ using CloudMemory.Context.Features.Memories;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations;
+using CloudMemory.Conversations.Compression;
 using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Sessions;
 using CloudMemory.Conversations.Text;
@@ -46,7 +47,8 @@ public static class QueryMemoryContextEndpoint
 /// running counts (O(1)), not from re-counting the history; the only rows read are the ones the
 /// answer returns (the current checkpoint and the turns after it).
 /// </summary>
-public sealed class MemoryContextService(SessionSnapshots sessions, IConversationLog log, ILongTermMemory memories, IOptions<MemoryPolicyOptions> options)
+public sealed class MemoryContextService(SessionSnapshots sessions, IConversationLog log, ILongTermMemory memories, IOptions<MemoryPolicyOptions> options,
+    MessageCompressor compressor, IOptions<CompressionOptions> compressionOptions)
 {
     /// <summary>Validates the request and builds the context.</summary>
     public async Task<MemoryContext> QueryAsync(string tenantId, MemoryQueryRequest request, CancellationToken cancellationToken = default)
@@ -75,6 +77,7 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
             throw new ProblemException(400, "invalid-maxTokens", $"'maxTokens' must be between {MinMaxTokens} and 10,000,000 tokens.");
         }
         var format = ParseFormat(request.Format);
+        var compressionMethod = ContextCompressor.Parse(request.Compression, compressionOptions.Value);
 
         var reply = await sessions.GetAsync(tenantId, conversationId, cancellationToken);
         if (!reply.IsSuccess)
@@ -106,13 +109,19 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
             : mode == MemoryMode.SummaryN
             ? FitWindow(session, policy.RecentTurns, available, ContextFit.UnitsOf(policy.SummaryTokensOf(budgetTokens)))
             : ContextFit.Fit(null, segment.Messages.Select(m => (IReadOnlyList<ChatMessage>)ConversationText.MessagesOf(m)).ToList(), available, 0);
+        ContextCompression? compression = null;
+        if (compressionMethod == CompressionOptions.Importance)
+        {
+            (fitted, compression) = ContextCompressor.Apply(compressor, compressionOptions.Value, fitted, mode, session, segment.Messages, available,
+                ContextFit.UnitsOf(policy.SummaryTokensOf(budgetTokens)));
+        }
         var history = fitted.History;
         var relevant = request.IncludeRelevantMemories
             ? await RelevantMemoriesAsync(tenantId, conversationId, session.Meta.UserId, query, history, request.TopK ?? 5, cancellationToken)
             : null;
         return new MemoryContext(conversationId, mode, session, history, fullHistory, estimatedTokens, tokenRatio,
             tokenRatio >= policy.TokenThresholdRatio, policy.TokenThresholdRatio, policy.ModelContextWindow, relevant,
-            format == TextFormat ? null : fitted.Messages, fitted.Tokens, budgetTokens, fitted.Trimmed);
+            format == TextFormat ? null : fitted.Messages, fitted.Tokens, budgetTokens, fitted.Trimmed, compression);
     }
 
     /// <summary>Smallest accepted <c>maxTokens</c>.</summary>

@@ -296,6 +296,7 @@ public sealed partial class ConversationActor(
                     new SessionFinalized(command.TenantId, command.ConversationId, session.Meta.UserId, result.Message.MessageId, checkpoint.Summary!, session.FlowContext.TurnCount, session.Meta.UpdatedAt),
                     result.Message.MessageId + "-final");
             }
+            await SnapshotAfterCheckpointAsync(command.TenantId, session, result.Stats.CheckpointCount);
         }
         return new(new CheckpointResult(command.ConversationId, session.MessageContext.CheckpointMessageId, session.MessageContext.Mode,
             session.MessageContext.Summary, session.MessageContext.CheckpointCount, session.Meta.Status));

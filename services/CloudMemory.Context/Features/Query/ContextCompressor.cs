@@ -1,0 +1,63 @@
+using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Contracts.Context;
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Compression;
+using CloudMemory.Conversations.Text;
+
+namespace CloudMemory.Context.Features.Query;
+
+/// <summary>
+/// The <c>compression: importance</c> step of QueryMemoryContext: when the history (the full one
+/// in FULL_HISTORY, the window in SUMMARY_N) reaches <see cref="CompressionOptions.TriggerRatio"/>
+/// of the budget, it is compressed to at most <see cref="CompressionOptions.TargetRatio"/> of its
+/// tokens (and never above the budget) instead of losing its oldest turns whole. The checkpoint
+/// summary, when there is one, stays in front as it was.
+/// </summary>
+public static class ContextCompressor
+{
+    /// <summary>The method asked for, or the configured default; 400 <c>invalid-compression</c> otherwise.</summary>
+    public static string Parse(string? requested, CompressionOptions options) => requested?.ToLowerInvariant() switch
+    {
+        null or "" => options.Default,
+        CompressionOptions.None => CompressionOptions.None,
+        CompressionOptions.Importance => CompressionOptions.Importance,
+        _ => throw new ProblemException(400, "invalid-compression", "'compression' must be 'none' or 'importance'."),
+    };
+
+    /// <summary>The context compressed when it reached the trigger, and what was done.</summary>
+    public static (FittedContext Context, ContextCompression Report) Apply(MessageCompressor compressor, CompressionOptions options, FittedContext fitted,
+        MemoryMode mode, SessionValue session, IReadOnlyList<LogMessage> segment, long availableUnits, long summaryBudgetUnits)
+    {
+        var summary = mode == MemoryMode.SummaryN ? ContextFit.TruncateToUnits(session.MessageContext.Summary.Trim(), summaryBudgetUnits) : null;
+        var source = mode == MemoryMode.SummaryN
+            ? session.MessageContext.WindowMessages
+            : segment.SelectMany(ConversationText.MessagesOf).ToList();
+        var summaryUnits = summary is null ? 0 : TokenEstimator.Units(ConversationText.RenderMessage(ContextFit.SummaryMessage(summary))) + 1;
+        var sourceUnits = source.Count == 0 ? 0 : TokenEstimator.Units(ConversationText.RenderMessages(source));
+        var tokens = TokenEstimator.TokensFromUnits(sourceUnits);
+        if (source.Count == 0 || summaryUnits + sourceUnits < options.TriggerRatio * availableUnits)
+        {
+            return (fitted, new ContextCompression(CompressionOptions.Importance, Applied: false, tokens, tokens, source.Count, 0, []));
+        }
+        var target = Math.Max(1, Math.Min((long)(options.TargetRatio * sourceUnits), availableUnits - summaryUnits));
+        var safetyTerms = session.UserSnapshot.Allergies.Concat(session.UserSnapshot.ChronicDiseases).Where(t => !string.IsNullOrWhiteSpace(t)).ToList();
+        var result = compressor.Compress(source, target, safetyTerms);
+        var window = result.Messages.ToList();
+        var messages = new List<ChatMessage>(window.Count + 1);
+        string history;
+        if (summary is not null)
+        {
+            messages.Add(ContextFit.SummaryMessage(summary));
+            history = ConversationText.ComposeSummaryAndRecent(summary, window);
+        }
+        else
+        {
+            history = ConversationText.RenderMessages(window);
+        }
+        messages.AddRange(window);
+        var units = Math.Max(TokenEstimator.Units(history), TokenEstimator.Units(ConversationText.RenderMessages(messages)));
+        var compressed = new FittedContext(summary, messages, window, history, units, Trimmed: result.Dropped.Count > 0 || result.Condensed > 0);
+        return (compressed, new ContextCompression(CompressionOptions.Importance, Applied: true, result.OriginalTokens, result.KeptTokens,
+            result.Verbatim, result.Condensed, result.Dropped));
+    }
+}

@@ -1,0 +1,204 @@
+using CloudMemory.Contracts.Context;
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Text;
+
+namespace CloudMemory.Conversations.Compression;
+
+/// <summary>A compressed history.</summary>
+/// <param name="Messages">The messages kept, in order, each with its role, name and tool calls; condensed ones hold their selected sentences.</param>
+/// <param name="SourceIndexes">For each kept message, its index in the original list.</param>
+/// <param name="OriginalUnits">Token units of the original rendering.</param>
+/// <param name="KeptUnits">Token units of the compressed rendering.</param>
+/// <param name="Verbatim">Messages kept word for word.</param>
+/// <param name="Condensed">Messages reduced to selected sentences.</param>
+/// <param name="Dropped">Messages left out.</param>
+/// <param name="Scores">The importance of every original message.</param>
+public sealed record CompressionResult(IReadOnlyList<ChatMessage> Messages, IReadOnlyList<int> SourceIndexes, long OriginalUnits, long KeptUnits,
+    int Verbatim, int Condensed, IReadOnlyList<DroppedMessage> Dropped, IReadOnlyList<MessageImportance> Scores)
+{
+    /// <summary>Estimated tokens before.</summary>
+    public int OriginalTokens => TokenEstimator.TokensFromUnits(OriginalUnits);
+
+    /// <summary>Estimated tokens after.</summary>
+    public int KeptTokens => TokenEstimator.TokensFromUnits(KeptUnits);
+}
+
+/// <summary>
+/// Extractive, importance-based compression of a conversation to a token budget. The structure
+/// stays: every kept message keeps its role, name, tool calls and place in the order (so who said
+/// what, and turn boundaries, are intact). Within the budget: safety facts and the newest turn are
+/// kept verbatim first, then the most important messages verbatim (up to half of the budget), then
+/// the remaining sentences by importance per token, each condensed (function words left out).
+/// Messages with nothing selected are dropped and reported, never silently.
+/// </summary>
+public sealed class MessageCompressor(ImportanceEvaluator evaluator)
+{
+    /// <summary>Marks where dropped messages were.</summary>
+    public const string GapMarker = "… ";
+
+    private static readonly long GapMarkerUnits = TokenEstimator.Units(GapMarker);
+
+    /// <summary>Share of the budget the verbatim tier may use.</summary>
+    public double VerbatimShare { get; init; } = 0.15;
+
+    /// <summary>Sentences are ranked by value / units^LengthExponent (1: per token; lower favours longer sentences).</summary>
+    public double LengthExponent { get; init; } = 1.0;
+
+    /// <summary>Lowest importance at which a message may be kept verbatim in the verbatim tier.</summary>
+    public double VerbatimCutoff { get; init; } = 0.55;
+
+    /// <summary>Compresses <paramref name="messages"/> (oldest first) to at most <paramref name="targetUnits"/> token units.</summary>
+    public CompressionResult Compress(IReadOnlyList<ChatMessage> messages, long targetUnits, IReadOnlyCollection<string>? safetyTerms = null, bool keepLastTurn = true)
+    {
+        var scores = evaluator.EvaluateMessages(messages, safetyTerms);
+        var original = Units(messages);
+        var n = messages.Count;
+        var sentences = new List<Sentence>();
+        for (var i = 0; i < n; i++)
+        {
+            var index = 0;
+            foreach (var text in TextSignals.Sentences(messages[i].Content))
+            {
+                var signals = TextSignals.Of(text, safetyTerms);
+                var condensed = TextSignals.Condense(text);
+                sentences.Add(new Sentence(i, index++, text, condensed, signals.Safety, scores[i].Score * Math.Max(0.02, signals.ContentScore),
+                    TokenEstimator.Units(condensed) + 1));
+            }
+        }
+        var verbatim = new bool[n];
+        var chosen = new HashSet<(int Message, int Sentence)>();
+        var chosenCount = new int[n];
+        var chosenUnits = new long[n];
+        long used = 0;
+
+        // Message overhead ("role: ", tool calls, the separator and a possible gap marker) is paid once a message appears at all.
+        long Overhead(int i) => TokenEstimator.Units(ConversationText.RenderMessage(messages[i] with { Content = "" })) + 1 + GapMarkerUnits;
+        var skeleton = new bool[n];
+        bool Appears(int i) => verbatim[i] || chosenCount[i] > 0 || skeleton[i];
+        void Choose(Sentence s)
+        {
+            chosen.Add((s.Message, s.Index));
+            chosenCount[s.Message]++;
+            chosenUnits[s.Message] += s.Units;
+        }
+        long Cost(int i, long textUnits) => textUnits + (Appears(i) ? 0 : Overhead(i));
+        bool TryVerbatim(int i, long limit)
+        {
+            if (verbatim[i])
+            {
+                return true;
+            }
+            var cost = Cost(i, TokenEstimator.Units(messages[i].Content)) - chosenUnits[i];
+            if (used + cost > limit)
+            {
+                return false;
+            }
+            used += cost;
+            verbatim[i] = true;
+            chosen.RemoveWhere(c => c.Message == i);
+            chosenCount[i] = 0;
+            chosenUnits[i] = 0;
+            return true;
+        }
+
+        // 0. A tool call and its result always stay (paired for the model), at least as a skeleton.
+        for (var i = 0; i < n; i++)
+        {
+            if (messages[i].ToolCalls is { Count: > 0 } || messages[i].Role == ChatMessage.ToolRole)
+            {
+                used += Overhead(i);
+                skeleton[i] = true;
+            }
+        }
+        // 1. Safety facts, whole messages when they fit, else their safety sentences.
+        foreach (var i in Enumerable.Range(0, n).Where(i => scores[i].Safety))
+        {
+            if (!TryVerbatim(i, targetUnits))
+            {
+                foreach (var s in sentences.Where(s => s.Message == i && s.Safety))
+                {
+                    var cost = Cost(i, s.Units);
+                    used += cost; // safety sentences are kept even past the budget
+                    Choose(s);
+                }
+            }
+        }
+        // 2. The newest turn (from its user message on) verbatim: what the next answer continues.
+        if (keepLastTurn && n > 0)
+        {
+            var start = n - 1;
+            while (start > 0 && messages[start].Role != ChatMessage.UserRole)
+            {
+                start--;
+            }
+            for (var i = n - 1; i >= start; i--)
+            {
+                TryVerbatim(i, targetUnits);
+            }
+        }
+        // 3. The most important messages verbatim, within their share of the budget.
+        var verbatimLimit = (long)(targetUnits * VerbatimShare);
+        foreach (var i in Enumerable.Range(0, n).OrderByDescending(i => scores[i].Score).ThenByDescending(i => i))
+        {
+            if (used >= verbatimLimit)
+            {
+                break;
+            }
+            if (scores[i].Score >= VerbatimCutoff && TokenEstimator.Units(messages[i].Content) <= verbatimLimit / 4)
+            {
+                TryVerbatim(i, verbatimLimit);
+            }
+        }
+        // 4. Sentences by importance per token, condensed.
+        foreach (var s in sentences.Where(s => !verbatim[s.Message]).OrderByDescending(s => s.Value / Math.Pow(s.Units, LengthExponent)).ThenByDescending(s => s.Message))
+        {
+            var cost = Cost(s.Message, s.Units);
+            if (used + cost <= targetUnits)
+            {
+                used += cost;
+                Choose(s);
+            }
+        }
+
+        var byMessage = sentences.ToLookup(s => s.Message);
+        var kept = new List<ChatMessage>();
+        var sources = new List<int>();
+        var dropped = new List<DroppedMessage>();
+        var condensedCount = 0;
+        var gap = false;
+        for (var i = 0; i < n; i++)
+        {
+            var message = messages[i];
+            string? content = null;
+            if (verbatim[i])
+            {
+                content = message.Content;
+            }
+            else if (chosenCount[i] > 0)
+            {
+                content = string.Join(" ", byMessage[i].Where(s => chosen.Contains((s.Message, s.Index)))
+                    .Select(s => s.Safety ? s.Text : s.Condensed));
+                condensedCount++;
+            }
+            else if (message.ToolCalls is { Count: > 0 } || message.Role == ChatMessage.ToolRole)
+            {
+                content = ""; // a tool call and its result stay paired for the model, even emptied
+            }
+            if (content is null)
+            {
+                dropped.Add(new DroppedMessage(i, message.Role, message.Name, TokenEstimator.Estimate(ConversationText.RenderMessage(message)), scores[i].Score, scores[i].Why));
+                gap = true;
+                continue;
+            }
+            kept.Add(message with { Content = gap && content.Length > 0 ? GapMarker + content : content });
+            sources.Add(i);
+            gap = false;
+        }
+        return new CompressionResult(kept, sources, original, Units(kept), verbatim.Count(v => v), condensedCount, dropped, scores);
+    }
+
+    private static long Units(IReadOnlyList<ChatMessage> messages) =>
+        messages.Count == 0 ? 0 : messages.Sum(m => TokenEstimator.Units(ConversationText.RenderMessage(m))) + messages.Count - 1;
+
+    private sealed record Sentence(int Message, int Index, string Text, string Condensed, bool Safety, double Value, long Units);
+}

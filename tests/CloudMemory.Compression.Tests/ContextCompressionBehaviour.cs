@@ -1,0 +1,86 @@
+using System.Net.Http.Json;
+using CloudMemory.Contracts;
+using CloudMemory.Contracts.Context;
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Session.Tests.Infrastructure;
+
+namespace CloudMemory.Compression.Tests;
+
+/// <summary><c>compression</c> of <c>POST /v1/context/query</c> on the embedded host, on both message logs.</summary>
+public abstract class ContextCompressionBehaviour(LogKind kind) : IDisposable
+{
+    private readonly CloudMemoryFactory _factory = new(kind, new Dictionary<string, string?> { ["CloudMemory:Memory:AutoCheckpoint"] = "false" });
+
+    public void Dispose()
+    {
+        _factory.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    private async Task<(HttpClient Client, string Id)> LongConversationAsync(int fillerTurns)
+    {
+        var client = _factory.CreateClient();
+        var id = "cmp-" + Guid.NewGuid().ToString("N")[..10];
+        (await client.PostAsJsonAsync("v1/sessions", new CreateSessionRequest(id, "patient-7"), ContractsJson.Options)).EnsureSuccessStatusCode();
+        await TurnAsync(client, id, "Before anything else: I am allergic to penicillin and carry an EpiPen.", "Understood, I have noted the penicillin allergy.");
+        for (var i = 0; i < fillerTurns; i++)
+        {
+            await TurnAsync(client, id, $"Okay thanks, that sounds good, round {i}.", "Great, glad to hear it, anything else I can do for you today?");
+        }
+        await TurnAsync(client, id, "My knee has been swollen for 3 days after a fall.", "Please keep it raised and book an appointment with orthopaedics.");
+        return (client, id);
+    }
+
+    private static async Task TurnAsync(HttpClient client, string id, string query, string answer) =>
+        (await client.PostAsJsonAsync($"v1/sessions/{id}/turns", new WriteTurnRequest(null, "triage", query, answer), ContractsJson.Options)).EnsureSuccessStatusCode();
+
+    private static async Task<MemoryContext> QueryAsync(HttpClient client, string id, string? compression, int maxTokens) =>
+        await (await client.PostAsJsonAsync("v1/context/query", new MemoryQueryRequest(id, Query: "What should I take for the pain?", MaxTokens: maxTokens, Compression: compression),
+            ContractsJson.Options)).ReadAsync<MemoryContext>();
+
+    [Fact]
+    public async Task Query_HistoryOverTheTrigger_IsCompressedAndKeepsTheSafetyFact()
+    {
+        var (client, id) = await LongConversationAsync(fillerTurns: 25);
+
+        var none = await QueryAsync(client, id, "none", maxTokens: 400);
+        var importance = await QueryAsync(client, id, "importance", maxTokens: 400);
+
+        none.History.Should().NotContain("penicillin", "recency truncation loses the oldest turn");
+        importance.History.Should().Contain("allergic to penicillin");
+        importance.History.Should().Contain("My knee has been swollen for 3 days after a fall.", "the newest turn is kept verbatim");
+        importance.Compression!.Applied.Should().BeTrue();
+        importance.Compression.Method.Should().Be("importance");
+        importance.Compression.KeptTokens.Should().BeLessThan(importance.Compression.OriginalTokens);
+        importance.Compression.Dropped.Should().NotBeEmpty().And.OnlyContain(d => d.Why.Length > 0);
+        importance.ContextTokens.Should().BeLessThanOrEqualTo(400);
+        importance.Messages!.Select(m => m.Role).Should().StartWith(ChatMessage.UserRole).And.EndWith(ChatMessage.AssistantRole);
+        none.Compression.Should().BeNull();
+    }
+
+    [Fact]
+    public async Task Query_HistoryUnderTheTrigger_IsReturnedWhole()
+    {
+        var (client, id) = await LongConversationAsync(fillerTurns: 1);
+
+        var context = await QueryAsync(client, id, null, maxTokens: 4000);
+
+        context.Compression!.Applied.Should().BeFalse();
+        context.Compression.Dropped.Should().BeEmpty();
+        context.History.Should().Be(context.FullHistory);
+    }
+
+    [Fact]
+    public async Task Query_UnknownCompression_Answers400()
+    {
+        var (client, id) = await LongConversationAsync(fillerTurns: 0);
+
+        var response = await client.PostAsJsonAsync("v1/context/query", new MemoryQueryRequest(id, Compression: "zip"), ContractsJson.Options);
+
+        (await response.ProblemAsync(400)).GetProperty("code").GetString().Should().Be("invalid-compression");
+    }
+}
+
+public sealed class InMemoryContextCompressionBehaviour() : ContextCompressionBehaviour(LogKind.InMemory);
+
+public sealed class PostgresContextCompressionBehaviour() : ContextCompressionBehaviour(LogKind.Postgres);

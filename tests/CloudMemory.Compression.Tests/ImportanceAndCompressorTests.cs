@@ -1,0 +1,104 @@
+using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Compression;
+using CloudMemory.Conversations.Text;
+
+namespace CloudMemory.Compression.Tests;
+
+public sealed class ImportanceAndCompressorTests
+{
+    private static readonly string[] Fillers =
+    [
+        "Hi there, how are you doing today?", "Good, thanks for asking!", "That sounds nice.", "Haha yes, totally.", "Cool, glad to hear it.",
+        "Okay, sure thing.", "Wow, that's awesome!", "Thanks so much!", "Yeah, I know what you mean.", "Great, sounds good to me.",
+    ];
+
+    private static List<ChatMessage> Conversation(int fillerRounds, string fact)
+    {
+        var messages = new List<ChatMessage> { new(ChatMessage.UserRole, fact), new(ChatMessage.AssistantRole, "Noted, thank you for telling me.") };
+        for (var i = 0; i < fillerRounds; i++)
+        {
+            messages.Add(new ChatMessage(ChatMessage.UserRole, Fillers[i % Fillers.Length]));
+            messages.Add(new ChatMessage(ChatMessage.AssistantRole, Fillers[(i + 3) % Fillers.Length]));
+        }
+        return messages;
+    }
+
+    private static long Units(IEnumerable<ChatMessage> messages) => TokenEstimator.Units(ConversationText.RenderMessages(messages));
+
+    [Fact]
+    public void EvaluateMessages_EveryScore_IsExplainedAndInRange()
+    {
+        var messages = Conversation(5, "I booked the MRI with Dr. Chen at Mercy Hospital on 12 May at 9:30.");
+
+        var scores = new ImportanceEvaluator().EvaluateMessages(messages);
+
+        scores.Should().HaveCount(messages.Count);
+        scores.Should().OnlyContain(s => s.Score >= 0 && s.Score <= 1 && s.Why.Contains("content") && s.Why.Contains("interaction") && s.Why.Contains("temporal"));
+        scores[0].Why.Should().Contain("entit").And.Contain("date");
+        scores[0].Content.Should().BeGreaterThan(scores.Skip(2).Max(s => s.Content), "a message with entities and a date says more than small talk");
+    }
+
+    [Fact]
+    public void EvaluateMessages_SafetyFact_ScoresAtTheTopAndSaysWhy()
+    {
+        var messages = Conversation(3, "By the way I get a rash from amoxicillin.");
+
+        var scores = new ImportanceEvaluator().EvaluateMessages(messages, ["amoxicillin"]);
+
+        scores[0].Safety.Should().BeTrue();
+        scores[0].Score.Should().BeGreaterThanOrEqualTo(0.95);
+        scores[0].Why.Should().Contain("safety fact");
+    }
+
+    [Fact]
+    public void EvaluateMessages_Weights_AreConfigurable()
+    {
+        var messages = Conversation(4, "My daughter Emma starts at Lincoln Elementary on 3 September.");
+
+        var recencyOnly = new ImportanceEvaluator(new ImportanceWeights { Temporal = 1, Content = 0, Interaction = 0 }).EvaluateMessages(messages);
+        var contentOnly = new ImportanceEvaluator(new ImportanceWeights { Temporal = 0, Content = 1, Interaction = 0 }).EvaluateMessages(messages);
+
+        recencyOnly.MaxBy(s => s.Score)!.Index.Should().Be(messages.Count - 1);
+        contentOnly.MaxBy(s => s.Score)!.Index.Should().Be(0);
+    }
+
+    [Theory]
+    [InlineData(0.05)]
+    [InlineData(0.2)]
+    [InlineData(0.3)]
+    [InlineData(0.5)]
+    [InlineData(0.7)]
+    [InlineData(0.9)]
+    public void Compress_AtAnyRatio_KeepsTheSafetyFactAndTheStructure(double ratio)
+    {
+        var messages = Conversation(30, "Important: I am allergic to penicillin, it gave me anaphylaxis in 2019.");
+        messages.Insert(10, new ChatMessage(ChatMessage.AssistantRole, "I will hand you over to the booking agent.") { Name = "triage" });
+        var target = (long)(ratio * Units(messages));
+
+        var result = new MessageCompressor(new ImportanceEvaluator()).Compress(messages, target);
+
+        result.Messages.Should().Contain(m => m.Content.Contains("allergic to penicillin", StringComparison.Ordinal), "safety facts are never compressed away");
+        result.KeptUnits.Should().BeLessThanOrEqualTo(Math.Max(target, Units(messages.Take(1)) + Units(messages.TakeLast(2)) + 8));
+        result.SourceIndexes.Should().BeInAscendingOrder("the order is kept");
+        result.Messages.Zip(result.SourceIndexes).Should().OnlyContain(p => p.First.Role == messages[p.Second].Role && p.First.Name == messages[p.Second].Name, "who said what is kept");
+        (result.Messages.Count + result.Dropped.Count).Should().Be(messages.Count, "every message is kept or reported as dropped");
+        result.Dropped.Where(d => d.Why.Length == 0).Should().BeEmpty();
+        if (ratio >= 0.2)
+        {
+            result.Messages[^1].Should().Be(messages[^1], "the newest turn is kept verbatim when the budget allows");
+        }
+    }
+
+    [Fact]
+    public void Compress_KeepsFactBearingSentencesOverSmallTalk()
+    {
+        var messages = Conversation(20, "Hi! So glad to chat. I adopted a beagle named Max from the Riverside shelter last Sunday.");
+
+        var result = new MessageCompressor(new ImportanceEvaluator()).Compress(messages, (long)(0.3 * Units(messages)));
+
+        var kept = string.Join(" ", result.Messages.Select(m => m.Content));
+        kept.Should().Contain("beagle").And.Contain("Max").And.Contain("Riverside").And.Contain("Sunday");
+        result.Dropped.Should().NotBeEmpty();
+        result.Dropped.Average(d => d.Importance).Should().BeLessThan(result.Scores[0].Score);
+    }
+}
