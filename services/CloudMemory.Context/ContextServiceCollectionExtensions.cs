@@ -23,11 +23,8 @@ public static class ContextServiceCollectionExtensions
         builder.Services.AddConversationEventHandlers();
         MemoryFeedbackScores.AddMemoryFeedback(builder.Services, ConversationEventHandlers.DeadLetterTopic);
         builder.Services.AddSingleton<MemoryContextService>();
-<<<<<<< HEAD
         builder.Services.AddSingleton<RelevantExperienceLookup>();
-=======
         builder.Services.AddSingleton<MemoryCompressor>();
->>>>>>> compress
         return builder;
     }
 
@@ -37,11 +34,8 @@ public static class ContextServiceCollectionExtensions
         endpoints.MapQueryMemoryContext();
         endpoints.MapMessageLog();
         endpoints.MapMemoryEndpoints();
-<<<<<<< HEAD
         endpoints.MapMemoryErasure();
-=======
         endpoints.MapMemoryCompression();
->>>>>>> compress
         return endpoints;
     }
 }

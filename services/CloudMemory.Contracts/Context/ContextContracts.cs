@@ -16,13 +16,10 @@ public sealed record MemoryQueryRequest(
     int? TopK = null,
     int? MaxTokens = null,
     string? Format = null,
-<<<<<<< HEAD
     bool IncludeRelevantExperiences = false,
     TaskContext? TaskContext = null,
-    int? MaxExperienceTokens = null);
-=======
+    int? MaxExperienceTokens = null,
     string? Compression = null);
->>>>>>> compress
 
 /// <summary>A long-term memory relevant to the query, with why it matched.</summary>
 public sealed record RelevantMemory(string Id, string Type, string Content, string? ContextId, double Score, double SemanticScore, double LexicalScore, string Why, DateTimeOffset CreatedAt);
@@ -44,8 +41,8 @@ public sealed record MemoryContext(
     int ContextTokens = 0,
     int MaxTokens = 0,
     bool Truncated = false,
-<<<<<<< HEAD
-    IReadOnlyList<RelevantExperience>? RelevantExperiences = null);
+    IReadOnlyList<RelevantExperience>? RelevantExperiences = null,
+    ContextCompression? Compression = null);
 
 /// <summary>
 /// What happened before on a similar task (from the feedback app's experience database): the
@@ -54,9 +51,6 @@ public sealed record MemoryContext(
 /// </summary>
 public sealed record RelevantExperience(string Intent, double Similarity, double SuccessRate, int Attempts, string Reason,
     string? Worked, string? Failed, string? WorkedTraceId, string? FailedTraceId);
-=======
-    ContextCompression? Compression = null);
->>>>>>> compress
 
 /// <summary>
 /// One row of the durable message log: a turn (user query + agent answer, or a message array with
