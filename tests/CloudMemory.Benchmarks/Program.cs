@@ -11,6 +11,7 @@ internal static class Program
         ["sharing"] = SharingBenchmark.RunAsync,
         ["feedback"] = FeedbackBenchmark.RunAsync,
         ["summary-coverage"] = SummaryCoverageBenchmark.RunAsync,
+        ["tokens"] = TokenCountBenchmark.RunAsync,
     };
 
     public static async Task<int> Main(string[] args)
