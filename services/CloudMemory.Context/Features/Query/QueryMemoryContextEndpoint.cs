@@ -93,8 +93,8 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         var budgetTokens = request.MaxTokens ?? policy.BudgetTokens;
         var queryUnits = query.Length == 0 ? 0 : TokenEstimator.Units(query) + 1;
         var available = Math.Max(0, ContextFit.UnitsOf(budgetTokens) - queryUnits);
-        // The cut to the budget counts with the estimator (cheap per character, and above o200k and
-        // cl100k counts on prose); the stored counts stand in for it only when they are its own.
+        // The cut to the budget counts with the estimator (cheap per character, and above o200k's
+        // counts on prose: docs/memory.md); the stored counts stand in for it only when they are its own.
         var fitted = mode == MemoryMode.FullHistory && segment.CountsMatchRows && tokens == TokenCounters.Estimator && historyUnits <= available
             ? Whole(segment.Messages, fullHistory, historyUnits) // fits as it is: nothing to count again
             : mode == MemoryMode.SummaryN
