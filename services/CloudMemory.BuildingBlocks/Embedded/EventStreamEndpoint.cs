@@ -58,7 +58,7 @@ public static class EventStreamEndpoint
         {
             await foreach (var cloudEvent in channel.Reader.ReadAllAsync(cancellationToken))
             {
-                var json = JsonSerializer.Serialize(cloudEvent, ContractsJson.Options);
+                var json = System.Text.Encoding.UTF8.GetString(CloudEventFormat.Encode(cloudEvent).Span);
                 await http.Response.WriteAsync($"id: {cloudEvent.Id}\nevent: {cloudEvent.Type}\ndata: {json}\n\n", cancellationToken);
                 await http.Response.Body.FlushAsync(cancellationToken);
             }
