@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace CloudMemory.Conversations;
@@ -41,9 +42,12 @@ public static class ConversationsServiceCollectionExtensions
             .ValidateRange($"{MemoryPolicyOptions.SectionName}:ModelContextWindow", o => o.ModelContextWindow, 1, int.MaxValue)
             .Validate(o => o.SummaryShare is > 0 and < 1 && o.CheckpointShare is > 0 and < 1 && o.SummaryShare <= o.CheckpointShare,
                 $"{MemoryPolicyOptions.SectionName}:SummaryShare and CheckpointShare must be in (0, 1), SummaryShare <= CheckpointShare")
+            .Validate(o => Text.TokenCounters.IsKnown(o.Tokenizer),
+                $"{MemoryPolicyOptions.SectionName}:Tokenizer must be one of {string.Join(", ", Text.TokenCounters.Names)}")
             .ValidateOnStart();
         var llm = configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
         services.TryAddSingleton(llm);
+        services.TryAddSingleton(sp => Text.TokenCounters.Create(sp.GetRequiredService<IOptions<MemoryPolicyOptions>>().Value.Tokenizer));
         services.TryAddSingleton<ExtractiveSummarizer>();
         services.TryAddSingleton<BuildingBlocks.Actors.ActorTypes>();
         services.TryAddSingleton<Sessions.SessionSnapshots>();
@@ -62,7 +66,7 @@ public static class ConversationsServiceCollectionExtensions
         {
             // Separate Dapr apps (session writes, context reads) share the log through the state store.
             services.TryAddSingleton<IConversationLog>(sp => new InstrumentedConversationLog(
-                new StateStoreConversationLog(sp.GetRequiredService<IStateStore>(), sp.GetRequiredService<TimeProvider>()), "statestore"));
+                new StateStoreConversationLog(sp.GetRequiredService<IStateStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Text.ITokenCounter>()), "statestore"));
             return services;
         }
         if (string.IsNullOrWhiteSpace(connectionString))
@@ -71,7 +75,7 @@ public static class ConversationsServiceCollectionExtensions
                 ? long.TryParse(cap, out var mb) && mb is >= 1 and <= 1_048_576 ? mb : throw new StartupConfigurationException(MaxLogMegabytesKey, cap, "an integer from 1 to 1048576 (MiB)")
                 : 1024;
             services.TryAddSingleton<IConversationLog>(sp => new InstrumentedConversationLog(
-                new InMemoryConversationLog(sp.GetRequiredService<TimeProvider>(), capMegabytes * 1024 * 1024), "memory"));
+                new InMemoryConversationLog(sp.GetRequiredService<TimeProvider>(), capMegabytes * 1024 * 1024, sp.GetRequiredService<Text.ITokenCounter>()), "memory"));
             return services;
         }
         services.AddPostgresDataSource(connectionString);

@@ -30,6 +30,13 @@ public sealed class MemoryPolicyOptions
     /// next crossing.
     /// </summary>
     public double CheckpointShare { get; set; } = 0.5;
+
+    /// <summary>
+    /// How each message is counted when it is written (<see cref="Text.TokenCounters"/>):
+    /// <c>o200k_base</c> (default), <c>cl100k_base</c>, or <c>estimate</c> (no vocabulary).
+    /// Counts are stored with the messages, so changing it applies to messages written afterwards.
+    /// </summary>
+    public string Tokenizer { get; set; } = Text.TokenCounters.O200kBase;
 }
 
 /// <summary>The effective threshold, recent turns and window of one decision.</summary>

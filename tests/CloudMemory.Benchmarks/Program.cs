@@ -13,6 +13,7 @@ internal static class Program
         ["summary-coverage"] = SummaryCoverageBenchmark.RunAsync,
         ["perturn"] = PerTurnProfile.RunAsync,
         ["compression"] = CompressionBenchmark.RunAsync,
+        ["tokens"] = TokenCountBenchmark.RunAsync,
     };
 
     public static async Task<int> Main(string[] args)

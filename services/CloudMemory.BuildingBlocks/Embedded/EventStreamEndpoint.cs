@@ -134,7 +134,7 @@ public static class EventStreamEndpoint
 
     private static Task WriteEventAsync(HttpContext http, CloudEvent cloudEvent, CancellationToken cancellationToken)
     {
-        var json = JsonSerializer.Serialize(cloudEvent, ContractsJson.Options);
+        var json = System.Text.Encoding.UTF8.GetString(CloudEventFormat.Encode(cloudEvent).Span);
         return http.Response.WriteAsync($"id: {cloudEvent.Id}\nevent: {cloudEvent.Type}\ndata: {json}\n\n", cancellationToken);
     }
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using System.Threading.Channels;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.Contracts;
@@ -65,19 +64,8 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher
     /// <inheritdoc />
     public Task<string> PublishAsync<T>(string topic, string eventType, T data, PublishOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var cloudEvent = new CloudEvent
-        {
-            Id = options?.EventId ?? Guid.NewGuid().ToString("N"),
-            Source = _source,
-            Type = eventType,
-            Time = _time.GetUtcNow(),
-            Subject = options?.Subject,
-            Topic = topic,
-            PubSubName = Contracts.Events.Topics.PubSubName,
-            TraceParent = Activity.Current?.Id,
-            TenantId = options?.TenantId,
-            Data = JsonSerializer.SerializeToElement(data, ContractsJson.Options),
-        };
+        var cloudEvent = CloudEventFormat.Create(options?.EventId ?? Guid.NewGuid().ToString("N"), _source, eventType, data, _time.GetUtcNow(),
+            options?.Subject, topic, Contracts.Events.Topics.PubSubName, Activity.Current?.Id, options?.TenantId);
         Enqueue(cloudEvent);
         return Task.FromResult(cloudEvent.Id);
     }

@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -93,37 +94,44 @@ public static class ServiceDefaults
         return app;
     }
 
-    // The OpenTelemetry hosting package is not available here: the SDK is built by hand and
-    // disposed with the host. Export only when an OTLP endpoint is configured.
+    /// <summary>
+    /// Span sources and meters every CloudMemory process reports: the product's own
+    /// (<c>CloudMemory.*</c>, one per service) and the libraries it calls through.
+    /// </summary>
+    public static readonly string[] TelemetrySources = ["CloudMemory.*", "Npgsql"];
+
+    // W3C trace context flows agent -> sidecar -> service -> PostgreSQL through the instrumentation
+    // libraries: ASP.NET Core continues an incoming traceparent, HttpClient and gRPC client calls
+    // carry it on, Npgsql spans each command. The instrumentation is always registered (it costs
+    // nothing until a provider is built); the providers and the OTLP exporter start only when
+    // OTEL_EXPORTER_OTLP_ENDPOINT is set, and the other standard OTEL_* variables (protocol,
+    // headers, service name, resource attributes) configure them.
     private static void AddTelemetry(this IHostApplicationBuilder builder)
     {
-        var endpoint = builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
-        if (string.IsNullOrEmpty(endpoint))
+        var services = builder.Services;
+        services.ConfigureOpenTelemetryTracerProvider(tracing => tracing
+            .AddSource(TelemetrySources)
+            .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsProbe(context.Request.Path))
+            .AddHttpClientInstrumentation()
+            .AddGrpcClientInstrumentation()
+            .AddNpgsql());
+        services.ConfigureOpenTelemetryMeterProvider(metrics => metrics
+            .AddMeter(TelemetrySources)
+            .AddAspNetCoreInstrumentation()
+            .AddHttpClientInstrumentation());
+        if (string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
             return;
         }
-        var serviceName = builder.Configuration["OTEL_SERVICE_NAME"] ?? builder.Environment.ApplicationName;
-        var tracer = Sdk.CreateTracerProviderBuilder()
-            .AddSource("CloudMemory.*", "Microsoft.AspNetCore")
-            .ConfigureResource(r => r.AddService(serviceName))
-            .AddOtlpExporter(o => o.Endpoint = new Uri(endpoint))
-            .Build();
-        var meter = Sdk.CreateMeterProviderBuilder()
-            .AddMeter("CloudMemory.*", "Microsoft.AspNetCore.Hosting")
-            .ConfigureResource(r => r.AddService(serviceName))
-            .AddOtlpExporter(o => o.Endpoint = new Uri(endpoint))
-            .Build();
-        builder.Services.AddSingleton(new TelemetryLifetime(tracer, meter));
+        services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? builder.Environment.ApplicationName))
+            .WithTracing(_ => { })
+            .WithMetrics(_ => { })
+            .UseOtlpExporter();
     }
 
-    private sealed class TelemetryLifetime(TracerProvider? tracer, MeterProvider? meter) : IDisposable
-    {
-        public void Dispose()
-        {
-            tracer?.Dispose();
-            meter?.Dispose();
-        }
-    }
+    private static bool IsProbe(PathString path) =>
+        path.StartsWithSegments("/healthz", StringComparison.Ordinal) || path.StartsWithSegments("/readyz", StringComparison.Ordinal);
 }
 
 /// <summary>Turns domain and request errors into RFC 7807 answers with stable codes.</summary>

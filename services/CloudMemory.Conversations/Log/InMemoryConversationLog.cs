@@ -10,8 +10,11 @@ namespace CloudMemory.Conversations.Log;
 /// <paramref name="maxBytes"/> (estimated: UTF-16 text plus <see cref="MessageOverheadBytes"/> per
 /// message); a write beyond it is refused with 507 <c>store-full</c>, never half-applied.
 /// </summary>
-public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = long.MaxValue) : IConversationLog
+public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = long.MaxValue, ITokenCounter? tokens = null) : IConversationLog
 {
+    // Counted once per message, at write time; the totals add the stored counts.
+    private ITokenCounter Tokens { get; } = tokens ?? TokenCounters.Create(TokenCounters.O200kBase);
+
     /// <summary>Estimated fixed cost of one stored message (record, ids, list and index slots).</summary>
     public const int MessageOverheadBytes = 400;
 
@@ -42,7 +45,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
             }
             var rendered = turn.Render();
             conversation.Bytes += Reserve(rendered.Length);
-            var units = TokenEstimator.Units(rendered);
+            var units = Tokens.Units(rendered);
             var stats = conversation.Stats;
             var message = new LogMessage(Guid.NewGuid().ToString("N"), turn.ConversationId, stats.LastSequence + 1, turn.TurnId,
                 turn.UserId, turn.AgentCode, turn.Query, turn.Answer, IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), time.GetUtcNow(),
@@ -92,7 +95,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
                 return Task.FromResult<CheckpointAppendResult?>(null);
             }
             conversation.Bytes += Reserve(checkpoint.Content.Length + checkpoint.Summary.Length);
-            var units = TokenEstimator.Units(checkpoint.Content);
+            var units = Tokens.Units(checkpoint.Content);
             var message = new LogMessage(checkpoint.MessageId, checkpoint.ConversationId, stats.LastSequence + 1, null, stats.UserId, "",
                 LogMessage.CheckpointQuery, checkpoint.Content, IsCheckpoint: true, TokenEstimator.TokensFromUnits(units), time.GetUtcNow());
             conversation.Add(message);
@@ -104,7 +107,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
                 CoveredThroughSequence = checkpoint.CoveredThroughSequence,
                 Summary = checkpoint.Summary,
                 WindowTurns = checkpoint.WindowTurns,
-                UnitsSinceCheckpoint = units + after.Sum(m => TokenEstimator.Units(ConversationText.Render(m))),
+                UnitsSinceCheckpoint = units + after.Sum(m => Tokens.Units(ConversationText.Render(m))),
                 MessagesSinceCheckpoint = 1 + after.Count,
                 LastSequence = message.Sequence,
                 Finalized = stats.Finalized || checkpoint.Final,

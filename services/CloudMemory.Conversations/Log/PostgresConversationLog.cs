@@ -13,8 +13,11 @@ namespace CloudMemory.Conversations.Log;
 /// running counts chained to the message insert), so a turn costs one round trip and the counts
 /// can never disagree with the rows.
 /// </summary>
-public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimeProvider time) : IConversationLog
+public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimeProvider time, ITokenCounter? tokens = null) : IConversationLog
 {
+    // Counted once per message, at write time; the totals add the stored counts.
+    private ITokenCounter Tokens { get; } = tokens ?? TokenCounters.Create(TokenCounters.O200kBase);
+
     private const string Columns = "message_id, conversation_id, seq, turn_id, user_id, agent_code, query, answer, is_checkpoint, units, created_at, messages::text, turn_no, after_checkpoint";
 
     /// <summary>Creates tables and indexes if they do not exist (run at start).</summary>
@@ -120,7 +123,7 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
         // No look-up first: a repeated turn id fails the statement as a whole (counts included) on the
         // unique index, and the duplicate is answered from there — one round trip for every new turn.
         var now = time.GetUtcNow();
-        var units = TokenEstimator.Units(turn.Render());
+        var units = Tokens.Units(turn.Render());
         var messageId = Guid.NewGuid().ToString("N");
         await using var command = dataSource.CreateCommand("""
             WITH c AS (
@@ -200,7 +203,7 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
             return null;
         }
         var now = time.GetUtcNow();
-        var units = TokenEstimator.Units(checkpoint.Content);
+        var units = Tokens.Units(checkpoint.Content);
         await using var command = new NpgsqlCommand("""
             WITH after AS (
                 SELECT coalesce(sum(units), 0) AS units, count(*) AS n FROM cm_messages

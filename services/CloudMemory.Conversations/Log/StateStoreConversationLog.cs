@@ -22,8 +22,11 @@ namespace CloudMemory.Conversations.Log;
 /// tenant's key or contain Dapr's <c>||</c> separator. The apps that share the log must see the same
 /// keys: the state component needs <c>keyPrefix: name</c> (or none), not the default per-app prefix.
 /// </remarks>
-public sealed class StateStoreConversationLog(IStateStore store, TimeProvider time) : IConversationLog
+public sealed class StateStoreConversationLog(IStateStore store, TimeProvider time, ITokenCounter? tokens = null) : IConversationLog
 {
+    // Counted once per message, at write time; the totals add the stored counts.
+    private ITokenCounter Tokens { get; } = tokens ?? TokenCounters.Create(TokenCounters.O200kBase);
+
     private const int MaxAttempts = 500;
 
     /// <inheritdoc />
@@ -59,7 +62,7 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
     {
         var headerKey = HeaderKey(tenantId, turn.ConversationId);
         var turnKey = turn.TurnId is null ? null : $"{headerKey}:t:{Encode(turn.TurnId)}";
-        var units = TokenEstimator.Units(turn.Render());
+        var units = Tokens.Units(turn.Render());
         for (var attempt = 1; ; attempt++)
         {
             var read = await store.GetBulkAsync(turnKey is null ? [headerKey] : [headerKey, turnKey], cancellationToken);
@@ -116,7 +119,7 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
     {
         var headerKey = HeaderKey(tenantId, checkpoint.ConversationId);
         var checkpointKey = $"{headerKey}:c:{Encode(checkpoint.MessageId)}";
-        var units = TokenEstimator.Units(checkpoint.Content);
+        var units = Tokens.Units(checkpoint.Content);
         for (var attempt = 1; ; attempt++)
         {
             var read = await store.GetBulkAsync([headerKey, checkpointKey], cancellationToken);

@@ -1,54 +1,43 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using CloudMemory.Context.Features.Memories;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CloudMemory.Context.Tests.Memories;
 
-/// <summary>The OpenAI-compatible embedder against a fake embeddings endpoint on loopback Kestrel.</summary>
-public sealed class OpenAIEmbedderTests : IAsyncLifetime
+/// <summary>The OpenAI-compatible embedder against an embeddings endpoint stubbed with WireMock.Net.</summary>
+public sealed class OpenAIEmbedderTests : IDisposable
 {
-    private readonly List<JsonObject> _requests = [];
-    private readonly List<string?> _authorizations = [];
-    private WebApplication _server = null!;
-    private string _endpoint = null!;
+    private readonly WireMockServer _server = WireMockServer.Start();
+    private readonly string _endpoint;
 
-    public async Task InitializeAsync()
+    public OpenAIEmbedderTests()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel().UseUrls("http://127.0.0.1:0");
-        _server = builder.Build();
-        _server.MapPost("/v1/embeddings", async (HttpContext http) =>
-        {
-            var body = (await JsonNode.ParseAsync(http.Request.Body))!.AsObject();
-            lock (_requests)
+        // Each input's vector is (its length, 0, 3), answered out of order: the client must place
+        // vectors by their index.
+        _server.Given(Request.Create().WithPath("/v1/embeddings").UsingPost()).RespondWith(Response.Create()
+            .WithStatusCode(200)
+            .WithBodyAsJson(request =>
             {
-                _requests.Add(body);
-                _authorizations.Add(http.Request.Headers.Authorization.ToString());
-            }
-            var inputs = body["input"]!.AsArray();
-            // Answer out of order: the client must place vectors by their index.
-            var data = inputs.Select((input, i) => new
-            {
-                @object = "embedding",
-                index = i,
-                embedding = new[] { (float)input!.GetValue<string>().Length, 0f, 3f },
-            }).Reverse();
-            return Results.Json(new { @object = "list", data, model = body["model"]!.GetValue<string>(), usage = new { prompt_tokens = 1, total_tokens = 1 } });
-        });
-        await _server.StartAsync();
-        var address = _server.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        _endpoint = address + "/v1";
+                var body = JsonNode.Parse(request.Body!)!.AsObject();
+                var data = body["input"]!.AsArray()
+                    .Select((input, i) => new { @object = "embedding", index = i, embedding = new[] { (float)input!.GetValue<string>().Length, 0f, 3f } })
+                    .Reverse()
+                    .ToArray();
+                return new { @object = "list", data, model = body["model"]!.GetValue<string>(), usage = new { prompt_tokens = 1, total_tokens = 1 } };
+            }));
+        _endpoint = _server.Url + "/v1";
     }
 
-    public async Task DisposeAsync() => await _server.DisposeAsync();
+    private List<JsonObject> Requests => _server.LogEntries.Select(e => e.RequestMessage).OrderBy(r => r.DateTime)
+        .Select(r => JsonNode.Parse(r.Body!)!.AsObject()).ToList();
+
+    private List<string> Authorizations => _server.LogEntries.Select(e => e.RequestMessage).OrderBy(r => r.DateTime)
+        .Select(r => r.Headers!["Authorization"].ToString()).ToList();
+
+    public void Dispose() => _server.Stop();
 
     [Fact]
     public async Task EmbedAsync_Batch_SendsModelAndKeyAndReturnsNormalizedVectorsInOrder()
@@ -61,10 +50,10 @@ public sealed class OpenAIEmbedderTests : IAsyncLifetime
         vectors[0].Should().Equal(4f / 5f, 0f, 3f / 5f);
         vectors[1][0].Should().BeApproximately(6f / MathF.Sqrt(45), 1e-6f);
         embedder.Dimensions.Should().Be(3);
-        _requests.Should().ContainSingle();
-        _requests[0]["model"]!.GetValue<string>().Should().Be("text-embedding-3-small");
-        _requests[0]["input"]!.AsArray().Select(i => i!.GetValue<string>()).Should().Equal("four", "sixsix");
-        _authorizations[0].Should().Be("Bearer test-key");
+        var request = Requests.Should().ContainSingle().Subject;
+        request["model"]!.GetValue<string>().Should().Be("text-embedding-3-small");
+        request["input"]!.AsArray().Select(i => i!.GetValue<string>()).Should().Equal("four", "sixsix");
+        Authorizations.Should().Equal("Bearer test-key");
     }
 
     [Fact]
@@ -80,7 +69,7 @@ public sealed class OpenAIEmbedderTests : IAsyncLifetime
 
         var result = await memory.SearchAsync("t", new MemorySearchRequest("hello", Mode: SearchModes.Semantic));
         result.Hits.Should().HaveCount(2).And.OnlyContain(h => h.SemanticScore > 0);
-        _requests.Sum(r => r["input"]!.AsArray().Count).Should().Be(3); // two documents, one query
+        Requests.Sum(r => r["input"]!.AsArray().Count).Should().Be(3); // two documents, one query
     }
 
     [Fact]

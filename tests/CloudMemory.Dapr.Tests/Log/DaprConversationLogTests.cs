@@ -54,7 +54,7 @@ public sealed class DaprStateStoreConversationLogTests : ConversationLogBehaviou
         var segment = await log.ReadSinceCheckpointAsync("t1", "busy");
         segment.Messages.Select(m => m.TurnId).Should().BeEquivalentTo(Enumerable.Range(1, 64).Select(i => $"turn-{i}"));
         segment.CountsMatchRows.Should().BeTrue();
-        stats.HistoryUnits.Should().Be(TokenEstimator.Units(ConversationText.RenderHistory(segment.Messages)));
+        stats.HistoryUnits.Should().Be(TokenCounters.Create(TokenCounters.O200kBase).JoinedUnits(segment.Messages.Select(ConversationText.Render)));
         // Every append was one transaction: header (ETag or first-write), message and turn-id key together.
         sidecar.GrpcRequests<ExecuteStateTransactionRequest>("ExecuteStateTransaction")
             .Should().OnlyContain(t => t.Operations.Count == 3 && t.Operations[0].Request.Key == "cmlog:t1:busy"

@@ -33,6 +33,10 @@ public sealed class EventStreamTests : IDisposable
         eventType.Should().Be("cloudmemory.turn.written.v1");
         data.GetProperty("tenantid").GetString().Should().Be("default");
         data.GetProperty("data").GetProperty("userQuery").GetString().Should().Be("hello");
+        data.GetProperty("specversion").GetString().Should().Be("1.0");
+        data.GetProperty("datacontenttype").GetString().Should().Be("application/json");
+        data.GetProperty("topic").GetString().Should().Be("turn-written");
+        DateTimeOffset.Parse(data.GetProperty("time").GetString()!, System.Globalization.CultureInfo.InvariantCulture).Should().BeAfter(DateTimeOffset.UnixEpoch);
     }
 
     [Fact]

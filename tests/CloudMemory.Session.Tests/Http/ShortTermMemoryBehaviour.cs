@@ -6,8 +6,10 @@ using CloudMemory.Contracts;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Events;
 using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Text;
 using CloudMemory.Session.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CloudMemory.Session.Tests.Http;
 
@@ -35,6 +37,16 @@ public abstract class ShortTermMemoryBehaviour : IDisposable
         _client.Dispose();
         _factory.Dispose();
         GC.SuppressFinalize(this);
+    }
+
+    // What the running counts must equal: every returned message counted anew with the host's
+    // tokenizer, joined by the one-unit separator, plus the query.
+    private async Task<int> RecountAsync(string id, string fullHistory, string query)
+    {
+        var tokens = _factory.Services.GetRequiredService<ITokenCounter>();
+        var segment = await _factory.Services.GetRequiredService<IConversationLog>().ReadSinceCheckpointAsync(BuildingBlocks.Hosting.Tenant.Default, id);
+        ConversationText.RenderHistory(segment.Messages).Should().Be(fullHistory);
+        return TokenEstimator.TokensFromUnits(tokens.JoinedUnits(segment.Messages.Select(ConversationText.Render).Append(query)));
     }
 
     private static string NewId() => "conv-" + Guid.NewGuid().ToString("N")[..12];
@@ -178,7 +190,7 @@ public abstract class ShortTermMemoryBehaviour : IDisposable
 
         var context = await QueryAsync(id, "还需要做什么检查？");
 
-        context.EstimatedTokens.Should().Be(TokenEstimator.Estimate(context.FullHistory + "\n" + "还需要做什么检查？"));
+        context.EstimatedTokens.Should().Be(await RecountAsync(id, context.FullHistory, "还需要做什么检查？"));
         context.TokenRatio.Should().BeApproximately(context.EstimatedTokens / 1000.0, 1e-9);
     }
 

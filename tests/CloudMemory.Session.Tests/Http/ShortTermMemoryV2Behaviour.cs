@@ -7,8 +7,10 @@ using CloudMemory.Contracts;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Events;
 using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Text;
 using CloudMemory.Session.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CloudMemory.Session.Tests.Http;
 
@@ -29,6 +31,16 @@ public abstract class ShortTermMemoryV2Behaviour : IDisposable
         _client.Dispose();
         _factory.Dispose();
         GC.SuppressFinalize(this);
+    }
+
+    // What the running counts must equal: every returned message counted anew with the host's
+    // tokenizer, joined by the one-unit separator, plus the query.
+    private async Task<int> RecountAsync(string id, string fullHistory, string query)
+    {
+        var tokens = _factory.Services.GetRequiredService<ITokenCounter>();
+        var segment = await _factory.Services.GetRequiredService<IConversationLog>().ReadSinceCheckpointAsync(BuildingBlocks.Hosting.Tenant.Default, id);
+        ConversationText.RenderHistory(segment.Messages).Should().Be(fullHistory);
+        return TokenEstimator.TokensFromUnits(tokens.JoinedUnits(segment.Messages.Select(ConversationText.Render).Append(query)));
     }
 
     private static string NewId() => "conv-" + Guid.NewGuid().ToString("N")[..12];
@@ -67,7 +79,7 @@ public abstract class ShortTermMemoryV2Behaviour : IDisposable
         context.Messages![1].ToolCalls!.Single().Should().Be(new ToolCall("call_bp", new ToolFunction("get_blood_pressure", "{\"days\":7}")));
         context.Messages![2].ToolCallId.Should().Be("call_bp");
         context.FullHistory.Should().Contain("[call get_blood_pressure {\"days\":7}]").And.Contain("tool: 120/80, stable");
-        context.EstimatedTokens.Should().Be(TokenEstimator.Estimate(context.FullHistory + "\n" + "and my pulse?"), "tool calls and results are counted");
+        context.EstimatedTokens.Should().Be(await RecountAsync(id, context.FullHistory, "and my pulse?"), "tool calls and results are counted");
         var raw = await (await _client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest(id, Query: "q"))).Content.ReadAsStringAsync();
         var wire = JsonDocument.Parse(raw).RootElement.GetProperty("messages");
         wire[1].GetProperty("tool_calls")[0].GetProperty("function").GetProperty("name").GetString().Should().Be("get_blood_pressure");

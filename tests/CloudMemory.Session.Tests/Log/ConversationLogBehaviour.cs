@@ -7,12 +7,27 @@ using Npgsql;
 
 namespace CloudMemory.Session.Tests.Log;
 
-/// <summary>One behavioural suite for every IConversationLog implementation.</summary>
-public abstract class ConversationLogBehaviour
+/// <summary>One behavioural suite for every IConversationLog implementation, counting with <paramref name="tokenizer"/>.</summary>
+public abstract class ConversationLogBehaviour(string tokenizer = TokenCounters.O200kBase)
 {
     private readonly string _tenant = "t-" + Guid.NewGuid().ToString("N")[..8];
 
+    /// <summary>The counter the log under test is created with.</summary>
+    protected ITokenCounter Tokens { get; } = TokenCounters.Create(tokenizer);
+
     protected abstract Task<IConversationLog> CreateAsync();
+
+    [Fact]
+    public async Task AppendTurn_StoresTheTokenizersCountOfTheRenderedTurn()
+    {
+        var log = await CreateAsync();
+        var turn = new TurnAppend("c1", null, "u1", "agent", "我头痛三天了，还有点发烧 — what should I take?", "Rest, fluids; paracetamol 500 mg.");
+
+        var result = await log.AppendTurnAsync(_tenant, turn);
+
+        (result.Message.Tokens * (long)TokenEstimator.UnitsPerToken).Should().BeInRange(Tokens.Units(turn.Render()), Tokens.Units(turn.Render()) + TokenEstimator.UnitsPerToken - 1);
+        result.Stats.UnitsSinceCheckpoint.Should().Be(Tokens.Units(turn.Render()));
+    }
 
     private static TurnAppend Turn(string conversation, int i, string? turnId = null) =>
         new(conversation, turnId, "u1", "agent", $"question {i} 头痛{i}天", $"answer {i}");
@@ -246,30 +261,45 @@ public abstract class ConversationLogBehaviour
         var segment = await log.ReadSinceCheckpointAsync(_tenant, "c1");
         segment.Stats.Should().Be(stats);
         segment.CountsMatchRows.Should().BeTrue();
-        stats.HistoryUnits.Should().Be(TokenEstimator.Units(ConversationText.RenderHistory(segment.Messages)));
+        stats.HistoryUnits.Should().Be(Tokens.JoinedUnits(segment.Messages.Select(ConversationText.Render)), "the running total equals a full recount");
+        if (Tokens == TokenCounters.Estimator)
+        {
+            stats.HistoryUnits.Should().Be(TokenEstimator.Units(ConversationText.RenderHistory(segment.Messages)), "the estimator is additive over the joined text");
+        }
     }
 }
 
 public sealed class InMemoryConversationLogTests : ConversationLogBehaviour
 {
-    protected override Task<IConversationLog> CreateAsync() => Task.FromResult<IConversationLog>(new InMemoryConversationLog(TimeProvider.System));
+    protected override Task<IConversationLog> CreateAsync() => Task.FromResult<IConversationLog>(new InMemoryConversationLog(TimeProvider.System, tokens: Tokens));
 }
 
-public sealed class PostgresConversationLogTests : ConversationLogBehaviour
+public sealed class InMemoryEstimatedConversationLogTests() : ConversationLogBehaviour(TokenCounters.Estimate)
+{
+    protected override Task<IConversationLog> CreateAsync() => Task.FromResult<IConversationLog>(new InMemoryConversationLog(TimeProvider.System, tokens: Tokens));
+}
+
+public abstract class PostgresConversationLogBehaviour(string tokenizer) : ConversationLogBehaviour(tokenizer)
 {
     private static readonly Lazy<NpgsqlDataSource> DataSource = new(() => NpgsqlDataSource.Create(PostgresTestServer.ConnectionString));
 
     protected override async Task<IConversationLog> CreateAsync()
     {
-        var log = new PostgresConversationLog(DataSource.Value, TimeProvider.System);
+        var log = new PostgresConversationLog(DataSource.Value, TimeProvider.System, Tokens);
         await log.MigrateAsync();
         return log;
     }
 }
 
+public sealed class PostgresConversationLogTests() : PostgresConversationLogBehaviour(TokenCounters.O200kBase);
+
+public sealed class PostgresCl100kConversationLogTests() : PostgresConversationLogBehaviour(TokenCounters.Cl100kBase);
+
+public sealed class PostgresEstimatedConversationLogTests() : PostgresConversationLogBehaviour(TokenCounters.Estimate);
+
 /// <summary>The state-store log (Dapr mode without PostgreSQL) over the in-process state store; the Dapr test project runs it over the fake sidecar.</summary>
 public sealed class StateStoreConversationLogTests : ConversationLogBehaviour
 {
     protected override Task<IConversationLog> CreateAsync() =>
-        Task.FromResult<IConversationLog>(new StateStoreConversationLog(new CloudMemory.BuildingBlocks.Embedded.InMemoryStateStore(TimeProvider.System), TimeProvider.System));
+        Task.FromResult<IConversationLog>(new StateStoreConversationLog(new CloudMemory.BuildingBlocks.Embedded.InMemoryStateStore(TimeProvider.System), TimeProvider.System, Tokens));
 }

@@ -80,13 +80,13 @@ public sealed class SummarizerTests
     [Fact]
     public async Task ChatCompletion_SendsTheSeedPromptToTheConfiguredEndpoint_AndKeepsAllergies()
     {
-        await using var server = await FakeChatCompletionsServer.StartAsync();
+        using var server = new ChatCompletionsStub();
         var summarizer = new ChatCompletionSummarizer(new LlmOptions { Endpoint = server.Endpoint.ToString(), ApiKey = "sk-test", Model = "gpt-test" });
 
         var summary = await summarizer.SummarizeAsync(new SummaryInput("Earlier: cough.", [Turn(1, "headache 3 days", "rest")], new UserProfile { Allergies = ["penicillin"] }));
 
         summary.Should().StartWith(server.Reply).And.Contain("Allergies: penicillin");
-        server.Requests.TryDequeue(out var request).Should().BeTrue();
+        var request = server.Requests.Should().ContainSingle().Subject;
         request.GetProperty("model").GetString().Should().Be("gpt-test");
         var prompt = request.GetProperty("messages")[0].GetProperty("content").GetString();
         prompt.Should().Contain("Earlier: cough.").And.Contain("user: headache 3 days").And.Contain("penicillin").And.Contain("allergies");
@@ -96,8 +96,8 @@ public sealed class SummarizerTests
     [Fact]
     public async Task AutomaticCheckpoint_UsesTheLlm_WhenConfigured()
     {
-        await using var server = await FakeChatCompletionsServer.StartAsync();
-        server.Reply = "LLM summary: headache, advised rest.";
+        using var server = new ChatCompletionsStub();
+        server.RepliesWith("LLM summary: headache, advised rest.");
         using var factory = new CloudMemoryFactory(LogKind.InMemory, new Dictionary<string, string?>
         {
             ["CloudMemory:Llm:Endpoint"] = server.Endpoint.ToString(),
@@ -122,8 +122,8 @@ public sealed class SummarizerTests
     [Fact]
     public async Task AutomaticCheckpoint_FallsBackToExtractive_WhenTheLlmKeepsFailing_AndTheTurnsNeverFail()
     {
-        await using var server = await FakeChatCompletionsServer.StartAsync();
-        server.FailWithStatus = 400; // not retried by the OpenAI client itself; the workflow retries, then falls back
+        using var server = new ChatCompletionsStub();
+        server.FailsWith(400); // not retried by the OpenAI client itself; the workflow retries, then falls back
         using var factory = new CloudMemoryFactory(LogKind.InMemory, new Dictionary<string, string?>
         {
             ["CloudMemory:Llm:Endpoint"] = server.Endpoint.ToString(),

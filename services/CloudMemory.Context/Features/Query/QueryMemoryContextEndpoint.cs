@@ -48,7 +48,7 @@ public static class QueryMemoryContextEndpoint
 /// answer returns (the current checkpoint and the turns after it).
 /// </summary>
 public sealed class MemoryContextService(SessionSnapshots sessions, IConversationLog log, ILongTermMemory memories, IOptions<MemoryPolicyOptions> options,
-    MessageCompressor compressor, IOptions<CompressionOptions> compressionOptions)
+    ITokenCounter tokens, MessageCompressor compressor, IOptions<CompressionOptions> compressionOptions)
 {
     /// <summary>Validates the request and builds the context.</summary>
     public async Task<MemoryContext> QueryAsync(string tenantId, MemoryQueryRequest request, CancellationToken cancellationToken = default)
@@ -89,10 +89,10 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         var fullHistory = ConversationText.RenderHistory(segment.Messages);
 
         // If a turn landed between reading the counts and the rows they disagree, and this one
-        // answer re-counts what it returns instead.
-        var historyUnits = segment.CountsMatchRows ? segment.Stats!.HistoryUnits : TokenEstimator.Units(fullHistory);
+        // answer re-counts what it returns instead. Counts are the configured tokenizer's.
+        var historyUnits = segment.CountsMatchRows ? segment.Stats!.HistoryUnits : tokens.JoinedUnits(segment.Messages.Select(ConversationText.Render));
         var query = request.Query ?? "";
-        var estimatedTokens = TokenEstimator.TokensFromUnits(historyUnits + 1 + TokenEstimator.Units(query));
+        var estimatedTokens = TokenEstimator.TokensFromUnits(historyUnits + 1 + tokens.Units(query));
 
         var policy = MemoryPolicy.Resolve(options.Value, session.FlowContext.TurnCount, request.TokenThresholdRatio, request.RecentTurns, request.ModelContextWindow);
         var tokenRatio = (double)estimatedTokens / policy.ModelContextWindow;
@@ -104,7 +104,9 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         var budgetTokens = request.MaxTokens ?? policy.BudgetTokens;
         var queryUnits = query.Length == 0 ? 0 : TokenEstimator.Units(query) + 1;
         var available = Math.Max(0, ContextFit.UnitsOf(budgetTokens) - queryUnits);
-        var fitted = mode == MemoryMode.FullHistory && segment.CountsMatchRows && historyUnits <= available
+        // The cut to the budget counts with the estimator (cheap per character, and above o200k's
+        // counts on prose: docs/memory.md); the stored counts stand in for it only when they are its own.
+        var fitted = mode == MemoryMode.FullHistory && segment.CountsMatchRows && tokens == TokenCounters.Estimator && historyUnits <= available
             ? Whole(segment.Messages, fullHistory, historyUnits) // fits as it is: nothing to count again
             : mode == MemoryMode.SummaryN
             ? FitWindow(session, policy.RecentTurns, available, ContextFit.UnitsOf(policy.SummaryTokensOf(budgetTokens)))
