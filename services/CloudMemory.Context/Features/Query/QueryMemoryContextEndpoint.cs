@@ -123,7 +123,7 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
             : null;
         return new MemoryContext(conversationId, mode, session, history, fullHistory, estimatedTokens, tokenRatio,
             tokenRatio >= policy.TokenThresholdRatio, policy.TokenThresholdRatio, policy.ModelContextWindow, relevant,
-            format == TextFormat ? null : fitted.Messages, fitted.Tokens, budgetTokens, fitted.Trimmed, compression);
+            format == TextFormat ? null : fitted.Messages, fitted.Tokens, budgetTokens, fitted.Trimmed, Compression: compression);
     }
 
     /// <summary>Smallest accepted <c>maxTokens</c>.</summary>
