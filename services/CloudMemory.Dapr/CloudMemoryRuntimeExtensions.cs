@@ -93,17 +93,15 @@ public static class CloudMemoryRuntimeExtensions
         services.TryAddSingleton<IServiceInvoker, DaprServiceInvoker>();
         // Actors: the SDK's runtime (types registered with AddActor) and its typed proxies, both over
         // the sidecar's actor HTTP API, with CloudMemory's JSON in both directions.
-        services.TryAddSingleton<IActorProxyFactory>(_ => new ActorProxyFactory
+        // One pooled handler for every proxy (the factory makes a client per proxy, i.e. per call).
+        services.TryAddSingleton<IActorProxyFactory>(_ => new ActorProxyFactory(new ActorProxyOptions
         {
-            DefaultOptions = new ActorProxyOptions
-            {
-                HttpEndpoint = options.HttpEndpoint.ToString().TrimEnd('/'),
-                DaprApiToken = options.ApiToken,
-                UseJsonSerialization = true,
-                JsonSerializerOptions = ContractsJson.Options,
-                RequestTimeout = Timeout.InfiniteTimeSpan, // callers pass cancellation; actor calls may legitimately run long
-            },
-        });
+            HttpEndpoint = options.HttpEndpoint.ToString().TrimEnd('/'),
+            DaprApiToken = options.ApiToken,
+            UseJsonSerialization = true,
+            JsonSerializerOptions = ContractsJson.Options,
+            RequestTimeout = Timeout.InfiniteTimeSpan, // callers pass cancellation; actor calls may legitimately run long
+        }, new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }));
         services.AddActors(actors =>
         {
             actors.HttpEndpoint = options.HttpEndpoint.ToString().TrimEnd('/');
