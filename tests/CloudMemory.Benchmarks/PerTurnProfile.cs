@@ -12,6 +12,7 @@ using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Sessions;
 using CloudMemory.Conversations.Text;
+using Dapr.Actors.Client;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CloudMemory.Benchmarks;
@@ -96,9 +97,8 @@ internal static class PerTurnProfile
         await Step("save session (JSON + state write)", iterations, () => state.SaveJsonAsync(key + "-copy", session));
         var written = new TurnWritten(Tenant, id, "m", "bench-user", 1, "triage", "question", "answer", MemoryMode.SummaryN, 100, 0);
         await Step("TurnWritten event payload (JSON)", iterations, () => Task.FromResult(JsonSerializer.SerializeToElement(written, ContractsJson.Options)));
-        var actors = services.GetRequiredService<IActorInvoker>();
-        await Step("WriteTurn through the actor, whole", Math.Min(iterations, 3_000), () => actors.InvokeMethodAsync<WriteTurnCommand, ActorReply<WriteTurnResult>>(
-            ConversationActorContract.ActorType, ConversationActorContract.ActorId(Tenant, scratch), "WriteTurn",
+        var actors = services.GetRequiredService<IActorProxyFactory>();
+        await Step("WriteTurn through the actor, whole", Math.Min(iterations, 3_000), () => actors.Conversation(Tenant, scratch).WriteTurn(
             new WriteTurnCommand(Tenant, scratch, null, "triage", $"question {n++}", "answer", null)));
     }
 
@@ -112,7 +112,7 @@ internal static class PerTurnProfile
         {
             await host.CreateAsync($"c-{prefix}-{c}");
         }
-        var actors = host.Services.GetRequiredService<IActorInvoker>();
+        var actors = host.Services.GetRequiredService<IActorProxyFactory>();
         var indexer = host.Services.GetRequiredService<TurnIndexer>();
         var embeddings = host.Services.GetRequiredService<EmbeddingPipeline>();
         var process = Process.GetCurrentProcess();
@@ -126,8 +126,7 @@ internal static class PerTurnProfile
             while ((i = Interlocked.Increment(ref next)) < turns)
             {
                 var id = $"c-{prefix}-{i % conversations}";
-                var reply = await actors.InvokeMethodAsync<WriteTurnCommand, ActorReply<WriteTurnResult>>(ConversationActorContract.ActorType,
-                    ConversationActorContract.ActorId(Tenant, id), "WriteTurn",
+                var reply = await actors.Conversation(Tenant, id).WriteTurn(
                     new WriteTurnCommand(Tenant, id, null, "triage", $"Turn {i}: the headache is back since {i % 7 + 1} days, with fever around 38.{i % 10}.",
                         $"Answer {i}: keep resting, drink water, and take your temperature twice a day; see a doctor if it passes 39.", null));
                 if (!reply.IsSuccess)

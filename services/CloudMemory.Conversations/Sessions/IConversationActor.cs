@@ -31,6 +31,18 @@ public interface IConversationActor : IActor
 
     /// <summary>Deletes the conversation's session value and whole log, in the actor's turn.</summary>
     Task<ActorReply<ConversationDeleted>> Delete(DeleteConversationCommand command);
+
+    /// <summary>Takes a snapshot of the session as it is now.</summary>
+    Task<ActorReply<SnapshotHandle>> CreateSnapshot(CreateSnapshotCommand command);
+
+    /// <summary>The conversation's snapshots, newest first.</summary>
+    Task<ActorReply<SnapshotList>> ListSnapshots(ListSnapshotsCommand command);
+
+    /// <summary>One snapshot, decompressed.</summary>
+    Task<ActorReply<SessionSnapshot>> GetSnapshot(GetSnapshotCommand command);
+
+    /// <summary>Restores the session as a snapshot has it, with a new version.</summary>
+    Task<ActorReply<RestoreResult>> RestoreSnapshot(RestoreSnapshotCommand command);
 }
 
 /// <summary>Delete a conversation's short-term memory: the session value and the whole log.</summary>

@@ -1,7 +1,7 @@
-using CloudMemory.BuildingBlocks.Actors;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Sessions;
-using CloudMemory.Session.Features.Sessions;
+using CloudMemory.Conversations.Sessions;
+using Dapr.Actors.Client;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CloudMemory.Session.Features.Snapshots;
@@ -25,7 +25,7 @@ public static class SnapshotEndpoints
     }
 
     /// <summary>Takes a snapshot: 201 with its id, time and the version it captured.</summary>
-    public static async Task<Created<SnapshotHandle>> CreateAsync(string conversationId, CreateSnapshotRequest? request, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<Created<SnapshotHandle>> CreateAsync(string conversationId, CreateSnapshotRequest? request, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var tenant = Tenant.From(http);
         Ids.Require(conversationId, "conversationId");
@@ -34,26 +34,24 @@ public static class SnapshotEndpoints
         {
             throw new ProblemException(400, "invalid-label", $"'label' must be at most {MaxLabelLength} characters without control characters.");
         }
-        var handle = await CallAsync<CreateSnapshotCommand, SnapshotHandle>(actors, tenant, conversationId, nameof(ConversationActor.CreateSnapshot),
-            new CreateSnapshotCommand(tenant, conversationId, string.IsNullOrWhiteSpace(label) ? null : label.Trim()), ct);
+        var handle = await CallAsync(actors.Conversation(tenant, conversationId).CreateSnapshot(new CreateSnapshotCommand(tenant, conversationId, string.IsNullOrWhiteSpace(label) ? null : label.Trim())), ct);
         return TypedResults.Created($"/v1/sessions/{conversationId}/snapshots/{handle.SnapshotId}", handle);
     }
 
     /// <summary>The snapshots, newest first, each with its <c>compressed</c> flag.</summary>
-    public static async Task<Ok<SnapshotList>> ListAsync(string conversationId, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<Ok<SnapshotList>> ListAsync(string conversationId, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var tenant = Tenant.From(http);
         Ids.Require(conversationId, "conversationId");
-        return TypedResults.Ok(await CallAsync<ListSnapshotsCommand, SnapshotList>(actors, tenant, conversationId, nameof(ConversationActor.ListSnapshots),
-            new ListSnapshotsCommand(tenant, conversationId), ct));
+        return TypedResults.Ok(await CallAsync(actors.Conversation(tenant, conversationId).ListSnapshots(new ListSnapshotsCommand(tenant, conversationId), ct));
     }
 
     /// <summary>The full snapshot (decompressed transparently).</summary>
-    public static async Task<Ok<SessionSnapshot>> GetAsync(string conversationId, string snapshotId, HttpContext http, IActorInvoker actors, CancellationToken ct) =>
+    public static async Task<Ok<SessionSnapshot>> GetAsync(string conversationId, string snapshotId, HttpContext http, IActorProxyFactory actors, CancellationToken ct) =>
         TypedResults.Ok(await ReadAsync(Tenant.From(http), conversationId, snapshotId, actors, ct));
 
     /// <summary>What changed from <c>snapshotId</c> to <c>?to=</c> (another snapshot).</summary>
-    public static async Task<Ok<SnapshotDiff>> DiffAsync(string conversationId, string snapshotId, string? to, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<Ok<SnapshotDiff>> DiffAsync(string conversationId, string snapshotId, string? to, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var tenant = Tenant.From(http);
         if (string.IsNullOrEmpty(to))
@@ -66,29 +64,27 @@ public static class SnapshotEndpoints
     }
 
     /// <summary>Restores the session as the snapshot has it, with a new version; optionally rolls back the log position.</summary>
-    public static async Task<Ok<RestoreResult>> RestoreAsync(string conversationId, string snapshotId, RestoreSnapshotRequest? request, HttpContext http, IActorInvoker actors, CancellationToken ct)
+    public static async Task<Ok<RestoreResult>> RestoreAsync(string conversationId, string snapshotId, RestoreSnapshotRequest? request, HttpContext http, IActorProxyFactory actors, CancellationToken ct)
     {
         var tenant = Tenant.From(http);
         Ids.Require(conversationId, "conversationId");
         Ids.Require(snapshotId, "snapshotId");
-        var result = await CallAsync<RestoreSnapshotCommand, RestoreResult>(actors, tenant, conversationId, nameof(ConversationActor.RestoreSnapshot),
-            new RestoreSnapshotCommand(tenant, conversationId, snapshotId, request?.RollbackLog ?? false), ct);
+        var result = await CallAsync(actors.Conversation(tenant, conversationId).RestoreSnapshot(new RestoreSnapshotCommand(tenant, conversationId, snapshotId, request?.RollbackLog ?? false)), ct);
         http.Response.Headers.ETag = Conversations.Sessions.SessionKeys.ETag(result.Version);
         return TypedResults.Ok(result);
     }
 
-    private static async Task<SessionSnapshot> ReadAsync(string tenant, string conversationId, string snapshotId, IActorInvoker actors, CancellationToken ct)
+    private static async Task<SessionSnapshot> ReadAsync(string tenant, string conversationId, string snapshotId, IActorProxyFactory actors, CancellationToken ct)
     {
         Ids.Require(conversationId, "conversationId");
         Ids.Require(snapshotId, "snapshotId");
-        return await CallAsync<GetSnapshotCommand, SessionSnapshot>(actors, tenant, conversationId, nameof(ConversationActor.GetSnapshot),
-            new GetSnapshotCommand(tenant, conversationId, snapshotId), ct);
+        return await CallAsync(actors.Conversation(tenant, conversationId).GetSnapshot(new GetSnapshotCommand(tenant, conversationId, snapshotId)), ct);
     }
 
-    private static async Task<TResult> CallAsync<TCommand, TResult>(IActorInvoker actors, string tenant, string conversationId, string method, TCommand command, CancellationToken ct)
+    private static async Task<TResult> CallAsync<TResult>(Task<ActorReply<TResult>> call, CancellationToken ct)
     {
-        var reply = await actors.InvokeMethodAsync<TCommand, ActorReply<TResult>>(ConversationActorContract.ActorType,
-            ConversationActorContract.ActorId(tenant, conversationId), method, command, ct);
+        ct.ThrowIfCancellationRequested();
+        var reply = await call;
         return reply.IsSuccess ? reply.Value! : throw new ProblemException(reply.Status, reply.Code!, reply.Detail ?? reply.Code!);
     }
 }
