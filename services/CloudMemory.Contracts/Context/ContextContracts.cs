@@ -35,7 +35,8 @@ public sealed record MemoryContext(
     IReadOnlyList<ChatMessage>? Messages = null,
     int ContextTokens = 0,
     int MaxTokens = 0,
-    bool Truncated = false);
+    bool Truncated = false,
+    AnthropicContext? Anthropic = null);
 
 /// <summary>
 /// One row of the durable message log: a turn (user query + agent answer, or a message array with
