@@ -42,7 +42,8 @@ public sealed record MemoryContext(
     int MaxTokens = 0,
     bool Truncated = false,
     IReadOnlyList<RelevantExperience>? RelevantExperiences = null,
-    ContextCompression? Compression = null);
+    ContextCompression? Compression = null,
+    AnthropicContext? Anthropic = null);
 
 /// <summary>
 /// What happened before on a similar task (from the feedback app's experience database): the

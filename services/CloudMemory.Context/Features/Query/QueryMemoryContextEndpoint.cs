@@ -123,7 +123,8 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
             : null;
         return new MemoryContext(conversationId, mode, session, history, fullHistory, estimatedTokens, tokenRatio,
             tokenRatio >= policy.TokenThresholdRatio, policy.TokenThresholdRatio, policy.ModelContextWindow, relevant,
-            format == TextFormat ? null : fitted.Messages, fitted.Tokens, budgetTokens, fitted.Trimmed, Compression: compression);
+            format == OpenAIFormat ? fitted.Messages : null, fitted.Tokens, budgetTokens, fitted.Trimmed,
+            Anthropic: format == AnthropicFormat ? AnthropicContext.From(fitted.Messages) : null, Compression: compression);
     }
 
     /// <summary>Smallest accepted <c>maxTokens</c>.</summary>
@@ -131,12 +132,14 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
 
     private const string OpenAIFormat = "openai";
     private const string TextFormat = "text";
+    private const string AnthropicFormat = "anthropic";
 
     private static string ParseFormat(string? format) => format?.ToLowerInvariant() switch
     {
         null or "" or OpenAIFormat => OpenAIFormat,
         TextFormat => TextFormat,
-        _ => throw new ProblemException(400, "invalid-format", "'format' must be 'openai' (messages in the chat format) or 'text' (history only)."),
+        AnthropicFormat => AnthropicFormat,
+        _ => throw new ProblemException(400, "invalid-format", "'format' must be 'openai' (messages in the chat format), 'anthropic' (system apart, content blocks) or 'text' (history only)."),
     };
 
     // Long-term memories of the same user (any conversation, this one included: details a summary
