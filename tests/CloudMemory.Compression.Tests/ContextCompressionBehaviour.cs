@@ -63,7 +63,10 @@ public abstract class ContextCompressionBehaviour(LogKind kind) : IDisposable
     {
         var (client, id) = await LongConversationAsync(fillerTurns: 1);
 
-        var context = await QueryAsync(client, id, null, maxTokens: 4000);
+        var context = await QueryAsync(client, id, "importance", maxTokens: 4000);
+        var byDefault = await QueryAsync(client, id, null, maxTokens: 4000);
+
+        byDefault.Compression.Should().BeNull("the default is none (the seed 002 behaviour)");
 
         context.Compression!.Applied.Should().BeFalse();
         context.Compression.Dropped.Should().BeEmpty();

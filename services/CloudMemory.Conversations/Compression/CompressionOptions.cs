@@ -13,11 +13,12 @@ public sealed class CompressionOptions
     public const string Importance = "importance";
 
     /// <summary>
-    /// What <c>POST /v1/context/query</c> does without a <c>compression</c> field. <c>importance</c>:
-    /// measured to keep more of what later questions need than recency truncation at the same size
-    /// (docs/compression.md, <c>CloudMemory.Benchmarks compression</c>).
+    /// What <c>POST /v1/context/query</c> does without a <c>compression</c> field. <c>importance</c>
+    /// measured better than recency truncation at every ratio (docs/benchmarks.md), but the default
+    /// stays <c>none</c>, the seed 002 contract (whole newest turns, a truncation marker on an
+    /// oversized last turn) that existing clients and suites rely on; set <c>importance</c> to opt in.
     /// </summary>
-    public string Default { get; set; } = Importance;
+    public string Default { get; set; } = None;
 
     /// <summary>Compression starts when the history reaches this share of the budget (seed: 90%).</summary>
     public double TriggerRatio { get; set; } = 0.9;

@@ -42,7 +42,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     public double VerbatimShare { get; init; } = 0.15;
 
     /// <summary>Sentences are ranked by value / units^LengthExponent (1: per token; lower favours longer sentences).</summary>
-    public double LengthExponent { get; init; } = 1.0;
+    public double LengthExponent { get; init; } = 0.25;
 
     /// <summary>Lowest importance at which a message may be kept verbatim in the verbatim tier.</summary>
     public double VerbatimCutoff { get; init; } = 0.55;
