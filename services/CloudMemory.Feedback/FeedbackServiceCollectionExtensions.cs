@@ -63,7 +63,6 @@ public static class FeedbackServiceCollectionExtensions
             .Validate(o => o.Test is LearningOptions.FisherExactTest or LearningOptions.MannWhitneyTest, "Test must be fisher-exact or mann-whitney")
             .ValidateOnStart();
         services.TryAddSingleton<LearningEngine>();
-        services.TryAddSingleton<CycleLease>();
         services.TryAddSingleton<LearningCycleRunner>();
         services.AddWorkflow<RunLearningCycleWorkflow>();
         services.AddWorkflowActivity<EvaluateTrialActivity>();

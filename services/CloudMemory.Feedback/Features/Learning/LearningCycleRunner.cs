@@ -11,10 +11,9 @@ namespace CloudMemory.Feedback.Features.Learning;
 
 /// <summary>
 /// Starts learning cycles through the workflow runner port and waits for them. Cycles of one agent
-/// run one at a time: in this process (a second request waits for the first) and across processes
-/// sharing the state store (<see cref="CycleLease"/>).
+/// run one at a time in this process (a second request waits for the first).
 /// </summary>
-public sealed class LearningCycleRunner(IWorkflowClient workflows, ILearningStore store, CycleLease lease, TimeProvider time)
+public sealed class LearningCycleRunner(IWorkflowClient workflows, ILearningStore store, TimeProvider time)
 {
     private readonly ConcurrentDictionary<(string, string), SemaphoreSlim> _gates = new();
 
@@ -31,10 +30,8 @@ public sealed class LearningCycleRunner(IWorkflowClient workflows, ILearningStor
         }
         var gate = _gates.GetOrAdd((tenantId, agentId), _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(cancellationToken);
-        string? held = null;
         try
         {
-            held = await lease.AcquireAsync(tenantId, agentId, cancellationToken);
             if (await store.GetCycleAsync(tenantId, id, cancellationToken) is { } existing)
             {
                 return (existing, false);
@@ -49,10 +46,6 @@ public sealed class LearningCycleRunner(IWorkflowClient workflows, ILearningStor
         }
         finally
         {
-            if (held is not null)
-            {
-                await lease.ReleaseAsync(tenantId, agentId, held, CancellationToken.None);
-            }
             gate.Release();
         }
     }
