@@ -43,7 +43,7 @@ public static class SnapshotEndpoints
     {
         var tenant = Tenant.From(http);
         Ids.Require(conversationId, "conversationId");
-        return TypedResults.Ok(await CallAsync(actors.Conversation(tenant, conversationId).ListSnapshots(new ListSnapshotsCommand(tenant, conversationId), ct));
+        return TypedResults.Ok(await CallAsync(actors.Conversation(tenant, conversationId).ListSnapshots(new ListSnapshotsCommand(tenant, conversationId)), ct));
     }
 
     /// <summary>The full snapshot (decompressed transparently).</summary>
