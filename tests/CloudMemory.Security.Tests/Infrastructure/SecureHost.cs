@@ -6,6 +6,7 @@ using CloudMemory.Context.Features.Memories;
 using CloudMemory.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CloudMemory.Security.Tests.Infrastructure;
@@ -35,6 +36,19 @@ public sealed class SecureHost(StoreKind kind, IDictionary<string, string?>? set
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             builder.UseSetting(key, value);
+        }
+        // The test server has no network address: calls between the apps (erasure) go through it.
+        builder.ConfigureTestServices(services =>
+            services.AddSingleton<CloudMemory.BuildingBlocks.Invocation.IServiceInvoker>(new TestServerInvoker(this)));
+    }
+
+    private sealed class TestServerInvoker(SecureHost host) : CloudMemory.BuildingBlocks.Invocation.IServiceInvoker
+    {
+        public Task<HttpResponseMessage> InvokeAsync(string appId, HttpRequestMessage request, CancellationToken cancellationToken = default)
+        {
+            var client = host.Server.CreateClient();
+            request.RequestUri = new Uri(client.BaseAddress!, request.RequestUri!.ToString().TrimStart('/'));
+            return client.SendAsync(request, cancellationToken);
         }
     }
 
