@@ -79,7 +79,7 @@ public static class FeedbackServiceCollectionExtensions
         endpoints.MapFeedbackAnalysis();
         endpoints.MapExperienceEndpoints();
         endpoints.MapLearningEndpoints();
-        endpoints.MapFeedbackErasure();
+        endpoints.MapConversationErasure<IFeedbackStore>(AppId, Contracts.Erasure.ErasureCountKeys.Feedback, (store, tenant, ids, ct) => store.DeleteConversationsAsync(tenant, ids, ct));
         return endpoints;
     }
 }

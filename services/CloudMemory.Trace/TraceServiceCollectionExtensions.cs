@@ -60,7 +60,7 @@ public static class TraceServiceCollectionExtensions
         endpoints.MapAnalysisEndpoints();
         endpoints.MapOtlpEndpoints();
         endpoints.MapProvenanceEndpoints();
-        endpoints.MapTraceErasure();
+        endpoints.MapConversationErasure<ITraceStore>(AppId, Contracts.Erasure.ErasureCountKeys.Traces, (store, tenant, ids, ct) => store.DeleteContextsAsync(tenant, ids, ct));
         return endpoints;
     }
 

@@ -1,5 +1,8 @@
 using CloudMemory.Contracts.Erasure;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CloudMemory.BuildingBlocks.Hosting;
 
@@ -51,5 +54,24 @@ public static class ErasureRights
             return RequireTenantAdmin(http);
         }
         return Tenant.From(http);
+    }
+
+    /// <summary>
+    /// Maps <c>POST /internal/v1/erasure/{appId}</c> for a service whose data hangs off conversations:
+    /// <paramref name="delete"/> removes what <typeparamref name="TStore"/> holds of the named
+    /// conversations and the answer counts it under <paramref name="countKey"/>.
+    /// </summary>
+    public static IEndpointRouteBuilder MapConversationErasure<TStore>(this IEndpointRouteBuilder endpoints, string appId, string countKey,
+        Func<TStore, string, IReadOnlyCollection<string>, CancellationToken, Task<long>> delete)
+        where TStore : notnull
+    {
+        endpoints.MapPost(InternalRoute(appId), async (ErasureRequest? request, HttpContext http, CancellationToken ct) =>
+        {
+            var tenant = Authorize(http, request);
+            var store = http.RequestServices.GetRequiredService<TStore>();
+            var deleted = request!.ConversationIds.Count == 0 ? 0 : await delete(store, tenant, request.ConversationIds, ct);
+            return TypedResults.Ok(new ErasureCounts(new Dictionary<string, long> { [countKey] = deleted }));
+        }).WithTags("Erasure").ExcludeFromDescription();
+        return endpoints;
     }
 }

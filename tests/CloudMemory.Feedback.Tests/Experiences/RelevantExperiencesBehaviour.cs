@@ -1,3 +1,4 @@
+using CloudMemory.Testing;
 using System.Net;
 using CloudMemory.BuildingBlocks.Invocation;
 using CloudMemory.Contracts.Context;
@@ -26,7 +27,7 @@ public abstract class RelevantExperiencesBehaviour : IDisposable
     {
         _factory = new FeedbackHostFactory(kind);
         // Service invocation goes through the test server, as the loopback invoker goes through the host's own port.
-        _host = _factory.WithWebHostBuilder(b => b.ConfigureTestServices(s => s.AddSingleton<IServiceInvoker>(sp => new TestServerInvoker(sp))));
+        _host = _factory.WithWebHostBuilder(b => b.ConfigureTestServices(s => s.AddTestServerInvoker()));
         _client = _host.CreateClient();
     }
 
@@ -94,17 +95,6 @@ public abstract class RelevantExperiencesBehaviour : IDisposable
         var context = await (await _client.PostJsonAsync("/v1/context/query",
             new MemoryQueryRequest("c1", Query: "flight to Oslo?", IncludeRelevantExperiences: true, TaskContext: Flight), other)).ReadAsync<MemoryContext>();
         context.RelevantExperiences.Should().BeEmpty();
-    }
-
-    private sealed class TestServerInvoker(IServiceProvider services) : IServiceInvoker
-    {
-        public async Task<HttpResponseMessage> InvokeAsync(string appId, HttpRequestMessage request, CancellationToken cancellationToken = default)
-        {
-            var server = (TestServer)services.GetRequiredService<IServer>();
-            using var client = new HttpClient(server.CreateHandler()) { BaseAddress = new Uri("http://localhost/") };
-            request.RequestUri = new Uri(client.BaseAddress, request.RequestUri!.ToString().TrimStart('/'));
-            return await client.SendAsync(request, cancellationToken); // the body is buffered: it outlives the client
-        }
     }
 }
 

@@ -37,20 +37,9 @@ public sealed class SecureHost(StoreKind kind, IDictionary<string, string?>? set
         {
             builder.UseSetting(key, value);
         }
-        // The test server has no network address: calls between the apps (erasure) go through it.
-        builder.ConfigureTestServices(services =>
-            services.AddSingleton<CloudMemory.BuildingBlocks.Invocation.IServiceInvoker>(new TestServerInvoker(this)));
+        builder.ConfigureTestServices(services => services.AddTestServerInvoker());
     }
 
-    private sealed class TestServerInvoker(SecureHost host) : CloudMemory.BuildingBlocks.Invocation.IServiceInvoker
-    {
-        public Task<HttpResponseMessage> InvokeAsync(string appId, HttpRequestMessage request, CancellationToken cancellationToken = default)
-        {
-            var client = host.Server.CreateClient();
-            request.RequestUri = new Uri(client.BaseAddress!, request.RequestUri!.ToString().TrimStart('/'));
-            return client.SendAsync(request, cancellationToken);
-        }
-    }
 
     /// <summary>Waits until events are delivered, workflows have finished and embeddings are written.</summary>
     public async Task WhenQuietAsync()

@@ -48,7 +48,7 @@ public sealed class CloudMemoryFactory(LogKind kind, IDictionary<string, string?
         {
             services.AddSingleton<TimeProvider>(Time);
             // Service invocation (erasure across services) goes to this test server, as loopback would to a real one.
-            services.AddSingleton<CloudMemory.BuildingBlocks.Invocation.IServiceInvoker>(new TestServerInvoker(this));
+            services.AddTestServerInvoker();
         });
         Configure?.Invoke(builder);
     }
@@ -103,16 +103,6 @@ public sealed class CloudMemoryFactory(LogKind kind, IDictionary<string, string?
 }
 
 /// <summary>Sends invocations to the factory's in-memory server (the embedded host has no socket under test).</summary>
-internal sealed class TestServerInvoker(CloudMemoryFactory factory) : CloudMemory.BuildingBlocks.Invocation.IServiceInvoker
-{
-    public Task<HttpResponseMessage> InvokeAsync(string appId, HttpRequestMessage request, CancellationToken cancellationToken = default)
-    {
-        var client = factory.Server.CreateClient();
-        request.RequestUri = new Uri(client.BaseAddress!, request.RequestUri!.ToString().TrimStart('/'));
-        return client.SendAsync(request, cancellationToken);
-    }
-}
-
 public static class HttpJson
 {
     public static async Task<T> ReadAsync<T>(this HttpResponseMessage response)

@@ -1,3 +1,4 @@
+using CloudMemory.Testing;
 using System.Net.Http.Json;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.Invocation;
@@ -28,7 +29,7 @@ public abstract class MemoryProducingStepBehaviour : IDisposable
     {
         _base = new TraceHost(kind);
         // The trace app reads the entry from the context app by service invocation: here through the test server.
-        _host = _base.WithWebHostBuilder(b => b.ConfigureTestServices(s => s.AddSingleton<IServiceInvoker>(sp => new TestServerInvoker(sp))));
+        _host = _base.WithWebHostBuilder(b => b.ConfigureTestServices(s => s.AddTestServerInvoker()));
     }
 
     public void Dispose()
@@ -90,17 +91,6 @@ public abstract class MemoryProducingStepBehaviour : IDisposable
 
         TraceLink.FromTraceParent($"00-{new string('0', 32)}-{spanId}-01").Should().BeNull();
         TraceLink.FromTraceParent("garbage").Should().BeNull();
-    }
-
-    private sealed class TestServerInvoker(IServiceProvider services) : IServiceInvoker
-    {
-        public async Task<HttpResponseMessage> InvokeAsync(string appId, HttpRequestMessage request, CancellationToken cancellationToken = default)
-        {
-            var server = (TestServer)services.GetRequiredService<IServer>();
-            using var client = new HttpClient(server.CreateHandler()) { BaseAddress = new Uri("http://localhost/") };
-            request.RequestUri = new Uri(client.BaseAddress, request.RequestUri!.ToString().TrimStart('/'));
-            return await client.SendAsync(request, cancellationToken); // the body is buffered: it outlives the client
-        }
     }
 }
 

@@ -106,8 +106,7 @@ public sealed class ErasureCoordinator(
     private async Task<ConversationDeleted> DeleteInActorAsync(string tenant, string conversationId, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
-        var reply = await actors.Conversation(tenant, conversationId).Delete(new DeleteConversationCommand(tenant, conversationId));
-        return reply.IsSuccess ? reply.Value! : throw new ProblemException(reply.Status, reply.Code!, reply.Detail ?? reply.Code!);
+        return (await actors.Conversation(tenant, conversationId).Delete(new DeleteConversationCommand(tenant, conversationId))).ValueOrProblem();
     }
 
     private static void AddDeletion(Dictionary<string, long> counts, ConversationDeleted deleted)

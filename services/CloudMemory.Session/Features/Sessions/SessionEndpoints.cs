@@ -38,7 +38,7 @@ public static class SessionEndpoints
         var conversationId = Ids.Require(request.ConversationId, "conversationId");
         var userId = string.IsNullOrEmpty(request.UserId) ? "" : Ids.Require(request.UserId, "userId");
         var agentCode = string.IsNullOrEmpty(request.AgentCode) ? "" : Ids.Require(request.AgentCode, "agentCode");
-        var reply = Unwrap(await actors.Conversation(tenant, conversationId).Create(new CreateSessionCommand(tenant, conversationId, userId, agentCode)));
+        var reply = ActorReplies.ValueOrProblem(await actors.Conversation(tenant, conversationId).Create(new CreateSessionCommand(tenant, conversationId, userId, agentCode)));
         http.Response.Headers.ETag = reply.ETag;
         return reply.Created
             ? TypedResults.Created($"/v1/sessions/{conversationId}", reply.Session)
@@ -50,7 +50,7 @@ public static class SessionEndpoints
     {
         var tenant = Tenant.From(http);
         Ids.Require(conversationId, "conversationId");
-        var reply = Unwrap(await sessions.GetAsync(tenant, conversationId, ct));
+        var reply = ActorReplies.ValueOrProblem(await sessions.GetAsync(tenant, conversationId, ct));
         http.Response.Headers.ETag = reply.ETag;
         return TypedResults.Ok(reply.Session);
     }
@@ -79,7 +79,7 @@ public static class SessionEndpoints
             throw new ProblemException(413, "session-too-large", $"The session exceeds {options.Value.MaxSessionBytes} bytes.");
         }
         var agentId = OptionalAgent(http);
-        var reply = Unwrap(await actors.Conversation(tenant, conversationId).Set(new SetSessionCommand(tenant, conversationId, session, ifMatch, agentId), ct));
+        var reply = ActorReplies.ValueOrProblem(await actors.Conversation(tenant, conversationId).Set(new SetSessionCommand(tenant, conversationId, session, ifMatch, agentId), ct));
         http.Response.Headers.ETag = reply.ETag;
         return TypedResults.Ok(reply.Session);
     }
@@ -123,7 +123,7 @@ public static class SessionEndpoints
         var userId = string.IsNullOrEmpty(request.UserId) ? null : Ids.Require(request.UserId, "userId");
         var agentCode = string.IsNullOrEmpty(request.AgentCode) ? null : Ids.Require(request.AgentCode, "agentCode");
         var turnId = string.IsNullOrEmpty(request.TurnId) ? null : Ids.Require(request.TurnId, "turnId");
-        return TypedResults.Ok(Unwrap(await actors.Conversation(tenant, conversationId).WriteTurn(new WriteTurnCommand(tenant, conversationId, userId, agentCode, userQuery, agentResponse, turnId, request.Messages))));
+        return TypedResults.Ok(ActorReplies.ValueOrProblem(await actors.Conversation(tenant, conversationId).WriteTurn(new WriteTurnCommand(tenant, conversationId, userId, agentCode, userQuery, agentResponse, turnId, request.Messages))));
     }
 
     /// <summary>CheckpointShortMemory: with no summary, CloudMemory summarizes.</summary>
@@ -149,7 +149,7 @@ public static class SessionEndpoints
         {
             throw new ProblemException(413, "slot-too-large", $"The slot exceeds {options.Value.MaxTurnBytes} bytes.");
         }
-        var reply = Unwrap(await actors.Conversation(tenant, conversationId).WriteAgentSlot(new WriteAgentSlotCommand(tenant, conversationId, agentCode, value)));
+        var reply = ActorReplies.ValueOrProblem(await actors.Conversation(tenant, conversationId).WriteAgentSlot(new WriteAgentSlotCommand(tenant, conversationId, agentCode, value)));
         http.Response.Headers.ETag = reply.ETag;
         return TypedResults.Ok(reply.Session);
     }
@@ -164,11 +164,8 @@ public static class SessionEndpoints
             throw new ProblemException(400, "invalid-recentTurns", "'recentTurns' must be between 1 and 1000.");
         }
         var reply = await coordinator.RunAsync(tenant, conversationId, request?.Summary, recentTurns, final, ct);
-        return TypedResults.Ok(Unwrap(reply));
+        return TypedResults.Ok(ActorReplies.ValueOrProblem(reply));
     }
 
     private static string? OptionalAgent(HttpContext http) => Tenant.AgentFrom(http);
-
-    private static T Unwrap<T>(ActorReply<T> reply) =>
-        reply.IsSuccess ? reply.Value! : throw new ProblemException(reply.Status, reply.Code!, reply.Detail ?? reply.Code!);
 }

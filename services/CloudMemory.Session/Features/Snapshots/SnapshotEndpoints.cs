@@ -1,6 +1,7 @@
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations.Sessions;
+using CloudMemory.Session.Features.Sessions;
 using Dapr.Actors.Client;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -34,7 +35,7 @@ public static class SnapshotEndpoints
         {
             throw new ProblemException(400, "invalid-label", $"'label' must be at most {MaxLabelLength} characters without control characters.");
         }
-        var handle = await CallAsync(actors.Conversation(tenant, conversationId).CreateSnapshot(new CreateSnapshotCommand(tenant, conversationId, string.IsNullOrWhiteSpace(label) ? null : label.Trim())), ct);
+        var handle = (await actors.Conversation(tenant, conversationId).CreateSnapshot(new CreateSnapshotCommand(tenant, conversationId, string.IsNullOrWhiteSpace(label) ? null : label.Trim()))).ValueOrProblem();
         return TypedResults.Created($"/v1/sessions/{conversationId}/snapshots/{handle.SnapshotId}", handle);
     }
 
@@ -43,7 +44,7 @@ public static class SnapshotEndpoints
     {
         var tenant = Tenant.From(http);
         Ids.Require(conversationId, "conversationId");
-        return TypedResults.Ok(await CallAsync(actors.Conversation(tenant, conversationId).ListSnapshots(new ListSnapshotsCommand(tenant, conversationId)), ct));
+        return TypedResults.Ok((await actors.Conversation(tenant, conversationId).ListSnapshots(new ListSnapshotsCommand(tenant, conversationId))).ValueOrProblem());
     }
 
     /// <summary>The full snapshot (decompressed transparently).</summary>
@@ -69,7 +70,7 @@ public static class SnapshotEndpoints
         var tenant = Tenant.From(http);
         Ids.Require(conversationId, "conversationId");
         Ids.Require(snapshotId, "snapshotId");
-        var result = await CallAsync(actors.Conversation(tenant, conversationId).RestoreSnapshot(new RestoreSnapshotCommand(tenant, conversationId, snapshotId, request?.RollbackLog ?? false)), ct);
+        var result = (await actors.Conversation(tenant, conversationId).RestoreSnapshot(new RestoreSnapshotCommand(tenant, conversationId, snapshotId, request?.RollbackLog ?? false))).ValueOrProblem();
         http.Response.Headers.ETag = Conversations.Sessions.SessionKeys.ETag(result.Version);
         return TypedResults.Ok(result);
     }
@@ -78,13 +79,7 @@ public static class SnapshotEndpoints
     {
         Ids.Require(conversationId, "conversationId");
         Ids.Require(snapshotId, "snapshotId");
-        return await CallAsync(actors.Conversation(tenant, conversationId).GetSnapshot(new GetSnapshotCommand(tenant, conversationId, snapshotId)), ct);
+        return (await actors.Conversation(tenant, conversationId).GetSnapshot(new GetSnapshotCommand(tenant, conversationId, snapshotId))).ValueOrProblem();
     }
 
-    private static async Task<TResult> CallAsync<TResult>(Task<ActorReply<TResult>> call, CancellationToken ct)
-    {
-        ct.ThrowIfCancellationRequested();
-        var reply = await call;
-        return reply.IsSuccess ? reply.Value! : throw new ProblemException(reply.Status, reply.Code!, reply.Detail ?? reply.Code!);
-    }
 }
