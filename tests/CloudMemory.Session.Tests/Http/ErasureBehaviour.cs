@@ -132,6 +132,9 @@ public abstract class ErasureBehaviour : IDisposable
         await StepAsync("tr-2", "u2-a");
         await FeedbackAsync("fb-1", "u1-b");
         await FeedbackAsync("fb-2", "u2-a");
+        // Turns are indexed in the background; an erasure that overtakes the indexer leaves memories it
+        // writes afterwards (a known gap, see docs/memory.md), so this test erases a settled host.
+        await _factory.WhenQuietAsync();
 
         var report = await (await _client.DeleteAsync("/v1/users/u1")).ReadAsync<ErasureReport>();
 
