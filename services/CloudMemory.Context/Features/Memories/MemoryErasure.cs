@@ -1,5 +1,6 @@
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Erasure;
+using CloudMemory.Context.Features.TurnIndexing;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CloudMemory.Context.Features.Memories;
@@ -21,9 +22,14 @@ public static class MemoryErasure
     }
 
     /// <summary>Deletes and counts.</summary>
-    public static async Task<Ok<ErasureCounts>> EraseAsync(ErasureRequest? request, HttpContext http, ILongTermMemory memory, CancellationToken ct)
+    public static async Task<Ok<ErasureCounts>> EraseAsync(ErasureRequest? request, HttpContext http, ILongTermMemory memory, IServiceProvider services, CancellationToken ct)
     {
         var tenant = ErasureRights.Authorize(http, request);
+        // Turns of these conversations (and this user) still waiting to be indexed must not come back after the deletion.
+        if (services.GetService<TurnIndexer>() is { } indexer)
+        {
+            await indexer.ForgetAsync(tenant, request!.ConversationIds, request.UserId, ct);
+        }
         long deleted = 0;
         var queries = request!.ConversationIds.Select(c => new MemoryListQuery(ContextId: c, Limit: Page)).ToList();
         if (request.UserId is { } user)

@@ -27,6 +27,11 @@ public sealed class TurnIndexer : BackgroundService
     // Conversations with a durable mark: turns queued (or recently indexed) and the mark's token.
     private readonly Dictionary<(string, string), Marked> _marked = [];
     private readonly Lock _gate = new();
+    // Erased conversations ("c", id) and users ("u", id) of each tenant, with when: their turns written
+    // until then are never indexed, however late they arrive (queued, or redelivered by the broker).
+    private readonly Dictionary<(string Tenant, char Kind, string Id), DateTimeOffset> _erased = [];
+    // Held while a batch is written, so an erasure can wait for the one in flight.
+    private readonly SemaphoreSlim _writing = new(1, 1);
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ILongTermMemory _memory;
     private readonly ITurnBacklogMarks _marks;
@@ -108,6 +113,40 @@ public sealed class TurnIndexer : BackgroundService
         _queue.Writer.TryWrite(turn);
         return true;
     }
+
+    /// <summary>
+    /// Called by an erasure before it deletes memories: turns of <paramref name="conversationIds"/>, and
+    /// of <paramref name="userId"/>, written until now are dropped instead of indexed — queued ones
+    /// and ones that arrive late — and a batch being written is waited for, so nothing of theirs is
+    /// written after the erasure. Remembered for <see cref="TurnIndexingOptions.ErasedRetentionSeconds"/>
+    /// in this process (a turn event redelivered later than that would be indexed again).
+    /// </summary>
+    public async Task ForgetAsync(string tenantId, IReadOnlyCollection<string> conversationIds, string? userId, CancellationToken cancellationToken = default)
+    {
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            var horizon = now - TimeSpan.FromSeconds(_options.ErasedRetentionSeconds);
+            foreach (var stale in _erased.Where(e => e.Value < horizon).Select(e => e.Key).ToList())
+            {
+                _erased.Remove(stale);
+            }
+            foreach (var conversationId in conversationIds)
+            {
+                _erased[(tenantId, 'c', conversationId)] = now;
+            }
+            if (userId is not null)
+            {
+                _erased[(tenantId, 'u', userId)] = now;
+            }
+        }
+        await _writing.WaitAsync(cancellationToken);
+        _writing.Release();
+    }
+
+    private bool IsErased(PendingTurn turn) =>
+        (_erased.TryGetValue((turn.TenantId, 'c', turn.ConversationId), out var at) && turn.CreatedAt <= at)
+        || (turn.UserId is { } user && _erased.TryGetValue((turn.TenantId, 'u', user), out at) && turn.CreatedAt <= at);
 
     /// <summary>Waits until the backlog is empty (tests, benchmarks, shutdown).</summary>
     public async Task WaitForIdleAsync(CancellationToken cancellationToken = default)
@@ -281,6 +320,24 @@ public sealed class TurnIndexer : BackgroundService
     }
 
     private async Task IndexBatchAsync(List<PendingTurn> batch, CancellationToken cancellationToken)
+    {
+        await _writing.WaitAsync(cancellationToken);
+        try
+        {
+            List<PendingTurn> kept;
+            lock (_gate)
+            {
+                kept = _erased.Count == 0 ? batch : batch.Where(t => !IsErased(t)).ToList();
+            }
+            await WriteBatchAsync(kept, cancellationToken);
+        }
+        finally
+        {
+            _writing.Release();
+        }
+    }
+
+    private async Task WriteBatchAsync(List<PendingTurn> batch, CancellationToken cancellationToken)
     {
         foreach (var tenant in batch.GroupBy(t => t.TenantId, StringComparer.Ordinal))
         {
