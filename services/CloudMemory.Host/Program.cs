@@ -1,4 +1,3 @@
-using CloudMemory.BuildingBlocks.Embedded;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Context;
 using CloudMemory.Dapr;
@@ -41,7 +40,6 @@ public sealed class Program
         app.MapSessionEndpoints();
         app.MapTraceEndpoints();
         app.MapFeedbackEndpoints();
-        app.MapEmbeddedEventStream();
         return app;
     }
 }

@@ -1,4 +1,5 @@
 using CloudMemory.BuildingBlocks.Actors;
+using CloudMemory.BuildingBlocks.EventStream;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Conversations;
@@ -38,9 +39,10 @@ public static class SessionServiceCollectionExtensions
         services.AddSingleton<CheckpointRecovery>();
         services.AddHostedService(sp => sp.GetRequiredService<CheckpointRecovery>());
         services.AddSharedContexts();
+        services.AddEventStream();
         return builder;
     }
 
-    /// <summary>Maps the session API.</summary>
-    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi().MapSharedContextApi().MapErasureApi().MapSnapshotApi();
+    /// <summary>Maps the session API and the event stream (<c>GET /v1/events</c>).</summary>
+    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi().MapSharedContextApi().MapErasureApi().MapSnapshotApi().MapEventStream();
 }

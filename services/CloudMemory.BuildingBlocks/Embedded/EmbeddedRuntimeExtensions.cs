@@ -23,8 +23,6 @@ public static class EmbeddedRuntimeExtensions
             sp.GetRequiredService<ILogger<InMemoryEventBus>>()));
         services.TryAddSingleton<IEventPublisher>(sp => sp.GetRequiredService<InMemoryEventBus>());
         services.AddHostedService(sp => sp.GetRequiredService<InMemoryEventBus>());
-        services.AddOptions<EventStreamOptions>().BindConfiguration(EventStreamOptions.SectionName);
-        services.TryAddSingleton<EventReplayBuffer>();
         services.TryAddSingleton<EmbeddedActorRuntime>();
         services.TryAddSingleton<IActorProxyFactory>(sp => sp.GetRequiredService<EmbeddedActorRuntime>());
         services.AddHostedService(sp => sp.GetRequiredService<EmbeddedActorRuntime>());

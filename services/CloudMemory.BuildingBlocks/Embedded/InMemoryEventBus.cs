@@ -25,7 +25,7 @@ public sealed class EmbeddedPubSubOptions
 /// topic, retries with exponential backoff, dead-letter topic after the last attempt or a DROP.
 /// Publishing never waits for subscribers.
 /// </summary>
-public sealed class InMemoryEventBus : BackgroundService, IEventPublisher
+public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, EventStream.IEventTap
 {
     private readonly Channel<Delivery> _queue = Channel.CreateUnbounded<Delivery>(new UnboundedChannelOptions { SingleReader = false });
     private readonly IReadOnlyList<Subscription> _subscriptions;

@@ -3,7 +3,9 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CloudMemory.BuildingBlocks.EventStream;
 using CloudMemory.BuildingBlocks.PubSub;
+using CloudMemory.Contracts.Events;
 using Dapr;
 using CloudEvent = CloudMemory.BuildingBlocks.PubSub.CloudEvent;
 using Microsoft.AspNetCore.Authentication;
@@ -26,6 +28,9 @@ public static class DaprEndpoints
 {
     /// <summary>Name of the SDK's authorization policy that requires the App API token.</summary>
     public const string AppTokenPolicy = "Dapr";
+
+    /// <summary>Delivery route of the known topics the app follows only for its event stream (<c>GET /v1/events</c>).</summary>
+    public const string EventStreamRoute = "/events/stream";
 
     /// <summary>Registers the SDK's App API token check (only when APP_API_TOKEN is set).</summary>
     public static IServiceCollection AddDaprAppToken(this IServiceCollection services, DaprOptions options)
@@ -54,11 +59,18 @@ public static class DaprEndpoints
             subscribe.RequireAuthorization(AppTokenPolicy);
         }
         var subscriptions = endpoints.ServiceProvider.GetServices<Subscription>().ToList();
+        var stream = endpoints.ServiceProvider.GetService<EventFanOut>();
+        if (stream is not null)
+        {
+            // The event stream follows every known topic: those no handler of this app subscribes to get a route that only hands them on.
+            subscriptions.AddRange(KnownTopics.All.Where(topic => !subscriptions.Any(s => s.Topic == topic)).Order(StringComparer.Ordinal)
+                .Select(topic => new Subscription(topic, EventStreamRoute, static (_, _) => Task.FromResult(DeliveryStatus.Success))));
+        }
         foreach (var route in subscriptions.GroupBy(s => NormalizeRoute(s.Route), StringComparer.Ordinal))
         {
             var delivery = new SubscriptionDelivery(route.Key, route.ToList(),
                 endpoints.ServiceProvider.GetRequiredService<DeliveryDeduplicator>(),
-                endpoints.ServiceProvider.GetRequiredService<ILogger<SubscriptionDelivery>>());
+                endpoints.ServiceProvider.GetRequiredService<ILogger<SubscriptionDelivery>>(), stream);
             var handler = endpoints.MapPost(route.Key, (Func<HttpContext, Task<IResult>>)delivery.HandleAsync).ExcludeFromDescription();
             foreach (var subscription in route)
             {
@@ -90,9 +102,11 @@ public static class DaprEndpoints
 /// <summary>
 /// One delivery route: takes the CloudEvent the SDK's middleware unwrapped (data as the body, the
 /// other attributes as <c>Cloudevent.*</c> headers), acknowledges a redelivered id without running the
-/// handler again, and answers daprd with 200 and SUCCESS / RETRY / DROP.
+/// handler again, and answers daprd with 200 and SUCCESS / RETRY / DROP. An event its handler took
+/// is handed on to the app's event stream, when the app serves one.
 /// </summary>
-public sealed class SubscriptionDelivery(string route, IReadOnlyList<Subscription> subscriptions, DeliveryDeduplicator deduplicator, ILogger<SubscriptionDelivery> logger)
+public sealed class SubscriptionDelivery(string route, IReadOnlyList<Subscription> subscriptions, DeliveryDeduplicator deduplicator, ILogger<SubscriptionDelivery> logger,
+    EventFanOut? stream = null)
 {
     private readonly ConcurrentDictionary<string, byte> _inFlight = new(StringComparer.Ordinal);
 
@@ -139,6 +153,10 @@ public sealed class SubscriptionDelivery(string route, IReadOnlyList<Subscriptio
         if (status == DeliveryStatus.Retry)
         {
             deduplicator.Forget(dedupKey, cloudEvent.Id); // the redelivery must run the handler again
+        }
+        else if (status == DeliveryStatus.Success)
+        {
+            stream?.Publish(cloudEvent);
         }
         return Status(status switch
         {

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using CloudMemory.BuildingBlocks.Embedded;
+using CloudMemory.BuildingBlocks.EventStream;
 using CloudMemory.Contracts;
 using CloudMemory.Contracts.Erasure;
 using CloudMemory.Contracts.Feedback;

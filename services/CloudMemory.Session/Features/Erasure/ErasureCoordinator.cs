@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
-using CloudMemory.BuildingBlocks.Embedded;
+using CloudMemory.BuildingBlocks.EventStream;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.Invocation;
 using CloudMemory.Contracts;

@@ -10,11 +10,12 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace CloudMemory.BuildingBlocks.Embedded;
+namespace CloudMemory.BuildingBlocks.EventStream;
 
 /// <summary>
-/// <c>GET /v1/events</c>: the embedded host's events as a server-sent event stream, so agents can
-/// follow a conversation without a Dapr broker. Only the caller's tenant's events are sent;
+/// <c>GET /v1/events</c>: the events this process sees (<see cref="IEventTap"/>: the embedded bus, or
+/// on Dapr the session app's deliveries of every known topic) as a server-sent event stream, so agents
+/// can follow a conversation without being a Dapr app. Only the caller's tenant's events are sent;
 /// <c>topics</c> and <c>conversationId</c> narrow the stream. A slow reader loses the oldest
 /// events (bounded buffer), never slows the writers. A follower that reconnects with
 /// <c>Last-Event-ID</c> (header, or <c>lastEventId</c> in the query for clients that cannot set it)
@@ -26,10 +27,10 @@ public static class EventStreamEndpoint
     /// <summary>Events buffered per reader.</summary>
     public const int BufferSize = 1024;
 
-    /// <summary>Maps the stream when the Embedded runtime's bus is in use (a Dapr deployment has a real broker).</summary>
-    public static IEndpointRouteBuilder MapEmbeddedEventStream(this IEndpointRouteBuilder endpoints)
+    /// <summary>Maps the stream when <see cref="EventStreamServiceCollectionExtensions.AddEventStream"/> registered it.</summary>
+    public static IEndpointRouteBuilder MapEventStream(this IEndpointRouteBuilder endpoints)
     {
-        if (endpoints.ServiceProvider.GetService<InMemoryEventBus>() is not null)
+        if (endpoints.ServiceProvider.GetService<IEventTap>() is not null)
         {
             endpoints.ServiceProvider.GetRequiredService<EventReplayBuffer>(); // records from start-up on, not from the first follower
             endpoints.MapGet("/v1/events", StreamAsync).WithTags("Events").WithName("StreamEvents")
@@ -44,7 +45,7 @@ public static class EventStreamEndpoint
         return endpoints;
     }
 
-    private static async Task StreamAsync(HttpContext http, InMemoryEventBus bus, EventReplayBuffer replay, IOptions<EventStreamOptions> options,
+    private static async Task StreamAsync(HttpContext http, IEventTap bus, EventReplayBuffer replay, IOptions<EventStreamOptions> options,
         IEnumerable<Subscription> subscriptions, string? topics, string? conversationId, string? lastEventId, CancellationToken cancellationToken)
     {
         var tenant = Tenant.From(http);

@@ -3,7 +3,7 @@ using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.PubSub;
 using Microsoft.Extensions.Options;
 
-namespace CloudMemory.BuildingBlocks.Embedded;
+namespace CloudMemory.BuildingBlocks.EventStream;
 
 /// <summary>Settings of the embedded event stream (<c>CloudMemory:Events</c>).</summary>
 public sealed class EventStreamOptions
@@ -24,7 +24,7 @@ public sealed class EventStreamOptions
 /// <summary>
 /// The last events of each tenant, bounded by count and age, so a follower of <c>GET /v1/events</c>
 /// that reconnects with <c>Last-Event-ID</c> gets what it missed. Records every event the embedded
-/// bus publishes from its creation (at start-up, when the stream is mapped).
+/// process sees (<see cref="IEventTap"/>) from its creation (at start-up, when the stream is mapped).
 /// </summary>
 public sealed class EventReplayBuffer : IDisposable
 {
@@ -35,7 +35,7 @@ public sealed class EventReplayBuffer : IDisposable
     private readonly IDisposable _tap;
 
     /// <summary>Creates the buffer and starts recording <paramref name="bus"/>'s events.</summary>
-    public EventReplayBuffer(InMemoryEventBus bus, IOptions<EventStreamOptions> options, TimeProvider time)
+    public EventReplayBuffer(IEventTap bus, IOptions<EventStreamOptions> options, TimeProvider time)
     {
         _options = options.Value;
         _time = time;
