@@ -36,6 +36,10 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
     /// <inheritdoc />
     public Task<AppendResult> AppendTurnAsync(string tenantId, TurnAppend turn, CancellationToken cancellationToken = default)
     {
+        // Counted before taking the log's lock: tokenizing is the costly part of an append, and
+        // under the lock it would serialize every conversation's writers behind it.
+        var rendered = turn.Render();
+        var units = Tokens.Units(rendered);
         lock (_gate)
         {
             var conversation = GetOrCreate(tenantId, turn.ConversationId, turn.UserId);
@@ -43,9 +47,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
             {
                 return Task.FromResult(new AppendResult(existing, Duplicate: true, conversation.Stats));
             }
-            var rendered = turn.Render();
             conversation.Bytes += Reserve(rendered.Length);
-            var units = Tokens.Units(rendered);
             var stats = conversation.Stats;
             var message = new LogMessage(Guid.NewGuid().ToString("N"), turn.ConversationId, stats.LastSequence + 1, turn.TurnId,
                 turn.UserId, turn.AgentCode, turn.Query, turn.Answer, IsCheckpoint: false, TokenEstimator.TokensFromUnits(units), time.GetUtcNow(),
@@ -78,6 +80,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
     /// <inheritdoc />
     public Task<CheckpointAppendResult?> AppendCheckpointAsync(string tenantId, CheckpointAppend checkpoint, CancellationToken cancellationToken = default)
     {
+        var units = Tokens.Units(checkpoint.Content);
         lock (_gate)
         {
             if (!_conversations.TryGetValue((tenantId, checkpoint.ConversationId), out var conversation))
@@ -95,7 +98,6 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
                 return Task.FromResult<CheckpointAppendResult?>(null);
             }
             conversation.Bytes += Reserve(checkpoint.Content.Length + checkpoint.Summary.Length);
-            var units = Tokens.Units(checkpoint.Content);
             var message = new LogMessage(checkpoint.MessageId, checkpoint.ConversationId, stats.LastSequence + 1, null, stats.UserId, "",
                 LogMessage.CheckpointQuery, checkpoint.Content, IsCheckpoint: true, TokenEstimator.TokensFromUnits(units), time.GetUtcNow());
             conversation.Add(message);
