@@ -29,6 +29,9 @@ public static class ErasureCountKeys
 
     /// <summary>Stored copies of events (the event stream's replay buffer) removed.</summary>
     public const string Events = "events";
+
+    /// <summary>Shared contexts created from an erased conversation (document and change log) removed.</summary>
+    public const string SharedContexts = "sharedContexts";
 }
 
 /// <summary>

@@ -49,6 +49,22 @@ public abstract class ErasureBehaviour : IDisposable
         return body.GetProperty("id").GetString()!;
     }
 
+    private async Task SharedContextAsync(string id, string conversationId)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/shared-contexts") { Content = JsonContent.Create(new { id, fromConversation = conversationId }) };
+        request.Headers.Add("X-Agent-Id", "triage");
+        using var response = await _client.SendAsync(request);
+        response.StatusCode.Should().Be(HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+    }
+
+    private async Task<HttpStatusCode> SharedContextStatusAsync(string id)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/shared-contexts/{id}");
+        request.Headers.Add("X-Agent-Id", "triage");
+        using var response = await _client.SendAsync(request);
+        return response.StatusCode;
+    }
+
     private async Task<HttpStatusCode> MemoryStatusAsync(string id) => (await _client.GetAsync($"/v1/memories/{id}")).StatusCode;
 
     private async Task<SessionPage> ListAsync(string user, string query = "") =>
@@ -97,6 +113,8 @@ public abstract class ErasureBehaviour : IDisposable
         await ConversationAsync("kept", "u1");
         var derived = await MemoryAsync("allergic to penicillin", "u1", "gone");
         var unrelated = await MemoryAsync("likes tea", "u1", "kept");
+        await SharedContextAsync("sc-gone", "gone");
+        await SharedContextAsync("sc-kept", "kept");
 
         var replay = _factory.Services.GetRequiredService<EventReplayBuffer>();
         replay.After(_tenant, "").Events.Should().Contain(e => EventReplayBuffer.DataProperty(e, "conversationId") == "gone");
@@ -111,6 +129,8 @@ public abstract class ErasureBehaviour : IDisposable
         (await MemoryStatusAsync(derived)).Should().Be(HttpStatusCode.NotFound);
         (await MemoryStatusAsync(unrelated)).Should().Be(HttpStatusCode.OK);
         (await ListAsync("u1")).Items.Select(s => s.ConversationId).Should().Equal("kept");
+        (await SharedContextStatusAsync("sc-gone")).Should().Be(HttpStatusCode.NotFound, "a shared context created from the conversation holds its fields");
+        (await SharedContextStatusAsync("sc-kept")).Should().Be(HttpStatusCode.OK);
         (await (await _client.DeleteAsync("/v1/sessions/gone")).ProblemAsync(404)).GetProperty("code").GetString().Should().Be("session-not-found");
 
         var audit = await (await _client.GetAsync("/v1/agents/cloudmemory-erasure/actions")).ReadAsync<JsonElement>();
@@ -132,6 +152,8 @@ public abstract class ErasureBehaviour : IDisposable
         await StepAsync("tr-2", "u2-a");
         await FeedbackAsync("fb-1", "u1-b");
         await FeedbackAsync("fb-2", "u2-a");
+        await SharedContextAsync("sc-u1", "u1-a");
+        await SharedContextAsync("sc-u2", "u2-a");
         var report = await (await _client.DeleteAsync("/v1/users/u1")).ReadAsync<ErasureReport>();
 
         report.UserId.Should().Be("u1");
@@ -140,6 +162,7 @@ public abstract class ErasureBehaviour : IDisposable
         report.Counts[ErasureCountKeys.Memories].Should().BeGreaterThanOrEqualTo(2, "the user's memory, the conversation's memory (and indexed messages, if any)");
         report.Counts[ErasureCountKeys.Traces].Should().Be(1);
         report.Counts[ErasureCountKeys.Feedback].Should().Be(1);
+        report.Counts[ErasureCountKeys.SharedContexts].Should().Be(1);
         report.Counts[ErasureCountKeys.Events].Should().BeGreaterThan(0, "the replay buffer held the user's turn events");
         report.Services.Keys.Should().BeEquivalentTo(["session", "context", "trace", "feedback"]);
 
@@ -153,6 +176,8 @@ public abstract class ErasureBehaviour : IDisposable
         var feedback = await (await _client.GetAsync("/v1/feedback")).ReadAsync<FeedbackPage>();
         feedback.Items.Select(f => f.Id).Should().Equal("fb-2");
         (await ListAsync("u2")).Items.Select(s => s.ConversationId).Should().Equal("u2-a");
+        (await SharedContextStatusAsync("sc-u1")).Should().Be(HttpStatusCode.NotFound);
+        (await SharedContextStatusAsync("sc-u2")).Should().Be(HttpStatusCode.OK);
 
         var again = await (await _client.DeleteAsync("/v1/users/u1")).ReadAsync<ErasureReport>();
         again.Counts.Values.Should().AllSatisfy(v => v.Should().Be(0), "a repeated erasure finds nothing left");

@@ -11,6 +11,7 @@ using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Sessions;
 using Dapr.Actors.Client;
 using CloudMemory.Session.Features.Sessions;
+using CloudMemory.Session.Features.SharedContexts;
 
 namespace CloudMemory.Session.Features.Erasure;
 
@@ -25,6 +26,7 @@ namespace CloudMemory.Session.Features.Erasure;
 public sealed class ErasureCoordinator(
     IConversationLog log,
     IActorProxyFactory actors,
+    SharedContextStore sharedContexts,
     IServiceInvoker invoker,
     IServiceProvider services,
     TimeProvider time,
@@ -45,6 +47,7 @@ public sealed class ErasureCoordinator(
         }
         var counts = new Dictionary<string, long>();
         Add(counts, await CallAsync(http, tenant, "context", new ErasureRequest(null, [conversationId]), ct));
+        counts[ErasureCountKeys.SharedContexts] = await DeleteSharedContextsAsync(tenant, conversationId, ct);
         var deleted = await DeleteInActorAsync(tenant, conversationId, ct);
         AddDeletion(counts, deleted);
         counts[ErasureCountKeys.Events] = RemoveEvents(tenant, e => EventReplayBuffer.DataProperty(e, "conversationId") == conversationId);
@@ -86,9 +89,14 @@ public sealed class ErasureCoordinator(
             byService[app] = serviceCounts;
         }
 
-        var sessionCounts = new Dictionary<string, long> { [ErasureCountKeys.Conversations] = 0, [ErasureCountKeys.Messages] = 0, [ErasureCountKeys.Checkpoints] = 0, [ErasureCountKeys.Sessions] = 0 };
+        var sessionCounts = new Dictionary<string, long>
+        {
+            [ErasureCountKeys.Conversations] = 0, [ErasureCountKeys.Messages] = 0, [ErasureCountKeys.Checkpoints] = 0, [ErasureCountKeys.Sessions] = 0,
+            [ErasureCountKeys.SharedContexts] = 0,
+        };
         foreach (var conversationId in conversations)
         {
+            sessionCounts[ErasureCountKeys.SharedContexts] += await DeleteSharedContextsAsync(tenant, conversationId, ct);
             AddDeletion(sessionCounts, await DeleteInActorAsync(tenant, conversationId, ct));
         }
         sessionCounts[ErasureCountKeys.Profiles] = await log.DeleteUserProfileAsync(tenant, userId, ct) ? 1 : 0;
@@ -107,6 +115,24 @@ public sealed class ErasureCoordinator(
     {
         ct.ThrowIfCancellationRequested();
         return (await actors.Conversation(tenant, conversationId).Delete(new DeleteConversationCommand(tenant, conversationId))).ValueOrProblem();
+    }
+
+    // The shared contexts created from the conversation (they copy its fields), each deleted in its own actor's turn.
+    private async Task<long> DeleteSharedContextsAsync(string tenant, string conversationId, CancellationToken ct)
+    {
+        long deleted = 0;
+        foreach (var id in await sharedContexts.LinkedAsync(tenant, conversationId, ct))
+        {
+            ct.ThrowIfCancellationRequested();
+            var reply = await actors.SharedContext(tenant, id).Delete(new SimpleCommand(tenant, id, AuditAgentId));
+            if (!reply.IsSuccess)
+            {
+                throw new ProblemException(reply.Status, reply.Code!, reply.Detail ?? "The shared context could not be deleted.");
+            }
+            deleted += reply.Value >= 0 ? 1 : 0;
+        }
+        await sharedContexts.UnlinkAsync(tenant, conversationId, ct);
+        return deleted;
     }
 
     private static void AddDeletion(Dictionary<string, long> counts, ConversationDeleted deleted)

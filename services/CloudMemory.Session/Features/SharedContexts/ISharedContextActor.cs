@@ -9,6 +9,9 @@ public interface ISharedContextActor : IActor
     /// <summary>Creates the context (an identical retry answers with it).</summary>
     Task<SharedReply<CreateReply>> Create(CreateSharedContextCommand command);
 
+    /// <summary>Deletes the context and its change log; the value is the entries removed, -1 when unknown.</summary>
+    Task<SharedReply<long>> Delete(SimpleCommand command);
+
     /// <summary>A versioned update of fields.</summary>
     Task<SharedReply<SharedContextAck>> Update(UpdateSharedContextCommand command);
 

@@ -91,8 +91,33 @@ public sealed class SharedContextActor(ActorHost host, SharedContextStore store,
             Detail = Detail(new { mode = doc.Mode, members = doc.Members.Select(m => new { m.AgentId, m.Role, m.Status }) }),
         };
         doc.Seq = 1;
+        if (doc.Links.ConversationId is { } conversationId)
+        {
+            // Linked first: erasing the conversation then finds the context, even if the commit fails after it.
+            await store.LinkAsync(doc.TenantId, conversationId, doc.Id);
+        }
         await CommitAsync(doc, [entry]);
         return new SharedReply<CreateReply>(new(new(doc.Id, doc.Version, doc.Seq), Created: true));
+    });
+
+    /// <summary>
+    /// Deletes the context and its change log (erasure of the conversation it was created from);
+    /// the value is the number of change-log entries removed, -1 when there was no such context.
+    /// </summary>
+    public Task<SharedReply<long>> Delete(SimpleCommand command) => Guarded(async () =>
+    {
+        var doc = await LoadAsync(command.TenantId, command.Id);
+        if (doc is null)
+        {
+            return new SharedReply<long>(-1);
+        }
+        foreach (var pending in doc.Proposals.Where(p => p.Status == "pending"))
+        {
+            await UnregisterQuietlyAsync(pending.ProposalId);
+        }
+        _doc = null;
+        await store.DeleteAsync(doc);
+        return new SharedReply<long>(doc.Seq);
     });
 
     /// <summary>A versioned update of fields.</summary>

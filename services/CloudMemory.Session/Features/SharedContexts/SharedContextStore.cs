@@ -23,6 +23,9 @@ public sealed class SharedContextStore(IStateStore store)
     /// <summary>Key of the change-log entry <paramref name="seq"/>.</summary>
     public static string ChangeKey(string tenantId, string id, long seq) => $"shared_context~{tenantId}~{id}~change~{seq}";
 
+    /// <summary>Key of the list of contexts created from conversation <paramref name="conversationId"/> (what its erasure removes).</summary>
+    public static string LinkKey(string tenantId, string conversationId) => $"shared_context_links~{tenantId}~{conversationId}";
+
     /// <summary>The document, or null.</summary>
     public async Task<SharedContextDocument?> GetAsync(string tenantId, string id, CancellationToken cancellationToken = default) =>
         (await store.GetJsonAsync<SharedContextDocument>(DocumentKey(tenantId, id), cancellationToken))?.Value;
@@ -73,6 +76,66 @@ public sealed class SharedContextStore(IStateStore store)
             }
         }
         return fields;
+    }
+
+    /// <summary>Records that context <paramref name="id"/> was created from <paramref name="conversationId"/> (ETag-checked, retried on a race).</summary>
+    public async Task LinkAsync(string tenantId, string conversationId, string id, CancellationToken cancellationToken = default)
+    {
+        var key = LinkKey(tenantId, conversationId);
+        for (var attempt = 1; ; attempt++)
+        {
+            var current = await store.GetJsonAsync<List<string>>(key, cancellationToken);
+            var ids = current?.Value ?? [];
+            if (ids.Contains(id, StringComparer.Ordinal))
+            {
+                return;
+            }
+            ids.Add(id);
+            try
+            {
+                await store.SaveJsonAsync(key, ids, current?.ETag, new StateWriteOptions(StateConcurrency.FirstWrite), cancellationToken);
+                return;
+            }
+            catch (StateConcurrencyException) when (attempt < 20)
+            {
+                // another context of the same conversation was linked meanwhile: read again
+            }
+        }
+    }
+
+    /// <summary>The contexts created from <paramref name="conversationId"/>.</summary>
+    public async Task<IReadOnlyList<string>> LinkedAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default) =>
+        (await store.GetJsonAsync<List<string>>(LinkKey(tenantId, conversationId), cancellationToken))?.Value ?? [];
+
+    /// <summary>Forgets the contexts created from <paramref name="conversationId"/> (after each was deleted).</summary>
+    public Task UnlinkAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default) =>
+        store.DeleteAsync(LinkKey(tenantId, conversationId), cancellationToken: cancellationToken);
+
+    /// <summary>
+    /// Deletes the document and its change log: the entries from the newest down, in transactions of
+    /// at most <see cref="PageSize"/> keys, the document last, so an interrupted deletion leaves a
+    /// document whose remaining entries are still there for a retry to find.
+    /// </summary>
+    public async Task DeleteAsync(SharedContextDocument doc, CancellationToken cancellationToken = default)
+    {
+        for (var end = doc.Seq; end >= 1; end -= PageSize)
+        {
+            var start = Math.Max(1, end - PageSize + 1);
+            var operations = new List<StateOperation>();
+            for (var seq = end; seq >= start; seq--)
+            {
+                operations.Add(StateOperation.Delete(ChangeKey(doc.TenantId, doc.Id, seq)));
+            }
+            if (start == 1)
+            {
+                operations.Add(StateOperation.Delete(DocumentKey(doc.TenantId, doc.Id)));
+            }
+            await store.ExecuteTransactionAsync(operations, cancellationToken);
+        }
+        if (doc.Seq < 1)
+        {
+            await store.DeleteAsync(DocumentKey(doc.TenantId, doc.Id), cancellationToken: cancellationToken);
+        }
     }
 
     /// <summary>Writes the document and new entries in one transaction.</summary>
