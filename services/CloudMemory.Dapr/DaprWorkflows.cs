@@ -52,13 +52,19 @@ public static class DaprWorkflows
     {
         public async Task<string> ScheduleNewWorkflowAsync(string name, string instanceId, object? input, CancellationToken cancellationToken = default)
         {
+            // At most one run per id: daprd refuses an id that is running and may start a finished
+            // one afresh, so an id it knows is not scheduled again.
+            if (await GetWorkflowStateAsync(instanceId, cancellationToken) is not null)
+            {
+                return instanceId;
+            }
             try
             {
                 return await client.ScheduleNewWorkflowAsync(name, instanceId, input, startTime: null, cancellationToken);
             }
-            catch (RpcException)
+            catch (RpcException) when (!cancellationToken.IsCancellationRequested)
             {
-                // The sidecar refuses a second instance with the same id: at most one run per id.
+                // Another caller started the same id in between.
                 if (await GetWorkflowStateAsync(instanceId, cancellationToken) is not null)
                 {
                     return instanceId;

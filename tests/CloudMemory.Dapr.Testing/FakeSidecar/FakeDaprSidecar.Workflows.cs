@@ -10,7 +10,8 @@ namespace CloudMemory.Dapr.Tests.FakeSidecar;
 /// whose server base class is generated at build time from the descriptors embedded in Dapr.Workflow
 /// (see the project file), so the real Dapr.Workflow worker and <c>DaprWorkflowClient</c> run against it.
 /// It keeps each instance's history as daprd keeps it in actor state: it survives the app, not the
-/// fake. It hands work items to whichever worker is connected (one orchestration work item per
+/// fake. It hands work items to a worker connected through the sidecar endpoint of the app that
+/// started the instance (<see cref="GrpcAddressForAsync"/>; one orchestration work item per
 /// instance at a time, with the full past history and the new events: no history cache), turns
 /// actions into history (ScheduleTask, CreateTimer, CompleteWorkflow) and activity results into new
 /// events, and re-queues any work item whose worker went away before completing it. Child
@@ -23,7 +24,8 @@ public sealed partial class FakeDaprSidecar
     // Work items not yet handed to a worker, oldest first, and those handed out but not completed.
     private readonly LinkedList<QueuedWorkItem> _workQueue = new();
     private readonly Dictionary<string, QueuedWorkItem> _dispatched = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _workAvailable = new(0);
+    // Completed (and replaced) whenever the queue or the hold changes; workers waiting for work await it.
+    private TaskCompletionSource _workChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _completionTokens;
 
     /// <summary>Every work item handed to a worker, in order (a re-dispatch after a disconnect appears again).</summary>
@@ -50,15 +52,10 @@ public sealed partial class FakeDaprSidecar
     /// <summary>Stops holding work items and hands the held ones out.</summary>
     public void ReleaseHeldWorkItems()
     {
-        int count;
         lock (_workflowGate)
         {
-            count = _workQueue.Count(q => HoldWorkItem?.Invoke(q.Item) == true);
             HoldWorkItem = null;
-        }
-        if (count > 0)
-        {
-            _workAvailable.Release(count);
+            PulseWork();
         }
     }
 
@@ -96,7 +93,7 @@ public sealed partial class FakeDaprSidecar
 
     // ---------------------------------------------------------------- client RPCs
 
-    private CreateInstanceResponse StartInstance(CreateInstanceRequest request)
+    private CreateInstanceResponse StartInstance(CreateInstanceRequest request, string? appId)
     {
         Expect(!string.IsNullOrEmpty(request.Name), "StartInstance needs a workflow name");
         Expect(!string.IsNullOrEmpty(request.InstanceId), "StartInstance needs an instance id (CloudMemory's ids are deterministic)");
@@ -109,7 +106,7 @@ public sealed partial class FakeDaprSidecar
             }
             var now = Timestamp.FromDateTimeOffset(_clock.GetUtcNow());
             var executionId = Guid.NewGuid().ToString("N");
-            var instance = new WorkflowInstance(request.InstanceId, request.Name, executionId, request.Input, now);
+            var instance = new WorkflowInstance(request.InstanceId, request.Name, appId, executionId, request.Input, now);
             _workflowInstances[request.InstanceId] = instance;
             instance.Inbox.Add(new HistoryEvent
             {
@@ -186,7 +183,7 @@ public sealed partial class FakeDaprSidecar
 
     // ---------------------------------------------------------------- worker RPCs
 
-    private async Task GetWorkItems(GetWorkItemsRequest request, IServerStreamWriter<WorkItem> stream, ServerCallContext context)
+    private async Task GetWorkItems(GetWorkItemsRequest request, IServerStreamWriter<WorkItem> stream, ServerCallContext context, string? appId)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _stopping.Token);
         var connection = new object();
@@ -194,18 +191,23 @@ public sealed partial class FakeDaprSidecar
         {
             while (true)
             {
-                await _workAvailable.WaitAsync(linked.Token);
                 QueuedWorkItem? next;
+                Task changed;
                 lock (_workflowGate)
                 {
-                    next = _workQueue.FirstOrDefault(q => HoldWorkItem?.Invoke(q.Item) != true);
-                    if (next is null)
+                    next = _workQueue.FirstOrDefault(q => q.AppId == appId && HoldWorkItem?.Invoke(q.Item) != true);
+                    changed = _workChanged.Task;
+                    if (next is not null)
                     {
-                        continue; // a held item's signal; the release signals again
+                        _workQueue.Remove(next);
+                        next.Connection = connection;
+                        _dispatched[next.Item.CompletionToken] = next;
                     }
-                    _workQueue.Remove(next);
-                    next.Connection = connection;
-                    _dispatched[next.Item.CompletionToken] = next;
+                }
+                if (next is null)
+                {
+                    await changed.WaitAsync(linked.Token);
+                    continue;
                 }
                 DispatchedWorkItems.Enqueue(next.Item);
                 await stream.WriteAsync(next.Item, linked.Token);
@@ -218,21 +220,15 @@ public sealed partial class FakeDaprSidecar
         finally
         {
             // daprd re-sends what a departed worker did not complete to the next worker that connects.
-            int requeued;
             lock (_workflowGate)
             {
-                var orphans = _dispatched.Values.Where(d => ReferenceEquals(d.Connection, connection)).ToList();
-                foreach (var orphan in orphans)
+                foreach (var orphan in _dispatched.Values.Where(d => ReferenceEquals(d.Connection, connection)).ToList())
                 {
                     _dispatched.Remove(orphan.Item.CompletionToken);
                     orphan.Connection = null;
                     _workQueue.AddFirst(orphan);
                 }
-                requeued = orphans.Count;
-            }
-            if (requeued > 0)
-            {
-                _workAvailable.Release(requeued);
+                PulseWork();
             }
         }
     }
@@ -316,7 +312,7 @@ public sealed partial class FakeDaprSidecar
                     Timestamp = now,
                     TaskScheduled = new TaskScheduledEvent { Name = task.Name, Version = task.Version, Input = task.Input, TaskExecutionId = task.TaskExecutionId },
                 });
-                Enqueue(new WorkItem
+                Enqueue(instance, new WorkItem
                 {
                     ActivityRequest = new ActivityRequest
                     {
@@ -413,15 +409,23 @@ public sealed partial class FakeDaprSidecar
         request.NewEvents.Add(new HistoryEvent { EventId = -1, Timestamp = Timestamp.FromDateTimeOffset(_clock.GetUtcNow()), WorkflowStarted = new WorkflowStartedEvent() });
         request.NewEvents.AddRange(instance.Inbox);
         instance.Inbox.Clear();
-        Enqueue(new WorkItem { WorkflowRequest = request });
+        Enqueue(instance, new WorkItem { WorkflowRequest = request });
     }
 
     // Caller holds _workflowGate.
-    private void Enqueue(WorkItem item)
+    private void Enqueue(WorkflowInstance instance, WorkItem item)
     {
         item.CompletionToken = Interlocked.Increment(ref _completionTokens).ToString(CultureInfo.InvariantCulture);
-        _workQueue.AddLast(new QueuedWorkItem(item));
-        _workAvailable.Release();
+        _workQueue.AddLast(new QueuedWorkItem(item, instance.AppId));
+        PulseWork();
+    }
+
+    // Caller holds _workflowGate.
+    private void PulseWork()
+    {
+        var changed = _workChanged;
+        _workChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        changed.TrySetResult();
     }
 
     // Caller holds _workflowGate.
@@ -446,16 +450,18 @@ public sealed partial class FakeDaprSidecar
     private static bool IsTerminal(OrchestrationStatus status) =>
         status is OrchestrationStatus.Completed or OrchestrationStatus.Failed or OrchestrationStatus.Terminated or OrchestrationStatus.Canceled;
 
-    private sealed class QueuedWorkItem(WorkItem item)
+    private sealed class QueuedWorkItem(WorkItem item, string? appId)
     {
         public WorkItem Item { get; } = item;
+        public string? AppId { get; } = appId;
         public object? Connection { get; set; }
     }
 
-    private sealed class WorkflowInstance(string id, string name, string executionId, string? input, Timestamp createdAt)
+    private sealed class WorkflowInstance(string id, string name, string? appId, string executionId, string? input, Timestamp createdAt)
     {
         public string Id { get; } = id;
         public string Name { get; } = name;
+        public string? AppId { get; } = appId;
         public string ExecutionId { get; } = executionId;
         public string? Input { get; } = input;
         public Timestamp CreatedAt { get; } = createdAt;
@@ -477,12 +483,12 @@ public sealed partial class FakeDaprSidecar
         }
     }
 
-    private sealed class TaskHubService(FakeDaprSidecar fake) : TaskHubSidecarService.TaskHubSidecarServiceBase
+    private sealed class TaskHubService(FakeDaprSidecar fake, SidecarOfApp sidecar) : TaskHubSidecarService.TaskHubSidecarServiceBase
     {
         public override Task<Empty> Hello(Empty request, ServerCallContext context) => Task.FromResult(new Empty());
 
         public override Task<CreateInstanceResponse> StartInstance(CreateInstanceRequest request, ServerCallContext context) =>
-            Task.FromResult(fake.StartInstance(request));
+            Task.FromResult(fake.StartInstance(request, sidecar.AppId));
 
         public override Task<GetInstanceResponse> GetInstance(GetInstanceRequest request, ServerCallContext context) =>
             Task.FromResult(fake.GetInstance(request));
@@ -497,12 +503,17 @@ public sealed partial class FakeDaprSidecar
             Task.FromResult(fake.GetInstanceHistory(request));
 
         public override Task GetWorkItems(GetWorkItemsRequest request, IServerStreamWriter<WorkItem> responseStream, ServerCallContext context) =>
-            fake.GetWorkItems(request, responseStream, context);
+            fake.GetWorkItems(request, responseStream, context, sidecar.AppId);
 
         public override Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context) =>
             Task.FromResult(fake.CompleteActivityTask(request));
 
+        // Obsolete in the proto in favour of CompleteWorkflowTask, but it is what the 1.19 worker calls.
+        [Obsolete("Kept because the Dapr.Workflow 1.19 worker completes orchestrations with it.")]
         public override Task<CompleteTaskResponse> CompleteOrchestratorTask(WorkflowResponse request, ServerCallContext context) =>
+            Task.FromResult(fake.CompleteOrchestratorTask(request));
+
+        public override Task<CompleteTaskResponse> CompleteWorkflowTask(WorkflowResponse request, ServerCallContext context) =>
             Task.FromResult(fake.CompleteOrchestratorTask(request));
     }
 }
