@@ -112,11 +112,8 @@ public static class CloudMemoryRuntimeExtensions
         services.TryAddSingleton(new DeliveryDeduplicator());
         // Registered first so the sidecar is ready before any other hosted service touches state.
         services.Insert(0, ServiceDescriptor.Singleton<IHostedService, DaprSidecarWaiter>());
-        // The durabletask gRPC worker is separate work: until it lands, workflows run in process
-        // (not durable across restarts) while their activities use the Dapr state store and pub/sub.
-        services.TryAddSingleton<EmbeddedWorkflowRunner>();
-        services.TryAddSingleton<IWorkflowClient>(sp => sp.GetRequiredService<EmbeddedWorkflowRunner>());
-        services.AddHostedService(sp => sp.GetRequiredService<EmbeddedWorkflowRunner>());
+        // Workflows through the SDK's worker and the sidecar's durable workflow engine.
+        services.AddDaprWorkflows(options);
         return services;
     }
 

@@ -3,7 +3,8 @@ using Google.Protobuf;
 using Google.Protobuf.Reflection;
 
 // Usage: ProtoDescriptors <output.protoset> <service full name>...
-// Writes every proto file descriptor embedded in Dapr.Protos (with its imports, dependencies first)
+// Writes every proto file descriptor embedded in Dapr.Protos (the runtime API) and in Dapr.Workflow
+// (Dapr's fork of the durabletask TaskHubSidecarService), with their imports, dependencies first,
 // as one FileDescriptorSet, and prints the file that declares each requested service, one a line,
 // so the build can hand exactly those files to protoc.
 if (args.Length < 2)
@@ -12,7 +13,8 @@ if (args.Length < 2)
     return 2;
 }
 
-var roots = typeof(Dapr.Client.Autogen.Grpc.v1.Dapr).Assembly.GetTypes()
+var roots = new[] { typeof(Dapr.Client.Autogen.Grpc.v1.Dapr).Assembly, typeof(Dapr.DurableTask.Protobuf.TaskHubSidecarService).Assembly }
+    .SelectMany(a => a.GetTypes())
     .Select(t => t.GetProperty("Descriptor", BindingFlags.Public | BindingFlags.Static))
     .Where(p => p?.PropertyType == typeof(FileDescriptor))
     .Select(p => (FileDescriptor)p!.GetValue(null)!)
@@ -44,7 +46,7 @@ foreach (var service in args.Skip(1))
     var file = ordered.FirstOrDefault(f => f.Services.Any(s => s.FullName == service));
     if (file is null)
     {
-        Console.Error.WriteLine($"no descriptor in Dapr.Protos declares service {service}");
+        Console.Error.WriteLine($"no descriptor in Dapr.Protos or Dapr.Workflow declares service {service}");
         return 1;
     }
     Console.WriteLine(file.Name);

@@ -56,7 +56,7 @@ public sealed class DaprTestApp : IAsyncDisposable
         {
             ["CloudMemory:Runtime"] = "Dapr",
             ["DAPR_HTTP_ENDPOINT"] = sidecar.BaseAddress.ToString(),
-            ["DAPR_GRPC_ENDPOINT"] = sidecar.GrpcAddress.ToString(),
+            ["DAPR_GRPC_ENDPOINT"] = (await sidecar.GrpcAddressForAsync(appId)).ToString(),
             ["DAPR_API_TOKEN"] = SidecarToken,
             ["APP_API_TOKEN"] = AppToken,
             ["APP_ID"] = appId,

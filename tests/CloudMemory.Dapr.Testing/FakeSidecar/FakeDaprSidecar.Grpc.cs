@@ -21,15 +21,25 @@ namespace CloudMemory.Dapr.Tests.FakeSidecar;
 /// <summary>
 /// The gRPC half of the fake daprd: <see cref="GrpcDapr.DaprBase"/> is generated at build time by
 /// protoc from the descriptors embedded in Dapr.Protos (see the test project file), so the wire
-/// shapes are Dapr's own. Only state, bulk state, transactions and publish are implemented; every
-/// other RPC answers Unimplemented and is recorded as a violation of the test that caused it.
+/// shapes are Dapr's own. Only state, bulk state, transactions and publish are implemented here (the
+/// workflow engine is in <c>FakeDaprSidecar.Workflows.cs</c>); every other RPC answers Unimplemented
+/// and is recorded as a violation of the test that caused it.
 /// </summary>
 public sealed partial class FakeDaprSidecar
 {
-    private WebApplication? _grpcHost;
+    private readonly List<WebApplication> _grpcHosts = [];
+    private readonly ConcurrentDictionary<string, Lazy<Task<Uri>>> _appGrpcAddresses = new(StringComparer.Ordinal);
 
     /// <summary>The gRPC API (DAPR_GRPC_ENDPOINT): state and publish.</summary>
     public Uri GrpcAddress { get; private set; } = null!;
+
+    /// <summary>
+    /// The gRPC API of the sidecar of app <paramref name="appId"/>. Each app has its own daprd: apps on
+    /// one fake share state and pub/sub, but a workflow's work items go only to workers connected
+    /// through the endpoint of the app that started it (a restarted app gets the same endpoint back).
+    /// </summary>
+    public Task<Uri> GrpcAddressForAsync(string appId) =>
+        _appGrpcAddresses.GetOrAdd(appId, id => new Lazy<Task<Uri>>(() => StartGrpcEndpointAsync(id))).Value;
 
     /// <summary>Every gRPC call the fake received, in order, with the request message as decoded.</summary>
     public ConcurrentQueue<GrpcCall> GrpcCalls { get; } = new();
@@ -50,15 +60,18 @@ public sealed partial class FakeDaprSidecar
             .UseDaprApiToken(ApiToken ?? "")
             .Build();
 
-    private async Task StartGrpcAsync()
+    private async Task StartGrpcAsync() => GrpcAddress = await StartGrpcEndpointAsync(appId: null);
+
+    private async Task<Uri> StartGrpcEndpointAsync(string? appId)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(this);
+        builder.Services.AddSingleton(new SidecarOfApp(appId));
         builder.Services.AddGrpc(o => o.Interceptors.Add<StrictInterceptor>());
-        _grpcHost = builder.Build();
-        _grpcHost.Use(async (context, next) =>
+        var host = builder.Build();
+        host.Use(async (context, next) =>
         {
             // Unknown services and methods are answered by Grpc.AspNetCore's catch-all endpoints.
             if (context.GetEndpoint()?.DisplayName is not { } name || name.Contains("Unimplemented", StringComparison.Ordinal))
@@ -67,19 +80,32 @@ public sealed partial class FakeDaprSidecar
             }
             await next(context);
         });
-        _grpcHost.MapGrpcService<DaprService>();
-        await _grpcHost.StartAsync();
-        GrpcAddress = AddressOf(_grpcHost);
+        host.MapGrpcService<DaprService>();
+        host.MapGrpcService<TaskHubService>();
+        await host.StartAsync();
+        lock (_grpcHosts)
+        {
+            _grpcHosts.Add(host);
+        }
+        return AddressOf(host);
     }
 
     private async Task StopGrpcAsync()
     {
-        if (_grpcHost is not null)
+        List<WebApplication> hosts;
+        lock (_grpcHosts)
         {
-            await _grpcHost.StopAsync();
-            await _grpcHost.DisposeAsync();
+            hosts = [.. _grpcHosts];
+        }
+        foreach (var host in hosts)
+        {
+            await host.StopAsync();
+            await host.DisposeAsync();
         }
     }
+
+    /// <summary>Which app's sidecar a gRPC endpoint plays (null: the shared default endpoint).</summary>
+    private sealed record SidecarOfApp(string? AppId);
 
     // ---------------------------------------------------------------- state
 
@@ -335,8 +361,22 @@ public sealed partial class FakeDaprSidecar
             }
         }
 
-        public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
-            Refuse(context);
+        // The workflow work-item stream (GetWorkItems) is the one server-streaming RPC implemented.
+        public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+        {
+            var method = context.Method[(context.Method.LastIndexOf('/') + 1)..];
+            fake.GrpcCalls.Enqueue(new GrpcCall(method, (IMessage)request, context.RequestHeaders.GetValue("dapr-api-token"), context.RequestHeaders.GetValue("traceparent")));
+            fake.CheckToken(context);
+            try
+            {
+                await continuation(request, responseStream, context);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unimplemented)
+            {
+                fake.Violation($"gRPC streaming {context.Method} is not implemented by the fake sidecar");
+                throw;
+            }
+        }
 
         public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation) =>
             Refuse<TResponse>(context);
@@ -344,7 +384,7 @@ public sealed partial class FakeDaprSidecar
         public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
             Refuse(context);
 
-        // No streaming RPC is implemented (subscriptions go over HTTP deliveries).
+        // No client- or bidirectional-streaming RPC is implemented (subscriptions go over HTTP deliveries).
         private Task<T> Refuse<T>(ServerCallContext context)
         {
             fake.Violation($"gRPC streaming {context.Method} is not implemented by the fake sidecar");

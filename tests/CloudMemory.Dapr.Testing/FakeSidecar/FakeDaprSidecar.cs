@@ -101,6 +101,11 @@ public sealed partial class FakeDaprSidecar : IAsyncDisposable
     public async Task ConnectAppAsync(Uri app, string appId)
     {
         _app = app;
+        if (Apps.TryGetValue(appId, out var previous) && previous != app)
+        {
+            // The app restarted on a new port: its sidecar forgets the old address's subscriptions.
+            _subscriptions = [.. _subscriptions.Where(s => s.App != previous)];
+        }
         Apps[appId] = app;
         using (var response = await _toApp.SendAsync(ToApp(HttpMethod.Get, "dapr/subscribe", app)))
         {

@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using CloudMemory.BuildingBlocks.Embedded;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.Context;
@@ -25,7 +24,7 @@ namespace CloudMemory.Dapr.Tests.Services;
 /// composes it, runs unmodified with <c>CloudMemory:Runtime=Dapr</c> against the fake sidecar
 /// (tokens on in both directions). Every actor call, state write and event goes over the wire.
 /// </summary>
-public sealed class SessionServiceOnDaprTests : IAsyncLifetime
+public sealed partial class SessionServiceOnDaprTests : IAsyncLifetime
 {
     private const string ActorType = ConversationActorContract.ActorType;
     private const string TestRoute = "/test/events";
@@ -297,13 +296,13 @@ public sealed class SessionServiceOnDaprTests : IAsyncLifetime
         // A background checkpoint may land between plan and apply twice in a row: that is a clean 409, never a failure.
         (checkpointResponse.StatusCode == HttpStatusCode.OK || (checkpointResponse.StatusCode == HttpStatusCode.Conflict && body.Contains("checkpoint-conflict", StringComparison.Ordinal)))
             .Should().BeTrue($"{(int)checkpointResponse.StatusCode} {body}");
-        var workflows = _app.Services.GetRequiredService<EmbeddedWorkflowRunner>();
-        await workflows.WhenIdleAsync().WaitAsync(Wait.Timeout);
+        // The checkpoint workflows run on the real Dapr.Workflow worker against the fake's engine.
+        await Sidecar.WhenWorkflowsIdleAsync();
         // If the explicit checkpoint landed last, the automatic one of that segment lost the race
         // (checkpoint-conflict) and no later turn crossed again: the next turn, still above the
         // threshold, starts the next automatic checkpoint.
         await TurnAsync(id, 66);
-        await workflows.WhenIdleAsync().WaitAsync(Wait.Timeout);
+        await Sidecar.WhenWorkflowsIdleAsync();
 
         var session = await ReadAsync<SessionValue>(await _client.GetAsync($"v1/sessions/{id}"));
         session.FlowContext.TurnCount.Should().Be(66);

@@ -1,5 +1,6 @@
-using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Contracts.Sessions;
+using Dapr.Workflow;
+using Microsoft.Extensions.Hosting;
 
 namespace CloudMemory.Session.Features.Checkpoints;
 
@@ -18,10 +19,10 @@ public sealed record CheckpointWorkflowOutput(bool Applied, string? Code, string
 public sealed class CheckpointConversationWorkflow : Workflow<CheckpointWorkflowInput, CheckpointWorkflowOutput>
 {
     /// <summary>Retry of the summarizer (an LLM call).</summary>
-    public static readonly WorkflowRetryPolicy SummarizeRetry = new(MaxNumberOfAttempts: 3, FirstRetryInterval: TimeSpan.FromSeconds(1), BackoffCoefficient: 2, MaxRetryInterval: TimeSpan.FromSeconds(10));
+    public static readonly WorkflowRetryPolicy SummarizeRetry = new(maxNumberOfAttempts: 3, firstRetryInterval: TimeSpan.FromSeconds(1), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(10));
 
     /// <summary>Retry of the checkpoint write.</summary>
-    public static readonly WorkflowRetryPolicy ApplyRetry = new(MaxNumberOfAttempts: 5, FirstRetryInterval: TimeSpan.FromMilliseconds(200), BackoffCoefficient: 2, MaxRetryInterval: TimeSpan.FromSeconds(5));
+    public static readonly WorkflowRetryPolicy ApplyRetry = new(maxNumberOfAttempts: 5, firstRetryInterval: TimeSpan.FromMilliseconds(200), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(5));
 
     /// <inheritdoc />
     public override async Task<CheckpointWorkflowOutput> RunAsync(WorkflowContext context, CheckpointWorkflowInput input)
@@ -51,21 +52,21 @@ public sealed class CheckpointConversationWorkflow : Workflow<CheckpointWorkflow
 public sealed record SummarizeConversationInput(string TenantId, string ConversationId, bool UseFallback);
 
 /// <summary>Reads what the last checkpoint does not cover and summarizes it.</summary>
-public sealed class SummarizeConversationActivity(CheckpointCoordinator coordinator) : WorkflowActivity<SummarizeConversationInput, CheckpointPlan?>
+public sealed class SummarizeConversationActivity(CheckpointCoordinator coordinator, IHostApplicationLifetime lifetime) : WorkflowActivity<SummarizeConversationInput, CheckpointPlan?>
 {
     /// <inheritdoc />
     public override Task<CheckpointPlan?> RunAsync(WorkflowActivityContext context, SummarizeConversationInput input) =>
-        coordinator.PlanAsync(input.TenantId, input.ConversationId, summary: null, input.UseFallback, context.CancellationToken);
+        coordinator.PlanAsync(input.TenantId, input.ConversationId, summary: null, input.UseFallback, lifetime.ApplicationStopping);
 }
 
 /// <summary>Input of <see cref="ApplyCheckpointActivity"/>.</summary>
 public sealed record ApplyCheckpointInput(CheckpointWorkflowInput Workflow, CheckpointPlan Plan);
 
 /// <summary>Writes the checkpoint through the conversation actor (idempotent by checkpoint id).</summary>
-public sealed class ApplyCheckpointActivity(CheckpointCoordinator coordinator) : WorkflowActivity<ApplyCheckpointInput, ActorReply<CheckpointResult>>
+public sealed class ApplyCheckpointActivity(CheckpointCoordinator coordinator, IHostApplicationLifetime lifetime) : WorkflowActivity<ApplyCheckpointInput, ActorReply<CheckpointResult>>
 {
     /// <inheritdoc />
     public override Task<ActorReply<CheckpointResult>> RunAsync(WorkflowActivityContext context, ApplyCheckpointInput input) =>
         coordinator.ApplyAsync(input.Workflow.TenantId, input.Workflow.ConversationId, input.Workflow.CheckpointId, input.Plan,
-            input.Workflow.RecentTurns, final: false, automatic: true, context.CancellationToken);
+            input.Workflow.RecentTurns, final: false, automatic: true, lifetime.ApplicationStopping);
 }

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
-using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Context.Features.Memories.Workflows;
+using Dapr.Workflow;
 
 namespace CloudMemory.Context.Features.Memories.Activities;
 

@@ -1,5 +1,5 @@
-using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Context.Features.Memories.Activities;
+using Dapr.Workflow;
 
 namespace CloudMemory.Context.Features.Memories.Workflows;
 
@@ -18,7 +18,7 @@ public sealed record ConsolidationResult(IReadOnlyList<string> EntryIds);
 public sealed class ConsolidateConversationWorkflow : Workflow<ConsolidationInput, ConsolidationResult>
 {
     // Changing these breaks in-flight instances on a durable runtime: add new ones instead.
-    private static readonly WorkflowRetryPolicy WriteRetry = new(MaxNumberOfAttempts: 5, FirstRetryInterval: TimeSpan.FromSeconds(1), BackoffCoefficient: 2, MaxRetryInterval: TimeSpan.FromSeconds(30));
+    private static readonly WorkflowRetryPolicy WriteRetry = new(maxNumberOfAttempts: 5, firstRetryInterval: TimeSpan.FromSeconds(1), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(30));
 
     /// <inheritdoc />
     public override async Task<ConsolidationResult> RunAsync(WorkflowContext context, ConsolidationInput input)

@@ -1,6 +1,6 @@
-using CloudMemory.BuildingBlocks.Workflows;
-using CloudMemory.Feedback.Features.Learning.Activities;
 using CloudMemory.Contracts.Feedback;
+using CloudMemory.Feedback.Features.Learning.Activities;
+using Dapr.Workflow;
 
 namespace CloudMemory.Feedback.Features.Learning.Workflows;
 
@@ -13,7 +13,7 @@ namespace CloudMemory.Feedback.Features.Learning.Workflows;
 public sealed class RunLearningCycleWorkflow : Workflow<LearningCycleInput, LearningCycle>
 {
     // Changing this breaks in-flight instances on a durable runtime: add a new one instead.
-    private static readonly WorkflowRetryPolicy StoreRetry = new(MaxNumberOfAttempts: 4, FirstRetryInterval: TimeSpan.FromSeconds(1), BackoffCoefficient: 2, MaxRetryInterval: TimeSpan.FromSeconds(10));
+    private static readonly WorkflowRetryPolicy StoreRetry = new(maxNumberOfAttempts: 4, firstRetryInterval: TimeSpan.FromSeconds(1), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(10));
 
     /// <inheritdoc />
     public override async Task<LearningCycle> RunAsync(WorkflowContext context, LearningCycleInput input)
