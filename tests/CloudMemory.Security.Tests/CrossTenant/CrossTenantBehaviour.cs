@@ -236,3 +236,13 @@ public sealed class CrossTenantDaprJwtTests() : CrossTenantBehaviour(RuntimeKind
     [Fact]
     public Task CredentialOfOneTenant_CannotNameTheOther() => CredentialOfOneTenant_CannotNameTheOtherAsync();
 }
+
+/// <summary>
+/// The four Dapr apps sharing one PostgreSQL database, tenants by API key: a key issued through one
+/// app is honoured by the others because the key store is the shared database.
+/// </summary>
+public sealed class CrossTenantDaprPostgresApiKeyTests() : CrossTenantBehaviour(RuntimeKind.Dapr, StoreKind.Postgres, AuthKind.ApiKey)
+{
+    [Fact]
+    public Task CredentialOfOneTenant_CannotNameTheOther() => CredentialOfOneTenant_CannotNameTheOtherAsync();
+}

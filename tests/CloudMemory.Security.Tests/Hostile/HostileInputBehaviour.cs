@@ -240,3 +240,6 @@ public sealed class HostileInputPostgresTests() : HostileInputBehaviour(RuntimeK
 
 /// <summary>The four Dapr apps over the fake sidecar, state in the sidecar's store (see docs/security.md for the sizes).</summary>
 public sealed class HostileInputDaprTests() : HostileInputBehaviour(RuntimeKind.Dapr, StoreKind.InMemory, FullCorpus);
+
+/// <summary>The four Dapr apps over the fake sidecar sharing one PostgreSQL database (log, memories, traces, keys).</summary>
+public sealed class HostileInputDaprPostgresTests() : HostileInputBehaviour(RuntimeKind.Dapr, StoreKind.Postgres, FullCorpus);

@@ -81,6 +81,16 @@ public sealed class DaprAppsHost : ISuiteHost
 
     public HttpClient CreateClient() => AppRouter.CreateClient(_apps);
 
+    /// <summary>The app id of each app with its own base address.</summary>
+    public IEnumerable<(string AppId, Uri Base)> Apps => _apps.Select(a => (_sidecar.Apps.Single(p => p.Value == a.AppBase).Key, a.AppBase));
+
+    /// <summary>The base address of the app a request for <paramref name="method"/> <paramref name="path"/> is routed to.</summary>
+    public Uri AppFor(string method, string path)
+    {
+        using var router = new AppRouter(_apps);
+        return router.AppFor(method, path);
+    }
+
     public async Task WhenQuietAsync()
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
