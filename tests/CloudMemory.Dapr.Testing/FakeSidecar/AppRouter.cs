@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Patterns;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CloudMemory.Dapr.Tests.FakeSidecar;
 
@@ -21,8 +22,8 @@ public sealed class AppRouter : DelegatingHandler
     {
         var list = apps.ToList();
         _fallback = list[0].AppBase;
-        _routes = [.. list.SelectMany(app => ((IEndpointRouteBuilder)app.App).DataSources
-            .SelectMany(source => source.Endpoints)
+        // The app's composite data source (what its routing uses): its endpoints are built once, not on every read.
+        _routes = [.. list.SelectMany(app => app.Services.GetRequiredService<EndpointDataSource>().Endpoints
             .OfType<RouteEndpoint>()
             .Select(endpoint => new Route(app.AppBase, endpoint.RoutePattern, endpoint.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods)))];
     }

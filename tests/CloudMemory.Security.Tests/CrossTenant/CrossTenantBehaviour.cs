@@ -1,28 +1,11 @@
 using System.Net;
-using System.Security.Claims;
-using System.Security.Cryptography;
 using System.Text.Json;
 using CloudMemory.Contracts.Auth;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Security.Tests.Infrastructure;
-using Microsoft.IdentityModel.JsonWebTokens;
-using Microsoft.IdentityModel.Tokens;
 
 namespace CloudMemory.Security.Tests.CrossTenant;
-
-/// <summary>How the suite's callers prove their tenant.</summary>
-public enum AuthKind
-{
-    /// <summary>Mode none: the tenant by header.</summary>
-    None,
-
-    /// <summary>Mode apikey: a key issued to each tenant by its admin key.</summary>
-    ApiKey,
-
-    /// <summary>Mode jwt: a bearer token per tenant (the mode for several apps without a shared key store).</summary>
-    Jwt,
-}
 
 /// <summary>
 /// Two tenants with the same conversation, memory and agent ids: every read, write, search, list
@@ -33,10 +16,8 @@ public abstract class CrossTenantBehaviour(RuntimeKind runtime, StoreKind kind, 
 {
     private const string Conversation = "shared-conv";
     private const string Memory = "shared-mem";
-    private const string Issuer = "https://login.example.test/";
-    private const string Audience = "cloudmemory";
 
-    private readonly byte[] _signingKey = RandomNumberGenerator.GetBytes(32);
+    private readonly TestJwt _jwt = new();
     private readonly string _a = SecureHost.NewId("a");
     private readonly string _b = SecureHost.NewId("b");
     private readonly string _adminA = Guid.NewGuid().ToString("N") + Guid.NewGuid().ToString("N");
@@ -58,11 +39,7 @@ public abstract class CrossTenantBehaviour(RuntimeKind runtime, StoreKind kind, 
         }
         else if (auth == AuthKind.Jwt)
         {
-            settings["CloudMemory:Auth:Mode"] = "jwt";
-            settings["CloudMemory:Auth:Jwt:Issuers:0"] = Issuer;
-            settings["CloudMemory:Auth:Jwt:Audiences:0"] = Audience;
-            settings["CloudMemory:Auth:Jwt:SigningKeys:0"] = Convert.ToBase64String(_signingKey);
-            settings["CloudMemory:Auth:Jwt:AdminClaim"] = "roles";
+            _jwt.AddSettings(settings);
         }
         _host = await SuiteHosts.StartAsync(runtime, kind, settings);
         _http = _host.CreateClient();
@@ -90,27 +67,18 @@ public abstract class CrossTenantBehaviour(RuntimeKind runtime, StoreKind kind, 
             }
             else
             {
-                key = Token(new Claim("tenant", tenant), new Claim("agent", "triage"));
+                key = _jwt.Token(tenant, "triage");
             }
             _keys[tenant] = key;
         }
         return key;
     }
 
-    private string Token(params Claim[] claims) => new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
-    {
-        Subject = new ClaimsIdentity(claims),
-        Issuer = Issuer,
-        Audience = Audience,
-        Expires = DateTime.UtcNow.AddHours(1),
-        SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(_signingKey), SecurityAlgorithms.HmacSha256),
-    });
-
     // As the tenant's admin (erasing a user takes one when authentication is on).
     private Task<HttpResponseMessage> SendAsAdminAsync(string tenant, HttpMethod method, string url) => auth switch
     {
         AuthKind.ApiKey => _http.SendAsync(Http.Request(method, url, apiKey: tenant == _a ? _adminA : _adminB)),
-        AuthKind.Jwt => _http.SendAsync(Http.Request(method, url, bearer: Token(new Claim("tenant", tenant), new Claim("roles", "reader"), new Claim("roles", "cloudmemory-admin")))),
+        AuthKind.Jwt => _http.SendAsync(Http.Request(method, url, bearer: _jwt.Token(tenant, admin: true))),
         _ => _http.SendAsync(Http.Request(method, url, tenant: tenant)),
     };
 

@@ -12,11 +12,19 @@ namespace CloudMemory.Security.Tests.Hostile;
 /// problem+json with a stable code, and a rejected request changes nothing the tenant can read.
 /// Written once, run on every host (<see cref="RuntimeKind"/> x <see cref="StoreKind"/>): the same
 /// generator and seed; <paramref name="cases"/> bounds the run (docs/security.md lists the sizes).
+/// With <paramref name="auth"/> jwt every request carries the tenant's token (one in ten a bad or no
+/// token), drawn from a generator of its own so the corpus itself does not change.
 /// </summary>
-public abstract class HostileInputBehaviour(RuntimeKind runtime, StoreKind kind, int cases) : IAsyncLifetime
+public abstract class HostileInputBehaviour(RuntimeKind runtime, StoreKind kind, int cases, AuthKind auth = AuthKind.None) : IAsyncLifetime
 {
-    /// <summary>Cases of a full run (the Embedded hosts); a Dapr run takes fewer: see docs/security.md.</summary>
+    /// <summary>Cases of a full run (both Embedded hosts, and the Dapr apps on sidecar state).</summary>
     public const int FullCorpus = 1200;
+
+    /// <summary>
+    /// Cases of the slower Dapr variants (JWT, PostgreSQL), to keep the project's CI time: the first
+    /// cases of the same seeded generator, so every operation is still covered several times.
+    /// </summary>
+    public const int SampledCorpus = 400;
 
     private static readonly string[] HostileIds =
     [
@@ -43,15 +51,22 @@ public abstract class HostileInputBehaviour(RuntimeKind runtime, StoreKind kind,
 
     private readonly string _tenant = SecureHost.NewId("hostile");
     private readonly string _conversation = SecureHost.NewId("victim");
+    private readonly TestJwt _jwt = new();
     private ISuiteHost _host = null!;
     private HttpClient _http = null!;
 
     public async Task InitializeAsync()
     {
-        _host = await SuiteHosts.StartAsync(runtime, kind, new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?> { ["CloudMemory:Memory:AutoCheckpoint"] = "false" };
+        if (auth == AuthKind.Jwt)
         {
-            ["CloudMemory:Memory:AutoCheckpoint"] = "false",
-        });
+            _jwt.AddSettings(settings);
+        }
+        else
+        {
+            auth.Should().Be(AuthKind.None, "the hostile suite runs without authentication or with JWTs");
+        }
+        _host = await SuiteHosts.StartAsync(runtime, kind, settings);
         _http = _host.CreateClient();
     }
 
@@ -105,18 +120,20 @@ public abstract class HostileInputBehaviour(RuntimeKind runtime, StoreKind kind,
         var parts = new List<string>();
         foreach (var url in new[] { $"/v1/sessions/{_conversation}", "/v1/memories?limit=1000", $"/v1/conversations/{_conversation}/messages?limit=1000" })
         {
-            var response = await _http.SendAsync(Http.Request(HttpMethod.Get, url, tenant: _tenant));
+            var response = await _http.SendAsync(Http.Request(HttpMethod.Get, url, tenant: _tenant, bearer: Bearer()));
             var body = await response.Content.ReadAsStringAsync();
             parts.Add($"{(int)response.StatusCode} {SecureHost.WithoutVolatileFields(body)}");
         }
         return string.Join("\n", parts);
     }
 
+    private string? Bearer() => auth == AuthKind.Jwt ? _jwt.Token(_tenant) : null;
+
     private async Task SeedAsync()
     {
-        (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/sessions", new CreateSessionRequest(_conversation, "user-1"), _tenant))).StatusCode.Should().Be(HttpStatusCode.Created);
-        (await _http.SendAsync(Http.Request(HttpMethod.Post, $"/v1/sessions/{_conversation}/turns", new WriteTurnRequest(null, "triage", "I am allergic to penicillin.", "Noted."), _tenant))).StatusCode.Should().Be(HttpStatusCode.OK);
-        (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/memories", new { content = "Allergic to penicillin.", id = "m1" }, _tenant))).StatusCode.Should().Be(HttpStatusCode.Created);
+        (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/sessions", new CreateSessionRequest(_conversation, "user-1"), _tenant, bearer: Bearer()))).StatusCode.Should().Be(HttpStatusCode.Created);
+        (await _http.SendAsync(Http.Request(HttpMethod.Post, $"/v1/sessions/{_conversation}/turns", new WriteTurnRequest(null, "triage", "I am allergic to penicillin.", "Noted."), _tenant, bearer: Bearer()))).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/memories", new { content = "Allergic to penicillin.", id = "m1" }, _tenant, bearer: Bearer()))).StatusCode.Should().Be(HttpStatusCode.Created);
     }
 
     [Fact]
@@ -132,6 +149,7 @@ public abstract class HostileInputBehaviour(RuntimeKind runtime, StoreKind kind,
         await SeedAsync();
         var fingerprint = await FingerprintAsync();
         var random = new Random(20261128);
+        var credentials = new Random(7);
         var failures = new List<string>();
         var perOperation = new Dictionary<string, int>();
         for (var i = 0; i < cases; i++)
@@ -165,6 +183,18 @@ public abstract class HostileInputBehaviour(RuntimeKind runtime, StoreKind kind,
             if (random.Next(3) == 0)
             {
                 request.Headers.TryAddWithoutValidation("If-Match", random.Next(2) == 0 ? "*" : "\"garbage\"");
+            }
+            if (auth == AuthKind.Jwt)
+            {
+                var roll = credentials.Next(20);
+                if (roll > 1)
+                {
+                    request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + _jwt.Token(_tenant, roll % 2 == 0 ? "triage" : null));
+                }
+                else if (roll == 1)
+                {
+                    request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + HostileIds[credentials.Next(HostileIds.Length)]);
+                }
             }
             perOperation[$"{operation.Method} {operation.Path}"] = perOperation.GetValueOrDefault($"{operation.Method} {operation.Path}") + 1;
 
@@ -242,4 +272,7 @@ public sealed class HostileInputPostgresTests() : HostileInputBehaviour(RuntimeK
 public sealed class HostileInputDaprTests() : HostileInputBehaviour(RuntimeKind.Dapr, StoreKind.InMemory, FullCorpus);
 
 /// <summary>The four Dapr apps over the fake sidecar sharing one PostgreSQL database (log, memories, traces, keys).</summary>
-public sealed class HostileInputDaprPostgresTests() : HostileInputBehaviour(RuntimeKind.Dapr, StoreKind.Postgres, FullCorpus);
+/// <summary>The four Dapr apps over the fake sidecar with authentication on (JWTs forwarded between the apps).</summary>
+public sealed class HostileInputDaprJwtTests() : HostileInputBehaviour(RuntimeKind.Dapr, StoreKind.InMemory, SampledCorpus, AuthKind.Jwt);
+
+public sealed class HostileInputDaprPostgresTests() : HostileInputBehaviour(RuntimeKind.Dapr, StoreKind.Postgres, SampledCorpus);

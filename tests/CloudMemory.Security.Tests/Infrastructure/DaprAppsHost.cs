@@ -27,11 +27,13 @@ public sealed class DaprAppsHost : ISuiteHost
 {
     private readonly FakeDaprSidecar _sidecar;
     private readonly List<DaprTestApp> _apps;
+    private readonly Lazy<AppRouter> _router;
 
     private DaprAppsHost(FakeDaprSidecar sidecar, List<DaprTestApp> apps)
     {
         _sidecar = sidecar;
         _apps = apps;
+        _router = new Lazy<AppRouter>(() => new AppRouter(apps));
     }
 
     public static async Task<DaprAppsHost> StartAsync(StoreKind store, IDictionary<string, string?> settings)
@@ -85,11 +87,7 @@ public sealed class DaprAppsHost : ISuiteHost
     public IEnumerable<(string AppId, Uri Base)> Apps => _apps.Select(a => (_sidecar.Apps.Single(p => p.Value == a.AppBase).Key, a.AppBase));
 
     /// <summary>The base address of the app a request for <paramref name="method"/> <paramref name="path"/> is routed to.</summary>
-    public Uri AppFor(string method, string path)
-    {
-        using var router = new AppRouter(_apps);
-        return router.AppFor(method, path);
-    }
+    public Uri AppFor(string method, string path) => _router.Value.AppFor(method, path);
 
     public async Task WhenQuietAsync()
     {
@@ -130,6 +128,10 @@ public sealed class DaprAppsHost : ISuiteHost
 
     public async ValueTask DisposeAsync()
     {
+        if (_router.IsValueCreated)
+        {
+            _router.Value.Dispose();
+        }
         foreach (var app in _apps)
         {
             await app.DisposeAsync();

@@ -9,6 +9,19 @@ public enum RuntimeKind
     Dapr,
 }
 
+/// <summary>How a suite's callers prove their tenant.</summary>
+public enum AuthKind
+{
+    /// <summary>Mode none: the tenant by header.</summary>
+    None,
+
+    /// <summary>Mode apikey: a key issued to each tenant by its admin key.</summary>
+    ApiKey,
+
+    /// <summary>Mode jwt: a bearer token per tenant (the mode for several apps without a shared key store).</summary>
+    Jwt,
+}
+
 /// <summary>
 /// The host a behavioural suite runs against. The hostile-input and cross-tenant suites take one of
 /// these, so each suite is written once and runs on every runtime and store.
