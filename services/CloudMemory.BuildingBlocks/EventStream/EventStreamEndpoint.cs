@@ -40,7 +40,8 @@ public static class EventStreamEndpoint
                     "Last-Event-ID (header) or lastEventId (query) replays the events kept since that id (bounded per tenant by " +
                     "CloudMemory:Events:ReplayBufferSize and ReplayMaxAgeSeconds); an id no longer kept replays all kept events after a ': replay-gap' comment. " +
                     "An idle stream sends ': heartbeat' every CloudMemory:Events:HeartbeatSeconds.")
-                .Produces(StatusCodes.Status200OK, contentType: "text/event-stream");
+                // A typed body: OpenAPI drops the content type of an untyped response, and clients (and the hostile corpus) know it is a stream from it.
+                .Produces<string>(StatusCodes.Status200OK, contentType: "text/event-stream");
         }
         return endpoints;
     }

@@ -69,6 +69,15 @@ public sealed class JwtOptions
     /// <summary>Claim that carries the agent (optional in a token).</summary>
     public string AgentClaim { get; set; } = "agent";
 
+    /// <summary>
+    /// Claim that marks a tenant admin (e.g. <c>roles</c>); unset (the default), no token is an admin.
+    /// A token is an admin when one of its values of this claim equals <see cref="AdminClaimValue"/>.
+    /// </summary>
+    public string? AdminClaim { get; set; }
+
+    /// <summary>The value of <see cref="AdminClaim"/> that marks a tenant admin.</summary>
+    public string AdminClaimValue { get; set; } = "cloudmemory-admin";
+
     /// <summary>Allowed clock skew in seconds.</summary>
     public int ClockSkewSeconds { get; set; } = 60;
 }

@@ -201,7 +201,8 @@ public static class SecurityServiceCollectionExtensions
                 var principal = context.Principal!;
                 var tenant = principal.FindFirst(jwt.TenantClaim)?.Value;
                 var agent = principal.FindFirst(jwt.AgentClaim)?.Value;
-                var identity = new CallerIdentity(tenant, agent, IsAdmin: false, KeyId: principal.FindFirst("jti")?.Value);
+                var admin = !string.IsNullOrEmpty(jwt.AdminClaim) && principal.FindAll(jwt.AdminClaim).Any(c => string.Equals(c.Value, jwt.AdminClaimValue, StringComparison.Ordinal));
+                var identity = new CallerIdentity(tenant, agent, IsAdmin: admin, KeyId: principal.FindFirst("jti")?.Value);
                 context.Principal = identity.ToPrincipal(JwtBearerDefaults.AuthenticationScheme);
                 return Task.CompletedTask;
             },

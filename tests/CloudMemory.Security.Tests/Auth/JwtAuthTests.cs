@@ -32,6 +32,7 @@ public sealed class JwtAuthTests : IDisposable
             ["CloudMemory:Auth:Jwt:SigningKeys:1"] = Rsa.ExportSubjectPublicKeyInfoPem(),
             ["CloudMemory:Auth:Jwt:TenantClaim"] = "org",
             ["CloudMemory:Auth:Jwt:AgentClaim"] = "azp",
+            ["CloudMemory:Auth:Jwt:AdminClaim"] = "roles",
         });
         _http = _host.CreateClient();
     }
@@ -42,9 +43,11 @@ public sealed class JwtAuthTests : IDisposable
         _host.Dispose();
     }
 
-    private static string Token(string? tenant, string? agent = null, string issuer = Issuer, string audience = Audience, DateTime? expires = null, SigningCredentials? credentials = null)
+    private static string Token(string? tenant, string? agent = null, string issuer = Issuer, string audience = Audience, DateTime? expires = null, SigningCredentials? credentials = null,
+        params string[] roles)
     {
         var claims = new List<Claim> { new("sub", "someone") };
+        claims.AddRange(roles.Select(role => new Claim("roles", role)));
         if (tenant is not null)
         {
             claims.Add(new Claim("org", tenant));
@@ -132,5 +135,20 @@ public sealed class JwtAuthTests : IDisposable
         var other = new CloudMemoryClient(_http, new CloudMemoryClientOptions { BearerToken = Token(SecureHost.NewId("globex")) });
         var missing = await Assert.ThrowsAsync<CloudMemoryException>(() => other.GetShortMemoryAsync(id));
         missing.Status.Should().Be(HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task AdminClaim_AloneMayEraseAUser()
+    {
+        var id = SecureHost.NewId("c");
+        (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/sessions", new CreateSessionRequest(id, "user-9"), bearer: Token(_tenant, "triage")))).StatusCode.Should().Be(HttpStatusCode.Created);
+
+        var plain = await _http.SendAsync(Http.Request(HttpMethod.Delete, "/v1/users/user-9", bearer: Token(_tenant, "triage", roles: ["reader", "cloudmemory-adminx"])));
+        (await plain.ProblemCodeAsync(403)).Should().Be("admin-required");
+        (await _http.SendAsync(Http.Request(HttpMethod.Get, $"/v1/sessions/{id}", bearer: Token(_tenant)))).StatusCode.Should().Be(HttpStatusCode.OK);
+
+        var admin = await _http.SendAsync(Http.Request(HttpMethod.Delete, "/v1/users/user-9", bearer: Token(_tenant, roles: ["reader", "cloudmemory-admin"])));
+        admin.StatusCode.Should().Be(HttpStatusCode.OK, await admin.Content.ReadAsStringAsync());
+        (await _http.SendAsync(Http.Request(HttpMethod.Get, $"/v1/sessions/{id}", bearer: Token(_tenant)))).StatusCode.Should().Be(HttpStatusCode.NotFound);
     }
 }

@@ -10,27 +10,26 @@ namespace CloudMemory.Security.Tests.CrossTenant;
 /// <summary>
 /// Two tenants with the same conversation, memory and agent ids: every read, write, search, list
 /// and context query of one shows nothing of the other and changes nothing of it. Run without
-/// authentication (tenants by header) and with API keys (tenants by credential).
+/// authentication (tenants by header) and with credentials (API keys or JWTs), on every runtime.
 /// </summary>
-public abstract class CrossTenantBehaviour : IDisposable
+public abstract class CrossTenantBehaviour(RuntimeKind runtime, StoreKind kind, AuthKind auth) : IAsyncLifetime
 {
     private const string Conversation = "shared-conv";
     private const string Memory = "shared-mem";
 
-    private readonly bool _auth;
-    private readonly SecureHost _host;
-    private readonly HttpClient _http;
+    private readonly TestJwt _jwt = new();
     private readonly string _a = SecureHost.NewId("a");
     private readonly string _b = SecureHost.NewId("b");
     private readonly string _adminA = Guid.NewGuid().ToString("N") + Guid.NewGuid().ToString("N");
     private readonly string _adminB = Guid.NewGuid().ToString("N") + Guid.NewGuid().ToString("N");
     private readonly Dictionary<string, string> _keys = [];
+    private ISuiteHost _host = null!;
+    private HttpClient _http = null!;
 
-    protected CrossTenantBehaviour(StoreKind kind, bool auth)
+    public async Task InitializeAsync()
     {
-        _auth = auth;
         var settings = new Dictionary<string, string?> { ["CloudMemory:Memory:AutoCheckpoint"] = "false" };
-        if (auth)
+        if (auth == AuthKind.ApiKey)
         {
             settings["CloudMemory:Auth:Mode"] = "apikey";
             settings["CloudMemory:Auth:AdminKeys:0:Tenant"] = _a;
@@ -38,34 +37,61 @@ public abstract class CrossTenantBehaviour : IDisposable
             settings["CloudMemory:Auth:AdminKeys:1:Tenant"] = _b;
             settings["CloudMemory:Auth:AdminKeys:1:Key"] = _adminB;
         }
-        _host = new SecureHost(kind, settings);
+        else if (auth == AuthKind.Jwt)
+        {
+            _jwt.AddSettings(settings);
+        }
+        _host = await SuiteHosts.StartAsync(runtime, kind, settings);
         _http = _host.CreateClient();
     }
 
-    public void Dispose()
+    public async Task DisposeAsync()
     {
         _http.Dispose();
-        _host.Dispose();
-        GC.SuppressFinalize(this);
+        await _host.DisposeAsync();
     }
+
+    // The tenant's credential (issued on first use), or null without authentication.
+    private async Task<string?> CredentialAsync(string tenant)
+    {
+        if (auth == AuthKind.None)
+        {
+            return null;
+        }
+        if (!_keys.TryGetValue(tenant, out var key))
+        {
+            if (auth == AuthKind.ApiKey)
+            {
+                var admin = tenant == _a ? _adminA : _adminB;
+                key = (await (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/auth/keys", new CreateApiKeyRequest("triage"), apiKey: admin))).ReadAsync<IssuedApiKey>()).Key;
+            }
+            else
+            {
+                key = _jwt.Token(tenant, "triage");
+            }
+            _keys[tenant] = key;
+        }
+        return key;
+    }
+
+    // As the tenant's admin (erasing a user takes one when authentication is on).
+    private Task<HttpResponseMessage> SendAsAdminAsync(string tenant, HttpMethod method, string url) => auth switch
+    {
+        AuthKind.ApiKey => _http.SendAsync(Http.Request(method, url, apiKey: tenant == _a ? _adminA : _adminB)),
+        AuthKind.Jwt => _http.SendAsync(Http.Request(method, url, bearer: _jwt.Token(tenant, admin: true))),
+        _ => _http.SendAsync(Http.Request(method, url, tenant: tenant)),
+    };
+
+    private HttpRequestMessage Authenticated(HttpMethod method, string url, object? body, string? tenantHeader, string credential) =>
+        auth == AuthKind.ApiKey
+            ? Http.Request(method, url, body, tenantHeader, apiKey: credential)
+            : Http.Request(method, url, body, tenantHeader, bearer: credential);
 
     private async Task<HttpResponseMessage> SendAsync(string tenant, HttpMethod method, string url, object? body = null, string? ifMatch = null)
     {
-        HttpRequestMessage request;
-        if (_auth)
-        {
-            if (!_keys.TryGetValue(tenant, out var key))
-            {
-                var admin = tenant == _a ? _adminA : _adminB;
-                var issued = await (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/auth/keys", new CreateApiKeyRequest("triage"), apiKey: admin))).ReadAsync<IssuedApiKey>();
-                _keys[tenant] = key = issued.Key;
-            }
-            request = Http.Request(method, url, body, apiKey: key);
-        }
-        else
-        {
-            request = Http.Request(method, url, body, tenant, agent: "triage");
-        }
+        var request = await CredentialAsync(tenant) is { } credential
+            ? Authenticated(method, url, body, tenantHeader: null, credential)
+            : Http.Request(method, url, body, tenant, agent: "triage");
         if (ifMatch is not null)
         {
             request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
@@ -94,6 +120,7 @@ public abstract class CrossTenantBehaviour : IDisposable
     private async Task<string> EverythingVisibleAsync(string tenant)
     {
         await _host.WhenQuietAsync();
+        _host.AssertNoViolations();
         var parts = new List<string>
         {
             await ReadTextAsync(tenant, $"/v1/sessions/{Conversation}"),
@@ -126,6 +153,12 @@ public abstract class CrossTenantBehaviour : IDisposable
         (await SendAsync(_b, HttpMethod.Delete, $"/v1/memories/{Memory}")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         (await EverythingVisibleAsync(_a)).Should().Be(aBefore);
 
+        // B erases its user and its conversation (fanned out to every service); A's view does not move.
+        var erased = await SendAsAdminAsync(_b, HttpMethod.Delete, "/v1/users/user-1");
+        erased.StatusCode.Should().Be(HttpStatusCode.OK, await erased.Content.ReadAsStringAsync());
+        (await SendAsync(_b, HttpMethod.Delete, $"/v1/sessions/{Conversation}")).StatusCode.Should().BeOneOf(HttpStatusCode.NoContent, HttpStatusCode.NotFound);
+        (await EverythingVisibleAsync(_a)).Should().Be(aBefore);
+
         // A still writes its conversation (B's finalize did not finalize A's).
         (await SendAsync(_a, HttpMethod.Post, $"/v1/sessions/{Conversation}/turns", new WriteTurnRequest(null, "triage", "ALPHA again", "ok"))).StatusCode.Should().Be(HttpStatusCode.OK);
         (await EverythingVisibleAsync(_b)).Should().NotContain("ALPHA");
@@ -133,30 +166,50 @@ public abstract class CrossTenantBehaviour : IDisposable
 
     protected async Task CredentialOfOneTenant_CannotNameTheOtherAsync()
     {
-        _auth.Should().BeTrue();
+        auth.Should().NotBe(AuthKind.None);
         await WriteEverythingAsync(_a, "ALPHA");
         await WriteEverythingAsync(_b, "BRAVO");
-        // B's key with A's tenant header: refused, and A's data unchanged.
+        // B's credential with A's tenant header: refused, and A's data unchanged.
         var before = await EverythingVisibleAsync(_a);
-        var request = Http.Request(HttpMethod.Delete, $"/v1/memories/{Memory}", tenant: _a, apiKey: _keys[_b]);
+        var request = Authenticated(HttpMethod.Delete, $"/v1/memories/{Memory}", null, tenantHeader: _a, _keys[_b]);
         (await (await _http.SendAsync(request)).ProblemCodeAsync(403)).Should().Be("tenant-mismatch");
-        var read = Http.Request(HttpMethod.Get, $"/v1/sessions/{Conversation}", tenant: _a, apiKey: _keys[_b]);
+        var read = Authenticated(HttpMethod.Get, $"/v1/sessions/{Conversation}", null, tenantHeader: _a, _keys[_b]);
         (await (await _http.SendAsync(read)).ProblemCodeAsync(403)).Should().Be("tenant-mismatch");
         (await EverythingVisibleAsync(_a)).Should().Be(before);
     }
 }
 
-public sealed class CrossTenantInMemoryTests() : CrossTenantBehaviour(StoreKind.InMemory, auth: false);
+public sealed class CrossTenantInMemoryTests() : CrossTenantBehaviour(RuntimeKind.Embedded, StoreKind.InMemory, AuthKind.None);
 
-public sealed class CrossTenantPostgresTests() : CrossTenantBehaviour(StoreKind.Postgres, auth: false);
+public sealed class CrossTenantPostgresTests() : CrossTenantBehaviour(RuntimeKind.Embedded, StoreKind.Postgres, AuthKind.None);
 
-public sealed class CrossTenantInMemoryApiKeyTests() : CrossTenantBehaviour(StoreKind.InMemory, auth: true)
+public sealed class CrossTenantInMemoryApiKeyTests() : CrossTenantBehaviour(RuntimeKind.Embedded, StoreKind.InMemory, AuthKind.ApiKey)
 {
     [Fact]
     public Task CredentialOfOneTenant_CannotNameTheOther() => CredentialOfOneTenant_CannotNameTheOtherAsync();
 }
 
-public sealed class CrossTenantPostgresApiKeyTests() : CrossTenantBehaviour(StoreKind.Postgres, auth: true)
+public sealed class CrossTenantPostgresApiKeyTests() : CrossTenantBehaviour(RuntimeKind.Embedded, StoreKind.Postgres, AuthKind.ApiKey)
+{
+    [Fact]
+    public Task CredentialOfOneTenant_CannotNameTheOther() => CredentialOfOneTenant_CannotNameTheOtherAsync();
+}
+
+/// <summary>The four Dapr apps over the fake sidecar, tenants by header.</summary>
+public sealed class CrossTenantDaprTests() : CrossTenantBehaviour(RuntimeKind.Dapr, StoreKind.InMemory, AuthKind.None);
+
+/// <summary>The four Dapr apps over the fake sidecar, tenants by JWT (forwarded between the apps by service invocation).</summary>
+public sealed class CrossTenantDaprJwtTests() : CrossTenantBehaviour(RuntimeKind.Dapr, StoreKind.InMemory, AuthKind.Jwt)
+{
+    [Fact]
+    public Task CredentialOfOneTenant_CannotNameTheOther() => CredentialOfOneTenant_CannotNameTheOtherAsync();
+}
+
+/// <summary>
+/// The four Dapr apps sharing one PostgreSQL database, tenants by API key: a key issued through one
+/// app is honoured by the others because the key store is the shared database.
+/// </summary>
+public sealed class CrossTenantDaprPostgresApiKeyTests() : CrossTenantBehaviour(RuntimeKind.Dapr, StoreKind.Postgres, AuthKind.ApiKey)
 {
     [Fact]
     public Task CredentialOfOneTenant_CannotNameTheOther() => CredentialOfOneTenant_CannotNameTheOtherAsync();

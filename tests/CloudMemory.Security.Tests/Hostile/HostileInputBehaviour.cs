@@ -10,10 +10,21 @@ namespace CloudMemory.Security.Tests.Hostile;
 /// A generated corpus of hostile requests over every operation of the OpenAPI document: hostile
 /// ids in every route parameter, hostile bodies and headers. No answer is a 5xx, every error is
 /// problem+json with a stable code, and a rejected request changes nothing the tenant can read.
+/// Written once, run on every host (<see cref="RuntimeKind"/> x <see cref="StoreKind"/>): the same
+/// generator and seed; <paramref name="cases"/> bounds the run (docs/security.md lists the sizes).
+/// With <paramref name="auth"/> jwt every request carries the tenant's token (one in ten a bad or no
+/// token), drawn from a generator of its own so the corpus itself does not change.
 /// </summary>
-public abstract class HostileInputBehaviour : IDisposable
+public abstract class HostileInputBehaviour(RuntimeKind runtime, StoreKind kind, int cases, AuthKind auth = AuthKind.None) : IAsyncLifetime
 {
-    private const int Cases = 1200;
+    /// <summary>Cases of a full run (both Embedded hosts, and the Dapr apps on sidecar state).</summary>
+    public const int FullCorpus = 1200;
+
+    /// <summary>
+    /// Cases of the slower Dapr variants (JWT, PostgreSQL), to keep the project's CI time: the first
+    /// cases of the same seeded generator, so every operation is still covered several times.
+    /// </summary>
+    public const int SampledCorpus = 400;
 
     private static readonly string[] HostileIds =
     [
@@ -38,45 +49,58 @@ public abstract class HostileInputBehaviour : IDisposable
         "{\"agentId\":\"../root\",\"admin\":\"yes\"}",
     ];
 
-    private readonly SecureHost _host;
-    private readonly HttpClient _http;
     private readonly string _tenant = SecureHost.NewId("hostile");
     private readonly string _conversation = SecureHost.NewId("victim");
+    private readonly TestJwt _jwt = new();
+    private ISuiteHost _host = null!;
+    private HttpClient _http = null!;
 
-    protected HostileInputBehaviour(StoreKind kind)
+    public async Task InitializeAsync()
     {
-        _host = new SecureHost(kind, new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?> { ["CloudMemory:Memory:AutoCheckpoint"] = "false" };
+        if (auth == AuthKind.Jwt)
         {
-            ["CloudMemory:Memory:AutoCheckpoint"] = "false",
-        });
+            _jwt.AddSettings(settings);
+        }
+        else
+        {
+            auth.Should().Be(AuthKind.None, "the hostile suite runs without authentication or with JWTs");
+        }
+        _host = await SuiteHosts.StartAsync(runtime, kind, settings);
         _http = _host.CreateClient();
     }
 
-    public void Dispose()
+    public async Task DisposeAsync()
     {
         _http.Dispose();
-        _host.Dispose();
-        GC.SuppressFinalize(this);
+        await _host.DisposeAsync();
     }
 
-    private sealed record Operation(string Method, string Path);
+    /// <summary>An operation of the public API; <paramref name="IsStream"/> when its success answer is a server-sent event stream.</summary>
+    private sealed record Operation(string Method, string Path, bool IsStream);
 
+    // Every /v1 operation of the host's OpenAPI documents (in Dapr mode the union of the four apps' documents).
     private async Task<List<Operation>> OperationsAsync()
     {
-        using var doc = JsonDocument.Parse(await _http.GetStringAsync("/openapi/v1.json"));
         var operations = new List<Operation>();
-        foreach (var path in doc.RootElement.GetProperty("paths").EnumerateObject())
+        foreach (var doc in await _host.OpenApiDocumentsAsync())
         {
-            if (!path.Name.StartsWith("/v1", StringComparison.Ordinal))
+            using (doc)
             {
-                continue;
-            }
-            foreach (var method in path.Value.EnumerateObject())
-            {
-                // A server-sent event stream never ends; its input rules are tested in the event stream tests.
-                if (method.Name is "get" or "post" or "put" or "delete" or "patch" && path.Name != "/v1/events" && !IsEventStream(method.Value))
+                foreach (var path in doc.RootElement.GetProperty("paths").EnumerateObject())
                 {
-                    operations.Add(new Operation(method.Name.ToUpperInvariant(), path.Name));
+                    if (!path.Name.StartsWith("/v1", StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+                    foreach (var method in path.Value.EnumerateObject())
+                    {
+                        var operation = new Operation(method.Name.ToUpperInvariant(), path.Name, IsEventStream(method.Value));
+                        if (method.Name is "get" or "post" or "put" or "delete" or "patch" && !operations.Contains(operation))
+                        {
+                            operations.Add(operation);
+                        }
+                    }
                 }
             }
         }
@@ -96,18 +120,20 @@ public abstract class HostileInputBehaviour : IDisposable
         var parts = new List<string>();
         foreach (var url in new[] { $"/v1/sessions/{_conversation}", "/v1/memories?limit=1000", $"/v1/conversations/{_conversation}/messages?limit=1000" })
         {
-            var response = await _http.SendAsync(Http.Request(HttpMethod.Get, url, tenant: _tenant));
+            var response = await _http.SendAsync(Http.Request(HttpMethod.Get, url, tenant: _tenant, bearer: Bearer()));
             var body = await response.Content.ReadAsStringAsync();
             parts.Add($"{(int)response.StatusCode} {SecureHost.WithoutVolatileFields(body)}");
         }
         return string.Join("\n", parts);
     }
 
+    private string? Bearer() => auth == AuthKind.Jwt ? _jwt.Token(_tenant) : null;
+
     private async Task SeedAsync()
     {
-        (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/sessions", new CreateSessionRequest(_conversation, "user-1"), _tenant))).StatusCode.Should().Be(HttpStatusCode.Created);
-        (await _http.SendAsync(Http.Request(HttpMethod.Post, $"/v1/sessions/{_conversation}/turns", new WriteTurnRequest(null, "triage", "I am allergic to penicillin.", "Noted."), _tenant))).StatusCode.Should().Be(HttpStatusCode.OK);
-        (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/memories", new { content = "Allergic to penicillin.", id = "m1" }, _tenant))).StatusCode.Should().Be(HttpStatusCode.Created);
+        (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/sessions", new CreateSessionRequest(_conversation, "user-1"), _tenant, bearer: Bearer()))).StatusCode.Should().Be(HttpStatusCode.Created);
+        (await _http.SendAsync(Http.Request(HttpMethod.Post, $"/v1/sessions/{_conversation}/turns", new WriteTurnRequest(null, "triage", "I am allergic to penicillin.", "Noted."), _tenant, bearer: Bearer()))).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await _http.SendAsync(Http.Request(HttpMethod.Post, "/v1/memories", new { content = "Allergic to penicillin.", id = "m1" }, _tenant, bearer: Bearer()))).StatusCode.Should().Be(HttpStatusCode.Created);
     }
 
     [Fact]
@@ -115,12 +141,18 @@ public abstract class HostileInputBehaviour : IDisposable
     {
         var operations = await OperationsAsync();
         operations.Count.Should().BeGreaterThan(10);
+        if (runtime == RuntimeKind.Embedded)
+        {
+            // The embedded host's event stream is in the corpus, recognised as a stream by its OpenAPI entry.
+            operations.Should().Contain(new Operation("GET", "/v1/events", IsStream: true));
+        }
         await SeedAsync();
         var fingerprint = await FingerprintAsync();
         var random = new Random(20261128);
+        var credentials = new Random(7);
         var failures = new List<string>();
         var perOperation = new Dictionary<string, int>();
-        for (var i = 0; i < Cases; i++)
+        for (var i = 0; i < cases; i++)
         {
             // Every operation is covered evenly; the rest of each case is drawn at random.
             var operation = operations[i % operations.Count];
@@ -152,13 +184,26 @@ public abstract class HostileInputBehaviour : IDisposable
             {
                 request.Headers.TryAddWithoutValidation("If-Match", random.Next(2) == 0 ? "*" : "\"garbage\"");
             }
+            if (auth == AuthKind.Jwt)
+            {
+                var roll = credentials.Next(20);
+                if (roll > 1)
+                {
+                    request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + _jwt.Token(_tenant, roll % 2 == 0 ? "triage" : null));
+                }
+                else if (roll == 1)
+                {
+                    request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + HostileIds[credentials.Next(HostileIds.Length)]);
+                }
+            }
             perOperation[$"{operation.Method} {operation.Path}"] = perOperation.GetValueOrDefault($"{operation.Method} {operation.Path}") + 1;
 
             using var hang = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             HttpResponseMessage sent;
             try
             {
-                sent = await _http.SendAsync(request, hang.Token);
+                // A stream's answer is judged by its status and headers: an accepted stream never ends.
+                sent = await _http.SendAsync(request, operation.IsStream ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead, hang.Token);
             }
             catch (OperationCanceledException) when (hang.IsCancellationRequested)
             {
@@ -167,8 +212,15 @@ public abstract class HostileInputBehaviour : IDisposable
             }
             using var response = sent;
             var status = (int)response.StatusCode;
-            var text = await response.Content.ReadAsStringAsync();
             var label = $"#{i} {operation.Method} {url[..Math.Min(url.Length, 120)]} body={body?[..Math.Min(body.Length, 80)]} -> {status}";
+            if (operation.IsStream && status == 200)
+            {
+                response.Content.Headers.ContentType?.MediaType.Should().Be("text/event-stream", label);
+                response.Dispose(); // the client hangs up
+                fingerprint = await FingerprintAsync();
+                continue;
+            }
+            var text = await response.Content.ReadAsStringAsync();
             if (status >= 500)
             {
                 failures.Add($"{label}: server error {text[..Math.Min(text.Length, 300)]}");
@@ -190,8 +242,12 @@ public abstract class HostileInputBehaviour : IDisposable
                 fingerprint = after;
             }
         }
-        perOperation.Should().HaveCount(operations.Count);
+        if (cases >= operations.Count)
+        {
+            perOperation.Should().HaveCount(operations.Count);
+        }
         failures.Should().BeEmpty(string.Join("\n", failures.Take(30)));
+        _host.AssertNoViolations();
     }
 
     private static bool HasCode(string text)
@@ -208,6 +264,15 @@ public abstract class HostileInputBehaviour : IDisposable
     }
 }
 
-public sealed class HostileInputInMemoryTests() : HostileInputBehaviour(StoreKind.InMemory);
+public sealed class HostileInputInMemoryTests() : HostileInputBehaviour(RuntimeKind.Embedded, StoreKind.InMemory, FullCorpus);
 
-public sealed class HostileInputPostgresTests() : HostileInputBehaviour(StoreKind.Postgres);
+public sealed class HostileInputPostgresTests() : HostileInputBehaviour(RuntimeKind.Embedded, StoreKind.Postgres, FullCorpus);
+
+/// <summary>The four Dapr apps over the fake sidecar, state in the sidecar's store (see docs/security.md for the sizes).</summary>
+public sealed class HostileInputDaprTests() : HostileInputBehaviour(RuntimeKind.Dapr, StoreKind.InMemory, FullCorpus);
+
+/// <summary>The four Dapr apps over the fake sidecar sharing one PostgreSQL database (log, memories, traces, keys).</summary>
+/// <summary>The four Dapr apps over the fake sidecar with authentication on (JWTs forwarded between the apps).</summary>
+public sealed class HostileInputDaprJwtTests() : HostileInputBehaviour(RuntimeKind.Dapr, StoreKind.InMemory, SampledCorpus, AuthKind.Jwt);
+
+public sealed class HostileInputDaprPostgresTests() : HostileInputBehaviour(RuntimeKind.Dapr, StoreKind.Postgres, SampledCorpus);
