@@ -6,7 +6,8 @@ namespace CloudMemory.Trace.Features.Steps;
 /// <summary>
 /// Trace steps in process memory (the embedded default). One lock per trace for appends and reads;
 /// the per-conversation, per-agent and per-memory indexes and the duration statistics each have
-/// their own small lock, so writers of different traces rarely meet.
+/// their own small lock, so writers of different traces rarely meet. A batch takes each lock once
+/// per key it touches (not once per step).
 /// </summary>
 public sealed class InMemoryTraceStore : ITraceStore
 {
@@ -21,36 +22,83 @@ public sealed class InMemoryTraceStore : ITraceStore
     public Task<bool[]> AppendAsync(IReadOnlyList<TenantStep> steps, CancellationToken cancellationToken = default)
     {
         var inserted = new bool[steps.Count];
-        for (var i = 0; i < steps.Count; i++)
+        var added = new List<TenantStep>(steps.Count);
+        // A batch usually holds runs of steps of one trace: each run takes the trace's lock once.
+        for (var start = 0; start < steps.Count;)
         {
-            var (tenant, step, flags) = steps[i];
-            var trace = _traces.GetOrAdd((tenant, step.TraceId), _ => new TraceSteps());
+            var (tenant, first, _) = steps[start];
+            var end = start + 1;
+            while (end < steps.Count && steps[end].TenantId == tenant && steps[end].Step.TraceId == first.TraceId)
+            {
+                end++;
+            }
+            var trace = _traces.GetOrAdd((tenant, first.TraceId), _ => new TraceSteps());
             lock (trace)
             {
-                if (!trace.ById.TryAdd(step.StepId, step))
+                for (var i = start; i < end; i++)
                 {
-                    continue;
+                    if (trace.ById.TryAdd(steps[i].Step.StepId, steps[i].Step))
+                    {
+                        inserted[i] = true;
+                        added.Add(steps[i]);
+                        trace.Sorted = null;
+                    }
                 }
-                trace.Sorted = null;
             }
-            inserted[i] = true;
+            start = end;
+        }
+
+        // The indexes and statistics are updated once per key of the batch, not once per step.
+        var byContext = new Dictionary<(string, string), List<TraceStep>>();
+        var byAgent = new Dictionary<(string, string), List<TraceStep>>();
+        var byMemory = new Dictionary<(string, string), List<TraceStep>>();
+        var sensitive = new Dictionary<(string, string), List<TraceStep>>();
+        var stats = new Dictionary<(string, string, string, int), long>();
+        foreach (var (tenant, step, flags) in added)
+        {
             if (step.ContextId is not null)
             {
-                _byContext.GetOrAdd((tenant, step.ContextId), _ => new IndexList()).Add(step);
+                Group(byContext, (tenant, step.ContextId), step);
             }
-            _byAgent.GetOrAdd((tenant, step.AgentId), _ => new IndexList()).Add(step);
+            Group(byAgent, (tenant, step.AgentId), step);
             foreach (var memoryId in step.MemoryIds)
             {
-                _byMemory.GetOrAdd((tenant, memoryId), _ => new IndexList()).Add(step);
+                Group(byMemory, (tenant, memoryId), step);
             }
             if (flags != 0)
             {
-                _sensitive.GetOrAdd((tenant, ""), _ => new IndexList()).Add(step);
+                Group(sensitive, (tenant, ""), step);
             }
-            var buckets = _stats.GetOrAdd((tenant, step.StepType, step.AgentId), _ => new long[DurationStats.BucketCount]);
-            Interlocked.Increment(ref buckets[DurationStats.BucketOf(step.DurationMs)]);
+            var bucket = (tenant, step.StepType, step.AgentId, DurationStats.BucketOf(step.DurationMs));
+            stats[bucket] = stats.GetValueOrDefault(bucket) + 1;
+        }
+        AddAll(_byContext, byContext);
+        AddAll(_byAgent, byAgent);
+        AddAll(_byMemory, byMemory);
+        AddAll(_sensitive, sensitive);
+        foreach (var ((tenant, type, agent, bucket), count) in stats)
+        {
+            var buckets = _stats.GetOrAdd((tenant, type, agent), _ => new long[DurationStats.BucketCount]);
+            Interlocked.Add(ref buckets[bucket], count);
         }
         return Task.FromResult(inserted);
+    }
+
+    private static void Group(Dictionary<(string, string), List<TraceStep>> groups, (string, string) key, TraceStep step)
+    {
+        if (!groups.TryGetValue(key, out var list))
+        {
+            groups[key] = list = [];
+        }
+        list.Add(step);
+    }
+
+    private static void AddAll(ConcurrentDictionary<(string Tenant, string Key), IndexList> index, Dictionary<(string, string), List<TraceStep>> groups)
+    {
+        foreach (var (key, list) in groups)
+        {
+            index.GetOrAdd(key, _ => new IndexList()).AddRange(list);
+        }
     }
 
     /// <inheritdoc />
@@ -165,11 +213,11 @@ public sealed class InMemoryTraceStore : ITraceStore
     {
         private readonly List<TraceStep> _items = [];
 
-        public void Add(TraceStep step)
+        public void AddRange(List<TraceStep> steps)
         {
             lock (_items)
             {
-                _items.Add(step);
+                _items.AddRange(steps);
             }
         }
 
