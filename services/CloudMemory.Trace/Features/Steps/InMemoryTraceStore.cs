@@ -14,7 +14,7 @@ public sealed class InMemoryTraceStore : ITraceStore
     private readonly ConcurrentDictionary<(string Tenant, string Trace), TraceSteps> _traces = new();
     private readonly ConcurrentDictionary<(string Tenant, string Key), IndexList> _byContext = new();
     private readonly ConcurrentDictionary<(string Tenant, string Key), IndexList> _byAgent = new();
-    private readonly ConcurrentDictionary<(string Tenant, string Key), IndexList> _byMemory = new();
+    private readonly ConcurrentDictionary<(string Tenant, string Memory), LinkSet> _links = new();
     private readonly ConcurrentDictionary<(string Tenant, string Key), IndexList> _sensitive = new();
     private readonly ConcurrentDictionary<(string Tenant, string Type, string Agent), long[]> _stats = new();
 
@@ -51,7 +51,6 @@ public sealed class InMemoryTraceStore : ITraceStore
         // The indexes and statistics are updated once per key of the batch, not once per step.
         var byContext = new Dictionary<(string, string), List<TraceStep>>();
         var byAgent = new Dictionary<(string, string), List<TraceStep>>();
-        var byMemory = new Dictionary<(string, string), List<TraceStep>>();
         var sensitive = new Dictionary<(string, string), List<TraceStep>>();
         var stats = new Dictionary<(string, string, string, int), long>();
         foreach (var (tenant, step, flags) in added)
@@ -63,7 +62,7 @@ public sealed class InMemoryTraceStore : ITraceStore
             Group(byAgent, (tenant, step.AgentId), step);
             foreach (var memoryId in step.MemoryIds)
             {
-                Group(byMemory, (tenant, memoryId), step);
+                _links.GetOrAdd((tenant, memoryId), _ => new LinkSet()).Add(step.TraceId, step.StepId);
             }
             if (flags != 0)
             {
@@ -74,7 +73,6 @@ public sealed class InMemoryTraceStore : ITraceStore
         }
         AddAll(_byContext, byContext);
         AddAll(_byAgent, byAgent);
-        AddAll(_byMemory, byMemory);
         AddAll(_sensitive, sensitive);
         foreach (var ((tenant, type, agent, bucket), count) in stats)
         {
@@ -137,8 +135,38 @@ public sealed class InMemoryTraceStore : ITraceStore
         Task.FromResult<IReadOnlyList<TraceStep>>([.. Snapshot(_byAgent, tenantId, agentId).OrderByDescending(s => s.StartedAt).ThenByDescending(s => s.StepIndex).Take(limit)]);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<TraceStep>> GetMemoryProvenanceAsync(string tenantId, string memoryId, CancellationToken cancellationToken = default) =>
-        Task.FromResult<IReadOnlyList<TraceStep>>([.. Snapshot(_byMemory, tenantId, memoryId).OrderBy(s => s.StartedAt).ThenBy(s => s.StepIndex)]);
+    public Task LinkMemoriesAsync(string tenantId, IReadOnlyList<MemoryLink> links, CancellationToken cancellationToken = default)
+    {
+        foreach (var link in links)
+        {
+            _links.GetOrAdd((tenantId, link.MemoryId), _ => new LinkSet()).Add(link.TraceId, link.StepId);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<TraceStep>> GetMemoryProvenanceAsync(string tenantId, string memoryId, CancellationToken cancellationToken = default)
+    {
+        var steps = new List<TraceStep>();
+        if (_links.TryGetValue((tenantId, memoryId), out var links))
+        {
+            // Links resolve through the traces: a link recorded before its step arrives shows once the step does.
+            foreach (var (traceId, stepId) in links.Snapshot())
+            {
+                if (_traces.TryGetValue((tenantId, traceId), out var trace))
+                {
+                    lock (trace)
+                    {
+                        if (trace.ById.TryGetValue(stepId, out var step))
+                        {
+                            steps.Add(step);
+                        }
+                    }
+                }
+            }
+        }
+        return Task.FromResult<IReadOnlyList<TraceStep>>([.. steps.OrderBy(s => s.StartedAt).ThenBy(s => s.StepIndex)]);
+    }
 
     /// <inheritdoc />
     public Task<IReadOnlyList<TraceStep>> GetSensitiveStepsAsync(string tenantId, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken = default) =>
@@ -170,6 +198,7 @@ public sealed class InMemoryTraceStore : ITraceStore
     private long DeleteWhere(string tenantId, Func<TraceStep, bool> doomed)
     {
         long deleted = 0;
+        var gone = new HashSet<(string, string)>();
         foreach (var (key, trace) in _traces)
         {
             if (key.Tenant != tenantId)
@@ -181,12 +210,21 @@ public sealed class InMemoryTraceStore : ITraceStore
                 foreach (var old in trace.ById.Values.Where(doomed).ToList())
                 {
                     trace.ById.Remove(old.StepId);
+                    gone.Add((old.TraceId, old.StepId));
                     deleted++;
                 }
                 trace.Sorted = null;
             }
         }
-        foreach (var index in new[] { _byContext, _byAgent, _byMemory, _sensitive })
+        // Links of deleted steps go with them (as in PostgreSQL).
+        foreach (var (key, links) in _links)
+        {
+            if (key.Tenant == tenantId)
+            {
+                links.RemoveWhere(gone.Contains);
+            }
+        }
+        foreach (var index in new[] { _byContext, _byAgent, _sensitive })
         {
             foreach (var (key, list) in index)
             {
@@ -207,6 +245,35 @@ public sealed class InMemoryTraceStore : ITraceStore
         public Dictionary<string, TraceStep> ById { get; } = new(StringComparer.Ordinal);
 
         public List<TraceStep>? Sorted { get; set; }
+    }
+
+    private sealed class LinkSet
+    {
+        private readonly HashSet<(string Trace, string Step)> _items = [];
+
+        public void Add(string traceId, string stepId)
+        {
+            lock (_items)
+            {
+                _items.Add((traceId, stepId));
+            }
+        }
+
+        public List<(string Trace, string Step)> Snapshot()
+        {
+            lock (_items)
+            {
+                return [.. _items];
+            }
+        }
+
+        public void RemoveWhere(Predicate<(string Trace, string Step)> predicate)
+        {
+            lock (_items)
+            {
+                _items.RemoveWhere(predicate);
+            }
+        }
     }
 
     private sealed class IndexList

@@ -206,6 +206,24 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
             """, cancellationToken, tenantId, agentId, limit);
 
     /// <inheritdoc />
+    public async Task LinkMemoriesAsync(string tenantId, IReadOnlyList<MemoryLink> links, CancellationToken cancellationToken = default)
+    {
+        if (links.Count == 0)
+        {
+            return;
+        }
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO cm_trace_memory_links (tenant_id, memory_id, trace_id, step_id)
+            SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING
+            """);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = links.Select(l => l.MemoryId).ToArray() });
+        command.Parameters.Add(new() { Value = links.Select(l => l.TraceId).ToArray() });
+        command.Parameters.Add(new() { Value = links.Select(l => l.StepId).ToArray() });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<TraceStep>> GetMemoryProvenanceAsync(string tenantId, string memoryId, CancellationToken cancellationToken = default) =>
         QueryAsync("""
             SELECT s.doc FROM cm_trace_memory_links l
