@@ -34,6 +34,7 @@ public static class TraceServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddSingleton<TraceIngestor>();
         services.AddHostedService<RetentionSweeper>();
+        services.AddProducedMemoryLinks();
 
         var connectionString = builder.Configuration.GetConnectionString(ConnectionStringName);
         if (string.IsNullOrWhiteSpace(connectionString))

@@ -17,7 +17,8 @@ namespace CloudMemory.Benchmarks;
 
 /// <summary>
 /// <c>trace</c>: step ingest throughput in process (validation, audit, hashing and the group-commit
-/// store write included) with 1, 8 and 64 concurrent writers, in memory and on PostgreSQL; read of a
+/// store write included) and over HTTP (<see cref="TraceHttpIngest"/>) with 1, 8 and 64 concurrent
+/// writers, in memory and on PostgreSQL; read of a
 /// 1,000-step trace tree and diff of two 1,000-step traces on PostgreSQL; analysis of a 1,000-step
 /// trace against a tenant history of 100k steps; debug replay of a 10,000-step trace.
 /// </summary>
@@ -35,6 +36,11 @@ internal static class TraceBenchmark
         var readIterations = quick ? 40 : 200;
         using var postgres = BenchPostgres.Acquire(Option(args, "--postgres"));
         Console.WriteLine($"CloudMemory trace benchmark ({Environment.ProcessorCount} cores, {(quick ? "quick" : "full")} run)");
+        if (args.Contains("--breakdown"))
+        {
+            await TraceBreakdown.RunAsync(postgres.ConnectionString, Input, (id, count) => Trace(id, count));
+            return 0;
+        }
         var result = new Dictionary<string, object>();
 
         var memory = new InMemoryTraceStore();
@@ -44,6 +50,8 @@ internal static class TraceBenchmark
             ingestMemory[$"{writers} writers"] = await MeasureIngestAsync(memory, "bench-memory", writers, memorySteps);
         }
         result["ingestStepsPerSecMemory"] = ingestMemory;
+        var httpSteps = quick ? 12_800 : 51_200;
+        result["ingestStepsPerSecHttpMemory"] = await TraceHttpIngest.MeasureAsync(null, Writers, httpSteps, Input);
 
         var big = Trace("big", 10_000);
         await memory.AppendAsync([.. big.Select(s => new TenantStep("bench-memory", s, 0))]);
@@ -78,6 +86,7 @@ internal static class TraceBenchmark
                 ingestPostgres[$"{writers} writers"] = await MeasureIngestAsync(store, "bench-pg-" + Guid.NewGuid().ToString("N")[..6], writers, postgresSteps);
             }
             result["ingestStepsPerSecPostgres"] = ingestPostgres;
+            result["ingestStepsPerSecHttpPostgres"] = await TraceHttpIngest.MeasureAsync(connection, Writers, httpSteps, Input);
 
             var tenant = "bench-read-" + Guid.NewGuid().ToString("N")[..6];
             await store.AppendAsync([.. Trace("left", 1_000).Select(s => new TenantStep(tenant, s, 0))]);

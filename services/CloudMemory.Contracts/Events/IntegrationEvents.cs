@@ -52,8 +52,9 @@ public static class EventTypes
 /// <summary>A turn was appended to a conversation (with its text, so followers need no second call).</summary>
 public sealed record TurnWritten(string TenantId, string ConversationId, string MessageId, string UserId, int TurnCount, string AgentCode, string UserQuery, string AgentResponse, MemoryMode Mode, int TokensSinceCheckpoint, long OccurredAt);
 
-/// <summary>A checkpoint (summary + recent turns) was written.</summary>
-public sealed record CheckpointCreated(string TenantId, string ConversationId, string CheckpointMessageId, int CheckpointCount, string Summary, bool Automatic, long OccurredAt);
+/// <summary>A checkpoint (summary + recent turns) was written; <c>TraceId</c>/<c>StepId</c> name the trace step that asked for it, when the request was traced.</summary>
+public sealed record CheckpointCreated(string TenantId, string ConversationId, string CheckpointMessageId, int CheckpointCount, string Summary, bool Automatic, long OccurredAt,
+    string? TraceId = null, string? StepId = null);
 
 /// <summary>A conversation was finalized.</summary>
 public sealed record SessionFinalized(string TenantId, string ConversationId, string UserId, string CheckpointMessageId, string Summary, int TurnCount, long OccurredAt);

@@ -54,4 +54,6 @@ public sealed record ApplyCheckpointCommand(
     string Summary,
     int RecentTurns,
     bool Final,
-    bool Automatic);
+    bool Automatic,
+    string? TraceId = null,
+    string? StepId = null);

@@ -4,7 +4,11 @@ using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.Invocation;
 using CloudMemory.Context.Features.Memories;
 using CloudMemory.Contracts;
+using CloudMemory.Contracts.Events;
+using CloudMemory.Contracts.Sessions;
 using CloudMemory.Contracts.Traces;
+using CloudMemory.BuildingBlocks.PubSub;
+using CloudMemory.Trace.Features.Steps;
 using CloudMemory.Trace.Features.Read;
 using CloudMemory.Trace.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -70,6 +74,62 @@ public abstract class MemoryProducingStepBehaviour : IDisposable
         using var other = Client(NewTenant());
         (await (await other.GetAsync("/v1/memories/mem-tea/provenance")).ReadAsync<MemoryProvenance>()).Steps.Should().BeEmpty();
     }
+
+    [Fact]
+    public async Task Checkpoint_AskedForFromATracedStep_IsLinkedToIt_AndProvenanceReturnsTheStep_OnlyToItsTenant()
+    {
+        using var http = Client(_tenant);
+        var t = NewTrace();
+        var conversation = "conv-" + Guid.NewGuid().ToString("N")[..8];
+        (await http.PostAsJsonAsync("/v1/sessions", new CreateSessionRequest(conversation, "u1"), ContractsJson.Options)).EnsureSuccessStatusCode();
+        (await http.PostAsJsonAsync($"/v1/sessions/{conversation}/turns", new WriteTurnRequest("u1", "triage", "my head hurts", "rest and drink water"), ContractsJson.Options))
+            .EnsureSuccessStatusCode();
+        // The step may be ingested after the checkpoint (writers are asynchronous): the link resolves once it is there.
+        using var checkpoint = new HttpRequestMessage(HttpMethod.Post, $"/v1/sessions/{conversation}/checkpoints")
+        {
+            Content = JsonContent.Create(new CheckpointRequest("The user has a headache; advised rest."), options: ContractsJson.Options),
+        };
+        checkpoint.Headers.Add(TraceLink.TraceIdHeader, t);
+        checkpoint.Headers.Add(TraceLink.StepIdHeader, "s1");
+        var result = await (await http.SendAsync(checkpoint)).ReadAsync<CheckpointResult>();
+        (await http.PostAsJsonAsync("/v1/traces/steps", Batch(
+            Step(t, 0, StepTypes.Plan, "plan", startMs: 0, durationMs: 100),
+            Step(t, 1, StepTypes.Memory, "checkpoint", parent: "s0", startMs: 10, inputs: new { conversation })), ContractsJson.Options)).EnsureSuccessStatusCode();
+
+        MemoryProvenance? provenance = null;
+        for (var attempt = 0; attempt < 100 && provenance is not { Steps.Count: > 0 }; attempt++)
+        {
+            await Task.Delay(50); // checkpoint-created reaches the trace app asynchronously
+            provenance = await (await http.GetAsync($"/v1/memories/{result.CheckpointMessageId}/provenance")).ReadAsync<MemoryProvenance>();
+        }
+        provenance!.Steps.Should().ContainSingle().Which.StepId.Should().Be("s1");
+        provenance.Steps[0].Inputs!.Value.GetProperty("conversation").GetString().Should().Be(conversation);
+        provenance.Ancestors.Select(a => a.StepId).Should().Equal("s0");
+
+        using var other = Client(NewTenant());
+        (await (await other.GetAsync($"/v1/memories/{result.CheckpointMessageId}/provenance")).ReadAsync<MemoryProvenance>()).Steps.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Checkpoint_LinkEvent_WithoutATracedStep_LinksNothing_AndAMalformedOneIsDropped()
+    {
+        var store = _host.Services.GetRequiredService<ITraceStore>();
+        var untraced = new CheckpointCreated(_tenant, "conv-x", "cp-untraced", 1, "summary", Automatic: true, OccurredAt: 0);
+        (await ProducedMemoryLinks.LinkCheckpointAsync(store, Event(untraced), CancellationToken.None)).Should().Be(DeliveryStatus.Success);
+        (await store.GetMemoryProvenanceAsync(_tenant, "cp-untraced")).Should().BeEmpty();
+
+        var malformed = Event(new { tenantId = 42 });
+        (await ProducedMemoryLinks.LinkCheckpointAsync(store, malformed, CancellationToken.None)).Should().Be(DeliveryStatus.Drop);
+    }
+
+    private static CloudEvent Event<T>(T data) => new()
+    {
+        Id = Guid.NewGuid().ToString("N"),
+        Source = "session",
+        Type = EventTypes.CheckpointCreated,
+        Topic = Topics.CheckpointCreated,
+        Data = System.Text.Json.JsonSerializer.SerializeToElement(data, ContractsJson.Options),
+    };
 
     [Fact]
     public async Task Memory_WrittenUnderW3CTraceParent_RecordsTraceAndParentSpan_ButNotABodyThatNamesAnotherTrace()

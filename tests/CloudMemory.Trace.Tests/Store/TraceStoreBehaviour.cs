@@ -108,6 +108,20 @@ public abstract class TraceStoreBehaviour
     }
 
     [Fact]
+    public async Task MemoryLinks_RecordedBeforeTheStepArrives_ResolveOnceItDoes_ForTheirTenantOnly()
+    {
+        var trace = NewTrace();
+        var other = NewTenant();
+        await Store.LinkMemoriesAsync(_tenant, [new MemoryLink("cp-1", trace, "s1"), new MemoryLink("cp-1", trace, "s1")]);
+        (await Store.GetMemoryProvenanceAsync(_tenant, "cp-1")).Should().BeEmpty();
+
+        await Store.AppendAsync([Stored(_tenant, trace, 0, startMs: 0), Stored(_tenant, trace, 1, startMs: 10), Stored(other, trace, 1, startMs: 10)]);
+
+        (await Store.GetMemoryProvenanceAsync(_tenant, "cp-1")).Select(s => s.StepId).Should().Equal("s1");
+        (await Store.GetMemoryProvenanceAsync(other, "cp-1")).Should().BeEmpty();
+    }
+
+    [Fact]
     public async Task DeleteOlderThan_RemovesOnlyOldStepsOfTheTenant()
     {
         var trace = NewTrace();

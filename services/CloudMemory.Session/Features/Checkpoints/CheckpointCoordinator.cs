@@ -61,20 +61,27 @@ public sealed class CheckpointCoordinator(
 
     /// <summary>Applies a plan through the conversation's actor.</summary>
     public Task<ActorReply<CheckpointResult>> ApplyAsync(string tenantId, string conversationId, string messageId, CheckpointPlan plan, int recentTurns, bool final, bool automatic, CancellationToken cancellationToken = default) =>
+        ApplyAsync(tenantId, conversationId, messageId, plan, recentTurns, final, automatic, producedBy: null, cancellationToken);
+
+    /// <summary>Applies a plan through the conversation's actor; <paramref name="producedBy"/> is the trace step that asked for it (trace-linked memory).</summary>
+    public Task<ActorReply<CheckpointResult>> ApplyAsync(string tenantId, string conversationId, string messageId, CheckpointPlan plan, int recentTurns, bool final, bool automatic,
+        TraceLink? producedBy, CancellationToken cancellationToken = default) =>
         actors.Conversation(tenantId, conversationId).ApplyCheckpoint(
-            new ApplyCheckpointCommand(tenantId, conversationId, messageId, plan.ExpectedPreviousCheckpointId, plan.CoveredThroughSequence, plan.Summary, recentTurns, final, automatic));
+            new ApplyCheckpointCommand(tenantId, conversationId, messageId, plan.ExpectedPreviousCheckpointId, plan.CoveredThroughSequence, plan.Summary, recentTurns, final, automatic,
+                producedBy?.TraceId, producedBy?.StepId));
 
     /// <summary>
     /// The explicit checkpoint/finalize path: plans with the configured summarizer (extractive on
     /// failure) and applies; planned again once if a background checkpoint landed in between.
     /// </summary>
-    public async Task<ActorReply<CheckpointResult>> RunAsync(string tenantId, string conversationId, string? summary, int recentTurns, bool final, CancellationToken cancellationToken = default)
+    public async Task<ActorReply<CheckpointResult>> RunAsync(string tenantId, string conversationId, string? summary, int recentTurns, bool final, TraceLink? producedBy = null,
+        CancellationToken cancellationToken = default)
     {
         if (final && await log.GetStatsAsync(tenantId, conversationId, cancellationToken) is { Finalized: true } done)
         {
             // Already finalized: the actor answers as the first time, without summarizing again.
             var same = new CheckpointPlan(done.CheckpointMessageId, done.CoveredThroughSequence, done.Summary, "none");
-            return await ApplyAsync(tenantId, conversationId, done.CheckpointMessageId, same, recentTurns, final, automatic: false, cancellationToken);
+            return await ApplyAsync(tenantId, conversationId, done.CheckpointMessageId, same, recentTurns, final, automatic: false, producedBy, cancellationToken);
         }
         for (var attempt = 1; ; attempt++)
         {
@@ -93,7 +100,7 @@ public sealed class CheckpointCoordinator(
                 return ActorReply<CheckpointResult>.Fail(404, "session-not-found", $"Conversation '{conversationId}' is unknown.");
             }
             var id = $"cp-{Guid.NewGuid():N}" + (final ? "-final" : "");
-            var reply = await ApplyAsync(tenantId, conversationId, id, plan, recentTurns, final, automatic: false, cancellationToken);
+            var reply = await ApplyAsync(tenantId, conversationId, id, plan, recentTurns, final, automatic: false, producedBy, cancellationToken);
             if (reply.Code != "checkpoint-conflict" || attempt == 2)
             {
                 return reply;

@@ -288,7 +288,8 @@ public sealed partial class ConversationActor(
             await SaveAsync(command.TenantId, session);
             SessionTelemetry.CheckpointsCreated.Add(1, new KeyValuePair<string, object?>("automatic", command.Automatic), new KeyValuePair<string, object?>("final", command.Final));
             await PublishAsync(command.TenantId, Topics.CheckpointCreated, EventTypes.CheckpointCreated,
-                new CheckpointCreated(command.TenantId, command.ConversationId, result.Message.MessageId, result.Stats.CheckpointCount, checkpoint.Summary!, command.Automatic, session.Meta.UpdatedAt),
+                new CheckpointCreated(command.TenantId, command.ConversationId, result.Message.MessageId, result.Stats.CheckpointCount, checkpoint.Summary!, command.Automatic, session.Meta.UpdatedAt,
+                    command.TraceId, command.StepId),
                 result.Message.MessageId);
             if (command.Final)
             {

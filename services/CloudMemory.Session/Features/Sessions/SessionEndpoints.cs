@@ -163,7 +163,8 @@ public static class SessionEndpoints
         {
             throw new ProblemException(400, "invalid-recentTurns", "'recentTurns' must be between 1 and 1000.");
         }
-        var reply = await coordinator.RunAsync(tenant, conversationId, request?.Summary, recentTurns, final, ct);
+        // Trace-linked memory: the checkpoint records the trace step that asked for it (X-Trace-Id + X-Step-Id, or traceparent).
+        var reply = await coordinator.RunAsync(tenant, conversationId, request?.Summary, recentTurns, final, TraceLink.From(http), ct);
         return TypedResults.Ok(ActorReplies.ValueOrProblem(reply));
     }
 

@@ -130,9 +130,15 @@ public sealed partial class SensitivityClassifier(AuditOptions options)
         {
             return text;
         }
-        text = Apply(text, "email", EmailPattern(), path, findings, redacted, null);
-        text = Apply(text, "id_number", IdNumberPattern(), path, findings, redacted, IsIdNumber);
-        text = Apply(text, "phone", PhonePattern(), path, findings, redacted, null);
+        if (MayHoldEmail(text))
+        {
+            text = Apply(text, "email", EmailPattern(), path, findings, redacted, null);
+        }
+        if (HasDigit(text))
+        {
+            text = Apply(text, "id_number", IdNumberPattern(), path, findings, redacted, IsIdNumber);
+            text = Apply(text, "phone", PhonePattern(), path, findings, redacted, null);
+        }
         text = Apply(text, "allergy", AllergyPattern(), path, findings, redacted, null);
         text = Apply(text, "condition", ConditionPattern(), path, findings, redacted, null);
         text = Apply(text, "drug", DrugPattern(), path, findings, redacted, null);
@@ -172,9 +178,36 @@ public sealed partial class SensitivityClassifier(AuditOptions options)
         _ => false,
     };
 
+    // The vectorised character searches rule out the email, ID and phone patterns for most text
+    // before any regex runs (every email holds '@'; every ID and phone number a digit).
     private static bool IsSensitive(string text) =>
-        EmailPattern().IsMatch(text) || IdNumberPattern().IsMatch(text) || PhonePattern().IsMatch(text)
+        (MayHoldEmail(text) && EmailPattern().IsMatch(text))
+        || (HasDigit(text) && (IdNumberPattern().IsMatch(text) || PhonePattern().IsMatch(text)))
         || AllergyPattern().IsMatch(text) || ConditionPattern().IsMatch(text) || DrugPattern().IsMatch(text);
+
+    private static bool MayHoldEmail(string text) => text.Contains('@', StringComparison.Ordinal);
+
+    // \d is any Unicode decimal digit (e.g. full-width ones in Chinese text), not only ASCII.
+    private static bool HasDigit(string text)
+    {
+        var span = text.AsSpan();
+        if (span.IndexOfAnyInRange('0', '9') >= 0)
+        {
+            return true;
+        }
+        if (span.IndexOfAnyExceptInRange('\0', '\x7f') < 0)
+        {
+            return false;
+        }
+        foreach (var c in span)
+        {
+            if (char.IsDigit(c))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     // A US SSN, or a Chinese resident ID whose ISO 7064 check character is right (18 characters).
     private static bool IsIdNumber(string value)

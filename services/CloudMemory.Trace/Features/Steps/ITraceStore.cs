@@ -2,6 +2,9 @@ using CloudMemory.Contracts.Traces;
 
 namespace CloudMemory.Trace.Features.Steps;
 
+/// <summary>A memory entry (checkpoint, long-term memory, shared-state change) produced by a step, recorded by the service that made it.</summary>
+public readonly record struct MemoryLink(string MemoryId, string TraceId, string StepId);
+
 /// <summary>A step with its tenant and the indexed sensitivity bits, as handed to a store.</summary>
 public readonly record struct TenantStep(string TenantId, TraceStep Step, int SensitivityFlags);
 
@@ -27,7 +30,10 @@ public interface ITraceStore
     /// <summary>The most recent steps of an agent, newest first.</summary>
     Task<IReadOnlyList<TraceStep>> GetAgentStepsAsync(string tenantId, string agentId, int limit, CancellationToken cancellationToken = default);
 
-    /// <summary>The steps that recorded producing a memory entry, oldest first.</summary>
+    /// <summary>Records that steps produced memory entries (idempotent; the step may arrive later).</summary>
+    Task LinkMemoriesAsync(string tenantId, IReadOnlyList<MemoryLink> links, CancellationToken cancellationToken = default);
+
+    /// <summary>The steps linked to a memory entry (by their <c>memoryIds</c> or by <see cref="LinkMemoriesAsync"/>), oldest first.</summary>
     Task<IReadOnlyList<TraceStep>> GetMemoryProvenanceAsync(string tenantId, string memoryId, CancellationToken cancellationToken = default);
 
     /// <summary>Steps with sensitive data started in [from, to), oldest first.</summary>

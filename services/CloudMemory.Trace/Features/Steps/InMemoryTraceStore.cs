@@ -6,14 +6,15 @@ namespace CloudMemory.Trace.Features.Steps;
 /// <summary>
 /// Trace steps in process memory (the embedded default). One lock per trace for appends and reads;
 /// the per-conversation, per-agent and per-memory indexes and the duration statistics each have
-/// their own small lock, so writers of different traces rarely meet.
+/// their own small lock, so writers of different traces rarely meet. A batch takes each lock once
+/// per key it touches (not once per step).
 /// </summary>
 public sealed class InMemoryTraceStore : ITraceStore
 {
     private readonly ConcurrentDictionary<(string Tenant, string Trace), TraceSteps> _traces = new();
     private readonly ConcurrentDictionary<(string Tenant, string Key), IndexList> _byContext = new();
     private readonly ConcurrentDictionary<(string Tenant, string Key), IndexList> _byAgent = new();
-    private readonly ConcurrentDictionary<(string Tenant, string Key), IndexList> _byMemory = new();
+    private readonly ConcurrentDictionary<(string Tenant, string Memory), LinkSet> _links = new();
     private readonly ConcurrentDictionary<(string Tenant, string Key), IndexList> _sensitive = new();
     private readonly ConcurrentDictionary<(string Tenant, string Type, string Agent), long[]> _stats = new();
 
@@ -21,36 +22,81 @@ public sealed class InMemoryTraceStore : ITraceStore
     public Task<bool[]> AppendAsync(IReadOnlyList<TenantStep> steps, CancellationToken cancellationToken = default)
     {
         var inserted = new bool[steps.Count];
-        for (var i = 0; i < steps.Count; i++)
+        var added = new List<TenantStep>(steps.Count);
+        // A batch usually holds runs of steps of one trace: each run takes the trace's lock once.
+        for (var start = 0; start < steps.Count;)
         {
-            var (tenant, step, flags) = steps[i];
-            var trace = _traces.GetOrAdd((tenant, step.TraceId), _ => new TraceSteps());
+            var (tenant, first, _) = steps[start];
+            var end = start + 1;
+            while (end < steps.Count && steps[end].TenantId == tenant && steps[end].Step.TraceId == first.TraceId)
+            {
+                end++;
+            }
+            var trace = _traces.GetOrAdd((tenant, first.TraceId), _ => new TraceSteps());
             lock (trace)
             {
-                if (!trace.ById.TryAdd(step.StepId, step))
+                for (var i = start; i < end; i++)
                 {
-                    continue;
+                    if (trace.ById.TryAdd(steps[i].Step.StepId, steps[i].Step))
+                    {
+                        inserted[i] = true;
+                        added.Add(steps[i]);
+                        trace.Sorted = null;
+                    }
                 }
-                trace.Sorted = null;
             }
-            inserted[i] = true;
+            start = end;
+        }
+
+        // The indexes and statistics are updated once per key of the batch, not once per step.
+        var byContext = new Dictionary<(string, string), List<TraceStep>>();
+        var byAgent = new Dictionary<(string, string), List<TraceStep>>();
+        var sensitive = new Dictionary<(string, string), List<TraceStep>>();
+        var stats = new Dictionary<(string, string, string, int), long>();
+        foreach (var (tenant, step, flags) in added)
+        {
             if (step.ContextId is not null)
             {
-                _byContext.GetOrAdd((tenant, step.ContextId), _ => new IndexList()).Add(step);
+                Group(byContext, (tenant, step.ContextId), step);
             }
-            _byAgent.GetOrAdd((tenant, step.AgentId), _ => new IndexList()).Add(step);
+            Group(byAgent, (tenant, step.AgentId), step);
             foreach (var memoryId in step.MemoryIds)
             {
-                _byMemory.GetOrAdd((tenant, memoryId), _ => new IndexList()).Add(step);
+                _links.GetOrAdd((tenant, memoryId), _ => new LinkSet()).Add(step.TraceId, step.StepId);
             }
             if (flags != 0)
             {
-                _sensitive.GetOrAdd((tenant, ""), _ => new IndexList()).Add(step);
+                Group(sensitive, (tenant, ""), step);
             }
-            var buckets = _stats.GetOrAdd((tenant, step.StepType, step.AgentId), _ => new long[DurationStats.BucketCount]);
-            Interlocked.Increment(ref buckets[DurationStats.BucketOf(step.DurationMs)]);
+            var bucket = (tenant, step.StepType, step.AgentId, DurationStats.BucketOf(step.DurationMs));
+            stats[bucket] = stats.GetValueOrDefault(bucket) + 1;
+        }
+        AddAll(_byContext, byContext);
+        AddAll(_byAgent, byAgent);
+        AddAll(_sensitive, sensitive);
+        foreach (var ((tenant, type, agent, bucket), count) in stats)
+        {
+            var buckets = _stats.GetOrAdd((tenant, type, agent), _ => new long[DurationStats.BucketCount]);
+            Interlocked.Add(ref buckets[bucket], count);
         }
         return Task.FromResult(inserted);
+    }
+
+    private static void Group(Dictionary<(string, string), List<TraceStep>> groups, (string, string) key, TraceStep step)
+    {
+        if (!groups.TryGetValue(key, out var list))
+        {
+            groups[key] = list = [];
+        }
+        list.Add(step);
+    }
+
+    private static void AddAll(ConcurrentDictionary<(string Tenant, string Key), IndexList> index, Dictionary<(string, string), List<TraceStep>> groups)
+    {
+        foreach (var (key, list) in groups)
+        {
+            index.GetOrAdd(key, _ => new IndexList()).AddRange(list);
+        }
     }
 
     /// <inheritdoc />
@@ -89,8 +135,38 @@ public sealed class InMemoryTraceStore : ITraceStore
         Task.FromResult<IReadOnlyList<TraceStep>>([.. Snapshot(_byAgent, tenantId, agentId).OrderByDescending(s => s.StartedAt).ThenByDescending(s => s.StepIndex).Take(limit)]);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<TraceStep>> GetMemoryProvenanceAsync(string tenantId, string memoryId, CancellationToken cancellationToken = default) =>
-        Task.FromResult<IReadOnlyList<TraceStep>>([.. Snapshot(_byMemory, tenantId, memoryId).OrderBy(s => s.StartedAt).ThenBy(s => s.StepIndex)]);
+    public Task LinkMemoriesAsync(string tenantId, IReadOnlyList<MemoryLink> links, CancellationToken cancellationToken = default)
+    {
+        foreach (var link in links)
+        {
+            _links.GetOrAdd((tenantId, link.MemoryId), _ => new LinkSet()).Add(link.TraceId, link.StepId);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<TraceStep>> GetMemoryProvenanceAsync(string tenantId, string memoryId, CancellationToken cancellationToken = default)
+    {
+        var steps = new List<TraceStep>();
+        if (_links.TryGetValue((tenantId, memoryId), out var links))
+        {
+            // Links resolve through the traces: a link recorded before its step arrives shows once the step does.
+            foreach (var (traceId, stepId) in links.Snapshot())
+            {
+                if (_traces.TryGetValue((tenantId, traceId), out var trace))
+                {
+                    lock (trace)
+                    {
+                        if (trace.ById.TryGetValue(stepId, out var step))
+                        {
+                            steps.Add(step);
+                        }
+                    }
+                }
+            }
+        }
+        return Task.FromResult<IReadOnlyList<TraceStep>>([.. steps.OrderBy(s => s.StartedAt).ThenBy(s => s.StepIndex)]);
+    }
 
     /// <inheritdoc />
     public Task<IReadOnlyList<TraceStep>> GetSensitiveStepsAsync(string tenantId, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken = default) =>
@@ -122,6 +198,7 @@ public sealed class InMemoryTraceStore : ITraceStore
     private long DeleteWhere(string tenantId, Func<TraceStep, bool> doomed)
     {
         long deleted = 0;
+        var gone = new HashSet<(string, string)>();
         foreach (var (key, trace) in _traces)
         {
             if (key.Tenant != tenantId)
@@ -133,12 +210,21 @@ public sealed class InMemoryTraceStore : ITraceStore
                 foreach (var old in trace.ById.Values.Where(doomed).ToList())
                 {
                     trace.ById.Remove(old.StepId);
+                    gone.Add((old.TraceId, old.StepId));
                     deleted++;
                 }
                 trace.Sorted = null;
             }
         }
-        foreach (var index in new[] { _byContext, _byAgent, _byMemory, _sensitive })
+        // Links of deleted steps go with them (as in PostgreSQL).
+        foreach (var (key, links) in _links)
+        {
+            if (key.Tenant == tenantId)
+            {
+                links.RemoveWhere(gone.Contains);
+            }
+        }
+        foreach (var index in new[] { _byContext, _byAgent, _sensitive })
         {
             foreach (var (key, list) in index)
             {
@@ -161,15 +247,44 @@ public sealed class InMemoryTraceStore : ITraceStore
         public List<TraceStep>? Sorted { get; set; }
     }
 
+    private sealed class LinkSet
+    {
+        private readonly HashSet<(string Trace, string Step)> _items = [];
+
+        public void Add(string traceId, string stepId)
+        {
+            lock (_items)
+            {
+                _items.Add((traceId, stepId));
+            }
+        }
+
+        public List<(string Trace, string Step)> Snapshot()
+        {
+            lock (_items)
+            {
+                return [.. _items];
+            }
+        }
+
+        public void RemoveWhere(Predicate<(string Trace, string Step)> predicate)
+        {
+            lock (_items)
+            {
+                _items.RemoveWhere(predicate);
+            }
+        }
+    }
+
     private sealed class IndexList
     {
         private readonly List<TraceStep> _items = [];
 
-        public void Add(TraceStep step)
+        public void AddRange(List<TraceStep> steps)
         {
             lock (_items)
             {
-                _items.Add(step);
+                _items.AddRange(steps);
             }
         }
 

@@ -1,5 +1,3 @@
-using System.Text.Json;
-using CloudMemory.Contracts;
 using CloudMemory.Contracts.Traces;
 using Npgsql;
 using NpgsqlTypes;
@@ -9,8 +7,9 @@ namespace CloudMemory.Trace.Features.Steps;
 /// <summary>
 /// Trace steps in PostgreSQL. A batch is one transaction: the steps go in as one <c>INSERT ... SELECT
 /// FROM unnest(...)</c> (arrays, one round trip whatever the size) that skips stored keys, then the
-/// memory links and the duration histogram rows of the new steps. The step itself is kept as JSON
-/// (bytea, so reads skip jsonb conversion); the columns that queries filter on are indexed beside it.
+/// memory links and the duration histogram rows of the new steps. The step itself is kept in the
+/// compact binary form of <see cref="StepCodec"/> (bytea); the columns that queries filter on are
+/// indexed beside it.
 /// </summary>
 public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStore
 {
@@ -90,7 +89,7 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
             success[i] = step.Success;
             sensitivity[i] = flags;
             compliance[i] = step.Audit.Status;
-            docs[i] = JsonSerializer.SerializeToUtf8Bytes(step, ContractsJson.Options);
+            docs[i] = StepCodec.Encode(step);
         }
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -207,6 +206,24 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
             """, cancellationToken, tenantId, agentId, limit);
 
     /// <inheritdoc />
+    public async Task LinkMemoriesAsync(string tenantId, IReadOnlyList<MemoryLink> links, CancellationToken cancellationToken = default)
+    {
+        if (links.Count == 0)
+        {
+            return;
+        }
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO cm_trace_memory_links (tenant_id, memory_id, trace_id, step_id)
+            SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING
+            """);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = links.Select(l => l.MemoryId).ToArray() });
+        command.Parameters.Add(new() { Value = links.Select(l => l.TraceId).ToArray() });
+        command.Parameters.Add(new() { Value = links.Select(l => l.StepId).ToArray() });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<TraceStep>> GetMemoryProvenanceAsync(string tenantId, string memoryId, CancellationToken cancellationToken = default) =>
         QueryAsync("""
             SELECT s.doc FROM cm_trace_memory_links l
@@ -287,13 +304,37 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
         {
             command.Parameters.Add(new() { Value = value });
         }
-        var steps = new List<TraceStep>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        var stored = new List<byte[]>();
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            var bytes = reader.GetFieldValue<byte[]>(0);
-            steps.Add(JsonSerializer.Deserialize<TraceStep>(bytes, ContractsJson.Options)!);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                stored.Add(reader.GetFieldValue<byte[]>(0));
+            }
         }
+        return Decode(stored);
+    }
+
+    // Large reads (a whole trace) decode on every core; small ones on the calling thread.
+    private static TraceStep[] Decode(List<byte[]> stored)
+    {
+        const int chunk = 256;
+        var steps = new TraceStep[stored.Count];
+        if (stored.Count <= chunk)
+        {
+            for (var i = 0; i < steps.Length; i++)
+            {
+                steps[i] = StepCodec.Decode(stored[i]);
+            }
+            return steps;
+        }
+        Parallel.For(0, (stored.Count + chunk - 1) / chunk, c =>
+        {
+            for (var i = c * chunk; i < Math.Min(stored.Count, (c + 1) * chunk); i++)
+            {
+                steps[i] = StepCodec.Decode(stored[i]);
+            }
+        });
         return steps;
     }
 }

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Text.Json;
+using CloudMemory.Contracts;
+using CloudMemory.Contracts.Traces;
+using CloudMemory.Trace.Features.Read;
+using CloudMemory.Trace.Features.Steps;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace CloudMemory.Benchmarks;
+
+/// <summary>
+/// <c>trace --breakdown</c>: where the time of the two hot paths goes, measured part by part on one
+/// thread — ingest (validation + audit + hashing, the store append, the group commit) and the
+/// 1,000-step tree read on PostgreSQL (the query alone, the step decode, the tree, the JSON answer).
+/// </summary>
+internal static class TraceBreakdown
+{
+    public static async Task RunAsync(string? postgresConnection, Func<string, int, TraceStepInput> input, Func<string, int, List<TraceStep>> trace)
+    {
+        Console.WriteLine("breakdown (one thread):");
+        await using var ingestor = new TraceIngestor(new InMemoryTraceStore(), new NoPublisher(), Options.Create(new CloudMemory.Trace.TraceOptions()),
+            TimeProvider.System, NullLogger<TraceIngestor>.Instance);
+        const int batches = 200;
+        var inputs = Enumerable.Range(0, batches).Select(b => (IReadOnlyList<TraceStepInput>)[.. Enumerable.Range(0, 100).Select(i => input($"bd-{b}", i))]).ToList();
+        ingestor.Prepare("warm", inputs[0], null);
+        var sample = inputs[0][1];
+        var classifier = new CloudMemory.Trace.Features.Audit.SensitivityClassifier(new CloudMemory.Trace.AuditOptions());
+        Micro("  classify (audit) of one step", () => classifier.Classify(sample.Inputs, sample.Outputs, sample.Error));
+        Micro("  canonical hashes of one step", () => CanonicalHash.Of(sample.Inputs) + CanonicalHash.Of(sample.Outputs));
+        Micro("  payload size of one step", () => sample.Inputs!.Value.GetRawText().Length + sample.Outputs!.Value.GetRawText().Length);
+        Micro("  prepare of one step", () => ingestor.Prepare("bd", [sample], null));
+        var clock = Stopwatch.StartNew();
+        var prepared = inputs.Select(batch => ingestor.Prepare("bd", batch, null)).ToList();
+        Report("prepare (validate, audit, hash)", batches * 100, clock.Elapsed);
+
+        var store = new InMemoryTraceStore();
+        clock.Restart();
+        foreach (var batch in prepared)
+        {
+            await store.AppendAsync(batch);
+        }
+        Report("in-memory append", batches * 100, clock.Elapsed);
+
+        clock.Restart();
+        foreach (var batch in prepared)
+        {
+            await ingestor.WriteAsync([.. batch.Select(s => s with { TenantId = "bd2" })]);
+        }
+        Report("group commit + in-memory append", batches * 100, clock.Elapsed);
+
+        clock.Restart();
+        foreach (var batch in inputs)
+        {
+            await ingestor.IngestAsync("bd3", batch, null);
+        }
+        Report("IngestAsync end to end", batches * 100, clock.Elapsed);
+
+        if (postgresConnection is null)
+        {
+            return;
+        }
+        await using var dataSource = new NpgsqlDataSourceBuilder(postgresConnection) { ConnectionStringBuilder = { MaxAutoPrepare = 32 } }.Build();
+        var pg = new PostgresTraceStore(dataSource);
+        await pg.MigrateAsync();
+        var tenant = "bd-read-" + Guid.NewGuid().ToString("N")[..6];
+        await pg.AppendAsync([.. trace("left", 1_000).Select(s => new TenantStep(tenant, s, 0))]);
+        var steps = await pg.GetTraceAsync(tenant, "left");
+        var view = TraceViewBuilder.Build("left", steps);
+        var doc = JsonSerializer.SerializeToUtf8Bytes(steps[1], ContractsJson.Options);
+        var bare = JsonSerializer.SerializeToUtf8Bytes(steps[1] with { Inputs = null, Outputs = null, Metadata = null }, ContractsJson.Options);
+        Console.WriteLine($"  doc {doc.Length} bytes, without payload {bare.Length} bytes");
+        Micro("  decode one step", () => JsonSerializer.Deserialize<TraceStep>(doc, ContractsJson.Options)!);
+        Micro("  decode one step without payload", () => JsonSerializer.Deserialize<TraceStep>(bare, ContractsJson.Options)!);
+        var binary = StepCodec.Encode(steps[1]);
+        Console.WriteLine($"  stored binary form {binary.Length} bytes");
+        Micro("  decode one step (stored binary form)", () => StepCodec.Decode(binary));
+        Micro("  JsonDocument.Parse of one step", () => { using var d = JsonDocument.Parse(doc); return d.RootElement.ValueKind; });
+        Micro("  encode one step", () => JsonSerializer.SerializeToUtf8Bytes(steps[1], ContractsJson.Options));
+        Micro("  decode one step", () => JsonSerializer.Deserialize<TraceStep>(doc, ContractsJson.Options)!);
+        Time("query only (doc bytes, no decode)", async () =>
+        {
+            await using var command = dataSource.CreateCommand("SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2 ORDER BY step_index, started_at, step_id");
+            command.Parameters.Add(new() { Value = tenant });
+            command.Parameters.Add(new() { Value = "left" });
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                reader.GetFieldValue<byte[]>(0);
+            }
+        });
+        Time("GetTraceAsync (query + decode)", async () => await pg.GetTraceAsync(tenant, "left"));
+        Time("tree build (TraceViewBuilder)", () =>
+        {
+            TraceViewBuilder.Build("left", steps);
+            return Task.CompletedTask;
+        });
+        Time("JSON answer (serialize view)", () =>
+        {
+            JsonSerializer.SerializeToUtf8Bytes(view, ContractsJson.Options);
+            return Task.CompletedTask;
+        });
+        await using (var explain = dataSource.CreateCommand("EXPLAIN (ANALYZE, BUFFERS) SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2 ORDER BY step_index, started_at, step_id"))
+        {
+            explain.Parameters.Add(new() { Value = tenant });
+            explain.Parameters.Add(new() { Value = "left" });
+            await using var reader = await explain.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                Console.WriteLine("    " + reader.GetString(0));
+            }
+        }
+    }
+
+    private static void Micro(string what, Func<object> action)
+    {
+        for (var i = 0; i < 2_000; i++)
+        {
+            action();
+        }
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        const int n = 20_000;
+        for (var i = 0; i < n; i++)
+        {
+            action();
+        }
+        var used = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        Console.WriteLine($"  {what,-40} {used.TotalMicroseconds / n,8:N2} us CPU");
+    }
+
+    private static void Report(string what, int steps, TimeSpan elapsed) =>
+        Console.WriteLine($"  {what,-40} {steps / elapsed.TotalSeconds,12:N0} steps/s");
+
+    private static void Time(string what, Func<Task> action)
+    {
+        for (var i = 0; i < 5; i++)
+        {
+            action().GetAwaiter().GetResult();
+        }
+        var samples = new double[30];
+        for (var i = 0; i < samples.Length; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            action().GetAwaiter().GetResult();
+            samples[i] = clock.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(samples);
+        Console.WriteLine($"  {what,-40} p50 {samples[15],8:N2} ms");
+    }
+
+    private sealed class NoPublisher : CloudMemory.BuildingBlocks.PubSub.IEventPublisher
+    {
+        public Task<string> PublishAsync<T>(string topic, string eventType, T data, CloudMemory.BuildingBlocks.PubSub.PublishOptions? options = null, CancellationToken cancellationToken = default) =>
+            Task.FromResult(options?.EventId ?? "");
+    }
+}
