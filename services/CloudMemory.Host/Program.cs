@@ -1,6 +1,7 @@
 using CloudMemory.BuildingBlocks.Embedded;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Context;
+using CloudMemory.Dashboard;
 using CloudMemory.Dapr;
 #if CLOUDMEMORY_ONNX
 using CloudMemory.Embeddings.Onnx;
@@ -27,6 +28,7 @@ public sealed class Program
         builder.AddSessionServices();
         builder.AddTraceServices();
         builder.AddFeedbackServices();
+        builder.AddCloudMemoryDashboard();
 #if CLOUDMEMORY_ONNX
         // Opt-in (CloudMemory:Embeddings:Provider=onnx) until it measures better than local: docs/benchmarks.md.
         builder.Services.AddOnnxEmbeddings(builder.Configuration, isDefault: false);
@@ -42,6 +44,7 @@ public sealed class Program
         app.MapTraceEndpoints();
         app.MapFeedbackEndpoints();
         app.MapEmbeddedEventStream();
+        app.MapCloudMemoryDashboard();
         return app;
     }
 }
