@@ -22,7 +22,15 @@ public static class Browsing
             await page.GetByTestId("agent").FillAsync(agent);
         }
         await page.GetByTestId("signin").ClickAsync();
-        await page.WaitForURLAsync(url => !url.Contains("/ui/signin", StringComparison.Ordinal));
+        try
+        {
+            // Signed in, the form sends the browser on to the conversations.
+            await page.WaitForURLAsync("**/ui/conversations");
+        }
+        catch (TimeoutException e)
+        {
+            throw new InvalidOperationException($"sign-in did not complete ({page.Url}): {await page.Locator("main").InnerTextAsync()}", e);
+        }
     }
 
     public static Task<IResponse?> OpenAsync(this IPage page, DashboardHost host, string path) =>
