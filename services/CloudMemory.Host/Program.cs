@@ -1,5 +1,6 @@
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Context;
+using CloudMemory.Dashboard;
 using CloudMemory.Dapr;
 #if CLOUDMEMORY_ONNX
 using CloudMemory.Embeddings.Onnx;
@@ -26,6 +27,7 @@ public sealed class Program
         builder.AddSessionServices();
         builder.AddTraceServices();
         builder.AddFeedbackServices();
+        builder.AddCloudMemoryDashboard();
 #if CLOUDMEMORY_ONNX
         // Opt-in (CloudMemory:Embeddings:Provider=onnx) until it measures better than local: docs/benchmarks.md.
         builder.Services.AddOnnxEmbeddings(builder.Configuration, isDefault: false);
@@ -40,6 +42,7 @@ public sealed class Program
         app.MapSessionEndpoints();
         app.MapTraceEndpoints();
         app.MapFeedbackEndpoints();
+        app.MapCloudMemoryDashboard();
         return app;
     }
 }

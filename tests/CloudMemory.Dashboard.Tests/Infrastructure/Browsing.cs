@@ -1,0 +1,49 @@
+using Microsoft.Playwright;
+
+namespace CloudMemory.Dashboard.Tests.Infrastructure;
+
+/// <summary>What every dashboard test does in the browser.</summary>
+public static class Browsing
+{
+    /// <summary>Signs in on the dashboard's form: a tenant and agent (API without authentication) or a credential.</summary>
+    public static async Task SignInAsync(this IPage page, DashboardHost host, string? tenant = null, string? agent = null, string? credential = null)
+    {
+        await page.GotoAsync(new Uri(host.BaseUrl, "ui/signin").ToString());
+        if (credential is not null)
+        {
+            await page.GetByTestId("credential").FillAsync(credential);
+        }
+        if (tenant is not null)
+        {
+            await page.GetByTestId("tenant").FillAsync(tenant);
+        }
+        if (agent is not null)
+        {
+            await page.GetByTestId("agent").FillAsync(agent);
+        }
+        await page.GetByTestId("signin").ClickAsync();
+        try
+        {
+            // Signed in, the form sends the browser on to the conversations.
+            await page.WaitForURLAsync("**/ui/conversations");
+        }
+        catch (TimeoutException e)
+        {
+            throw new InvalidOperationException($"sign-in did not complete ({page.Url}): {await page.Locator("main").InnerTextAsync()}", e);
+        }
+    }
+
+    public static Task<IResponse?> OpenAsync(this IPage page, DashboardHost host, string path) =>
+        page.GotoAsync(new Uri(host.BaseUrl, path.TrimStart('/')).ToString());
+
+    /// <summary>Marks the loaded document, so a test can tell a live update from a reload (which loses the mark).</summary>
+    public static Task MarkDocumentAsync(this IPage page) => page.EvaluateAsync("() => { window.__notReloaded = true; }");
+
+    public static async Task<bool> StillSameDocumentAsync(this IPage page) => await page.EvaluateAsync<bool>("() => window.__notReloaded === true");
+
+    /// <summary>Waits until the live region's event stream is open.</summary>
+    public static Task WaitLiveAsync(this IPage page, string regionId) =>
+        page.Locator($"#{regionId}[data-live-state=open]").WaitForAsync();
+
+    public static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
+}
