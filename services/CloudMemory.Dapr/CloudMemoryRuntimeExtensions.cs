@@ -110,6 +110,8 @@ public static class CloudMemoryRuntimeExtensions
             actors.JsonSerializerOptions = ContractsJson.Options;
         });
         services.TryAddSingleton(new DeliveryDeduplicator());
+        // A sidecar outage answers 503 sidecar-unavailable, not 500; every other exception passes on.
+        services.AddExceptionHandler<AppSide.SidecarUnavailableHandler>();
         // Registered first so the sidecar is ready before any other hosted service touches state.
         services.Insert(0, ServiceDescriptor.Singleton<IHostedService, DaprSidecarWaiter>());
         // Workflows through the SDK's worker and the sidecar's durable workflow engine.

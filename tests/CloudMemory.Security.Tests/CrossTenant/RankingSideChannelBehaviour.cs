@@ -8,15 +8,13 @@ namespace CloudMemory.Security.Tests.CrossTenant;
 /// Corpus statistics are per tenant: another tenant writing many memories with the query word
 /// moves neither the semantic nor the lexical score a tenant sees for its own memory.
 /// </summary>
-public abstract class RankingSideChannelBehaviour(StoreKind kind) : IDisposable
+public abstract class RankingSideChannelBehaviour(RuntimeKind runtime, StoreKind kind) : IAsyncLifetime
 {
-    private readonly SecureHost _host = new(kind);
+    private ISuiteHost _host = null!;
 
-    public void Dispose()
-    {
-        _host.Dispose();
-        GC.SuppressFinalize(this);
-    }
+    public async Task InitializeAsync() => _host = await SuiteHosts.StartAsync(runtime, kind, new Dictionary<string, string?>());
+
+    public Task DisposeAsync() => _host.DisposeAsync().AsTask();
 
     private async Task<MemorySearchResponse> SearchAsync(HttpClient http, string tenant, string mode, int topK = 10) =>
         await (await http.SendAsync(Http.Request(HttpMethod.Post, "/v1/memories/search", new MemorySearchRequest("vitamin supplements", TopK: topK, Mode: mode), tenant))).ReadAsync<MemorySearchResponse>();
@@ -65,6 +63,9 @@ public abstract class RankingSideChannelBehaviour(StoreKind kind) : IDisposable
     }
 }
 
-public sealed class RankingSideChannelInMemoryTests() : RankingSideChannelBehaviour(StoreKind.InMemory);
+public sealed class RankingSideChannelInMemoryTests() : RankingSideChannelBehaviour(RuntimeKind.Embedded, StoreKind.InMemory);
 
-public sealed class RankingSideChannelPostgresTests() : RankingSideChannelBehaviour(StoreKind.Postgres);
+public sealed class RankingSideChannelPostgresTests() : RankingSideChannelBehaviour(RuntimeKind.Embedded, StoreKind.Postgres);
+
+/// <summary>The four Dapr apps over the fake sidecar (memories and their statistics live in the context app).</summary>
+public sealed class RankingSideChannelDaprTests() : RankingSideChannelBehaviour(RuntimeKind.Dapr, StoreKind.InMemory);

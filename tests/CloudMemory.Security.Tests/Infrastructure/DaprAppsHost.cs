@@ -28,6 +28,7 @@ public sealed class DaprAppsHost : ISuiteHost
     private readonly FakeDaprSidecar _sidecar;
     private readonly List<DaprTestApp> _apps;
     private readonly Lazy<AppRouter> _router;
+    private bool _sidecarStopped;
 
     private DaprAppsHost(FakeDaprSidecar sidecar, List<DaprTestApp> apps)
     {
@@ -126,6 +127,13 @@ public sealed class DaprAppsHost : ISuiteHost
 
     public void AssertNoViolations() => _sidecar.AssertNoViolations();
 
+    /// <summary>Stops the sidecar (an outage): the apps keep running and find it gone.</summary>
+    public async Task StopSidecarAsync()
+    {
+        _sidecarStopped = true;
+        await _sidecar.DisposeAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_router.IsValueCreated)
@@ -136,6 +144,9 @@ public sealed class DaprAppsHost : ISuiteHost
         {
             await app.DisposeAsync();
         }
-        await _sidecar.DisposeAsync();
+        if (!_sidecarStopped)
+        {
+            await _sidecar.DisposeAsync();
+        }
     }
 }
