@@ -49,4 +49,14 @@ public sealed class TenantIsolationTests(DashboardFixture fixture)
         cookie.HttpOnly.Should().BeTrue();
         cookie.SameSite.Should().Be(Microsoft.Playwright.SameSiteAttribute.Strict);
     }
+
+    [Fact]
+    public async Task A_sign_in_posted_without_the_antiforgery_token_is_refused_and_sets_no_cookie()
+    {
+        var host = fixture.Host(Store.InMemory);
+        using var http = new HttpClient { BaseAddress = host.BaseUrl };
+        using var response = await http.PostAsync("ui/signin", new FormUrlEncodedContent(new Dictionary<string, string> { ["Tenant"] = "forged" }));
+        ((int)response.StatusCode).Should().Be(400);
+        response.Headers.Contains("Set-Cookie").Should().BeFalse();
+    }
 }
