@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Client;
 
@@ -10,6 +11,6 @@ public sealed partial class CloudMemoryClient
         SendAsync<JsonElement>(HttpMethod.Get, TraceAppId, $"v1/conversations/{Escape(contextId)}/steps?limit={limit}", null, null, cancellationToken);
 
     /// <summary><c>GET /v1/agents/{agentId}/strategies</c>: every strategy of the agent with its trials.</summary>
-    public Task<JsonElement> ListAgentStrategiesAsync(string agentId, CancellationToken cancellationToken = default) =>
-        SendAsync<JsonElement>(HttpMethod.Get, options.FeedbackAppId, $"v1/agents/{Escape(agentId)}/strategies", null, null, cancellationToken);
+    public Task<IReadOnlyList<Strategy>> ListAgentStrategiesAsync(string agentId, CancellationToken cancellationToken = default) =>
+        SendAsync<IReadOnlyList<Strategy>>(HttpMethod.Get, options.FeedbackAppId, $"v1/agents/{Escape(agentId)}/strategies", null, null, cancellationToken);
 }
