@@ -11,6 +11,7 @@ using CloudMemory.Contracts.Sessions;
 using CloudMemory.Dapr.Tests.FakeSidecar;
 using CloudMemory.Session.Features.Checkpoints;
 using CloudMemory.Session.Features.Sessions;
+using CloudMemory.Session.Tests.Infrastructure;
 using Dapr.DurableTask.Protobuf;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -99,6 +100,40 @@ public sealed partial class SessionServiceOnDaprTests
         session.FlowContext.TurnCount.Should().Be(3);
         await sidecar.WhenDeliveriesSettledAsync();
         sidecar.AssertNoViolations();
+    }
+
+    [Fact]
+    public async Task CheckpointWorkflow_OnDapr_LlmKeepsFailing_RetriesOnDurableTimers_ThenFallsBack()
+    {
+        using var llm = new ChatCompletionsStub();
+        llm.FailsWith(400); // not retried by the OpenAI client: every retry is the workflow's
+        await RestartAsync(new Dictionary<string, string?> { ["CloudMemory:Llm:Endpoint"] = llm.Endpoint.ToString() });
+        var id = NewId();
+        (await PostAsync("v1/sessions", new CreateSessionRequest(id, "user-1"))).StatusCode.Should().Be(HttpStatusCode.Created);
+        for (var i = 1; i <= 3; i++)
+        {
+            await TurnAsync(id, i);
+        }
+        var checkpointId = ConversationActor.CheckpointId(Tenant.Default, id, 1);
+        var workflows = _app.Services.GetRequiredService<IWorkflowClient>();
+
+        await workflows.ScheduleNewWorkflowAsync(nameof(CheckpointConversationWorkflow), checkpointId, new CheckpointWorkflowInput(Tenant.Default, id, checkpointId, RecentTurns: 2));
+        var state = await workflows.WaitForWorkflowCompletionAsync(checkpointId).WaitAsync(Wait.Timeout);
+
+        state.RuntimeStatus.Should().Be(WorkflowRuntimeStatus.Completed, state.FailureMessage);
+        JsonSerializer.Deserialize<CheckpointWorkflowOutput>(state.SerializedOutput!, ContractsJson.Options)!.Applied.Should().BeTrue();
+        // SummarizeRetry: 3 attempts with the LLM, 2 durable retry timers between them, then the extractive fallback.
+        llm.Requests.Count.Should().Be(CheckpointConversationWorkflow.SummarizeRetry.MaxNumberOfAttempts);
+        var history = Sidecar.WorkflowHistory(checkpointId);
+        history.Count(e => e.TimerCreated?.ActivityRetry is not null).Should().Be(2);
+        history.Count(e => e.TimerFired is not null).Should().Be(2);
+        Sidecar.DispatchedActivities(checkpointId, nameof(SummarizeConversationActivity)).Should().HaveCount(4);
+        Sidecar.DispatchedActivities(checkpointId, nameof(ApplyCheckpointActivity)).Should().HaveCount(1);
+        var session = await ReadAsync<SessionValue>(await _client.GetAsync($"v1/sessions/{id}"));
+        session.MessageContext.CheckpointCount.Should().Be(1);
+        session.MessageContext.Summary.Should().Contain("headache", "the extractive summary quotes the turns");
+        await Sidecar.WhenDeliveriesSettledAsync();
+        Sidecar.AssertNoViolations();
     }
 
     [Fact]
