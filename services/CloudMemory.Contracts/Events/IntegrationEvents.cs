@@ -56,8 +56,9 @@ public sealed record TurnWritten(string TenantId, string ConversationId, string 
 public sealed record CheckpointCreated(string TenantId, string ConversationId, string CheckpointMessageId, int CheckpointCount, string Summary, bool Automatic, long OccurredAt,
     string? TraceId = null, string? StepId = null);
 
-/// <summary>A conversation was finalized.</summary>
-public sealed record SessionFinalized(string TenantId, string ConversationId, string UserId, string CheckpointMessageId, string Summary, int TurnCount, long OccurredAt);
+/// <summary>A conversation was finalized; <c>TraceId</c>/<c>StepId</c> name the trace step that asked for it, when the request was traced.</summary>
+public sealed record SessionFinalized(string TenantId, string ConversationId, string UserId, string CheckpointMessageId, string Summary, int TurnCount, long OccurredAt,
+    string? TraceId = null, string? StepId = null);
 
 /// <summary>Shared state of a session changed.</summary>
 public sealed record SessionUpdated(string TenantId, string ConversationId, long Version, string ChangedBy, IReadOnlyList<string> Changed, long OccurredAt);

@@ -93,6 +93,18 @@ public sealed class ExtractLongTermMemoriesActivityTests
     }
 
     [Fact]
+    public void Plan_FromATracedCheckpoint_EveryEntryRecordsTheStep_AndAnUntracedOneNone()
+    {
+        var traced = ExtractLongTermMemoriesActivity.Plan(new ConsolidationInput("t", "c", "u", "We fixed the flaky deployment test. I like short answers.", [], Final: false,
+            TraceId: "run-7", StepId: "s3"));
+        var untraced = ExtractLongTermMemoriesActivity.Plan(new ConsolidationInput("t", "c", "u", "We fixed the flaky deployment test. I like short answers.", [], Final: false));
+
+        traced.Entries.Should().HaveCount(2).And.OnlyContain(e => e.TraceId == "run-7" && e.Metadata!["traceStepId"] == "s3" && e.Metadata["source"] == "consolidation");
+        untraced.Entries.Should().OnlyContain(e => e.TraceId == null && !e.Metadata!.ContainsKey("traceStepId"));
+        traced.Entries.Select(e => e.Id).Should().Equal(untraced.Entries.Select(e => e.Id));
+    }
+
+    [Fact]
     public void Plan_NoPreferences_WritesOnlyTheEpisode()
     {
         var plan = ExtractLongTermMemoriesActivity.Plan(new ConsolidationInput("t", "c", "u", "Quarterly numbers were reviewed.", [], Final: true));

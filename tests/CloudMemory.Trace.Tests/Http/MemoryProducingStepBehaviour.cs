@@ -111,6 +111,43 @@ public abstract class MemoryProducingStepBehaviour : IDisposable
     }
 
     [Fact]
+    public async Task Finalize_FromATracedStep_ConsolidatedMemoriesRecordTheStep_AndProvenanceFollowsIt()
+    {
+        using var http = Client(_tenant);
+        var t = NewTrace();
+        var conversation = "conv-" + Guid.NewGuid().ToString("N")[..8];
+        (await http.PostAsJsonAsync("/v1/traces/steps", Batch(
+            Step(t, 0, StepTypes.Plan, "wrap up", startMs: 0, durationMs: 100),
+            Step(t, 1, StepTypes.Memory, "finalize", parent: "s0", startMs: 10)), ContractsJson.Options)).EnsureSuccessStatusCode();
+        (await http.PostAsJsonAsync("/v1/sessions", new CreateSessionRequest(conversation, "u1"), ContractsJson.Options)).EnsureSuccessStatusCode();
+        (await http.PostAsJsonAsync($"/v1/sessions/{conversation}/turns", new WriteTurnRequest("u1", "triage", "I prefer short answers.", "Noted."), ContractsJson.Options))
+            .EnsureSuccessStatusCode();
+        using var finalize = new HttpRequestMessage(HttpMethod.Post, $"/v1/sessions/{conversation}/finalize")
+        {
+            Content = JsonContent.Create(new CheckpointRequest("The user prefers short answers."), options: ContractsJson.Options),
+        };
+        finalize.Headers.Add(TraceLink.TraceIdHeader, t);
+        finalize.Headers.Add(TraceLink.StepIdHeader, "s1");
+        (await http.SendAsync(finalize)).EnsureSuccessStatusCode();
+
+        var episode = LongTermMemoryService.DeterministicId("episode", conversation);
+        MemoryEntry? entry = null;
+        for (var attempt = 0; attempt < 200 && entry is null; attempt++)
+        {
+            await Task.Delay(50); // consolidation runs in the background after finalize
+            using var response = await http.GetAsync($"/v1/memories/{episode}");
+            entry = response.IsSuccessStatusCode ? await response.ReadAsync<MemoryEntry>() : null;
+        }
+        entry.Should().NotBeNull("finalize consolidates the conversation into an episodic memory");
+        entry!.TraceId.Should().Be(t);
+        entry.Metadata.Should().Contain(TraceLink.StepIdMetadataKey, "s1");
+
+        var provenance = await (await http.GetAsync($"/v1/memories/{episode}/provenance")).ReadAsync<MemoryProvenance>();
+        provenance.Steps.Select(s => s.StepId).Should().Equal("s1");
+        provenance.Ancestors.Select(a => a.StepId).Should().Equal("s0");
+    }
+
+    [Fact]
     public async Task Checkpoint_LinkEvent_WithoutATracedStep_LinksNothing_AndAMalformedOneIsDropped()
     {
         var store = _host.Services.GetRequiredService<ITraceStore>();

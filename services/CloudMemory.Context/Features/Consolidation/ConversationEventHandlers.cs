@@ -53,7 +53,8 @@ public static class ConversationEventHandlers
             return DeliveryStatus.Drop;
         }
         var stats = await services.GetRequiredService<IConversationLog>().GetStatsAsync(checkpoint.TenantId, checkpoint.ConversationId, cancellationToken);
-        await StartAsync(services, checkpoint.TenantId, checkpoint.ConversationId, stats?.UserId ?? "", checkpoint.Summary, checkpoint.CheckpointMessageId, final: false, cancellationToken);
+        await StartAsync(services, checkpoint.TenantId, checkpoint.ConversationId, stats?.UserId ?? "", checkpoint.Summary, checkpoint.CheckpointMessageId, final: false,
+            checkpoint.TraceId, checkpoint.StepId, cancellationToken);
         return DeliveryStatus.Success;
     }
 
@@ -63,15 +64,17 @@ public static class ConversationEventHandlers
         {
             return DeliveryStatus.Drop;
         }
-        await StartAsync(services, finalized.TenantId, finalized.ConversationId, finalized.UserId, finalized.Summary, finalized.CheckpointMessageId, final: true, cancellationToken);
+        await StartAsync(services, finalized.TenantId, finalized.ConversationId, finalized.UserId, finalized.Summary, finalized.CheckpointMessageId, final: true,
+            finalized.TraceId, finalized.StepId, cancellationToken);
         return DeliveryStatus.Success;
     }
 
-    private static async Task StartAsync(IServiceProvider services, string tenantId, string conversationId, string userId, string summary, string checkpointId, bool final, CancellationToken cancellationToken)
+    private static async Task StartAsync(IServiceProvider services, string tenantId, string conversationId, string userId, string summary, string checkpointId, bool final,
+        string? traceId, string? stepId, CancellationToken cancellationToken)
     {
         var recent = await services.GetRequiredService<IConversationLog>().ReadLastTurnsAsync(tenantId, conversationId, 8, cancellationToken);
         var input = new ConsolidationInput(tenantId, conversationId, userId, summary,
-            recent.Select(m => ConversationText.RenderTurn(m.Query, m.Answer)).ToList(), final);
+            recent.Select(m => ConversationText.RenderTurn(m.Query, m.Answer)).ToList(), final, traceId, stepId);
         // The checkpoint id is letters, digits and dashes: one consolidation per checkpoint.
         await services.GetRequiredService<IWorkflowClient>().ScheduleNewWorkflowAsync(nameof(ConsolidateConversationWorkflow),
             $"consolidate-{checkpointId}", input, cancellationToken);

@@ -294,7 +294,8 @@ public sealed partial class ConversationActor(
             if (command.Final)
             {
                 await PublishAsync(command.TenantId, Topics.SessionFinalized, EventTypes.SessionFinalized,
-                    new SessionFinalized(command.TenantId, command.ConversationId, session.Meta.UserId, result.Message.MessageId, checkpoint.Summary!, session.FlowContext.TurnCount, session.Meta.UpdatedAt),
+                    new SessionFinalized(command.TenantId, command.ConversationId, session.Meta.UserId, result.Message.MessageId, checkpoint.Summary!, session.FlowContext.TurnCount, session.Meta.UpdatedAt,
+                        command.TraceId, command.StepId),
                     result.Message.MessageId + "-final");
             }
             await SnapshotAfterCheckpointAsync(command.TenantId, session, result.Stats.CheckpointCount);

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Context.Features.Memories.Workflows;
 using Dapr.Workflow;
 
@@ -57,8 +58,18 @@ public sealed partial class ExtractLongTermMemoriesActivity : WorkflowActivity<C
                 Metadata: new Dictionary<string, string>(StringComparer.Ordinal) { ["source"] = "consolidation", ["conversationId"] = input.ConversationId },
                 Tags: ["preference", .. ExperienceTags(preference).Take(3)]));
         }
-        return new ConsolidationPlan(input.TenantId, entries);
+        return input is { TraceId: { } traceId, StepId: { } stepId } && Ids.IsValid(traceId) && Ids.IsValid(stepId)
+            ? new ConsolidationPlan(input.TenantId, [.. entries.Select(e => ProducedBy(e, traceId, stepId))])
+            : new ConsolidationPlan(input.TenantId, entries);
     }
+
+    // Trace-linked memory: the entries record the step that asked for the checkpoint (as POST /v1/memories does), which provenance follows.
+    private static CreateMemoryRequest ProducedBy(CreateMemoryRequest entry, string traceId, string stepId) =>
+        entry with
+        {
+            TraceId = traceId,
+            Metadata = new Dictionary<string, string>(entry.Metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal) { [TraceLink.StepIdMetadataKey] = stepId },
+        };
 
     /// <summary>The most frequent content words (ties alphabetical).</summary>
     public static IReadOnlyList<string> ExperienceTags(string text) =>

@@ -3,8 +3,9 @@ using Dapr.Workflow;
 
 namespace CloudMemory.Context.Features.Memories.Workflows;
 
-/// <summary>Input of <see cref="ConsolidateConversationWorkflow"/>: what a checkpoint or finalize knows about a conversation.</summary>
-public sealed record ConsolidationInput(string TenantId, string ConversationId, string UserId, string Summary, IReadOnlyList<string> RecentTurns, bool Final);
+/// <summary>Input of <see cref="ConsolidateConversationWorkflow"/>: what a checkpoint or finalize knows about a conversation (and the trace step that asked for it, if any).</summary>
+public sealed record ConsolidationInput(string TenantId, string ConversationId, string UserId, string Summary, IReadOnlyList<string> RecentTurns, bool Final,
+    string? TraceId = null, string? StepId = null);
 
 /// <summary>The long-term entries written (or confirmed) by a consolidation.</summary>
 public sealed record ConsolidationResult(IReadOnlyList<string> EntryIds);
