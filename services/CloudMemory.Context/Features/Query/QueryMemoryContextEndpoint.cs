@@ -104,9 +104,10 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         var budgetTokens = request.MaxTokens ?? policy.BudgetTokens;
         var queryUnits = query.Length == 0 ? 0 : TokenEstimator.Units(query) + 1;
         var available = Math.Max(0, ContextFit.UnitsOf(budgetTokens) - queryUnits);
-        // The cut to the budget counts with the estimator (cheap per character, and above o200k's
-        // counts on prose: docs/memory.md); the stored counts stand in for it only when they are its own.
-        var fitted = mode == MemoryMode.FullHistory && segment.CountsMatchRows && tokens == TokenCounters.Estimator && historyUnits <= available
+        // A history whose stored counts (the configured tokenizer's) fit is returned as it is, with
+        // nothing counted again; otherwise the cut to the budget counts with the estimator (cheap per
+        // character, and above o200k's counts on prose: docs/memory.md).
+        var fitted = mode == MemoryMode.FullHistory && segment.CountsMatchRows && historyUnits <= available
             ? Whole(segment.Messages, fullHistory, historyUnits) // fits as it is: nothing to count again
             : mode == MemoryMode.SummaryN
             ? FitWindow(session, policy.RecentTurns, available, ContextFit.UnitsOf(policy.SummaryTokensOf(budgetTokens)))
