@@ -124,12 +124,15 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
                 var tokens = turns.Sum(t => t.Tokens);
                 turnTokens += tokens;
                 checkpoints.Count.Should().BeLessThanOrEqualTo(tokens / 300 + 1, $"{conversation}: {tokens} turn tokens");
-                // The gap stays bounded: no run of turns between checkpoints holds much more than a budget.
+                // The gap stays bounded: a run of turns between checkpoints is the crossing (~4 turns of ~100
+                // tokens) plus what the client writes while the checkpoint is computed and applied, which on a
+                // process that has just restarted (cold) has been up to 18 turns. A crossing lost with a killed
+                // process (the bug this guards: 130 turns) would run to many times this bound.
                 var run = 0;
                 foreach (var message in log)
                 {
                     run = message.IsCheckpoint ? 0 : run + message.Tokens;
-                    run.Should().BeLessThanOrEqualTo(3 * 600, $"{conversation}: {run} tokens of turns without a checkpoint at sequence {message.Sequence}");
+                    run.Should().BeLessThanOrEqualTo(5 * 600, $"{conversation}: {run} tokens of turns without a checkpoint at sequence {message.Sequence}");
                 }
             }
             acked.Values.Sum(v => v.Count).Should().BeGreaterThan(Conversations * 10, "the clients made progress between the kills");
