@@ -82,6 +82,18 @@ public sealed partial class FakeDaprSidecar
         DispatchedWorkItems.Where(w => w.ActivityRequest is { } a && a.WorkflowInstance.InstanceId == instanceId && a.Name == activity)
             .Select(w => w.ActivityRequest).ToList();
 
+    /// <summary>Workflow instances pending or running.</summary>
+    public int RunningWorkflows
+    {
+        get
+        {
+            lock (_workflowGate)
+            {
+                return _workflowInstances.Values.Count(i => !IsTerminal(i.Status));
+            }
+        }
+    }
+
     /// <summary>Waits until no workflow instance is pending or running.</summary>
     public Task WhenWorkflowsIdleAsync() => Wait.UntilAsync(() =>
     {

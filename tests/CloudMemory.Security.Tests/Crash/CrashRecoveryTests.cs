@@ -5,7 +5,6 @@ using CloudMemory.Contracts;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Testing;
-using Npgsql;
 using Xunit.Abstractions;
 
 namespace CloudMemory.Security.Tests.Crash;
@@ -28,7 +27,7 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
     [Fact]
     public async Task KilledHost_RestartedOnPostgres_LosesNoAcknowledgedTurn_AndCheckpointsEveryCrossingOnce()
     {
-        await using var database = await ScratchDatabase.CreateAsync();
+        await using var database = await PostgresScratchDatabase.CreateAsync("cm_crash");
         var tenant = "crash-" + Guid.NewGuid().ToString("N")[..8];
         var random = new Random(Seed);
         var settings = new Dictionary<string, string>
@@ -217,44 +216,6 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
                 return all;
             }
             after = next;
-        }
-    }
-
-    /// <summary>A database of its own on the test server: the restarted host's recovery scan sees only this test's data.</summary>
-    private sealed class ScratchDatabase : IAsyncDisposable
-    {
-        private readonly string _admin;
-        private readonly string _name;
-
-        private ScratchDatabase(string admin, string name, string connectionString)
-        {
-            _admin = admin;
-            _name = name;
-            ConnectionString = connectionString;
-        }
-
-        public string ConnectionString { get; }
-
-        public static async Task<ScratchDatabase> CreateAsync()
-        {
-            var admin = PostgresTestServer.ConnectionString;
-            var name = "cm_crash_" + Guid.NewGuid().ToString("N")[..12];
-            await using (var connection = new NpgsqlConnection(admin))
-            {
-                await connection.OpenAsync();
-                await using var create = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
-                await create.ExecuteNonQueryAsync();
-            }
-            return new ScratchDatabase(admin, name, new NpgsqlConnectionStringBuilder(admin) { Database = name }.ConnectionString);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            NpgsqlConnection.ClearAllPools();
-            await using var connection = new NpgsqlConnection(_admin);
-            await connection.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_name} WITH (FORCE)", connection);
-            await drop.ExecuteNonQueryAsync();
         }
     }
 }

@@ -95,7 +95,7 @@ public sealed class DaprAppsHost : ISuiteHost
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
-            long busy = _sidecar.PendingDeliveries;
+            long busy = _sidecar.PendingDeliveries + _sidecar.RunningWorkflows;
             foreach (var services in _apps.Select(a => a.Services))
             {
                 busy += services.GetService<EmbeddedWorkflowRunner>()?.RunningCount ?? 0;

@@ -1,3 +1,4 @@
+using CloudMemory.Testing;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -116,7 +117,10 @@ public sealed class TurnIndexingRestartTests
     {
         var word = "feldspar" + Guid.NewGuid().ToString("N")[..6];
         var conversation = "restart-" + Guid.NewGuid().ToString("N")[..8];
-        using (var stalled = new CloudMemoryFactory(LogKind.Postgres, new Dictionary<string, string?>
+        // A database of its own: any host started on the shared one catches up every marked conversation, this one's too.
+        await using var database = await PostgresScratchDatabase.CreateAsync("cm_turnidx");
+        var own = new Dictionary<string, string?> { ["ConnectionStrings:CloudMemory"] = database.ConnectionString };
+        using (var stalled = new CloudMemoryFactory(LogKind.Postgres, new Dictionary<string, string?>(own)
         {
             ["CloudMemory:LongTermMemory:TurnIndexing:BatchDelayMilliseconds"] = "600000", // the indexer waits: the turns stay in the backlog
         }))
@@ -135,7 +139,7 @@ public sealed class TurnIndexingRestartTests
             (await TurnIndexingBehaviour.SearchAsync(client, "default", word, "lexical", conversation)).Should().BeEmpty("nothing is indexed yet");
         }
 
-        using var restarted = new CloudMemoryFactory(LogKind.Postgres);
+        using var restarted = new CloudMemoryFactory(LogKind.Postgres, own);
         var again = restarted.CreateRecordingClient();
         await restarted.Services.GetRequiredService<TurnIndexer>().WaitForIdleAsync().WaitAsync(TimeSpan.FromSeconds(60));
         var hits = await TurnIndexingBehaviour.SearchAsync(again, "default", word, "lexical", conversation);
