@@ -86,10 +86,21 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                         ADD COLUMN IF NOT EXISTS after_checkpoint boolean NOT NULL DEFAULT false;
                 END IF;
             END $$;
-            CREATE UNIQUE INDEX IF NOT EXISTS cm_messages_turn_id ON cm_messages (tenant_id, conversation_id, turn_id) WHERE turn_id IS NOT NULL;
-            CREATE INDEX IF NOT EXISTS cm_messages_checkpoint_id ON cm_messages (tenant_id, conversation_id, message_id) WHERE is_checkpoint;
-            -- A user's conversations (GET /v1/users/{userId}/sessions, erasure). Not on updated_at, which every turn changes.
-            CREATE INDEX IF NOT EXISTS cm_conversations_user ON cm_conversations (tenant_id, user_id) WHERE user_id <> '';
+            -- Indexes are created only when missing: CREATE INDEX IF NOT EXISTS still takes a share lock on
+            -- its table, which at every start of another host deadlocked with live turn writes and deletes.
+            -- Same lock order as above (conversations, then messages).
+            DO $$ BEGIN
+                -- A user's conversations (GET /v1/users/{userId}/sessions, erasure). Not on updated_at, which every turn changes.
+                IF to_regclass('cm_conversations_user') IS NULL THEN
+                    CREATE INDEX cm_conversations_user ON cm_conversations (tenant_id, user_id) WHERE user_id <> '';
+                END IF;
+                IF to_regclass('cm_messages_turn_id') IS NULL THEN
+                    CREATE UNIQUE INDEX cm_messages_turn_id ON cm_messages (tenant_id, conversation_id, turn_id) WHERE turn_id IS NOT NULL;
+                END IF;
+                IF to_regclass('cm_messages_checkpoint_id') IS NULL THEN
+                    CREATE INDEX cm_messages_checkpoint_id ON cm_messages (tenant_id, conversation_id, message_id) WHERE is_checkpoint;
+                END IF;
+            END $$;
             CREATE TABLE IF NOT EXISTS cm_user_profiles (
                 tenant_id text NOT NULL,
                 user_id text NOT NULL,
