@@ -12,7 +12,7 @@ case "$cmd" in
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     as_pg "$bin/initdb" -D "$dir/data" -U cloudmemory --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -h 127.0.0.1 -k $dir -c fsync=off -c max_connections=500 -c shared_buffers=256MB" start >/dev/null
+      -o "-p $port -h 127.0.0.1 -k $dir -c fsync=off -c max_connections=200 -c shared_buffers=256MB" start >/dev/null
     as_pg "$(command -v psql || echo $bin/psql)" -h 127.0.0.1 -p "$port" -U cloudmemory -d postgres -qc "CREATE DATABASE cloudmemory" >/dev/null
     echo "export CLOUDMEMORY_TEST_POSTGRES='Host=127.0.0.1;Port=$port;Username=cloudmemory;Database=cloudmemory;Maximum Pool Size=100'"
     ;;
