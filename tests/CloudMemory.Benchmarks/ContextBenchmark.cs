@@ -35,23 +35,34 @@ internal static class ContextBenchmark
         using var postgres = BenchPostgres.Acquire(Option(args, "--postgres"));
 
         Console.WriteLine($"CloudMemory context benchmark ({Environment.ProcessorCount} cores, {(quick ? "quick" : "full")} run)");
+        // --part query|write|idle runs one part alone (profiling); every part runs by default.
+        var part = Option(args, "--part");
+        var only = Option(args, "--store"); // memory|postgres: one store alone (profiling)
         var result = new Dictionary<string, object>();
 
-        var query = new Dictionary<string, object>();
-        foreach (var (name, connection) in Stores(postgres.ConnectionString))
+        if (part is null or "query")
         {
-            query[name] = await MeasureQueriesAsync(connection, iterations);
+            var query = new Dictionary<string, object>();
+            foreach (var (name, connection) in Stores(postgres.ConnectionString).Where(s => only is null || s.Name == only))
+            {
+                query[name] = await MeasureQueriesAsync(connection, iterations);
+            }
+            result["query"] = query;
+            result["httpQuery"] = await MeasureHttpQueryAsync(iterations);
         }
-        result["query"] = query;
-        result["httpQuery"] = await MeasureHttpQueryAsync(iterations);
-
-        var throughput = new Dictionary<string, object>();
-        foreach (var (name, connection) in Stores(postgres.ConnectionString))
+        if (part is null or "write")
         {
-            throughput[name] = await MeasureWriteTurnsAsync(connection, writeOps);
+            var throughput = new Dictionary<string, object>();
+            foreach (var (name, connection) in Stores(postgres.ConnectionString).Where(s => only is null || s.Name == only))
+            {
+                throughput[name] = await MeasureWriteTurnsAsync(connection, writeOps);
+            }
+            result["writeTurnPerSec"] = throughput;
         }
-        result["writeTurnPerSec"] = throughput;
-        result["idleSessionBytes"] = await MeasureIdleSessionMemoryAsync(quick ? 5_000 : 20_000);
+        if (part is null or "idle")
+        {
+            result["idleSessionBytes"] = await MeasureIdleSessionMemoryAsync(quick ? 5_000 : 20_000);
+        }
         result["postgres"] = postgres.ConnectionString is null ? "not measured: no PostgreSQL" : "measured";
 
         if (jsonPath is not null)

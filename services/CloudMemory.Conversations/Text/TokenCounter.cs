@@ -75,13 +75,62 @@ public static class TokenCounters
         public long Units(string? text) => TokenEstimator.Units(text);
     }
 
-    private sealed class TiktokenCounter(string encoding) : ITokenCounter
+    private sealed class TiktokenCounter : ITokenCounter
     {
-        private readonly TiktokenTokenizer _tokenizer = TiktokenTokenizer.CreateForEncoding(encoding);
+        // Piece counts remembered by the ASCII path: words repeat, and the tokenizer's own cache costs
+        // about as much per piece as this whole lookup. Bounded; pieces past the bound are counted
+        // each time. Pieces longer than MaxCachedPiece are not remembered.
+        private const int MaxCachedPieces = 50_000;
+        private const int MaxCachedPiece = 24;
 
-        public string Name => encoding;
+        private readonly TiktokenTokenizer _tokenizer;
+        private readonly bool _asciiSplitter;
+        private readonly ConcurrentDictionary<string, int> _pieces = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _pieceLookup;
+        private int _cached;
+
+        public TiktokenCounter(string encoding)
+        {
+            Name = encoding;
+            _tokenizer = TiktokenTokenizer.CreateForEncoding(encoding);
+            _asciiSplitter = encoding == O200kBase;
+            _pieceLookup = _pieces.GetAlternateLookup<ReadOnlySpan<char>>();
+        }
+
+        public string Name { get; }
 
         public long Units(string? text) =>
-            string.IsNullOrEmpty(text) ? 0 : (long)_tokenizer.CountTokens(text) * TokenEstimator.UnitsPerToken;
+            string.IsNullOrEmpty(text) ? 0 : (long)Count(text) * TokenEstimator.UnitsPerToken;
+
+        // Plain ASCII skips the tokenizer's regex (O200kAsciiSplitter); each piece is still counted by the tokenizer.
+        private int Count(string text)
+        {
+            if (!_asciiSplitter || !O200kAsciiSplitter.Handles(text))
+            {
+                return _tokenizer.CountTokens(text);
+            }
+            var count = 0;
+            for (var start = 0; start < text.Length;)
+            {
+                var end = O200kAsciiSplitter.PieceEnd(text, start);
+                count += CountPiece(text.AsSpan(start, end - start));
+                start = end;
+            }
+            return count;
+        }
+
+        private int CountPiece(ReadOnlySpan<char> piece)
+        {
+            if (_pieceLookup.TryGetValue(piece, out var known))
+            {
+                return known;
+            }
+            var count = _tokenizer.CountTokens(piece, considerPreTokenization: false, considerNormalization: false);
+            if (piece.Length <= MaxCachedPiece && Volatile.Read(ref _cached) < MaxCachedPieces && _pieceLookup.TryAdd(piece, count))
+            {
+                Interlocked.Increment(ref _cached);
+            }
+            return count;
+        }
     }
 }

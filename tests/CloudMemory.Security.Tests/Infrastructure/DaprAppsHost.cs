@@ -98,7 +98,6 @@ public sealed class DaprAppsHost : ISuiteHost
             long busy = _sidecar.PendingDeliveries + _sidecar.RunningWorkflows;
             foreach (var services in _apps.Select(a => a.Services))
             {
-                busy += services.GetService<EmbeddedWorkflowRunner>()?.RunningCount ?? 0;
                 busy += services.GetService<EmbeddingPipeline>()?.Outstanding ?? 0;
                 busy += services.GetService<TurnIndexer>()?.Backlog ?? 0;
             }
