@@ -73,9 +73,22 @@ public interface IConversationLog
     Task<bool> DeleteUserProfileAsync(string tenantId, string userId, CancellationToken cancellationToken = default);
 }
 
-/// <summary>What the current checkpoint does not cover, and the counts; <see cref="Stats"/> is null for an unknown conversation.</summary>
+/// <summary>
+/// What the current checkpoint does not cover, and the counts; <see cref="Stats"/> is null for an
+/// unknown conversation. A log may hand out the same instance until the conversation changes (the
+/// in-memory log does), so what is derived from the rows is computed once per instance.
+/// </summary>
 public sealed record HistorySegment(ConversationStats? Stats, IReadOnlyList<LogMessage> Messages)
 {
+    private string? _history;
+    private List<ChatMessage>? _chat;
+
+    /// <summary>The rows rendered as one history text (<see cref="Text.ConversationText.RenderHistory"/>).</summary>
+    public string History => _history ??= Text.ConversationText.RenderHistory(Messages);
+
+    /// <summary>The rows as chat messages, in order (<see cref="Text.ConversationText.MessagesOf"/>); shared: never change it.</summary>
+    public List<ChatMessage> ChatMessages => _chat ??= Messages.SelectMany(Text.ConversationText.MessagesOf).ToList();
+
     /// <summary>True when the counts describe exactly these rows (a concurrent append can make them differ).</summary>
     public bool CountsMatchRows => Stats is not null && Stats.MessagesSinceCheckpoint == Messages.Count
         && Stats.CheckpointMessageId == (Messages.Count > 0 && Messages[0].IsCheckpoint ? Messages[0].MessageId : "");

@@ -139,6 +139,10 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
                 return Task.FromResult(new HistorySegment(null, []));
             }
             var stats = c.Stats;
+            if (c.Segment is { } unchanged && ReferenceEquals(unchanged.Stats, stats))
+            {
+                return Task.FromResult(unchanged); // every change replaces Stats: nothing happened since
+            }
             var result = new List<LogMessage>(stats.MessagesSinceCheckpoint);
             if (stats.CheckpointMessageId.Length > 0)
             {
@@ -157,7 +161,8 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
                     result.Add(c.Messages[i]);
                 }
             }
-            return Task.FromResult(new HistorySegment(stats, result));
+            c.Segment = new HistorySegment(stats, result);
+            return Task.FromResult(c.Segment);
         }
     }
 
@@ -352,6 +357,9 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
         public long Bytes { get; set; }
         public List<LogMessage> Messages { get; } = [];
         public Dictionary<string, LogMessage> ByTurnId { get; } = new(StringComparer.Ordinal);
+
+        // The last segment read, handed out again while Stats is the same instance.
+        public HistorySegment? Segment { get; set; }
 
         // Checkpoints only: turns are never looked up by message id.
         public Dictionary<string, int> ByMessageId { get; } = new(StringComparer.Ordinal);

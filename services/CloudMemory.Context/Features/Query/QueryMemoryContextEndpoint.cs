@@ -86,7 +86,7 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         }
         var session = reply.Value!.Session;
         var segment = await log.ReadSinceCheckpointAsync(tenantId, conversationId, cancellationToken);
-        var fullHistory = ConversationText.RenderHistory(segment.Messages);
+        var fullHistory = segment.History;
 
         // If a turn landed between reading the counts and the rows they disagree, and this one
         // answer re-counts what it returns instead. Counts are the configured tokenizer's.
@@ -108,7 +108,7 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         // nothing counted again; otherwise the cut to the budget counts with the estimator (cheap per
         // character, and above o200k's counts on prose: docs/memory.md).
         var fitted = mode == MemoryMode.FullHistory && segment.CountsMatchRows && historyUnits <= available
-            ? Whole(segment.Messages, fullHistory, historyUnits) // fits as it is: nothing to count again
+            ? new FittedContext(null, segment.ChatMessages, segment.ChatMessages, fullHistory, historyUnits, Trimmed: false) // fits as it is: nothing to count again
             : mode == MemoryMode.SummaryN
             ? FitWindow(session, policy.RecentTurns, available, ContextFit.UnitsOf(policy.SummaryTokensOf(budgetTokens)))
             : ContextFit.Fit(null, segment.Messages.Select(m => (IReadOnlyList<ChatMessage>)ConversationText.MessagesOf(m)).ToList(), available, 0);
@@ -158,12 +158,6 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
             .Take(topK)
             .Select(h => new RelevantMemory(h.Entry.Id, h.Entry.Type, h.Entry.Content, h.Entry.ContextId, h.Score, h.SemanticScore, h.LexicalScore, h.Why, h.Entry.CreatedAt))
             .ToList();
-    }
-
-    private static FittedContext Whole(IReadOnlyList<LogMessage> rows, string history, long units)
-    {
-        var messages = rows.SelectMany(ConversationText.MessagesOf).ToList();
-        return new FittedContext(null, messages, messages, history, units, Trimmed: false);
     }
 
     // The summary and window fitted to the budget depend only on the session and the budget: fitted
