@@ -23,20 +23,15 @@ public sealed class SnapshotsOnDaprTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _app = await DaprTestApp.StartAsync(new ManualTimeProvider(), builder =>
+        _app = await DaprTestApp.StartServiceAsync(new ManualTimeProvider(), SessionServiceCollectionExtensions.AppId, builder =>
         {
-            builder.AddServiceDefaults();
-            builder.AddCloudMemoryRuntime();
             builder.AddSessionServices();
             builder.AddContextServices();
         }, app =>
         {
-            app.UseServiceDefaults();
-            app.MapDefaultEndpoints();
-            app.MapCloudMemoryRuntime();
             app.MapSessionEndpoints();
             app.MapContextEndpoints();
-        }, SessionServiceCollectionExtensions.AppId, new Dictionary<string, string?>
+        }, new Dictionary<string, string?>
         {
             ["CloudMemory:Llm:Endpoint"] = "",
             ["CloudMemory:Session:MaxSnapshots"] = "1",

@@ -1,3 +1,5 @@
+using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Dapr;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -74,6 +76,26 @@ public sealed class DaprTestApp : IAsyncDisposable
         await sidecar.ConnectAppAsync(appBase, appId);
         return new DaprTestApp(sidecar, app, appBase, ownsSidecar: sharedSidecar is null);
     }
+
+    /// <summary>
+    /// Starts a CloudMemory app composed as services/CloudMemory.{App}/Program.cs composes it: the
+    /// service defaults and the Dapr runtime around the app's own services (<paramref name="addServices"/>)
+    /// and endpoints (<paramref name="mapEndpoints"/>).
+    /// </summary>
+    public static Task<DaprTestApp> StartServiceAsync(TimeProvider sidecarClock, string appId, Action<WebApplicationBuilder> addServices,
+        Action<WebApplication> mapEndpoints, IDictionary<string, string?>? settings = null, FakeDaprSidecar? sharedSidecar = null) =>
+        StartAsync(sidecarClock, builder =>
+        {
+            builder.AddServiceDefaults();
+            builder.AddCloudMemoryRuntime();
+            addServices(builder);
+        }, app =>
+        {
+            app.UseServiceDefaults();
+            app.MapDefaultEndpoints();
+            app.MapCloudMemoryRuntime();
+            mapEndpoints(app);
+        }, appId, settings, sharedSidecar);
 
     public async ValueTask DisposeAsync()
     {

@@ -20,18 +20,8 @@ public sealed class EventStreamOnDaprTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _app = await DaprTestApp.StartAsync(new ManualTimeProvider(), builder =>
-        {
-            builder.AddServiceDefaults();
-            builder.AddCloudMemoryRuntime();
-            builder.AddSessionServices();
-        }, app =>
-        {
-            app.UseServiceDefaults();
-            app.MapDefaultEndpoints();
-            app.MapCloudMemoryRuntime();
-            app.MapSessionEndpoints();
-        }, SessionServiceCollectionExtensions.AppId, new Dictionary<string, string?> { ["CloudMemory:Llm:Endpoint"] = "" });
+        _app = await DaprTestApp.StartServiceAsync(new ManualTimeProvider(), SessionServiceCollectionExtensions.AppId,
+            builder => builder.AddSessionServices(), app => app.MapSessionEndpoints(), new Dictionary<string, string?> { ["CloudMemory:Llm:Endpoint"] = "" });
         _client = new HttpClient { BaseAddress = _app.AppBase, Timeout = Timeout.InfiniteTimeSpan };
     }
 

@@ -29,20 +29,7 @@ public sealed partial class SessionServiceOnDaprTests
     public async Task CheckpointWorkflow_OnDapr_RunsOnTheSdkWorker_AndAppliesTheCheckpoint()
     {
         _app.Services.GetService<EmbeddedWorkflowRunner>().Should().BeNull("Dapr mode runs workflows on the SDK's worker, not in process");
-        var id = NewId();
-        (await PostAsync("v1/sessions", new CreateSessionRequest(id, "user-1"))).StatusCode.Should().Be(HttpStatusCode.Created);
-        for (var i = 1; i <= 3; i++)
-        {
-            await TurnAsync(id, i);
-        }
-        var checkpointId = ConversationActor.CheckpointId(Tenant.Default, id, 1);
-        var workflows = _app.Services.GetRequiredService<IWorkflowClient>();
-
-        await workflows.ScheduleNewWorkflowAsync(nameof(CheckpointConversationWorkflow), checkpointId, new CheckpointWorkflowInput(Tenant.Default, id, checkpointId, RecentTurns: 2));
-        var state = await workflows.WaitForWorkflowCompletionAsync(checkpointId).WaitAsync(Wait.Timeout);
-
-        state.RuntimeStatus.Should().Be(WorkflowRuntimeStatus.Completed, state.FailureMessage);
-        JsonSerializer.Deserialize<CheckpointWorkflowOutput>(state.SerializedOutput!, ContractsJson.Options)!.Applied.Should().BeTrue();
+        var (id, checkpointId) = await CheckpointThreeTurnsAsync();
         Sidecar.WorkflowStatus(checkpointId).Should().Be(OrchestrationStatus.Completed);
         Sidecar.WorkflowHistory(checkpointId).Where(e => e.TaskScheduled is not null).Select(e => e.TaskScheduled.Name)
             .Should().Equal(nameof(SummarizeConversationActivity), nameof(ApplyCheckpointActivity));
@@ -51,7 +38,7 @@ public sealed partial class SessionServiceOnDaprTests
         session.MessageContext.Mode.Should().Be(MemoryMode.SummaryN);
 
         // A second start of the same id starts nothing: the checkpoint is not applied twice.
-        await workflows.ScheduleNewWorkflowAsync(nameof(CheckpointConversationWorkflow), checkpointId, new CheckpointWorkflowInput(Tenant.Default, id, checkpointId, RecentTurns: 2));
+        await _app.Services.GetRequiredService<IWorkflowClient>().ScheduleNewWorkflowAsync(nameof(CheckpointConversationWorkflow), checkpointId, new CheckpointWorkflowInput(Tenant.Default, id, checkpointId, RecentTurns: 2));
         Sidecar.DispatchedActivities(checkpointId, nameof(ApplyCheckpointActivity)).Should().HaveCount(1);
         await Sidecar.WhenDeliveriesSettledAsync();
         Sidecar.AssertNoViolations();
@@ -108,20 +95,7 @@ public sealed partial class SessionServiceOnDaprTests
         using var llm = new ChatCompletionsStub();
         llm.FailsWith(400); // not retried by the OpenAI client: every retry is the workflow's
         await RestartAsync(new Dictionary<string, string?> { ["CloudMemory:Llm:Endpoint"] = llm.Endpoint.ToString() });
-        var id = NewId();
-        (await PostAsync("v1/sessions", new CreateSessionRequest(id, "user-1"))).StatusCode.Should().Be(HttpStatusCode.Created);
-        for (var i = 1; i <= 3; i++)
-        {
-            await TurnAsync(id, i);
-        }
-        var checkpointId = ConversationActor.CheckpointId(Tenant.Default, id, 1);
-        var workflows = _app.Services.GetRequiredService<IWorkflowClient>();
-
-        await workflows.ScheduleNewWorkflowAsync(nameof(CheckpointConversationWorkflow), checkpointId, new CheckpointWorkflowInput(Tenant.Default, id, checkpointId, RecentTurns: 2));
-        var state = await workflows.WaitForWorkflowCompletionAsync(checkpointId).WaitAsync(Wait.Timeout);
-
-        state.RuntimeStatus.Should().Be(WorkflowRuntimeStatus.Completed, state.FailureMessage);
-        JsonSerializer.Deserialize<CheckpointWorkflowOutput>(state.SerializedOutput!, ContractsJson.Options)!.Applied.Should().BeTrue();
+        var (id, checkpointId) = await CheckpointThreeTurnsAsync();
         // SummarizeRetry: 3 attempts with the LLM, 2 durable retry timers between them, then the extractive fallback.
         llm.Requests.Count.Should().Be(CheckpointConversationWorkflow.SummarizeRetry.MaxNumberOfAttempts);
         var history = Sidecar.WorkflowHistory(checkpointId);
@@ -161,5 +135,25 @@ public sealed partial class SessionServiceOnDaprTests
         }
         (await memory.GetAsync(Tenant.Default, result.EntryIds[0]))!.ContextId.Should().Be(conversationId);
         Sidecar.AssertNoViolations();
+    }
+
+    // A conversation of three turns and its first checkpoint, run to completion by the workflow engine.
+    private async Task<(string Id, string CheckpointId)> CheckpointThreeTurnsAsync()
+    {
+        var id = NewId();
+        (await PostAsync("v1/sessions", new CreateSessionRequest(id, "user-1"))).StatusCode.Should().Be(HttpStatusCode.Created);
+        for (var i = 1; i <= 3; i++)
+        {
+            await TurnAsync(id, i);
+        }
+        var checkpointId = ConversationActor.CheckpointId(Tenant.Default, id, 1);
+        var workflows = _app.Services.GetRequiredService<IWorkflowClient>();
+
+        await workflows.ScheduleNewWorkflowAsync(nameof(CheckpointConversationWorkflow), checkpointId, new CheckpointWorkflowInput(Tenant.Default, id, checkpointId, RecentTurns: 2));
+        var state = await workflows.WaitForWorkflowCompletionAsync(checkpointId).WaitAsync(Wait.Timeout);
+
+        state.RuntimeStatus.Should().Be(WorkflowRuntimeStatus.Completed, state.FailureMessage);
+        JsonSerializer.Deserialize<CheckpointWorkflowOutput>(state.SerializedOutput!, ContractsJson.Options)!.Applied.Should().BeTrue();
+        return (id, checkpointId);
     }
 }

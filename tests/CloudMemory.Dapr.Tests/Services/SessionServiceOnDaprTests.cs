@@ -70,15 +70,13 @@ public sealed partial class SessionServiceOnDaprTests : IAsyncLifetime
             all[key] = value;
         }
         var appId = session ? CloudMemory.Session.SessionServiceCollectionExtensions.AppId : ContextServiceCollectionExtensions.AppId;
-        return DaprTestApp.StartAsync(_sidecarClock, builder =>
+        return DaprTestApp.StartServiceAsync(_sidecarClock, appId, builder =>
         {
             if (sharedLog is not null)
             {
                 // Stands in for the PostgreSQL database the deployed apps share.
                 builder.Services.AddSingleton(sharedLog);
             }
-            builder.AddServiceDefaults();
-            builder.AddCloudMemoryRuntime();
             if (session)
             {
                 builder.AddSessionServices();
@@ -92,9 +90,6 @@ public sealed partial class SessionServiceOnDaprTests : IAsyncLifetime
             }
         }, app =>
         {
-            app.UseServiceDefaults();
-            app.MapDefaultEndpoints();
-            app.MapCloudMemoryRuntime();
             if (session)
             {
                 app.MapSessionEndpoints();
@@ -103,7 +98,7 @@ public sealed partial class SessionServiceOnDaprTests : IAsyncLifetime
             {
                 app.MapContextEndpoints();
             }
-        }, appId, all, sharedSidecar);
+        }, all, sharedSidecar);
     }
 
     private async Task RestartAsync(IDictionary<string, string?> settings)

@@ -31,21 +31,13 @@ public sealed class FeedbackServiceOnDaprTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _app = await DaprTestApp.StartAsync(new ManualTimeProvider(), builder =>
+        _app = await DaprTestApp.StartServiceAsync(new ManualTimeProvider(), FeedbackServiceCollectionExtensions.AppId, builder =>
         {
-            builder.AddServiceDefaults();
-            builder.AddCloudMemoryRuntime();
             builder.AddFeedbackServices();
             // A subscriber of the feedback events, as another app (e.g. context) registers one.
             builder.Services.AddSingleton(new Subscription(FeedbackTopics.FeedbackRecorded, TestRoute, Receive));
             builder.Services.AddSingleton(new Subscription(FeedbackTopics.StrategyChanged, TestRoute, Receive));
-        }, app =>
-        {
-            app.UseServiceDefaults();
-            app.MapDefaultEndpoints();
-            app.MapCloudMemoryRuntime();
-            app.MapFeedbackEndpoints();
-        }, FeedbackServiceCollectionExtensions.AppId, new Dictionary<string, string?>
+        }, app => app.MapFeedbackEndpoints(), new Dictionary<string, string?>
         {
             ["CloudMemory:Feedback:Learning:MinConversationsPerArm"] = "5",
             ["CloudMemory:Feedback:Learning:ScheduleInterval"] = "00:00:00",

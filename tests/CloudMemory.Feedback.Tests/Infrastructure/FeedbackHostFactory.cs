@@ -68,21 +68,7 @@ public sealed class FeedbackHostFactory(StoreKind kind, IDictionary<string, stri
     }
 
     /// <summary>Waits until published events are delivered and the workflows they started have finished.</summary>
-    public async Task WhenQuietAsync()
-    {
-        var bus = Services.GetRequiredService<InMemoryEventBus>();
-        var runner = Services.GetRequiredService<EmbeddedWorkflowRunner>();
-        var turns = Services.GetRequiredService<CloudMemory.Context.Features.TurnIndexing.TurnIndexer>();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (bus.InFlight > 0 || turns.Backlog > 0 || runner.RunningCount > 0)
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"still busy: {bus.InFlight} deliveries, {runner.RunningCount} workflows");
-            }
-            await Task.Delay(10);
-        }
-    }
+    public Task WhenQuietAsync() => EmbeddedQuiet.WhenQuietAsync(Services, TimeSpan.FromSeconds(30));
 
     protected override void Dispose(bool disposing)
     {

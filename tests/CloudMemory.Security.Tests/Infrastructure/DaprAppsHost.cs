@@ -69,18 +69,7 @@ public sealed class DaprAppsHost : ISuiteHost
     // As services/CloudMemory.{App}/Program.cs composes its app.
     private static Task<DaprTestApp> StartAppAsync(FakeDaprSidecar sidecar, string appId, Dictionary<string, string?> settings,
         Action<WebApplicationBuilder> addServices, Action<WebApplication> mapEndpoints) =>
-        DaprTestApp.StartAsync(new ManualTimeProvider(), builder =>
-        {
-            builder.AddServiceDefaults();
-            builder.AddCloudMemoryRuntime();
-            addServices(builder);
-        }, app =>
-        {
-            app.UseServiceDefaults();
-            app.MapDefaultEndpoints();
-            app.MapCloudMemoryRuntime();
-            mapEndpoints(app);
-        }, appId, settings, sidecar);
+        DaprTestApp.StartServiceAsync(new ManualTimeProvider(), appId, addServices, mapEndpoints, settings, sidecar);
 
     public HttpClient CreateClient() => AppRouter.CreateClient(_apps);
 

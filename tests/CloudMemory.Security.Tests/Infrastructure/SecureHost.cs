@@ -42,22 +42,7 @@ public sealed class SecureHost(StoreKind kind, IDictionary<string, string?>? set
 
 
     /// <summary>Waits until events are delivered, workflows have finished and embeddings are written.</summary>
-    public async Task WhenQuietAsync()
-    {
-        var bus = Services.GetRequiredService<InMemoryEventBus>();
-        var runner = Services.GetRequiredService<EmbeddedWorkflowRunner>();
-        var embeddings = Services.GetRequiredService<EmbeddingPipeline>();
-        var turns = Services.GetRequiredService<CloudMemory.Context.Features.TurnIndexing.TurnIndexer>();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (bus.InFlight > 0 || turns.Backlog > 0 || runner.RunningCount > 0 || embeddings.Outstanding > 0)
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"still busy: {bus.InFlight} deliveries, {runner.RunningCount} workflows, {embeddings.Outstanding} embeddings");
-            }
-            await Task.Delay(10);
-        }
-    }
+    public Task WhenQuietAsync() => EmbeddedQuiet.WhenQuietAsync(Services, TimeSpan.FromSeconds(60));
 
     /// <summary>JSON text without the fields a read itself changes (access statistics, trace ids).</summary>
     public static string WithoutVolatileFields(string text)

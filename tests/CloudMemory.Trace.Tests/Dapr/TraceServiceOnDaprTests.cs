@@ -31,18 +31,8 @@ public abstract class TraceServiceOnDaprBehaviour(StoreKind kind) : IAsyncLifeti
         {
             settings["ConnectionStrings:CloudMemory"] = CloudMemory.Testing.PostgresTestServer.ConnectionString;
         }
-        _app = await DaprTestApp.StartAsync(new ManualTimeProvider(), builder =>
-        {
-            builder.AddServiceDefaults();
-            builder.AddCloudMemoryRuntime();
-            builder.AddTraceServices();
-        }, app =>
-        {
-            app.UseServiceDefaults();
-            app.MapDefaultEndpoints();
-            app.MapCloudMemoryRuntime();
-            app.MapTraceEndpoints();
-        }, TraceServiceCollectionExtensions.AppId, settings);
+        _app = await DaprTestApp.StartServiceAsync(new ManualTimeProvider(), TraceServiceCollectionExtensions.AppId,
+            builder => builder.AddTraceServices(), app => app.MapTraceEndpoints(), settings);
         _client = new HttpClient { BaseAddress = _app.AppBase, Timeout = Wait.Timeout };
         _client.DefaultRequestHeaders.Add(Tenant.HeaderName, NewTenant());
     }
