@@ -28,6 +28,12 @@ internal static class TraceBreakdown
         var sample = inputs[0][1];
         var classifier = new CloudMemory.Trace.Features.Audit.SensitivityClassifier(new CloudMemory.Trace.AuditOptions());
         Micro("  classify (audit) of one step", () => classifier.Classify(sample.Inputs, sample.Outputs, sample.Error));
+        // The same classifier on one string that the medical pre-check rules out, and on one it cannot
+        // ("chive" holds the stem "hiv"), where the three medical regexes run as they did for every string before it.
+        var ruledOut = JsonSerializer.SerializeToElement(new { note = "which antibiotic for a sinus infection?" });
+        var notRuledOut = JsonSerializer.SerializeToElement(new { note = "which antibiotic for a chive infection?" });
+        Micro("  classify, text the pre-check rules out", () => classifier.Classify(ruledOut, null, null));
+        Micro("  classify, text the medical regexes scan", () => classifier.Classify(notRuledOut, null, null));
         Micro("  canonical hashes of one step", () => CanonicalHash.Of(sample.Inputs) + CanonicalHash.Of(sample.Outputs));
         Micro("  payload size of one step", () => sample.Inputs!.Value.GetRawText().Length + sample.Outputs!.Value.GetRawText().Length);
         Micro("  prepare of one step", () => ingestor.Prepare("bd", [sample], null));
@@ -76,6 +82,21 @@ internal static class TraceBreakdown
         var binary = StepCodec.Encode(steps[1]);
         Console.WriteLine($"  stored binary form {binary.Length} bytes");
         Micro("  decode one step (stored binary form)", () => StepCodec.Decode(binary));
+        var range = Enumerable.Repeat(binary, 256).ToArray();
+        var decoded = new TraceStep[range.Length];
+        Micro("  decode 256 steps one by one, per step", () =>
+        {
+            for (var i = 0; i < range.Length; i++)
+            {
+                decoded[i] = StepCodec.Decode(range[i]);
+            }
+            return decoded;
+        }, perCall: range.Length);
+        Micro("  decode 256 steps as a range, per step", () =>
+        {
+            StepCodec.DecodeRange(range, 0, range.Length, decoded);
+            return decoded;
+        }, perCall: range.Length);
         Micro("  JsonDocument.Parse of one step", () => { using var d = JsonDocument.Parse(doc); return d.RootElement.ValueKind; });
         Micro("  encode one step", () => JsonSerializer.SerializeToUtf8Bytes(steps[1], ContractsJson.Options));
         Micro("  decode one step", () => JsonSerializer.Deserialize<TraceStep>(doc, ContractsJson.Options)!);
@@ -113,20 +134,20 @@ internal static class TraceBreakdown
         }
     }
 
-    private static void Micro(string what, Func<object> action)
+    private static void Micro(string what, Func<object> action, int perCall = 1)
     {
-        for (var i = 0; i < 2_000; i++)
+        var n = Math.Max(20, 20_000 / perCall);
+        for (var i = 0; i < n / 10; i++)
         {
             action();
         }
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-        const int n = 20_000;
         for (var i = 0; i < n; i++)
         {
             action();
         }
         var used = Process.GetCurrentProcess().TotalProcessorTime - cpu;
-        Console.WriteLine($"  {what,-40} {used.TotalMicroseconds / n,8:N2} us CPU");
+        Console.WriteLine($"  {what,-40} {used.TotalMicroseconds / n / perCall,8:N2} us CPU");
     }
 
     private static void Report(string what, int steps, TimeSpan elapsed) =>

@@ -37,9 +37,9 @@ public sealed record GetSessionCommand(string TenantId, string ConversationId);
 /// <summary>Replace the session under optimistic concurrency.</summary>
 public sealed record SetSessionCommand(string TenantId, string ConversationId, SessionValue Session, string IfMatch, string? AgentId);
 
-/// <summary>Append a turn.</summary>
+/// <summary>Append a turn; <c>TraceId</c>/<c>StepId</c> are the trace step the request was made from (they travel to the automatic checkpoint it starts).</summary>
 public sealed record WriteTurnCommand(string TenantId, string ConversationId, string? UserId, string? AgentCode, string UserQuery, string AgentResponse, string? TurnId,
-    IReadOnlyList<TurnMessage>? Messages = null);
+    IReadOnlyList<TurnMessage>? Messages = null, string? TraceId = null, string? StepId = null);
 
 /// <summary>Write an agent's private slot.</summary>
 public sealed record WriteAgentSlotCommand(string TenantId, string ConversationId, string AgentCode, JsonElement Value);

@@ -72,6 +72,29 @@ public sealed class StepStorageTests
     }
 
     [Fact]
+    public void A_range_decoded_together_equals_each_step_decoded_alone()
+    {
+        // Payloads of a range are parsed as one document: steps with and without payloads, and a row stored as JSON, side by side.
+        var onlyOutputs = Minimal with { StepId = "s1", Outputs = Json(new { text = "plain, \"quoted\" and 中文" }) };
+        var onlyMetadata = Minimal with { StepId = "s2", Metadata = Json(new[] { 1, 2, 3 }) };
+        var scalar = Minimal with { StepId = "s3", Inputs = Json(42), Outputs = Json("x") };
+        byte[][] stored = [StepCodec.Encode(Minimal), StepCodec.Encode(Full), StepCodec.Encode(onlyOutputs), JsonSerializer.SerializeToUtf8Bytes(Full, ContractsJson.Options),
+            StepCodec.Encode(onlyMetadata), StepCodec.Encode(scalar), StepCodec.Encode(Full)];
+        var together = new TraceStep[stored.Length + 1];
+
+        StepCodec.DecodeRange(stored, 0, stored.Length, together);
+
+        for (var i = 0; i < stored.Length; i++)
+        {
+            JsonSerializer.Serialize(together[i], ContractsJson.Options).Should().Be(JsonSerializer.Serialize(StepCodec.Decode(stored[i]), ContractsJson.Options), $"step {i}");
+        }
+        together[^1].Should().BeNull("nothing past the range is written");
+        var none = new TraceStep[1];
+        StepCodec.DecodeRange([StepCodec.Encode(Minimal)], 0, 1, none);
+        JsonSerializer.Serialize(none[0], ContractsJson.Options).Should().Be(JsonSerializer.Serialize(Minimal, ContractsJson.Options));
+    }
+
+    [Fact]
     public void Rows_stored_as_json_before_the_binary_form_still_decode()
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(Full, ContractsJson.Options);

@@ -1,11 +1,12 @@
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Sessions;
 using Dapr.Workflow;
 using Microsoft.Extensions.Hosting;
 
 namespace CloudMemory.Session.Features.Checkpoints;
 
-/// <summary>Input of the automatic checkpoint.</summary>
-public sealed record CheckpointWorkflowInput(string TenantId, string ConversationId, string CheckpointId, int RecentTurns);
+/// <summary>Input of the automatic checkpoint; <c>TraceId</c>/<c>StepId</c> are the step of the turn write that started it (null when untraced).</summary>
+public sealed record CheckpointWorkflowInput(string TenantId, string ConversationId, string CheckpointId, int RecentTurns, string? TraceId = null, string? StepId = null);
 
 /// <summary>Output of the automatic checkpoint.</summary>
 public sealed record CheckpointWorkflowOutput(bool Applied, string? Code, string SummarizerName);
@@ -68,5 +69,6 @@ public sealed class ApplyCheckpointActivity(CheckpointCoordinator coordinator, I
     /// <inheritdoc />
     public override Task<ActorReply<CheckpointResult>> RunAsync(WorkflowActivityContext context, ApplyCheckpointInput input) =>
         coordinator.ApplyAsync(input.Workflow.TenantId, input.Workflow.ConversationId, input.Workflow.CheckpointId, input.Plan,
-            input.Workflow.RecentTurns, final: false, automatic: true, lifetime.ApplicationStopping);
+            input.Workflow.RecentTurns, final: false, automatic: true,
+            input.Workflow is { TraceId: { } traceId, StepId: { } stepId } ? new TraceLink(traceId, stepId) : null, lifetime.ApplicationStopping);
 }

@@ -226,7 +226,7 @@ public sealed partial class ConversationActor(
         // history back under the threshold: exactly one checkpoint per crossing.
         if (_policy.AutoCheckpoint && tokens >= policy.TokenThresholdRatio * policy.ModelContextWindow)
         {
-            await StartCheckpointAsync(command.TenantId, command.ConversationId, append.Stats.CheckpointCount + 1, policy.RecentTurns);
+            await StartCheckpointAsync(command.TenantId, command.ConversationId, append.Stats.CheckpointCount + 1, policy.RecentTurns, command.TraceId, command.StepId);
         }
         return new(Answer(command.ConversationId, append.Message, append.Stats));
     }
@@ -311,13 +311,14 @@ public sealed partial class ConversationActor(
         return $"cp-{hash}-{number}";
     }
 
-    private async Task StartCheckpointAsync(string tenantId, string conversationId, int number, int recentTurns)
+    // traceId/stepId: the step of the turn write that crossed the threshold; the checkpoint-created event carries it (trace-linked memory).
+    private async Task StartCheckpointAsync(string tenantId, string conversationId, int number, int recentTurns, string? traceId, string? stepId)
     {
         var id = CheckpointId(tenantId, conversationId, number);
         try
         {
             await workflows.ScheduleNewWorkflowAsync(nameof(CheckpointConversationWorkflow), id,
-                new CheckpointWorkflowInput(tenantId, conversationId, id, recentTurns));
+                new CheckpointWorkflowInput(tenantId, conversationId, id, recentTurns, traceId, stepId));
         }
         catch (Exception ex)
         {

@@ -123,7 +123,9 @@ public static class SessionEndpoints
         var userId = string.IsNullOrEmpty(request.UserId) ? null : Ids.Require(request.UserId, "userId");
         var agentCode = string.IsNullOrEmpty(request.AgentCode) ? null : Ids.Require(request.AgentCode, "agentCode");
         var turnId = string.IsNullOrEmpty(request.TurnId) ? null : Ids.Require(request.TurnId, "turnId");
-        return TypedResults.Ok(ActorReplies.ValueOrProblem(await actors.Conversation(tenant, conversationId).WriteTurn(new WriteTurnCommand(tenant, conversationId, userId, agentCode, userQuery, agentResponse, turnId, request.Messages))));
+        var producedBy = TraceLink.From(http);
+        return TypedResults.Ok(ActorReplies.ValueOrProblem(await actors.Conversation(tenant, conversationId).WriteTurn(new WriteTurnCommand(tenant, conversationId, userId, agentCode, userQuery, agentResponse, turnId, request.Messages,
+            producedBy?.TraceId, producedBy?.StepId))));
     }
 
     /// <summary>CheckpointShortMemory: with no summary, CloudMemory summarizes.</summary>

@@ -23,7 +23,7 @@ public sealed record UpdateSharedContextCommand(string TenantId, string Id, stri
 public sealed record MemberCommand(string TenantId, string Id, string AgentId, string Target, string? Role, List<string>? Fields);
 
 /// <inheritdoc cref="CreateSharedContextCommand"/>
-public sealed record SimpleCommand(string TenantId, string Id, string AgentId, string? Target = null, string? StepId = null, long? Number = null);
+public sealed record SimpleCommand(string TenantId, string Id, string AgentId, string? Target = null, string? StepId = null, long? Number = null, string? TraceId = null);
 
 /// <inheritdoc cref="CreateSharedContextCommand"/>
 public sealed record ClaimCommand(string TenantId, string Id, string AgentId, List<string> Fields, int TtlSeconds);
@@ -152,7 +152,7 @@ public sealed class SharedContextActor(ActorHost host, SharedContextStore store,
         {
             return conflict;
         }
-        entries.Add(NewEntry(doc, "updated", command.AgentId, request.StepId, _lastDiff, null));
+        entries.Add(NewEntry(doc, "updated", command.AgentId, request.StepId, _lastDiff, null, request.TraceId));
         if (changeKey is not null)
         {
             doc.Recent.Add(new AppliedChange(changeKey, doc.Version, doc.Seq));
@@ -392,7 +392,7 @@ public sealed class SharedContextActor(ActorHost host, SharedContextStore store,
             }
         }
         doc.Version = version;
-        entries.Add(NewEntry(doc, "rollback", command.AgentId, command.StepId, diff, Detail(new { toVersion = target })));
+        entries.Add(NewEntry(doc, "rollback", command.AgentId, command.StepId, diff, Detail(new { toVersion = target }), command.TraceId));
         await CommitAsync(doc, entries);
         return Ok(new SharedContextAck(doc.Id, doc.Version, doc.Seq));
     });
@@ -527,11 +527,12 @@ public sealed class SharedContextActor(ActorHost host, SharedContextStore store,
             BaseVersion = request.BaseVersion!.Value,
             Changes = request.Changes!,
             StepId = request.StepId,
+            TraceId = request.TraceId,
             CreatedAtMs = now.ToUnixTimeMilliseconds(),
             DeadlineMs = now.ToUnixTimeMilliseconds() + (deadlineSeconds * 1000L),
         };
         doc.Proposals.Add(proposal);
-        entries.Add(NewEntry(doc, "proposed", command.AgentId, request.StepId, null, Detail(new { proposal.ProposalId, proposal.BaseVersion, proposal.Changes, proposal.DeadlineMs })));
+        entries.Add(NewEntry(doc, "proposed", command.AgentId, request.StepId, null, Detail(new { proposal.ProposalId, proposal.BaseVersion, proposal.Changes, proposal.DeadlineMs }), request.TraceId));
         if (doc.Mode == "democratic")
         {
             DecideReady(doc, entries); // a context with a single voter has no one to wait for... except that voter
@@ -793,7 +794,7 @@ public sealed class SharedContextActor(ActorHost host, SharedContextStore store,
             {
                 proposal.Status = "applied";
                 proposal.AppliedVersion = doc.Version;
-                entries.Add(NewEntry(doc, "updated", proposal.Author, proposal.StepId, _lastDiff, Detail(new { proposal.ProposalId })));
+                entries.Add(NewEntry(doc, "updated", proposal.Author, proposal.StepId, _lastDiff, Detail(new { proposal.ProposalId }), proposal.TraceId));
             }
         }
         else
@@ -801,7 +802,7 @@ public sealed class SharedContextActor(ActorHost host, SharedContextStore store,
             proposal.Status = "rejected";
             proposal.Reason = reason;
         }
-        entries.Add(NewEntry(doc, "proposal-decided", proposal.Author, proposal.StepId, null, Detail(new
+        entries.Add(NewEntry(doc, "proposal-decided", proposal.Author, proposal.StepId, null, traceId: proposal.TraceId, detail: Detail(new
         {
             proposal.ProposalId,
             proposal.Status,
@@ -852,7 +853,8 @@ public sealed class SharedContextActor(ActorHost host, SharedContextStore store,
     private async Task<SharedContextDocument?> LoadAsync(string tenantId, string id) =>
         _doc is not null && _doc.TenantId == tenantId && _doc.Id == id ? _doc : _doc = await store.GetAsync(tenantId, id);
 
-    private SharedContextChange NewEntry(SharedContextDocument doc, string kind, string author, string? stepId, Dictionary<string, FieldDiff>? diff, JsonElement? detail)
+    // A change made from a trace step records the step's trace: the request's, else the context's.
+    private SharedContextChange NewEntry(SharedContextDocument doc, string kind, string author, string? stepId, Dictionary<string, FieldDiff>? diff, JsonElement? detail, string? traceId = null)
     {
         doc.Seq++;
         doc.UpdatedAt = time.GetUtcNow().ToUnixTimeSeconds();
@@ -863,6 +865,7 @@ public sealed class SharedContextActor(ActorHost host, SharedContextStore store,
             Kind = kind,
             Author = author,
             StepId = stepId,
+            TraceId = stepId is null ? null : traceId ?? doc.Links.TraceId,
             AtMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
             Diff = diff,
             Detail = detail,
@@ -877,7 +880,7 @@ public sealed class SharedContextActor(ActorHost host, SharedContextStore store,
         foreach (var entry in entries)
         {
             var changed = new SharedContextChanged(doc.TenantId, doc.Id, entry.Seq, entry.Version, entry.Kind, entry.Author, entry.StepId,
-                entry.Diff, entry.Detail, members, entry.AtMs);
+                entry.Diff, entry.Detail, members, entry.AtMs, entry.TraceId);
             feed.Publish(changed);
             try
             {

@@ -14,7 +14,7 @@ public static class SharedContextTopics
 
 /// <summary>The event of one accepted change: its seq (contiguous per context), the change, and who may see it.</summary>
 public sealed record SharedContextChanged(string TenantId, string ContextId, long Seq, long Version, string Kind, string Author, string? StepId,
-    IReadOnlyDictionary<string, FieldDiff>? Diff, JsonElement? Detail, IReadOnlyList<string> Members, long OccurredAtMs);
+    IReadOnlyDictionary<string, FieldDiff>? Diff, JsonElement? Detail, IReadOnlyList<string> Members, long OccurredAtMs, string? TraceId = null);
 
 /// <summary><c>POST /v1/shared-contexts</c>.</summary>
 public sealed record CreateSharedContextRequest
@@ -81,8 +81,11 @@ public sealed record UpdateSharedContextRequest
     /// <summary>Changes by field.</summary>
     public Dictionary<string, FieldChange>? Changes { get; init; }
 
-    /// <summary>Trace step that made the change.</summary>
+    /// <summary>Trace step that made the change (default: the request's <c>X-Step-Id</c> or <c>traceparent</c>).</summary>
     public string? StepId { get; init; }
+
+    /// <summary>Trace of <see cref="StepId"/> (default: the request's <c>X-Trace-Id</c> or <c>traceparent</c>, else the context's trace).</summary>
+    public string? TraceId { get; init; }
 
     /// <summary>Client id of the change: a retry with the same id is applied once.</summary>
     public string? ChangeId { get; init; }
@@ -98,7 +101,7 @@ public sealed record SharedContextAck(string Id, long Version, long Seq);
 public sealed record ChangeRoleRequest(string? Role, List<string>? Fields = null);
 
 /// <summary><c>POST /v1/shared-contexts/{id}/rollback</c>.</summary>
-public sealed record RollbackRequest(long? ToVersion, string? StepId = null);
+public sealed record RollbackRequest(long? ToVersion, string? StepId = null, string? TraceId = null);
 
 /// <summary><c>POST /v1/shared-contexts/{id}/claims</c>.</summary>
 public sealed record ClaimRequest(List<string>? Fields, int? TtlSeconds = null);
@@ -121,8 +124,11 @@ public sealed record ProposalRequest
     /// <summary>Democratic mode: voting time (default the context's).</summary>
     public int? DeadlineSeconds { get; init; }
 
-    /// <summary>Trace step.</summary>
+    /// <summary>Trace step (default: the request's <c>X-Step-Id</c> or <c>traceparent</c>).</summary>
     public string? StepId { get; init; }
+
+    /// <summary>Trace of <see cref="StepId"/> (default: the request's, else the context's trace).</summary>
+    public string? TraceId { get; init; }
 }
 
 /// <summary><c>POST .../proposals/{proposalId}/votes</c>.</summary>

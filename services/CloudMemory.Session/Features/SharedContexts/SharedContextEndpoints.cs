@@ -113,9 +113,9 @@ public static class SharedContextEndpoints
             throw new ProblemException(400, "missing-baseVersion", "'baseVersion' (the version you read) is required.");
         }
         CheckChanges(request.Changes);
-        CheckOptionalId(request.StepId, "stepId");
         CheckOptionalId(request.ChangeId, "changeId");
-        return Result(await actors.SharedContext(tenant, id).Update(new UpdateSharedContextCommand(tenant, id, agent, request)));
+        var (traceId, stepId) = StepOf(http, request.TraceId, request.StepId);
+        return Result(await actors.SharedContext(tenant, id).Update(new UpdateSharedContextCommand(tenant, id, agent, request with { TraceId = traceId, StepId = stepId })));
     }
 
     /// <summary>Join (agentId = caller) or invite (an admin adds another agent).</summary>
@@ -166,8 +166,8 @@ public static class SharedContextEndpoints
         {
             throw new ProblemException(400, "missing-toVersion", "'toVersion' is required.");
         }
-        CheckOptionalId(request.StepId, "stepId");
-        return Result(await actors.SharedContext(tenant, id).Rollback(new SimpleCommand(tenant, id, agent, StepId: request.StepId, Number: toVersion)));
+        var (traceId, stepId) = StepOf(http, request.TraceId, request.StepId);
+        return Result(await actors.SharedContext(tenant, id).Rollback(new SimpleCommand(tenant, id, agent, StepId: stepId, Number: toVersion, TraceId: traceId)));
     }
 
     /// <summary>
@@ -256,7 +256,8 @@ public static class SharedContextEndpoints
         }
         CheckChanges(request.Changes);
         CheckOptionalId(request.ProposalId, "proposalId");
-        CheckOptionalId(request.StepId, "stepId");
+        var (traceId, stepId) = StepOf(http, request.TraceId, request.StepId);
+        request = request with { TraceId = traceId, StepId = stepId };
         if (request.DeadlineSeconds is < 1 or > 7 * 24 * 3600)
         {
             throw new ProblemException(400, "invalid-deadlineSeconds", "'deadlineSeconds' is between 1 and 604800.");
@@ -347,6 +348,15 @@ public static class SharedContextEndpoints
             Ids.Require(name, "field");
             FieldRules.Operation(name, change);
         }
+    }
+
+    // The trace step a change is made from: the body's stepId/traceId, else the request's X-Trace-Id + X-Step-Id or traceparent.
+    private static (string? TraceId, string? StepId) StepOf(HttpContext http, string? traceId, string? stepId)
+    {
+        CheckOptionalId(traceId, "traceId");
+        CheckOptionalId(stepId, "stepId");
+        var link = TraceLink.From(http);
+        return (traceId ?? link?.TraceId, stepId ?? link?.StepId);
     }
 
     private static void CheckOptionalId(string? value, string name)

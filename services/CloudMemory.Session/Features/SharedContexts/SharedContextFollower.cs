@@ -64,6 +64,7 @@ public static class SharedContextFollower
         Kind = e.Kind,
         Author = e.Author,
         StepId = e.StepId,
+        TraceId = e.TraceId,
         AtMs = e.OccurredAtMs,
         Diff = e.Diff is null ? null : new Dictionary<string, FieldDiff>(e.Diff, StringComparer.Ordinal),
         Detail = e.Detail,

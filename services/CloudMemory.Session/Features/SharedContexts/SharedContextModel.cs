@@ -228,6 +228,9 @@ public sealed class Proposal
     /// <summary>Trace step of the proposal.</summary>
     public string? StepId { get; set; }
 
+    /// <summary>Trace of <see cref="StepId"/> (null: the context's trace).</summary>
+    public string? TraceId { get; set; }
+
     /// <summary>Unix milliseconds.</summary>
     public long CreatedAtMs { get; set; }
 
@@ -288,8 +291,11 @@ public sealed class SharedContextChange
     /// <summary>The agent whose request made the change.</summary>
     public string Author { get; set; } = "";
 
-    /// <summary>Trace step id given with the request.</summary>
+    /// <summary>Trace step id given with the request (body <c>stepId</c>, else its <c>X-Step-Id</c> or <c>traceparent</c>).</summary>
     public string? StepId { get; set; }
+
+    /// <summary>Trace of <see cref="StepId"/>: the request's, else the context's (trace-linked memory).</summary>
+    public string? TraceId { get; set; }
 
     /// <summary>Unix milliseconds.</summary>
     public long AtMs { get; set; }

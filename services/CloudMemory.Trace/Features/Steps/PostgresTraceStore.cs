@@ -315,26 +315,19 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
         return Decode(stored);
     }
 
-    // Large reads (a whole trace) decode on every core; small ones on the calling thread.
+    // Large reads (a whole trace) decode on every core in chunks; small ones on the calling thread.
+    // Each chunk parses its steps' payloads as one JSON document.
     private static TraceStep[] Decode(List<byte[]> stored)
     {
         const int chunk = 256;
         var steps = new TraceStep[stored.Count];
         if (stored.Count <= chunk)
         {
-            for (var i = 0; i < steps.Length; i++)
-            {
-                steps[i] = StepCodec.Decode(stored[i]);
-            }
+            StepCodec.DecodeRange(stored, 0, stored.Count, steps);
             return steps;
         }
         Parallel.For(0, (stored.Count + chunk - 1) / chunk, c =>
-        {
-            for (var i = c * chunk; i < Math.Min(stored.Count, (c + 1) * chunk); i++)
-            {
-                steps[i] = StepCodec.Decode(stored[i]);
-            }
-        });
+            StepCodec.DecodeRange(stored, c * chunk, Math.Min(chunk, stored.Count - (c * chunk)), steps));
         return steps;
     }
 }
