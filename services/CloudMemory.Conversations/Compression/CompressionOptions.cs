@@ -32,6 +32,12 @@ public sealed class CompressionOptions
     /// <summary>Long-term memory: compression starts beyond this many entries per user or context.</summary>
     public int MemoryThreshold { get; set; } = 1000;
 
+    /// <summary>Long-term memory: compress beyond the threshold in the background, without a request.</summary>
+    public bool AutoCompressMemory { get; set; } = true;
+
+    /// <summary>Long-term memory: the background pass waits this long after a write (a burst is checked once).</summary>
+    public TimeSpan AutoCompressInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Long-term memory entries scoring below this are merged into summaries.</summary>
     public double MemoryImportanceCutoff { get; set; } = 0.5;
 }
