@@ -25,6 +25,8 @@ public static class ContextServiceCollectionExtensions
         builder.Services.AddSingleton<MemoryContextService>();
         builder.Services.AddSingleton<RelevantExperienceLookup>();
         builder.Services.AddSingleton<MemoryCompressor>();
+        builder.Services.AddSingleton<MemoryCompressionQueue>();
+        builder.Services.AddHostedService<AutomaticMemoryCompression>();
         return builder;
     }
 

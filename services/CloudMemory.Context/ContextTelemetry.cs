@@ -20,4 +20,10 @@ public static class ContextTelemetry
 
     /// <summary>Long-term memory entries merged into summaries.</summary>
     public static readonly Counter<long> MemoriesCompressed = Meter.CreateCounter<long>("cloudmemory.memories.compressed", "{entry}");
+
+    /// <summary>Automatic memory compression checks of one scope (tags: compressed, failed).</summary>
+    public static readonly Counter<long> MemoryCompressionPasses = Meter.CreateCounter<long>("cloudmemory.memory_compression.passes", "{scope}");
+
+    /// <summary>Writes whose scope was not queued for automatic compression (the queue was full).</summary>
+    public static readonly Counter<long> MemoryCompressionSkipped = Meter.CreateCounter<long>("cloudmemory.memory_compression.skipped", "{write}");
 }

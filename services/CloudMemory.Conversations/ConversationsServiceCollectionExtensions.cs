@@ -55,6 +55,7 @@ public static class ConversationsServiceCollectionExtensions
         if (llm.IsConfigured)
         {
             services.TryAddSingleton<ISummarizer>(sp => new ChatCompletionSummarizer(llm));
+            services.TryAddSingleton(sp => new LlmCompressionRewriter(llm));
         }
         else
         {

@@ -31,18 +31,22 @@ internal static class CompressionBenchmark
         var dataDir = options.GetValueOrDefault("data") ?? Path.Combine("..", "shared", "bench", "locomo");
         if (!Directory.Exists(dataDir))
         {
-            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 1]  ({dataDir} not found)");
+            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30]  ({dataDir} not found)");
             return 2;
         }
         var ratio = options.TryGetValue("ratio", out var r) ? double.Parse(r, CultureInfo.InvariantCulture) : 0.3;
         var quick = options.ContainsKey("quick");
-        var files = Directory.GetFiles(dataDir, "*.json").Order(StringComparer.Ordinal).Take(quick ? 2 : int.MaxValue).ToList();
+        // --conversations 41,42,43: only those files (to report a figure on conversations not used for tuning).
+        var only = options.TryGetValue("conversations", out var c) ? c.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal) : null;
+        var files = Directory.GetFiles(dataDir, "*.json").Order(StringComparer.Ordinal)
+            .Where(f => only is null || only.Contains(Path.GetFileNameWithoutExtension(f))).Take(quick ? 2 : int.MaxValue).ToList();
         var conversations = files.Select(Load).ToList();
         var defaults = new MessageCompressor(new ImportanceEvaluator());
         var compressor = new MessageCompressor(new ImportanceEvaluator())
         {
             VerbatimShare = options.TryGetValue("verbatim-share", out var vs) ? double.Parse(vs, CultureInfo.InvariantCulture) : defaults.VerbatimShare,
             LengthExponent = options.TryGetValue("length-exponent", out var le) ? double.Parse(le, CultureInfo.InvariantCulture) : defaults.LengthExponent,
+            CoherenceBoost = options.TryGetValue("coherence-boost", out var cb) ? double.Parse(cb, CultureInfo.InvariantCulture) : defaults.CoherenceBoost,
         };
         var summarizer = new ExtractiveSummarizer();
 
@@ -149,7 +153,7 @@ internal static class CompressionBenchmark
         Console.WriteLine($"snapshot size: {raw / conversations.Count / 1024.0:0.0} KiB JSON → {packed / conversations.Count / 1024.0:0.0} KiB Brotli per conversation ({(double)packed / raw:P1})");
         report["snapshotBytes"] = new JsonObject { ["json"] = raw / conversations.Count, ["brotli"] = packed / conversations.Count, ["ratio"] = Round((double)packed / raw) };
 
-        report["restoreLatencyMs"] = await MeasureRestoreAsync(quick ? 30 : 200);
+        report["restoreLatencyMs"] = options.ContainsKey("no-restore") ? null : await MeasureRestoreAsync(quick ? 30 : 200);
         if (options.TryGetValue("json", out var path))
         {
             await File.WriteAllTextAsync(path, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

@@ -66,7 +66,8 @@ public abstract class ContextCompressionBehaviour(LogKind kind) : IDisposable
         var context = await QueryAsync(client, id, "importance", maxTokens: 4000);
         var byDefault = await QueryAsync(client, id, null, maxTokens: 4000);
 
-        byDefault.Compression.Should().BeNull("the default is none (the seed 002 behaviour)");
+        byDefault.Compression!.Method.Should().Be("importance", "the default, chosen by measurement");
+        byDefault.Compression.Applied.Should().BeFalse("under the trigger nothing changes");
 
         context.Compression!.Applied.Should().BeFalse();
         context.Compression.Dropped.Should().BeEmpty();

@@ -25,10 +25,12 @@ public abstract class MemoryCompressionBehaviour(LogKind kind) : IDisposable
     }
 
     // 16 old chat messages (one of them a safety fact) and 4 recent facts in one context.
-    private async Task<(string Context, List<MemoryEntry> Old, MemoryEntry Safety)> SeedAsync(HttpClient client)
+    private Task<(string Context, List<MemoryEntry> Old, MemoryEntry Safety)> SeedAsync(HttpClient client) => SeedAsync(client, _factory);
+
+    private static async Task<(string Context, List<MemoryEntry> Old, MemoryEntry Safety)> SeedAsync(HttpClient client, CloudMemoryFactory factory)
     {
         var context = "ctx-" + Guid.NewGuid().ToString("N")[..8];
-        var start = _factory.Time.GetUtcNow().AddDays(-120);
+        var start = factory.Time.GetUtcNow().AddDays(-120);
         var old = new List<MemoryEntry>();
         for (var i = 0; i < 16; i++)
         {
@@ -75,6 +77,54 @@ public abstract class MemoryCompressionBehaviour(LogKind kind) : IDisposable
         var again = await (await client.PostAsJsonAsync("v1/memories/compress", new CompressMemoriesRequest(ContextId: context, Threshold: 10), ContractsJson.Options))
             .ReadAsync<CompressMemoriesResult>();
         again.Summaries.Should().BeEmpty("summaries and merged entries are not merged again");
+    }
+
+    [Fact]
+    public async Task Writes_BeyondTheThreshold_AreCompressedInTheBackground_WithLinksAndNothingDropped()
+    {
+        using var factory = new CloudMemoryFactory(kind, new Dictionary<string, string?>
+        {
+            ["CloudMemory:Compression:MemoryThreshold"] = "10",
+            ["CloudMemory:Compression:AutoCompressInterval"] = "00:00:00.100",
+        });
+        var client = factory.CreateClient();
+        client.DefaultRequestHeaders.Add("X-Tenant-Id", "mc-auto");
+
+        var (context, old, safety) = await SeedAsync(client, factory);
+
+        // The writes may straddle passes (each pass compresses the older half of what is there): wait
+        // until a summary exists and two polls half a second apart agree.
+        List<MemoryEntry> summaries = [];
+        var previous = "";
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            var items = (await (await client.GetAsync($"v1/memories?contextId={context}&limit=100")).ReadAsync<MemoryList>()).Items;
+            summaries = items.Where(e => e.Metadata.ContainsKey(MemoryCompressor.SourcesKey)).OrderBy(e => e.Id, StringComparer.Ordinal).ToList();
+            var current = string.Join(";", summaries.Select(e => e.Metadata[MemoryCompressor.SourcesKey]));
+            if (summaries.Count > 0 && current == previous)
+            {
+                break;
+            }
+            previous = current;
+            await Task.Delay(500);
+        }
+        summaries.Should().NotBeEmpty("20 entries are beyond the threshold of 10: the background pass compresses them without a request");
+        var merged = summaries.SelectMany(s => s.Metadata[MemoryCompressor.SourcesKey].Split(',')).ToList();
+        merged.Should().OnlyHaveUniqueItems().And.BeSubsetOf(old.Select(e => e.Id), "old low-importance messages are merged").And.NotContain(safety.Id);
+        merged.Count.Should().BeInRange(4, 9, "at most the older half (10) minus the safety fact");
+        foreach (var entry in old)
+        {
+            var current = await (await client.GetAsync($"v1/memories/{entry.Id}")).ReadAsync<MemoryEntry>(); // nothing deleted
+            if (merged.Contains(entry.Id))
+            {
+                summaries.Should().Contain(s => s.Id == current.Metadata[MemoryCompressor.CompressedIntoKey], "each source links to its summary");
+                current.ExpiresAt.Should().NotBeNull("merged sources are retained, then expire");
+            }
+        }
+        var expanded = await (await client.GetAsync($"v1/memories/{summaries[0].Id}/expand")).ReadAsync<ExpandedMemory>();
+        expanded.Sources.Should().NotBeEmpty().And.OnlyContain(s => merged.Contains(s.Id));
+        (await (await client.GetAsync($"v1/memories/{safety.Id}")).ReadAsync<MemoryEntry>()).Metadata.Should().NotContainKey(MemoryCompressor.CompressedIntoKey);
     }
 
     [Fact]

@@ -8,7 +8,9 @@ namespace CloudMemory.Contracts.Context;
 /// <param name="Verbatim">Messages kept word for word.</param>
 /// <param name="Condensed">Messages reduced to their selected sentences.</param>
 /// <param name="Dropped">Messages left out, each with its importance and why.</param>
-public sealed record ContextCompression(string Method, bool Applied, int OriginalTokens, int KeptTokens, int Verbatim, int Condensed, IReadOnlyList<DroppedMessage> Dropped);
+/// <param name="Rewriter">Who wrote the condensed messages: <c>extractive</c>, <c>llm</c> (the configured model rewrote them; every line checked), or <c>extractive (llm failed)</c>.</param>
+public sealed record ContextCompression(string Method, bool Applied, int OriginalTokens, int KeptTokens, int Verbatim, int Condensed, IReadOnlyList<DroppedMessage> Dropped,
+    string? Rewriter = null);
 
 /// <summary>A message left out of a compressed history.</summary>
 /// <param name="Index">Its position in the history before compression (0 = oldest).</param>

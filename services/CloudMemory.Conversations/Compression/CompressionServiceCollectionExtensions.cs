@@ -20,6 +20,8 @@ public static class CompressionServiceCollectionExtensions
             .Validate(o => o.Default is CompressionOptions.None or CompressionOptions.Importance, $"{CompressionOptions.SectionName}:Default must be 'none' or 'importance'")
             .Validate(o => o.Weights.Temporal >= 0 && o.Weights.Content >= 0 && o.Weights.Interaction >= 0 && o.Weights.Temporal + o.Weights.Content + o.Weights.Interaction > 0,
                 $"{CompressionOptions.SectionName}:Weights must be non-negative and not all 0")
+            .Validate(o => o.AutoCompressInterval > TimeSpan.Zero && o.AutoCompressInterval <= TimeSpan.FromDays(1),
+                $"{CompressionOptions.SectionName}:AutoCompressInterval must be more than 0 and at most one day")
             .ValidateOnStart();
         services.TryAddSingleton(sp => new ImportanceEvaluator(sp.GetRequiredService<IOptions<CompressionOptions>>().Value.Weights));
         services.TryAddSingleton<MessageCompressor>();

@@ -27,9 +27,11 @@ public sealed record CompressionResult(IReadOnlyList<ChatMessage> Messages, IRea
 /// Extractive, importance-based compression of a conversation to a token budget. The structure
 /// stays: every kept message keeps its role, name, tool calls and place in the order (so who said
 /// what, and turn boundaries, are intact). Within the budget: safety facts and the newest turn are
-/// kept verbatim first, then the most important messages verbatim (up to half of the budget), then
-/// the remaining sentences by importance per token, each condensed (function words left out).
-/// Messages with nothing selected are dropped and reported, never silently.
+/// kept verbatim first, then (optionally, <see cref="VerbatimShare"/>) the most important messages
+/// verbatim, then sentences by how likely they state a fact (self-disclosure, answers, events, new
+/// words; questions and reactions last), each condensed (function words left out), with the other
+/// sentences of a message already kept preferred; budget left over turns condensed messages back
+/// into their own words. Messages with nothing selected are dropped and reported, never silently.
 /// </summary>
 public sealed class MessageCompressor(ImportanceEvaluator evaluator)
 {
@@ -39,10 +41,16 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     private static readonly long GapMarkerUnits = TokenEstimator.Units(GapMarker);
 
     /// <summary>Share of the budget the verbatim tier may use.</summary>
-    public double VerbatimShare { get; init; } = 0.15;
+    public double VerbatimShare { get; init; }
 
     /// <summary>Sentences are ranked by value / units^LengthExponent (1: per token; lower favours longer sentences).</summary>
-    public double LengthExponent { get; init; } = 0.25;
+    public double LengthExponent { get; init; }
+
+    /// <summary>Once a message appears, its other sentences rank (1 + this) times higher.</summary>
+    public double CoherenceBoost { get; init; } = 1.0;
+
+    /// <summary>Share of a sentence's rank that depends on recency (the temporal part of its message's importance).</summary>
+    public double RecencyWeight { get; init; } = 0.3;
 
     /// <summary>Lowest importance at which a message may be kept verbatim in the verbatim tier.</summary>
     public double VerbatimCutoff { get; init; } = 0.55;
@@ -54,17 +62,27 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         var original = Units(messages);
         var n = messages.Count;
         var sentences = new List<Sentence>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < n; i++)
         {
             var index = 0;
+            var answers = i > 0 && messages[i].Role != ChatMessage.SystemRole && messages[i - 1].Role != messages[i].Role
+                && TextSignals.Of(messages[i - 1].Content).Question;
+            var recency = 1 - RecencyWeight + RecencyWeight * scores[i].Temporal;
             foreach (var text in TextSignals.Sentences(messages[i].Content))
             {
                 var signals = TextSignals.Of(text, safetyTerms);
                 var condensed = TextSignals.Condense(text);
-                sentences.Add(new Sentence(i, index++, text, condensed, signals.Safety, scores[i].Score * Math.Max(0.02, signals.ContentScore),
-                    TokenEstimator.Units(condensed) + 1));
+                var words = TextSignals.ContentWords(text).Select(w => w.Trim('\'')).Where(w => w.Length > 1).ToHashSet(StringComparer.Ordinal);
+                var novelty = words.Count == 0 ? 0 : (double)words.Count(w => !seen.Contains(w)) / words.Count;
+                seen.UnionWith(words);
+                var value = messages[i].Role == ChatMessage.SystemRole ? 0.5
+                    : TextSignals.FactLikelihood(text, signals) * (answers ? 2 : 1) * (1 + novelty) * recency;
+                sentences.Add(new Sentence(i, index++, text, condensed, signals.Safety, value, TokenEstimator.Units(condensed) + 1));
             }
         }
+        var bySentenceOf = Enumerable.Range(0, sentences.Count).ToLookup(k => sentences[k].Message);
+        double Rank(Sentence s) => s.Value / Math.Pow(s.Units, LengthExponent);
         var verbatim = new bool[n];
         var chosen = new HashSet<(int Message, int Sentence)>();
         var chosenCount = new int[n];
@@ -95,7 +113,10 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             }
             used += cost;
             verbatim[i] = true;
-            chosen.RemoveWhere(c => c.Message == i);
+            foreach (var k in bySentenceOf[i])
+            {
+                chosen.Remove((i, sentences[k].Index));
+            }
             chosenCount[i] = 0;
             chosenUnits[i] = 0;
             return true;
@@ -115,7 +136,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         {
             if (!TryVerbatim(i, targetUnits))
             {
-                foreach (var s in sentences.Where(s => s.Message == i && s.Safety))
+                foreach (var s in bySentenceOf[i].Select(k => sentences[k]).Where(s => s.Safety))
                 {
                     var cost = Cost(i, s.Units);
                     used += cost; // safety sentences are kept even past the budget
@@ -149,15 +170,49 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
                 TryVerbatim(i, verbatimLimit);
             }
         }
-        // 4. Sentences by importance per token, condensed.
-        foreach (var s in sentences.Where(s => !verbatim[s.Message]).OrderByDescending(s => s.Value / Math.Pow(s.Units, LengthExponent)).ThenByDescending(s => s.Message))
+        // 4. Sentences by how likely they state a fact, condensed. Once a message appears, its other
+        //    sentences count double: a fact often spans sentences, and the message's overhead is paid.
+        var queue = new PriorityQueue<int, double>();
+        for (var k = 0; k < sentences.Count; k++)
         {
-            var cost = Cost(s.Message, s.Units);
-            if (used + cost <= targetUnits)
+            if (!verbatim[sentences[k].Message])
             {
-                used += cost;
-                Choose(s);
+                queue.Enqueue(k, -Rank(sentences[k]));
             }
+        }
+        var boosted = new bool[sentences.Count];
+        var done = new bool[sentences.Count];
+        while (queue.TryDequeue(out var k, out _))
+        {
+            var s = sentences[k];
+            if (done[k] || verbatim[s.Message] || chosen.Contains((s.Message, s.Index)))
+            {
+                continue;
+            }
+            var first = !Appears(s.Message);
+            var cost = Cost(s.Message, s.Units);
+            done[k] = true;
+            if (used + cost > targetUnits)
+            {
+                continue;
+            }
+            used += cost;
+            Choose(s);
+            if (first)
+            {
+                foreach (var other in bySentenceOf[s.Message].Where(o => !done[o] && !boosted[o]))
+                {
+                    boosted[other] = true;
+                    queue.Enqueue(other, -Rank(sentences[other]) * (1 + CoherenceBoost));
+                }
+            }
+        }
+
+        // 5. Budget left over (at mild ratios): condensed messages back to their own words, the most
+        //    valuable first — a superset of what was kept, easier for the model to read.
+        foreach (var i in Enumerable.Range(0, n).Where(i => chosenCount[i] > 0).OrderByDescending(i => bySentenceOf[i].Max(k => sentences[k].Value)).ToList())
+        {
+            TryVerbatim(i, targetUnits);
         }
 
         var byMessage = sentences.ToLookup(s => s.Message);

@@ -26,6 +26,10 @@ public sealed class LlmOptions
 
     /// <summary>True when an endpoint is configured.</summary>
     public bool IsConfigured => !string.IsNullOrWhiteSpace(Endpoint);
+
+    /// <summary>A chat client for the configured endpoint (the OpenAI client retries transient failures).</summary>
+    public ChatClient CreateChatClient() =>
+        new(Model, new ApiKeyCredential(string.IsNullOrEmpty(ApiKey) ? "unused" : ApiKey), new OpenAIClientOptions { Endpoint = new Uri(Endpoint!), NetworkTimeout = Timeout });
 }
 
 /// <summary>
@@ -41,8 +45,7 @@ public sealed class ChatCompletionSummarizer : ISummarizer
     public ChatCompletionSummarizer(LlmOptions options)
     {
         _options = options;
-        var clientOptions = new OpenAIClientOptions { Endpoint = new Uri(options.Endpoint!), NetworkTimeout = options.Timeout };
-        _client = new ChatClient(options.Model, new ApiKeyCredential(string.IsNullOrEmpty(options.ApiKey) ? "unused" : options.ApiKey), clientOptions);
+        _client = options.CreateChatClient();
     }
 
     /// <inheritdoc />

@@ -16,8 +16,9 @@ public abstract class BoundedContextBehaviour(LogKind kind)
         ["CloudMemory:Memory:ModelContextWindow"] = window.ToString(System.Globalization.CultureInfo.InvariantCulture),
     });
 
-    private static async Task<MemoryContext> QueryAsync(HttpClient client, string id, string query, int? maxTokens = null) =>
-        await (await client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest(id, Query: query, MaxTokens: maxTokens))).ReadAsync<MemoryContext>();
+    // compression: null is the default (importance); "none" is the seed 002 contract (whole newest turns, a marker on an oversized last turn).
+    private static async Task<MemoryContext> QueryAsync(HttpClient client, string id, string query, int? maxTokens = null, string? compression = null) =>
+        await (await client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest(id, Query: query, MaxTokens: maxTokens, Compression: compression))).ReadAsync<MemoryContext>();
 
     // Tokens of what a caller sends: the context (as messages and as history, whichever is larger) and the query.
     private static int WithQuery(MemoryContext context, string query) => Math.Max(
@@ -74,9 +75,12 @@ public abstract class BoundedContextBehaviour(LogKind kind)
             (await client.PostJsonAsync($"/v1/sessions/{id}/turns", new WriteTurnRequest(null, "triage", $"question {i}", big))).EnsureSuccessStatusCode();
             await factory.WhenWorkflowsIdleAsync();
 
-            var context = await QueryAsync(client, id, "next?");
+            var context = await QueryAsync(client, id, "next?", compression: "none");
             WithQuery(context, "next?").Should().BeLessThanOrEqualTo(12000);
             context.Truncated.Should().BeTrue();
+            var compressed = await QueryAsync(client, id, "next?");
+            WithQuery(compressed, "next?").Should().BeLessThanOrEqualTo(12000, "the default (importance) fits the same budget");
+            compressed.History.Should().Contain($"question {i}").And.Contain($"Report {i}:", "the last turn is never dropped");
             context.History.Should().Contain($"question {i}").And.Contain($"Report {i}:").And.Contain(ContextFit.TruncationMarker.Trim());
             context.Messages![^1].Content.Should().StartWith($"Report {i}:").And.EndWith(ContextFit.TruncationMarker);
             context.EstimatedTokens.Should().BeLessThan(2 * 50_000, "each crossing is followed by a checkpoint of at most half the budget");
@@ -98,7 +102,8 @@ public abstract class BoundedContextBehaviour(LogKind kind)
         }
 
         var full = await QueryAsync(client, id, "and?");
-        var bounded = await QueryAsync(client, id, "and?", maxTokens: 50);
+        var bounded = await QueryAsync(client, id, "and?", maxTokens: 50, compression: "none");
+        var compressed = await QueryAsync(client, id, "and?", maxTokens: 50);
 
         full.Truncated.Should().BeFalse();
         full.History.Should().Contain("Turn 1:");
@@ -107,6 +112,10 @@ public abstract class BoundedContextBehaviour(LogKind kind)
         bounded.Truncated.Should().BeTrue();
         bounded.History.Should().Contain("Turn 10:").And.NotContain("Turn 1:");
         bounded.Messages![0].Role.Should().Be("user", "whole turns are kept, never half of one");
+        WithQuery(compressed, "and?").Should().BeLessThanOrEqualTo(50, "the default (importance) fits the same budget");
+        compressed.Compression!.Applied.Should().BeTrue();
+        compressed.History.Should().Contain("Turn 10: my knee hurts when I climb stairs.", "the newest turn is kept verbatim");
+        (compressed.Messages!.Count + compressed.Compression.Dropped.Count).Should().Be(20, "every message is kept (whole or condensed) or reported as dropped");
         await (await client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest(id, Query: "q", MaxTokens: 3))).ProblemAsync(400);
     }
 

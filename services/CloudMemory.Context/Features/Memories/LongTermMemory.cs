@@ -63,10 +63,13 @@ public sealed class LongTermMemoryService : ILongTermMemory
     private readonly TimeProvider _time;
     private readonly LatentSemanticIndex _latent;
     private readonly MemoryFeedbackScores? _feedback;
+    private readonly Compression.MemoryCompressionQueue? _compression;
 
     /// <summary>Creates the service.</summary>
-    public LongTermMemoryService(IMemoryStore store, IEmbedder embedder, EmbeddingPipeline pipeline, AccessRecorder access, IOptions<LongTermMemoryOptions> options, TimeProvider time, LatentSemanticIndex latent, MemoryFeedbackScores? feedback = null)
+    public LongTermMemoryService(IMemoryStore store, IEmbedder embedder, EmbeddingPipeline pipeline, AccessRecorder access, IOptions<LongTermMemoryOptions> options, TimeProvider time, LatentSemanticIndex latent, MemoryFeedbackScores? feedback = null,
+        Compression.MemoryCompressionQueue? compression = null)
     {
+        _compression = compression; // notified of new entries: the automatic compression beyond the threshold
         _feedback = feedback;
         _latent = latent;
         _store = store;
@@ -88,6 +91,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
         {
             _pipeline.Enqueue(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
             _latent.Observe(tenantId);
+            _compression?.Written(tenantId, entry.ContextId, entry.UserId);
         }
         return (stored, created);
     }
@@ -110,6 +114,10 @@ public sealed class LongTermMemoryService : ILongTermMemory
             }
         }
         await _store.UpsertAsync(entry, hash, cancellationToken);
+        if (existing is null)
+        {
+            _compression?.Written(tenantId, entry.ContextId, entry.UserId);
+        }
         if (existing is null || ContentHash(existing.Content) != hash)
         {
             _pipeline.Enqueue(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
@@ -542,6 +550,10 @@ public sealed class LongTermMemoryService : ILongTermMemory
             }
         }
         await _store.UpsertManyAsync(writes, cancellationToken);
+        foreach (var (entry, _) in writes.Where(w => !existing.ContainsKey(w.Entry.Id)).DistinctBy(w => (w.Entry.ContextId, w.Entry.UserId)))
+        {
+            _compression?.Written(tenantId, entry.ContextId, entry.UserId);
+        }
         foreach (var pending in embeddings)
         {
             _pipeline.Enqueue(pending);

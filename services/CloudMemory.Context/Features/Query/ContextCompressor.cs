@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
@@ -24,9 +25,14 @@ public static class ContextCompressor
         _ => throw new ProblemException(400, "invalid-compression", "'compression' must be 'none' or 'importance'."),
     };
 
-    /// <summary>The context compressed when it reached the trigger, and what was done.</summary>
-    public static (FittedContext Context, ContextCompression Report) Apply(MessageCompressor compressor, CompressionOptions options, FittedContext fitted,
-        MemoryMode mode, SessionValue session, IReadOnlyList<LogMessage> segment, long availableUnits, long summaryBudgetUnits)
+    /// <summary>
+    /// The context compressed when it reached the trigger, and what was done. With a
+    /// <paramref name="rewriter"/> (an LLM is configured) the condensed messages are rewritten by the
+    /// model, each line checked; if the model fails, the extractive result is returned as it is.
+    /// </summary>
+    public static async Task<(FittedContext Context, ContextCompression Report)> ApplyAsync(MessageCompressor compressor, CompressionOptions options, FittedContext fitted,
+        MemoryMode mode, SessionValue session, IReadOnlyList<LogMessage> segment, long availableUnits, long summaryBudgetUnits,
+        LlmCompressionRewriter? rewriter = null, TimeSpan? rewriteTimeout = null, CancellationToken cancellationToken = default)
     {
         var summary = mode == MemoryMode.SummaryN ? ContextFit.TruncateToUnits(session.MessageContext.Summary.Trim(), summaryBudgetUnits) : null;
         var source = mode == MemoryMode.SummaryN
@@ -42,6 +48,22 @@ public static class ContextCompressor
         var target = Math.Max(1, Math.Min((long)(options.TargetRatio * sourceUnits), availableUnits - summaryUnits));
         var safetyTerms = session.UserSnapshot.Allergies.Concat(session.UserSnapshot.ChronicDiseases).Where(t => !string.IsNullOrWhiteSpace(t)).ToList();
         var result = compressor.Compress(source, target, safetyTerms);
+        var rewrittenBy = "extractive";
+        if (rewriter is not null && result.Condensed > 0)
+        {
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(rewriteTimeout ?? TimeSpan.FromSeconds(30));
+                var (rewritten, count) = await rewriter.RewriteAsync(source, result, target, timeout.Token);
+                (result, rewrittenBy) = (rewritten, count > 0 ? "llm" : "extractive");
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                Activity.Current?.AddException(ex);
+                rewrittenBy = "extractive (llm failed)";
+            }
+        }
         var window = result.Messages.ToList();
         var messages = new List<ChatMessage>(window.Count + 1);
         string history;
@@ -58,6 +80,6 @@ public static class ContextCompressor
         var units = Math.Max(TokenEstimator.Units(history), TokenEstimator.Units(ConversationText.RenderMessages(messages)));
         var compressed = new FittedContext(summary, messages, window, history, units, Trimmed: result.Dropped.Count > 0 || result.Condensed > 0);
         return (compressed, new ContextCompression(CompressionOptions.Importance, Applied: true, result.OriginalTokens, result.KeptTokens,
-            result.Verbatim, result.Condensed, result.Dropped));
+            result.Verbatim, result.Condensed, result.Dropped, rewrittenBy));
     }
 }

@@ -6,6 +6,7 @@ using CloudMemory.Conversations;
 using CloudMemory.Conversations.Compression;
 using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Sessions;
+using CloudMemory.Conversations.Summaries;
 using CloudMemory.Conversations.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -48,7 +49,7 @@ public static class QueryMemoryContextEndpoint
 /// answer returns (the current checkpoint and the turns after it).
 /// </summary>
 public sealed class MemoryContextService(SessionSnapshots sessions, IConversationLog log, ILongTermMemory memories, IOptions<MemoryPolicyOptions> options,
-    ITokenCounter tokens, MessageCompressor compressor, IOptions<CompressionOptions> compressionOptions)
+    ITokenCounter tokens, MessageCompressor compressor, IOptions<CompressionOptions> compressionOptions, LlmCompressionRewriter? rewriter = null, LlmOptions? llm = null)
 {
     /// <summary>Validates the request and builds the context.</summary>
     public async Task<MemoryContext> QueryAsync(string tenantId, MemoryQueryRequest request, CancellationToken cancellationToken = default)
@@ -115,8 +116,8 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         ContextCompression? compression = null;
         if (compressionMethod == CompressionOptions.Importance)
         {
-            (fitted, compression) = ContextCompressor.Apply(compressor, compressionOptions.Value, fitted, mode, session, segment.Messages, available,
-                ContextFit.UnitsOf(policy.SummaryTokensOf(budgetTokens)));
+            (fitted, compression) = await ContextCompressor.ApplyAsync(compressor, compressionOptions.Value, fitted, mode, session, segment.Messages, available,
+                ContextFit.UnitsOf(policy.SummaryTokensOf(budgetTokens)), rewriter, llm?.Timeout, cancellationToken);
         }
         var history = fitted.History;
         var relevant = request.IncludeRelevantMemories
