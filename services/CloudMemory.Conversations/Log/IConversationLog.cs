@@ -82,12 +82,16 @@ public sealed record HistorySegment(ConversationStats? Stats, IReadOnlyList<LogM
 {
     private string? _history;
     private List<ChatMessage>? _chat;
+    private long? _chatUnits;
 
     /// <summary>The rows rendered as one history text (<see cref="Text.ConversationText.RenderHistory"/>).</summary>
     public string History => _history ??= Text.ConversationText.RenderHistory(Messages);
 
     /// <summary>The rows as chat messages, in order (<see cref="Text.ConversationText.MessagesOf"/>); shared: never change it.</summary>
     public List<ChatMessage> ChatMessages => _chat ??= Messages.SelectMany(Text.ConversationText.MessagesOf).ToList();
+
+    /// <summary>The estimator's units of <see cref="ChatMessages"/> rendered (what context compression measures).</summary>
+    public long ChatMessageUnits => _chatUnits ??= Text.TokenEstimator.Units(Text.ConversationText.RenderMessages(ChatMessages));
 
     /// <summary>True when the counts describe exactly these rows (a concurrent append can make them differ).</summary>
     public bool CountsMatchRows => Stats is not null && Stats.MessagesSinceCheckpoint == Messages.Count

@@ -3,6 +3,7 @@ using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations.Compression;
+using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Text;
 
 namespace CloudMemory.Context.Features.Query;
@@ -31,15 +32,14 @@ public static class ContextCompressor
     /// model, each line checked; if the model fails, the extractive result is returned as it is.
     /// </summary>
     public static async Task<(FittedContext Context, ContextCompression Report)> ApplyAsync(MessageCompressor compressor, CompressionOptions options, FittedContext fitted,
-        MemoryMode mode, SessionValue session, IReadOnlyList<LogMessage> segment, long availableUnits, long summaryBudgetUnits,
+        MemoryMode mode, SessionValue session, HistorySegment segment, long availableUnits, long summaryBudgetUnits,
         LlmCompressionRewriter? rewriter = null, TimeSpan? rewriteTimeout = null, CancellationToken cancellationToken = default)
     {
         var summary = mode == MemoryMode.SummaryN ? ContextFit.TruncateToUnits(session.MessageContext.Summary.Trim(), summaryBudgetUnits) : null;
-        var source = mode == MemoryMode.SummaryN
-            ? session.MessageContext.WindowMessages
-            : segment.SelectMany(ConversationText.MessagesOf).ToList();
+        // The segment's messages and their units are computed once per segment (the in-memory log reuses it between turns).
+        var source = mode == MemoryMode.SummaryN ? session.MessageContext.WindowMessages : segment.ChatMessages;
         var summaryUnits = summary is null ? 0 : TokenEstimator.Units(ConversationText.RenderMessage(ContextFit.SummaryMessage(summary))) + 1;
-        var sourceUnits = source.Count == 0 ? 0 : TokenEstimator.Units(ConversationText.RenderMessages(source));
+        var sourceUnits = source.Count == 0 ? 0 : mode == MemoryMode.SummaryN ? TokenEstimator.Units(ConversationText.RenderMessages(source)) : segment.ChatMessageUnits;
         var tokens = TokenEstimator.TokensFromUnits(sourceUnits);
         if (source.Count == 0 || summaryUnits + sourceUnits < options.TriggerRatio * availableUnits)
         {

@@ -116,7 +116,7 @@ public sealed class MemoryContextService(SessionSnapshots sessions, IConversatio
         ContextCompression? compression = null;
         if (compressionMethod == CompressionOptions.Importance)
         {
-            (fitted, compression) = await ContextCompressor.ApplyAsync(compressor, compressionOptions.Value, fitted, mode, session, segment.Messages, available,
+            (fitted, compression) = await ContextCompressor.ApplyAsync(compressor, compressionOptions.Value, fitted, mode, session, segment, available,
                 ContextFit.UnitsOf(policy.SummaryTokensOf(budgetTokens)), rewriter, llm?.Timeout, cancellationToken);
         }
         var history = fitted.History;
