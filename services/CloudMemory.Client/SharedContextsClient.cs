@@ -39,7 +39,7 @@ public sealed record SharedUpdateOutcome(SharedContextAck? Ack, HttpStatusCode S
 /// claims, proposals and votes, and an ordered change stream that resumes after a disconnect.
 /// The calling agent is <see cref="CloudMemoryClientOptions.AgentId"/> (required by every route).
 /// </summary>
-public sealed class SharedContextsClient(HttpClient http, CloudMemoryClientOptions options)
+public sealed partial class SharedContextsClient(HttpClient http, CloudMemoryClientOptions options)
 {
     private const string Root = "v1/shared-contexts";
 

@@ -5,6 +5,7 @@ using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Conversations;
 using CloudMemory.Session.Features.Checkpoints;
 using CloudMemory.Session.Features.Erasure;
+using CloudMemory.Session.Features.Listing;
 using CloudMemory.Session.Features.Sessions;
 using CloudMemory.Session.Features.SharedContexts;
 using CloudMemory.Session.Features.Snapshots;
@@ -44,5 +45,5 @@ public static class SessionServiceCollectionExtensions
     }
 
     /// <summary>Maps the session API and the event stream (<c>GET /v1/events</c>).</summary>
-    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi().MapSharedContextApi().MapErasureApi().MapSnapshotApi().MapEventStream();
+    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder endpoints) => endpoints.MapSessionApi().MapSharedContextApi().MapSharedContextListingApi().MapErasureApi().MapConversationListingApi().MapSnapshotApi().MapEventStream();
 }

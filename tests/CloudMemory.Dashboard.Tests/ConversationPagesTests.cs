@@ -33,7 +33,7 @@ public sealed class ConversationPagesTests(DashboardFixture fixture)
         await Expect(row).ToContainTextAsync("triage");
         await DashboardFixture.ScreenshotAsync(page, "conversations");
 
-        await row.GetByRole(AriaRole.Link).ClickAsync();
+        await row.GetByRole(AriaRole.Link, new() { Name = conversation }).ClickAsync();
         await Expect(page.GetByTestId("mode")).ToHaveTextAsync("SUMMARY_N");
         await Expect(page.GetByTestId("turn-row")).ToHaveCountAsync(3);
         await Expect(page.GetByTestId("checkpoint-row")).ToHaveCountAsync(1);

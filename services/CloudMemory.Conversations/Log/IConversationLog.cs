@@ -64,6 +64,12 @@ public interface IConversationLog
     Task<IReadOnlyList<ConversationStats>> ListUserConversationsAsync(string tenantId, string userId, ConversationCursor? after, int limit, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// The tenant's conversations that match <paramref name="filter"/>, in the same order as
+    /// <see cref="ListUserConversationsAsync"/> (newest activity first), strictly after <paramref name="after"/>; at most <paramref name="limit"/>.
+    /// </summary>
+    Task<IReadOnlyList<ConversationStats>> ListConversationsAsync(string tenantId, ConversationFilter filter, ConversationCursor? after, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Removes a conversation: its counts, durable session state and every message (turns and
     /// checkpoints) with their look-up keys, atomically. Null when the conversation is unknown.
     /// </summary>
@@ -219,6 +225,21 @@ public sealed record ConversationCursor(DateTimeOffset UpdatedAt, string Convers
             return null;
         }
     }
+}
+
+/// <summary>Which of a tenant's conversations a listing returns; every criterion left null matches all.</summary>
+/// <param name="UserId">Only this user's.</param>
+/// <param name="Checkpointed">True: only those with a checkpoint (mode SUMMARY_N); false: only those without (FULL_HISTORY).</param>
+/// <param name="ActiveSince">Only those whose last activity is at or after this instant.</param>
+/// <param name="ActiveBefore">Only those whose last activity is before this instant.</param>
+public sealed record ConversationFilter(string? UserId = null, bool? Checkpointed = null, DateTimeOffset? ActiveSince = null, DateTimeOffset? ActiveBefore = null)
+{
+    /// <summary>True when <paramref name="stats"/> matches.</summary>
+    public bool Matches(ConversationStats stats) =>
+        (UserId is null || stats.UserId == UserId)
+        && (Checkpointed is null || (stats.CheckpointCount > 0) == Checkpointed)
+        && (ActiveSince is null || stats.UpdatedAt >= ActiveSince)
+        && (ActiveBefore is null || stats.UpdatedAt < ActiveBefore);
 }
 
 /// <summary>What deleting a conversation removed.</summary>

@@ -22,6 +22,7 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
     private long _bytes;
     private readonly Dictionary<(string Tenant, string User), UserProfile> _profiles = [];
     private readonly Dictionary<(string Tenant, string User), HashSet<string>> _byUser = [];
+    private readonly Dictionary<string, HashSet<string>> _byTenant = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
     /// <inheritdoc />
@@ -289,6 +290,11 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
             conversation = new Conversation(new ConversationStats(conversationId, userId, 0, 0, "", 0, "", 0, 0, 0, 0, "", "", false, now, now, SessionVersion: 1));
             _conversations[(tenantId, conversationId)] = conversation;
             IndexUser(tenantId, conversationId, "", userId);
+            if (!_byTenant.TryGetValue(tenantId, out var ids))
+            {
+                _byTenant[tenantId] = ids = new HashSet<string>(StringComparer.Ordinal);
+            }
+            ids.Add(conversationId);
         }
         return conversation;
     }
@@ -326,6 +332,23 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
     }
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<ConversationStats>> ListConversationsAsync(string tenantId, ConversationFilter filter, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            // A user filter narrows to that user's index; otherwise every conversation of the tenant is a candidate.
+            var ids = filter.UserId is { } user ? _byUser.GetValueOrDefault((tenantId, user)) : _byTenant.GetValueOrDefault(tenantId);
+            IReadOnlyList<ConversationStats> page = ids is null ? []
+                : ids.Select(id => _conversations[(tenantId, id)].Stats)
+                    .Where(s => filter.Matches(s) && (after is null || after.Precedes(s)))
+                    .Order(Comparer<ConversationStats>.Create(ConversationCursor.Compare))
+                    .Take(limit)
+                    .ToList();
+            return Task.FromResult(page);
+        }
+    }
+
+    /// <inheritdoc />
     public Task<ConversationDeletion?> DeleteConversationAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
     {
         lock (_gate)
@@ -335,6 +358,10 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
                 return Task.FromResult<ConversationDeletion?>(null);
             }
             IndexUser(tenantId, conversationId, c.Stats.UserId, "");
+            if (_byTenant.TryGetValue(tenantId, out var tenantIds) && tenantIds.Remove(conversationId) && tenantIds.Count == 0)
+            {
+                _byTenant.Remove(tenantId);
+            }
             Interlocked.Add(ref _bytes, -c.Bytes);
             return Task.FromResult<ConversationDeletion?>(new ConversationDeletion(c.Stats.UserId, c.Messages.Count, c.Messages.Count(m => m.IsCheckpoint)));
         }

@@ -60,6 +60,10 @@ public sealed class InstrumentedConversationLog(IConversationLog inner, string s
         TraceAsync(() => inner.ListUserConversationsAsync(tenantId, userId, after, limit, cancellationToken), null);
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<ConversationStats>> ListConversationsAsync(string tenantId, ConversationFilter filter, ConversationCursor? after, int limit, CancellationToken cancellationToken = default) =>
+        TraceAsync(() => inner.ListConversationsAsync(tenantId, filter, after, limit, cancellationToken), null);
+
+    /// <inheritdoc />
     public Task<ConversationDeletion?> DeleteConversationAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default) =>
         TraceAsync(() => inner.DeleteConversationAsync(tenantId, conversationId, cancellationToken), conversationId);
 

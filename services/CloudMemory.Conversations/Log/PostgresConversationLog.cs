@@ -94,6 +94,11 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                 IF to_regclass('cm_conversations_user') IS NULL THEN
                     CREATE INDEX cm_conversations_user ON cm_conversations (tenant_id, user_id) WHERE user_id <> '';
                 END IF;
+                -- A tenant's conversations by last activity (GET /v1/sessions): keyset pages walk it in order.
+                -- It indexes updated_at, so a turn's header update is no longer HOT (one more index entry per turn).
+                IF to_regclass('cm_conversations_activity') IS NULL THEN
+                    CREATE INDEX cm_conversations_activity ON cm_conversations (tenant_id, updated_at DESC, conversation_id COLLATE "C" DESC);
+                END IF;
                 IF to_regclass('cm_messages_turn_id') IS NULL THEN
                     CREATE UNIQUE INDEX cm_messages_turn_id ON cm_messages (tenant_id, conversation_id, turn_id) WHERE turn_id IS NOT NULL;
                 END IF;
@@ -394,6 +399,40 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
         command.Parameters.Add(new() { Value = after is null ? DBNull.Value : after.UpdatedAt.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
         command.Parameters.Add(new() { Value = after?.ConversationId ?? "", NpgsqlDbType = NpgsqlDbType.Text });
         command.Parameters.Add(new() { Value = limit });
+        var result = new List<ConversationStats>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(ReadStats(reader));
+        }
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ConversationStats>> ListConversationsAsync(string tenantId, ConversationFilter filter, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
+    {
+        // Served by cm_conversations_activity (tenant, updated_at desc, id desc): the keyset condition
+        // and the order are the index's, so a page reads about `limit` matching rows, not the tenant.
+        await using var command = dataSource.CreateCommand("""
+            SELECT * FROM cm_conversations
+            WHERE tenant_id = $1
+              AND ($2::text IS NULL OR (user_id = $2 AND user_id <> ''))
+              AND ($3::boolean IS NULL OR (checkpoint_count > 0) = $3)
+              AND ($4::timestamptz IS NULL OR updated_at >= $4)
+              AND ($5::timestamptz IS NULL OR updated_at < $5)
+              AND ($6::timestamptz IS NULL OR updated_at < $6 OR (updated_at = $6 AND conversation_id COLLATE "C" < $7))
+            ORDER BY updated_at DESC, conversation_id COLLATE "C" DESC
+            LIMIT $8
+            """);
+        var p = command.Parameters;
+        p.Add(new() { Value = tenantId });
+        p.Add(new() { Value = (object?)filter.UserId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        p.Add(new() { Value = filter.Checkpointed is { } checkpointed ? checkpointed : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Boolean });
+        p.Add(new() { Value = filter.ActiveSince is { } since ? since.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        p.Add(new() { Value = filter.ActiveBefore is { } before ? before.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        p.Add(new() { Value = after is null ? DBNull.Value : after.UpdatedAt.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        p.Add(new() { Value = after?.ConversationId ?? "", NpgsqlDbType = NpgsqlDbType.Text });
+        p.Add(new() { Value = limit });
         var result = new List<ConversationStats>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))

@@ -18,7 +18,8 @@ namespace CloudMemory.Conversations.Log;
 /// <remarks>
 /// Keys: <c>cmlog:{tenant}:{conversation}</c> (header), <c>…:m:{seq}</c> (message),
 /// <c>…:t:{turnId}</c> and <c>…:c:{messageId}</c> (sequence of a turn id / checkpoint id),
-/// <c>cmprofile:{tenant}:{user}</c>, <c>cmuser:{tenant}:{user}</c> (the user's conversation ids, for listing and erasure). Each id is percent-encoded, so no id can forge another
+/// <c>cmprofile:{tenant}:{user}</c>, <c>cmuser:{tenant}:{user}</c> (the user's conversation ids, for listing and erasure),
+/// <c>cmtenant:{tenant}</c> (the tenant's conversation ids, for the tenant-wide listing; written in the transaction that creates or deletes a header). Each id is percent-encoded, so no id can forge another
 /// tenant's key or contain Dapr's <c>||</c> separator. The apps that share the log must see the same
 /// keys: the state component needs <c>keyPrefix: name</c> (or none), not the default per-app prefix.
 /// </remarks>
@@ -40,7 +41,7 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
                 return existing.Header.Stats;
             }
             var header = NewHeader(conversationId, userId);
-            List<StateOperation> operations = [HeaderWrite(key, header, null)];
+            List<StateOperation> operations = [HeaderWrite(key, header, null), await TenantIndexAddAsync(tenantId, conversationId, cancellationToken)];
             if (userId.Length > 0)
             {
                 operations.Add(await UserIndexAddAsync(tenantId, userId, conversationId, cancellationToken));
@@ -101,6 +102,11 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
             if (turnKey is not null)
             {
                 operations.Add(StateOperation.Upsert(turnKey, Serialize(message.Sequence)));
+            }
+            if (current is null)
+            {
+                // A new conversation: the tenant's listing must find it.
+                operations.Add(await TenantIndexAddAsync(tenantId, turn.ConversationId, cancellationToken));
             }
             if (next.Stats.UserId.Length > 0 && (current is null || next.Stats.UserId != stats.UserId))
             {
@@ -387,13 +393,13 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
                     operations.Add(StateOperation.Delete($"{headerKey}:c:{Encode(stored.Message.MessageId)}"));
                 }
             }
-            if (stats.UserId.Length > 0 && await store.GetAsync(UserIndexKey(tenantId, stats.UserId), cancellationToken: cancellationToken) is { } index)
+            if (stats.UserId.Length > 0 && await IndexRemoveAsync(UserIndexKey(tenantId, stats.UserId), conversationId, cancellationToken) is { } userIndex)
             {
-                var ids = Deserialize<List<string>>(index.Value);
-                ids.Remove(conversationId);
-                operations.Add(ids.Count == 0
-                    ? StateOperation.Delete(index.Key, index.ETag)
-                    : StateOperation.Upsert(index.Key, Serialize(ids), index.ETag));
+                operations.Add(userIndex);
+            }
+            if (await IndexRemoveAsync(TenantIndexKey(tenantId), conversationId, cancellationToken) is { } tenantIndex)
+            {
+                operations.Add(tenantIndex);
             }
             if (await TryCommitAsync(operations, attempt, cancellationToken))
             {
@@ -414,10 +420,55 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
         return true;
     }
 
-    // The write that adds a conversation to its user's index (ETag-checked, so concurrent additions retry).
-    private async Task<StateOperation> UserIndexAddAsync(string tenantId, string userId, string conversationId, CancellationToken cancellationToken)
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ConversationStats>> ListConversationsAsync(string tenantId, ConversationFilter filter, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
     {
-        var key = UserIndexKey(tenantId, userId);
+        var indexKey = filter.UserId is { } user ? UserIndexKey(tenantId, user) : TenantIndexKey(tenantId);
+        if (limit <= 0 || await store.GetAsync(indexKey, cancellationToken: cancellationToken) is not { } index)
+        {
+            return [];
+        }
+        // The index names every conversation of the tenant (or user); the headers hold what is filtered and ordered on.
+        var ids = Deserialize<List<string>>(index.Value);
+        var result = new List<ConversationStats>();
+        foreach (var chunk in ids.Chunk(ListReadBatch))
+        {
+            var headers = await store.GetBulkAsync(chunk.Select(id => HeaderKey(tenantId, id)).ToList(), cancellationToken);
+            result.AddRange(headers.Where(h => h.Value is not null)
+                .Select(h => Deserialize<LogHeader>(h.Value!.Value).Stats)
+                .Where(s => filter.Matches(s) && (after is null || after.Precedes(s))));
+        }
+        return result.Order(Comparer<ConversationStats>.Create(ConversationCursor.Compare)).Take(limit).ToList();
+    }
+
+    // Headers read per bulk request when listing.
+    private const int ListReadBatch = 200;
+
+    // The write that adds a conversation to the tenant's index, in the transaction that creates its header.
+    private Task<StateOperation> TenantIndexAddAsync(string tenantId, string conversationId, CancellationToken cancellationToken) =>
+        IndexAddAsync(TenantIndexKey(tenantId), conversationId, cancellationToken);
+
+    // The write that removes a conversation from an index (null when the index does not name it).
+    private async Task<StateOperation?> IndexRemoveAsync(string key, string conversationId, CancellationToken cancellationToken)
+    {
+        if (await store.GetAsync(key, cancellationToken: cancellationToken) is not { } index)
+        {
+            return null;
+        }
+        var ids = Deserialize<List<string>>(index.Value);
+        if (!ids.Remove(conversationId))
+        {
+            return null;
+        }
+        return ids.Count == 0 ? StateOperation.Delete(index.Key, index.ETag) : StateOperation.Upsert(index.Key, Serialize(ids), index.ETag);
+    }
+
+    // The write that adds a conversation to its user's index (ETag-checked, so concurrent additions retry).
+    private Task<StateOperation> UserIndexAddAsync(string tenantId, string userId, string conversationId, CancellationToken cancellationToken) =>
+        IndexAddAsync(UserIndexKey(tenantId, userId), conversationId, cancellationToken);
+
+    private async Task<StateOperation> IndexAddAsync(string key, string conversationId, CancellationToken cancellationToken)
+    {
         var entry = await store.GetAsync(key, cancellationToken: cancellationToken);
         var ids = entry is null ? [] : Deserialize<List<string>>(entry.Value);
         if (!ids.Contains(conversationId))
@@ -428,6 +479,8 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
     }
 
     private static string UserIndexKey(string tenantId, string userId) => $"cmuser:{Encode(tenantId)}:{Encode(userId)}";
+
+    private static string TenantIndexKey(string tenantId) => $"cmtenant:{Encode(tenantId)}";
 
     private LogHeader NewHeader(string conversationId, string userId) =>
         NewHeader(conversationId, userId, time.GetUtcNow());

@@ -56,9 +56,10 @@ public sealed class DaprStateStoreConversationLogTests : ConversationLogBehaviou
         segment.CountsMatchRows.Should().BeTrue();
         stats.HistoryUnits.Should().Be(TokenCounters.Create(TokenCounters.O200kBase).JoinedUnits(segment.Messages.Select(ConversationText.Render)));
         // Every append was one transaction: header (ETag or first-write), message and turn-id key together,
-        // plus the user's conversation index when the append is the conversation's first.
+        // plus the tenant's and the user's conversation indexes when the append is the conversation's first.
         sidecar.GrpcRequests<ExecuteStateTransactionRequest>("ExecuteStateTransaction")
-            .Should().OnlyContain(t => (t.Operations.Count == 3 || (t.Operations.Count == 4 && t.Operations[3].Request.Key == "cmuser:t1:u1"))
+            .Should().OnlyContain(t => (t.Operations.Count == 3
+                    || (t.Operations.Count == 5 && t.Operations[3].Request.Key == "cmtenant:t1" && t.Operations[4].Request.Key == "cmuser:t1:u1"))
                 && t.Operations[0].Request.Key == "cmlog:t1:busy"
                 && (t.Operations[0].Request.Etag != null || t.Operations[0].Request.Options.Concurrency == StateOptions.Types.StateConcurrency.ConcurrencyFirstWrite));
     }

@@ -18,6 +18,10 @@ public sealed class DashboardFixture : IAsyncLifetime
     private readonly Dictionary<Store, DashboardHost> _hosts = [];
     private readonly Lock _gate = new();
     private DashboardHost? _secured;
+    private DashboardHost? _jwt;
+
+    /// <summary>The issuer the JWT host trusts (mints tokens for any tenant and agent).</summary>
+    public CloudMemory.Security.Tests.Infrastructure.TestJwt Tokens { get; } = new();
 
     public IPlaywright Playwright { get; private set; } = default!;
 
@@ -68,6 +72,21 @@ public sealed class DashboardFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>The in-memory host with JWT authentication, trusting <see cref="Tokens"/>.</summary>
+    public DashboardHost JwtSecured()
+    {
+        lock (_gate)
+        {
+            if (_jwt is null)
+            {
+                var settings = new Dictionary<string, string?>();
+                Tokens.AddSettings(settings);
+                _jwt = new DashboardHost(Store.InMemory, settings);
+            }
+            return _jwt;
+        }
+    }
+
     /// <summary>A fresh browser context (own cookies) and page.</summary>
     public async Task<IPage> NewPageAsync()
     {
@@ -107,6 +126,10 @@ public sealed class DashboardFixture : IAsyncLifetime
         if (_secured is not null)
         {
             await _secured.DisposeAsync();
+        }
+        if (_jwt is not null)
+        {
+            await _jwt.DisposeAsync();
         }
     }
 }

@@ -43,6 +43,10 @@ public sealed class DashboardHost : WebApplicationFactory<Host.Program>
     public CloudMemoryClient Client(string? tenant = null, string? apiKey = null, string? agent = null) =>
         new(new HttpClient { Timeout = TimeSpan.FromSeconds(30) }, Options(tenant, apiKey, agent));
 
+    /// <summary>A client of the API that sends <paramref name="token"/> as its bearer credential.</summary>
+    public CloudMemoryClient BearerClient(string token) =>
+        new(new HttpClient { Timeout = TimeSpan.FromSeconds(30) }, new CloudMemoryClientOptions { BaseAddress = BaseUrl, BearerToken = token });
+
     public SharedContextsClient SharedContexts(string tenant, string agent) =>
         new(new HttpClient { Timeout = TimeSpan.FromSeconds(30) }, Options(tenant, null, agent));
 

@@ -8,7 +8,7 @@ using Npgsql;
 namespace CloudMemory.Session.Tests.Log;
 
 /// <summary>One behavioural suite for every IConversationLog implementation, counting with <paramref name="tokenizer"/>.</summary>
-public abstract class ConversationLogBehaviour(string tokenizer = TokenCounters.O200kBase)
+public abstract partial class ConversationLogBehaviour(string tokenizer = TokenCounters.O200kBase)
 {
     private readonly string _tenant = "t-" + Guid.NewGuid().ToString("N")[..8];
 

@@ -96,6 +96,8 @@ public sealed class SharedContextActor(ActorHost host, SharedContextStore store,
             // Linked first: erasing the conversation then finds the context, even if the commit fails after it.
             await store.LinkAsync(doc.TenantId, conversationId, doc.Id);
         }
+        // Indexed first too: the tenant's listing finds every context that exists.
+        await store.IndexAsync(doc.TenantId, doc.Id);
         await CommitAsync(doc, [entry]);
         return new SharedReply<CreateReply>(new(new(doc.Id, doc.Version, doc.Seq), Created: true));
     });
@@ -117,6 +119,7 @@ public sealed class SharedContextActor(ActorHost host, SharedContextStore store,
         }
         _doc = null;
         await store.DeleteAsync(doc);
+        await store.UnindexAsync(doc.TenantId, doc.Id);
         return new SharedReply<long>(doc.Seq);
     });
 

@@ -11,7 +11,7 @@ namespace CloudMemory.Session.Features.SharedContexts;
 /// change feed) read the store directly: every write is one atomic transaction, so a reader sees a
 /// document and the entries up to its seq, never half a change.
 /// </summary>
-public sealed class SharedContextStore(IStateStore store)
+public sealed partial class SharedContextStore(IStateStore store)
 {
     /// <summary>Entries read per bulk request.</summary>
     public const int PageSize = 100;
