@@ -47,6 +47,9 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                 created_at timestamptz,
                 session_version bigint NOT NULL DEFAULT 1,
                 session_state jsonb,
+                -- The hour of the last activity: what the tenant listing's index holds instead of updated_at,
+                -- which every turn changes. An update that leaves the hour as it was stays HOT.
+                active_hour timestamptz GENERATED ALWAYS AS (date_bin('1 hour', updated_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')) STORED,
                 PRIMARY KEY (tenant_id, conversation_id)) WITH (fillfactor = 50);
             -- The header row is updated on every turn: free space on its page keeps those updates HOT
             -- (no new index entry, old versions pruned in place) instead of bloating table and index.
@@ -85,6 +88,10 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                         ADD COLUMN IF NOT EXISTS turn_no integer NOT NULL DEFAULT 0,
                         ADD COLUMN IF NOT EXISTS after_checkpoint boolean NOT NULL DEFAULT false;
                 END IF;
+                IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'cm_conversations' AND column_name = 'active_hour') THEN
+                    ALTER TABLE cm_conversations ADD COLUMN active_hour timestamptz
+                        GENERATED ALWAYS AS (date_bin('1 hour', updated_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')) STORED;
+                END IF;
             END $$;
             -- Indexes are created only when missing: CREATE INDEX IF NOT EXISTS still takes a share lock on
             -- its table, which at every start of another host deadlocked with live turn writes and deletes.
@@ -94,10 +101,10 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                 IF to_regclass('cm_conversations_user') IS NULL THEN
                     CREATE INDEX cm_conversations_user ON cm_conversations (tenant_id, user_id) WHERE user_id <> '';
                 END IF;
-                -- A tenant's conversations by last activity (GET /v1/sessions): keyset pages walk it in order.
-                -- It indexes updated_at, so a turn's header update is no longer HOT (one more index entry per turn).
+                -- A tenant's conversations by last activity (GET /v1/sessions): pages walk it hour by hour.
+                -- Not on updated_at: a turn's header update then stays HOT unless the hour changes.
                 IF to_regclass('cm_conversations_activity') IS NULL THEN
-                    CREATE INDEX cm_conversations_activity ON cm_conversations (tenant_id, updated_at DESC, conversation_id COLLATE "C" DESC);
+                    CREATE INDEX cm_conversations_activity ON cm_conversations (tenant_id, active_hour DESC);
                 END IF;
                 IF to_regclass('cm_messages_turn_id') IS NULL THEN
                     CREATE UNIQUE INDEX cm_messages_turn_id ON cm_messages (tenant_id, conversation_id, turn_id) WHERE turn_id IS NOT NULL;
@@ -411,17 +418,20 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
     /// <inheritdoc />
     public async Task<IReadOnlyList<ConversationStats>> ListConversationsAsync(string tenantId, ConversationFilter filter, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
     {
-        // Served by cm_conversations_activity (tenant, updated_at desc, id desc): the keyset condition
-        // and the order are the index's, so a page reads about `limit` matching rows, not the tenant.
+        // Served by cm_conversations_activity (tenant, active hour desc): the hour bounds below are index
+        // conditions (the cursor's and the filters' hours), the order is the index's, refined within an
+        // hour by an incremental sort, so a page reads about `limit` rows of the hours it spans.
         await using var command = dataSource.CreateCommand("""
             SELECT * FROM cm_conversations
             WHERE tenant_id = $1
+              AND active_hour <= coalesce(date_bin('1 hour', coalesce($6::timestamptz, $5::timestamptz), TIMESTAMPTZ '2000-01-01 00:00:00+00'), 'infinity')
+              AND active_hour >= coalesce(date_bin('1 hour', $4::timestamptz, TIMESTAMPTZ '2000-01-01 00:00:00+00'), '-infinity')
               AND ($2::text IS NULL OR (user_id = $2 AND user_id <> ''))
               AND ($3::boolean IS NULL OR (checkpoint_count > 0) = $3)
               AND ($4::timestamptz IS NULL OR updated_at >= $4)
               AND ($5::timestamptz IS NULL OR updated_at < $5)
               AND ($6::timestamptz IS NULL OR updated_at < $6 OR (updated_at = $6 AND conversation_id COLLATE "C" < $7))
-            ORDER BY updated_at DESC, conversation_id COLLATE "C" DESC
+            ORDER BY active_hour DESC, updated_at DESC, conversation_id COLLATE "C" DESC
             LIMIT $8
             """);
         var p = command.Parameters;
