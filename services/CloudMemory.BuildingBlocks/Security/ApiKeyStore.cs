@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using CloudMemory.BuildingBlocks.Hosting;
 using Npgsql;
 
 namespace CloudMemory.BuildingBlocks.Security;
@@ -153,9 +154,7 @@ public sealed class PostgresApiKeyStore(string connectionString) : IApiKeyStore,
             {
                 return;
             }
-            // One batch is one implicit transaction; the transaction-scoped lock serialises
-            // concurrent first starts until the tables are committed (CREATE ... IF NOT EXISTS races otherwise).
-            await using var command = _dataSource.CreateCommand("""
+            await _dataSource.ApplyAsync("api-keys", 1, """
                 SELECT pg_advisory_xact_lock(7301009);
                 CREATE TABLE IF NOT EXISTS cm_api_keys (
                     id text PRIMARY KEY,
@@ -167,8 +166,7 @@ public sealed class PostgresApiKeyStore(string connectionString) : IApiKeyStore,
                     created_at timestamptz NOT NULL,
                     revoked_at timestamptz NULL);
                 CREATE INDEX IF NOT EXISTS cm_api_keys_tenant ON cm_api_keys (tenant_id, created_at);
-                """);
-            await command.ExecuteNonQueryAsync(cancellationToken);
+                """, cancellationToken);
             _migrated = true;
         }
         finally

@@ -1,7 +1,8 @@
 using System.Text.Json;
-using CloudMemory.Contracts;
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
+using CloudMemory.Contracts;
 using CloudMemory.Conversations.Text;
 using Npgsql;
 using NpgsqlTypes;
@@ -25,7 +26,7 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
     {
         // One batch is one implicit transaction: the transaction-scoped lock is released at its
         // commit, so a concurrent start never runs its CREATE ... IF NOT EXISTS before these commit.
-        await using var command = dataSource.CreateCommand("""
+        await dataSource.ApplyAsync("conversation-log", 1, """
             SELECT pg_advisory_xact_lock(7301001);
             CREATE TABLE IF NOT EXISTS cm_conversations (
                 tenant_id text NOT NULL,
@@ -119,8 +120,7 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                 profile jsonb NOT NULL,
                 updated_at timestamptz NOT NULL,
                 PRIMARY KEY (tenant_id, user_id));
-            """);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+            """, cancellationToken);
     }
 
     /// <inheritdoc />

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Numerics.Tensors;
-using System.Text;
 using System.Text.Json;
+using System.Text;
+using CloudMemory.BuildingBlocks.Hosting;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -40,9 +41,10 @@ public sealed class PostgresMemoryStore : IMemoryStore
     /// <inheritdoc />
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        _pgvector = await TryCreatePgvectorAsync(connection, cancellationToken);
-        await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var connection = await _dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            _pgvector = await TryCreatePgvectorAsync(connection, cancellationToken);
+        }
         var sql = $"""
             SELECT pg_advisory_xact_lock(hashtext('{_schema}.memory_entries'));
             CREATE SCHEMA IF NOT EXISTS {_schema};
@@ -74,11 +76,8 @@ public sealed class PostgresMemoryStore : IMemoryStore
         {
             sql += $"ALTER TABLE {_table} ADD COLUMN IF NOT EXISTS embedding_vector vector NULL;";
         }
-        await using (var command = new NpgsqlCommand(sql, connection, tx))
-        {
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        }
-        await tx.CommitAsync(cancellationToken);
+        // One schema version per table and vector mode: pgvector installed later migrates again.
+        await _dataSource.ApplyAsync($"memories:{_table}{(_pgvector ? ":vector" : "")}", 1, sql, cancellationToken);
     }
 
     /// <inheritdoc />

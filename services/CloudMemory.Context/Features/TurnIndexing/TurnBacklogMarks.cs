@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using CloudMemory.BuildingBlocks.Hosting;
 using Npgsql;
 
 namespace CloudMemory.Context.Features.TurnIndexing;
@@ -63,7 +64,7 @@ public sealed class PostgresTurnBacklogMarks(NpgsqlDataSource dataSource) : ITur
     /// <summary>Creates the table if it does not exist (run at start).</summary>
     public async Task MigrateAsync(CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand("""
+        await dataSource.ApplyAsync("turn-backlog", 1, """
             SELECT pg_advisory_xact_lock(7301016);
             CREATE TABLE IF NOT EXISTS cm_turn_backlog (
                 tenant_id text NOT NULL,
@@ -71,8 +72,7 @@ public sealed class PostgresTurnBacklogMarks(NpgsqlDataSource dataSource) : ITur
                 token text NOT NULL,
                 marked_at timestamptz NOT NULL DEFAULT now(),
                 PRIMARY KEY (tenant_id, conversation_id)) WITH (fillfactor = 70);
-            """);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+            """, cancellationToken);
     }
 
     /// <inheritdoc />

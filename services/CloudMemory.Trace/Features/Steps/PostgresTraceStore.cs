@@ -1,3 +1,4 @@
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Traces;
 using Npgsql;
 using NpgsqlTypes;
@@ -16,7 +17,7 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
     /// <summary>Creates tables and indexes if they do not exist (run at start).</summary>
     public async Task MigrateAsync(CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand("""
+        await dataSource.ApplyAsync("trace", 1, """
             SELECT pg_advisory_xact_lock(7301010);
             CREATE TABLE IF NOT EXISTS cm_trace_steps (
                 tenant_id text NOT NULL,
@@ -50,8 +51,7 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
                 bucket smallint NOT NULL,
                 count bigint NOT NULL,
                 PRIMARY KEY (tenant_id, step_type, agent_id, bucket));
-            """);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+            """, cancellationToken);
     }
 
     /// <inheritdoc />
