@@ -21,4 +21,11 @@ public interface IExperienceStore
 
     /// <summary>The experiences among <paramref name="ids"/> (any order).</summary>
     Task<IReadOnlyList<Experience>> GetManyAsync(string tenantId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Erasure: deletes the experiences of the named conversations and, when <paramref name="userId"/>
+    /// is given, of that user; their patterns' totals are recounted from what is left (a pattern with
+    /// nothing left is removed). Returns how many experiences were deleted.
+    /// </summary>
+    Task<long> DeleteAsync(string tenantId, IReadOnlyCollection<string> conversationIds, string? userId, CancellationToken cancellationToken = default);
 }

@@ -83,6 +83,47 @@ public sealed class InMemoryExperienceStore : IExperienceStore
         }
     }
 
+    /// <inheritdoc />
+    public Task<long> DeleteAsync(string tenantId, IReadOnlyCollection<string> conversationIds, string? userId, CancellationToken cancellationToken = default)
+    {
+        var conversations = conversationIds.ToHashSet(StringComparer.Ordinal);
+        if ((conversations.Count == 0 && userId is null) || !_tenants.TryGetValue(tenantId, out var tenant))
+        {
+            return Task.FromResult(0L);
+        }
+        lock (tenant.Gate)
+        {
+            var doomed = tenant.Experiences.Values
+                .Where(e => (e.ConversationId is { } c && conversations.Contains(c)) || (userId is not null && e.UserId == userId))
+                .ToList();
+            foreach (var experience in doomed)
+            {
+                tenant.Experiences.Remove(experience.Id);
+            }
+            var touched = doomed.Select(e => e.Pattern.Key).ToHashSet(StringComparer.Ordinal);
+            var remaining = tenant.Experiences.Values.Where(e => touched.Contains(e.Pattern.Key)).ToLookup(e => e.Pattern.Key, StringComparer.Ordinal);
+            foreach (var key in touched)
+            {
+                var pattern = tenant.Patterns[key].Pattern;
+                var left = remaining[key].OrderBy(e => e.RecordedAt).ToList();
+                if (left.Count == 0)
+                {
+                    tenant.Patterns.Remove(key);
+                    foreach (var token in TaskPatterns.Tokens(pattern))
+                    {
+                        if (tenant.Index.TryGetValue(token, out var keys) && keys.Remove(key) && keys.Count == 0)
+                        {
+                            tenant.Index.Remove(token);
+                        }
+                    }
+                    continue;
+                }
+                tenant.Patterns[key] = left.Aggregate(new PatternStats(pattern, 0, 0, 0, 0, 0, 0, null, null), Add);
+            }
+            return Task.FromResult((long)doomed.Count);
+        }
+    }
+
     internal static PatternStats Add(PatternStats stats, Experience experience)
     {
         var success = experience.Result.Success == true;
