@@ -35,13 +35,14 @@ internal static class FeedbackLocomo
         "of", "to", "in", "on", "for", "has", "have", "had", "be", "would", "could", "might", "will", "can", "likely", "kind", "type",
     };
 
-    public static async Task RunAsync(string dataDir, bool quick)
+    public static async Task RunAsync(string dataDir, bool quick, string? feedbackWeight)
     {
         var files = Directory.GetFiles(dataDir, "*.json").Order(StringComparer.Ordinal).Take(quick ? 2 : int.MaxValue).ToList();
         await using var host = await BenchHost.StartAsync(null,
         [
             "--CloudMemory:LongTermMemory:TrackAccess=false", // usage boosts would leak between questions
             "--CloudMemory:Feedback:Learning:ScheduleInterval=00:00:00",
+            .. feedbackWeight is null ? Array.Empty<string>() : [$"--CloudMemory:LongTermMemory:UserFeedbackWeight={feedbackWeight}"],
         ]);
         var memory = host.Services.GetRequiredService<ILongTermMemory>();
         var (turns, questions) = await LocomoBenchmark.LoadAsync(memory, Tenant, files);
@@ -59,7 +60,7 @@ internal static class FeedbackLocomo
             ("repeated", trained), ("reworded", reworded), ("siblings", siblings), ("untouched", untouched),
         };
         Console.WriteLine();
-        Console.WriteLine($"memory feedback on LoCoMo ({(quick ? "quick: " : "")}{files.Count} conversations, {turns} turns as memories, {questions.Count} questions; {trained.Count} trained)");
+        Console.WriteLine($"memory feedback on LoCoMo ({(quick ? "quick: " : "")}{files.Count} conversations, {turns} turns as memories, {questions.Count} questions; {trained.Count} trained; UserFeedbackWeight {feedbackWeight ?? "default"})");
 
         var before = new Dictionary<string, double>();
         foreach (var (name, set) in sets)
