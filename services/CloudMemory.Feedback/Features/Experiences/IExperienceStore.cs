@@ -16,8 +16,11 @@ public interface IExperienceStore
     /// </summary>
     Task<(Experience Experience, bool Created)> InsertIfAbsentAsync(string tenantId, Experience experience, CancellationToken cancellationToken = default);
 
-    /// <summary>Patterns sharing at least one index token with <paramref name="tokens"/> (at most <paramref name="limit"/>).</summary>
-    Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int limit, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Patterns sharing at least <paramref name="minShared"/> (at least 1) index tokens with
+    /// <paramref name="tokens"/>, those sharing most first (at most <paramref name="limit"/>).
+    /// </summary>
+    Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int minShared, int limit, CancellationToken cancellationToken = default);
 
     /// <summary>The experiences among <paramref name="ids"/> (any order).</summary>
     Task<IReadOnlyList<Experience>> GetManyAsync(string tenantId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken = default);

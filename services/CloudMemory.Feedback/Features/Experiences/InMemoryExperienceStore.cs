@@ -41,33 +41,30 @@ public sealed class InMemoryExperienceStore : IExperienceStore
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int limit, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int minShared, int limit, CancellationToken cancellationToken = default)
     {
         if (!_tenants.TryGetValue(tenantId, out var tenant))
         {
             return Task.FromResult<IReadOnlyList<PatternStats>>([]);
         }
-        var result = new List<PatternStats>();
         lock (tenant.Gate)
         {
-            var keys = new HashSet<string>(StringComparer.Ordinal);
+            var shared = new Dictionary<string, int>(StringComparer.Ordinal);
             foreach (var token in tokens)
             {
                 if (tenant.Index.TryGetValue(token, out var matches))
                 {
                     foreach (var key in matches)
                     {
-                        if (keys.Count >= limit)
-                        {
-                            break;
-                        }
-                        keys.Add(key);
+                        shared[key] = shared.GetValueOrDefault(key) + 1;
                     }
                 }
             }
-            result.AddRange(keys.Select(k => tenant.Patterns[k]));
+            IReadOnlyList<PatternStats> result = shared.Where(s => s.Value >= Math.Max(1, minShared))
+                .OrderByDescending(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal)
+                .Take(limit).Select(s => tenant.Patterns[s.Key]).ToList();
+            return Task.FromResult(result);
         }
-        return Task.FromResult<IReadOnlyList<PatternStats>>(result);
     }
 
     /// <inheritdoc />

@@ -112,19 +112,21 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int limit, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int minShared, int limit, CancellationToken cancellationToken = default)
     {
         // Ordered by how many tokens a pattern shares, so a capped set keeps the closest ones.
         await using var command = dataSource.CreateCommand("""
             SELECT pattern::text, attempts, successes, duration_sum, duration_count, cost_sum, cost_count, last_success_id, last_failure_id
-            FROM cm_experience_patterns
-            WHERE tenant_id = $1 AND tokens && $2
-            ORDER BY (SELECT count(*) FROM unnest(tokens) t WHERE t = ANY($2)) DESC
+            FROM (SELECT *, (SELECT count(*) FROM unnest(tokens) t WHERE t = ANY($2)) AS shared
+                  FROM cm_experience_patterns WHERE tenant_id = $1 AND tokens && $2) p
+            WHERE shared >= $4
+            ORDER BY shared DESC, pattern_key
             LIMIT $3
             """);
         command.Parameters.Add(new() { Value = tenantId });
         command.Parameters.Add(new() { Value = tokens.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         command.Parameters.Add(new() { Value = limit });
+        command.Parameters.Add(new() { Value = (long)Math.Max(1, minShared) });
         var result = new List<PatternStats>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
