@@ -1,5 +1,6 @@
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Feedback.Features.Analysis;
+using CloudMemory.Feedback.Features.Erasure;
 using CloudMemory.Feedback.Features.Experiences;
 using CloudMemory.BuildingBlocks.Workflows;
 using CloudMemory.Feedback.Features.Feedback;
@@ -55,6 +56,7 @@ public static class FeedbackServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddSingleton<FeedbackAnalysisService>();
         services.TryAddSingleton<ExperienceService>();
+        services.TryAddSingleton<TraceConversationLookup>();
         services.AddOptions<LearningOptions>().Bind(builder.Configuration.GetSection(LearningOptions.SectionName))
             .Validate(o => o.TrialShare is > 0 and < 1, "TrialShare must be between 0 and 1")
             .Validate(o => o.Alpha is > 0 and < 0.5, "Alpha must be between 0 and 0.5")
@@ -79,7 +81,7 @@ public static class FeedbackServiceCollectionExtensions
         endpoints.MapFeedbackAnalysis();
         endpoints.MapExperienceEndpoints();
         endpoints.MapLearningEndpoints();
-        endpoints.MapConversationErasure<IFeedbackStore>(AppId, Contracts.Erasure.ErasureCountKeys.Feedback, (store, tenant, ids, ct) => store.DeleteConversationsAsync(tenant, ids, ct));
+        endpoints.MapFeedbackErasure();
         return endpoints;
     }
 }

@@ -8,6 +8,7 @@ using CloudMemory.Feedback.Features.Experiences;
 using CloudMemory.Feedback.Features.Feedback;
 using CloudMemory.Feedback.Features.Learning;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace CloudMemory.Benchmarks;
 
@@ -24,6 +25,11 @@ internal static class FeedbackBenchmark
     public static async Task<int> RunAsync(string[] args)
     {
         var quick = args.Contains("--quick");
+        if (Option(args, "--locomo") is { } locomo)
+        {
+            await FeedbackLocomo.RunAsync(locomo, quick, Option(args, "--feedback-weight"));
+            return 0;
+        }
         var alpha = 0.05;
         var realRuns = quick ? 10 : 30;
         // Enough A/A runs that the false-adoption estimate can tell 5% from 10% (at 60 its ±1.96 se was ±5.5 points).
@@ -63,8 +69,46 @@ internal static class FeedbackBenchmark
         Console.WriteLine($"A/A (no strategy better): {aaAdopted}/{aaRuns} adopted = {rate:P1} (±{1.96 * se:P1}), alpha {alpha:P0}, test {new LearningOptions().Test} (one-sided, one look at the horizon)");
         Console.WriteLine($"feedback ingest (validate + score + store, in-memory, one thread): {records / ingest.Elapsed.TotalSeconds:N0} records/s over {records:N0} (includes the simulation's strategy reads and cycles)");
 
-        await ExperienceSearchAsync(quick ? 20_000 : 100_000, quick ? 200 : 1000);
+        var experiences = Option(args, "--experiences") is { } size ? int.Parse(size, CultureInfo.InvariantCulture) : quick ? 20_000 : 100_000;
+        await ExperienceSearchAsync(new InMemoryExperienceStore(), "in-memory", experiences, quick ? 200 : 1000);
+        using var postgres = BenchPostgres.Acquire(Option(args, "--postgres"));
+        if (postgres.ConnectionString is { } connection)
+        {
+            await using var dataSource = new NpgsqlDataSourceBuilder(connection).Build();
+            var feedbackStore = new PostgresFeedbackStore(dataSource);
+            await feedbackStore.InitializeAsync();
+            await PostgresIngestAsync(new FeedbackRecorder(feedbackStore, new NoEvents(), TimeProvider.System), quick ? 5_000 : 20_000, writers: 8);
+            var experienceStore = new PostgresExperienceStore(dataSource);
+            await experienceStore.InitializeAsync();
+            await ExperienceSearchAsync(experienceStore, "PostgreSQL", experiences, quick ? 200 : 1000);
+        }
         return 0;
+    }
+
+    private static string? Option(string[] args, string name)
+    {
+        var index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
+    }
+
+    /// <summary>Feedback ingest into PostgreSQL (validate, score, insert), <paramref name="writers"/> concurrent writers.</summary>
+    private static async Task PostgresIngestAsync(FeedbackRecorder recorder, int count, int writers)
+    {
+        var tenant = "bench-" + Guid.NewGuid().ToString("N")[..8];
+        var next = -1;
+        var watch = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                await recorder.RecordAsync(tenant, new RecordFeedbackRequest($"fb-{i}", new FeedbackTarget("conversation", $"c-{i % 5000}"), Agent, "user", "rating",
+                    JsonSerializer.SerializeToElement(1 + i % 5), i % 3 == 0 ? "too long" : null, i % 7 == 0 ? ["way too long"] : null,
+                    Metrics: new Dictionary<string, double> { ["responseLength"] = 200 + i % 900 }));
+            }
+        })));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"feedback ingest (validate + score + store, PostgreSQL, {writers} writers): {count / watch.Elapsed.TotalSeconds:N0} records/s over {count:N0}"));
     }
 
     /// <summary>One simulated agent: returns whether (and at which cycle) the response_length strategy was adopted.</summary>
@@ -115,9 +159,9 @@ internal static class FeedbackBenchmark
         return (false, 0, null, records);
     }
 
-    private static async Task ExperienceSearchAsync(int count, int searches)
+    private static async Task ExperienceSearchAsync(IExperienceStore store, string storeName, int count, int searches)
     {
-        var store = new InMemoryExperienceStore();
+        var tenant = "bench-" + Guid.NewGuid().ToString("N")[..8];
         var service = new ExperienceService(store, TimeProvider.System);
         var random = new Random(7);
         string[] verbs = ["book", "cancel", "summarize", "translate", "triage", "refund", "schedule", "diagnose", "compare", "explain"];
@@ -131,7 +175,7 @@ internal static class FeedbackBenchmark
         var load = Stopwatch.StartNew();
         for (var i = 0; i < count; i++)
         {
-            await service.RecordAsync("t", new RecordExperienceRequest($"e{i}", null, Make(), new ExecutionResult(random.NextDouble() < 0.7, DurationMs: random.Next(100, 5000))));
+            await service.RecordAsync(tenant, new RecordExperienceRequest($"e{i}", null, Make(), new ExecutionResult(random.NextDouble() < 0.7, DurationMs: random.Next(100, 5000))));
         }
         load.Stop();
         var latencies = new List<double>();
@@ -140,13 +184,13 @@ internal static class FeedbackBenchmark
         {
             var context = Make();
             var watch = Stopwatch.StartNew();
-            var result = await service.SearchAsync("t", new SearchExperiencesRequest(context with { Steps = null, Entities = null }));
+            var result = await service.SearchAsync(tenant, new SearchExperiencesRequest(context with { Steps = null, Entities = null }));
             latencies.Add(watch.Elapsed.TotalMilliseconds);
             found += result.Items.Count > 0 ? 1 : 0;
         }
         latencies.Sort();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"experience search at {count:N0} experiences (in-memory): p50 {latencies[latencies.Count / 2]:0.00} ms, p95 {latencies[(int)(latencies.Count * 0.95)]:0.00} ms over {searches} searches ({found} with results); record {count / load.Elapsed.TotalSeconds:N0}/s"));
+            $"experience search at {count:N0} experiences ({storeName}): p50 {latencies[latencies.Count / 2]:0.00} ms, p95 {latencies[(int)(latencies.Count * 0.95)]:0.00} ms over {searches} searches ({found} with results); record {count / load.Elapsed.TotalSeconds:N0}/s"));
     }
 
     private sealed class SimClock : TimeProvider

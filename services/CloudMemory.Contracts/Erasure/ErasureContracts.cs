@@ -27,6 +27,9 @@ public static class ErasureCountKeys
     /// <summary>Feedback records removed.</summary>
     public const string Feedback = "feedback";
 
+    /// <summary>Experiences (experience database) of erased conversations or users removed.</summary>
+    public const string Experiences = "experiences";
+
     /// <summary>Stored copies of events (the event stream's replay buffer) removed.</summary>
     public const string Events = "events";
 

@@ -18,8 +18,13 @@ public sealed record ExecutionResult(bool? Success, string? TraceId = null, doub
 /// <summary>What the user said about it (rating 1–5 and/or text).</summary>
 public sealed record ExperienceFeedback(double? Rating = null, string? Comment = null, IReadOnlyList<string>? Issues = null);
 
-/// <summary><c>POST /v1/experiences</c>; <c>id</c> makes it idempotent.</summary>
-public sealed record RecordExperienceRequest(string? Id, string? AgentId, TaskContext? TaskContext, ExecutionResult? Result, ExperienceFeedback? Feedback = null);
+/// <summary>
+/// <c>POST /v1/experiences</c>; <c>id</c> makes it idempotent. <c>conversationId</c> and <c>userId</c>
+/// say whose task it was (the conversation is taken from the referenced trace when not given), so
+/// deleting the conversation or erasing the user erases the experience too.
+/// </summary>
+public sealed record RecordExperienceRequest(string? Id, string? AgentId, TaskContext? TaskContext, ExecutionResult? Result, ExperienceFeedback? Feedback = null,
+    string? ConversationId = null, string? UserId = null);
 
 /// <summary>The normalized shape of a task that similar tasks share. <c>key</c> identifies the exact pattern.</summary>
 public sealed record TaskPattern(string Intent, IReadOnlyList<string> Entities, IReadOnlyList<string> Tools, IReadOnlyList<string> Steps, string Key);
@@ -32,7 +37,9 @@ public sealed record Experience(
     ExecutionResult Result,
     ExperienceFeedback? Feedback,
     TaskPattern Pattern,
-    DateTimeOffset RecordedAt);
+    DateTimeOffset RecordedAt,
+    string? ConversationId = null,
+    string? UserId = null);
 
 /// <summary>Running totals of one pattern: the success rate search ranks by.</summary>
 public sealed record PatternStats(

@@ -78,6 +78,19 @@ public abstract class ErasureBehaviour : IDisposable
         (await _client.PostJsonAsync("/v1/feedback", new RecordFeedbackRequest(id, new FeedbackTarget("conversation", conversation), "triage", "user", "rating",
             JsonSerializer.SerializeToElement(4), ConversationId: conversation))).EnsureSuccessStatusCode();
 
+    private static readonly TaskContext BookFlight = new(Intent: "book_flight", Tools: ["search_flights"]);
+
+    private async Task ExperienceAsync(string id, bool success, string? conversation = null, string? user = null, string? traceId = null) =>
+        (await _client.PostJsonAsync("/v1/experiences", new RecordExperienceRequest(id, "travel", BookFlight, new ExecutionResult(success, TraceId: traceId),
+            ConversationId: conversation, UserId: user))).StatusCode.Should().Be(HttpStatusCode.Created);
+
+    /// <summary>The book_flight pattern's totals (attempts, successes), or null when no experience of it is left.</summary>
+    private async Task<(int Attempts, int Successes)?> FlightTotalsAsync()
+    {
+        var found = await (await _client.PostJsonAsync("/v1/experiences/search", new SearchExperiencesRequest(BookFlight))).ReadAsync<SimilarExperiences>();
+        return found.Items.Count == 0 ? null : (found.Items.Single().Attempts, found.Items.Single().Successes);
+    }
+
     [Fact]
     public async Task ListUserSessions_NewestActivityFirst_PagedWithACursor_OnlyThatUserInThisTenant()
     {
@@ -115,6 +128,9 @@ public abstract class ErasureBehaviour : IDisposable
         var unrelated = await MemoryAsync("likes tea", "u1", "kept");
         await SharedContextAsync("sc-gone", "gone");
         await SharedContextAsync("sc-kept", "kept");
+        await ExperienceAsync("exp-gone", success: true, conversation: "gone");
+        await ExperienceAsync("exp-kept", success: false, conversation: "kept");
+        (await FlightTotalsAsync()).Should().Be((2, 1));
 
         var replay = _factory.Services.GetRequiredService<EventReplayBuffer>();
         replay.After(_tenant, "").Events.Should().Contain(e => EventReplayBuffer.DataProperty(e, "conversationId") == "gone");
@@ -131,12 +147,14 @@ public abstract class ErasureBehaviour : IDisposable
         (await ListAsync("u1")).Items.Select(s => s.ConversationId).Should().Equal("kept");
         (await SharedContextStatusAsync("sc-gone")).Should().Be(HttpStatusCode.NotFound, "a shared context created from the conversation holds its fields");
         (await SharedContextStatusAsync("sc-kept")).Should().Be(HttpStatusCode.OK);
+        (await FlightTotalsAsync()).Should().Be((1, 0), "the experience recorded in the conversation is gone and its pattern's success rate recounted without it");
         (await (await _client.DeleteAsync("/v1/sessions/gone")).ProblemAsync(404)).GetProperty("code").GetString().Should().Be("session-not-found");
 
         var audit = await (await _client.GetAsync("/v1/agents/cloudmemory-erasure/actions")).ReadAsync<JsonElement>();
         var step = audit.GetProperty("actions").EnumerateArray().Single(a => a.GetProperty("name").GetString() == "delete-conversation");
         var trace = await (await _client.GetAsync($"/v1/traces/{step.GetProperty("traceId").GetString()}")).Content.ReadAsStringAsync();
-        trace.Should().Contain("\"conversationId\":\"gone\"", "the audit names what was deleted").And.Contain("\"messages\":4", "and how much (3 turns + 1 checkpoint)");
+        trace.Should().Contain("\"conversationId\":\"gone\"", "the audit names what was deleted").And.Contain("\"messages\":4", "and how much (3 turns + 1 checkpoint)")
+            .And.Contain("\"experiences\":1");
     }
 
     [Fact]
@@ -154,6 +172,9 @@ public abstract class ErasureBehaviour : IDisposable
         await FeedbackAsync("fb-2", "u2-a");
         await SharedContextAsync("sc-u1", "u1-a");
         await SharedContextAsync("sc-u2", "u2-a");
+        await ExperienceAsync("exp-user", success: true, user: "u1");
+        await ExperienceAsync("exp-trace", success: true, traceId: "tr-1"); // its conversation (u1-a) is taken from the trace
+        await ExperienceAsync("exp-u2", success: false, conversation: "u2-a");
         var report = await (await _client.DeleteAsync("/v1/users/u1")).ReadAsync<ErasureReport>();
 
         report.UserId.Should().Be("u1");
@@ -163,6 +184,8 @@ public abstract class ErasureBehaviour : IDisposable
         report.Counts[ErasureCountKeys.Traces].Should().Be(1);
         report.Counts[ErasureCountKeys.Feedback].Should().Be(1);
         report.Counts[ErasureCountKeys.SharedContexts].Should().Be(1);
+        report.Counts[ErasureCountKeys.Experiences].Should().Be(2, "the one recorded for the user and the one whose trace belongs to the user's conversation");
+        report.Services["feedback"][ErasureCountKeys.Experiences].Should().Be(2);
         report.Counts[ErasureCountKeys.Events].Should().BeGreaterThan(0, "the replay buffer held the user's turn events");
         report.Services.Keys.Should().BeEquivalentTo(["session", "context", "trace", "feedback"]);
 
@@ -178,6 +201,7 @@ public abstract class ErasureBehaviour : IDisposable
         (await ListAsync("u2")).Items.Select(s => s.ConversationId).Should().Equal("u2-a");
         (await SharedContextStatusAsync("sc-u1")).Should().Be(HttpStatusCode.NotFound);
         (await SharedContextStatusAsync("sc-u2")).Should().Be(HttpStatusCode.OK);
+        (await FlightTotalsAsync()).Should().Be((1, 0), "only u2's experience is left");
 
         var again = await (await _client.DeleteAsync("/v1/users/u1")).ReadAsync<ErasureReport>();
         again.Counts.Values.Should().AllSatisfy(v => v.Should().Be(0), "a repeated erasure finds nothing left");

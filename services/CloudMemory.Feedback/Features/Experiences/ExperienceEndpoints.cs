@@ -43,7 +43,9 @@ public sealed class ExperienceService(IExperienceStore store, TimeProvider time)
             throw new ProblemException(400, "invalid-rating", "'feedback.rating' must be 1..5.");
         }
         var agentId = request.AgentId is null ? null : Ids.Require(request.AgentId, "agentId");
-        var experience = new Experience(id, agentId, context, result, request.Feedback, TaskPatterns.Extract(context), time.GetUtcNow());
+        var conversationId = request.ConversationId is null ? null : Ids.Require(request.ConversationId, "conversationId");
+        var userId = request.UserId is null ? null : Ids.Require(request.UserId, "userId");
+        var experience = new Experience(id, agentId, context, result, request.Feedback, TaskPatterns.Extract(context), time.GetUtcNow(), conversationId, userId);
         return await store.InsertIfAbsentAsync(tenantId, experience, cancellationToken);
     }
 
@@ -67,7 +69,8 @@ public sealed class ExperienceService(IExperienceStore store, TimeProvider time)
             throw new ProblemException(400, "invalid-top-k", $"'topK' must be 1..{MaxTopK}.");
         }
         var query = TaskPatterns.Extract(context);
-        var candidates = await store.FindCandidatesAsync(tenantId, TaskPatterns.Tokens(query), MaxCandidates, cancellationToken);
+        var (tokens, minShared) = TaskPatterns.CandidateFilter(query, minSimilarity);
+        var candidates = await store.FindCandidatesAsync(tenantId, tokens, minShared, MaxCandidates, cancellationToken);
         var ranked = new List<(PatternStats Stats, double Similarity, PatternMatch Match, double Rate, double Score)>();
         foreach (var candidate in candidates)
         {
@@ -126,8 +129,13 @@ public static class ExperienceEndpoints
     }
 
     /// <summary><c>POST /v1/experiences</c>: 201 new, 200 when the id exists.</summary>
-    public static async Task<Results<Created<Experience>, Ok<Experience>>> RecordAsync(HttpContext http, RecordExperienceRequest? request, ExperienceService experiences, CancellationToken cancellationToken)
+    public static async Task<Results<Created<Experience>, Ok<Experience>>> RecordAsync(HttpContext http, RecordExperienceRequest? request, ExperienceService experiences,
+        TraceConversationLookup traces, CancellationToken cancellationToken)
     {
+        if (request is { ConversationId: null, Result.TraceId: { } traceId })
+        {
+            request = request with { ConversationId = await traces.FindAsync(http, traceId, cancellationToken) };
+        }
         var (experience, created) = await experiences.RecordAsync(Tenant.From(http), request, cancellationToken);
         return created ? TypedResults.Created($"/v1/experiences/{experience.Id}", experience) : TypedResults.Ok(experience);
     }

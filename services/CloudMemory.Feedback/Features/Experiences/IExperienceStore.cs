@@ -16,9 +16,19 @@ public interface IExperienceStore
     /// </summary>
     Task<(Experience Experience, bool Created)> InsertIfAbsentAsync(string tenantId, Experience experience, CancellationToken cancellationToken = default);
 
-    /// <summary>Patterns sharing at least one index token with <paramref name="tokens"/> (at most <paramref name="limit"/>).</summary>
-    Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int limit, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Patterns sharing at least <paramref name="minShared"/> (at least 1) index tokens with
+    /// <paramref name="tokens"/>, those sharing most first (at most <paramref name="limit"/>).
+    /// </summary>
+    Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int minShared, int limit, CancellationToken cancellationToken = default);
 
     /// <summary>The experiences among <paramref name="ids"/> (any order).</summary>
     Task<IReadOnlyList<Experience>> GetManyAsync(string tenantId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Erasure: deletes the experiences of the named conversations and, when <paramref name="userId"/>
+    /// is given, of that user; their patterns' totals are recounted from what is left (a pattern with
+    /// nothing left is removed). Returns how many experiences were deleted.
+    /// </summary>
+    Task<long> DeleteAsync(string tenantId, IReadOnlyCollection<string> conversationIds, string? userId, CancellationToken cancellationToken = default);
 }

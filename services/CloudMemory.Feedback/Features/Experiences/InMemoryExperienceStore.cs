@@ -41,33 +41,30 @@ public sealed class InMemoryExperienceStore : IExperienceStore
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int limit, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int minShared, int limit, CancellationToken cancellationToken = default)
     {
         if (!_tenants.TryGetValue(tenantId, out var tenant))
         {
             return Task.FromResult<IReadOnlyList<PatternStats>>([]);
         }
-        var result = new List<PatternStats>();
         lock (tenant.Gate)
         {
-            var keys = new HashSet<string>(StringComparer.Ordinal);
+            var shared = new Dictionary<string, int>(StringComparer.Ordinal);
             foreach (var token in tokens)
             {
                 if (tenant.Index.TryGetValue(token, out var matches))
                 {
                     foreach (var key in matches)
                     {
-                        if (keys.Count >= limit)
-                        {
-                            break;
-                        }
-                        keys.Add(key);
+                        shared[key] = shared.GetValueOrDefault(key) + 1;
                     }
                 }
             }
-            result.AddRange(keys.Select(k => tenant.Patterns[k]));
+            IReadOnlyList<PatternStats> result = shared.Where(s => s.Value >= Math.Max(1, minShared))
+                .OrderByDescending(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal)
+                .Take(limit).Select(s => tenant.Patterns[s.Key]).ToList();
+            return Task.FromResult(result);
         }
-        return Task.FromResult<IReadOnlyList<PatternStats>>(result);
     }
 
     /// <inheritdoc />
@@ -80,6 +77,47 @@ public sealed class InMemoryExperienceStore : IExperienceStore
         lock (tenant.Gate)
         {
             return Task.FromResult<IReadOnlyList<Experience>>(ids.Select(id => tenant.Experiences.GetValueOrDefault(id)).OfType<Experience>().ToList());
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<long> DeleteAsync(string tenantId, IReadOnlyCollection<string> conversationIds, string? userId, CancellationToken cancellationToken = default)
+    {
+        var conversations = conversationIds.ToHashSet(StringComparer.Ordinal);
+        if ((conversations.Count == 0 && userId is null) || !_tenants.TryGetValue(tenantId, out var tenant))
+        {
+            return Task.FromResult(0L);
+        }
+        lock (tenant.Gate)
+        {
+            var doomed = tenant.Experiences.Values
+                .Where(e => (e.ConversationId is { } c && conversations.Contains(c)) || (userId is not null && e.UserId == userId))
+                .ToList();
+            foreach (var experience in doomed)
+            {
+                tenant.Experiences.Remove(experience.Id);
+            }
+            var touched = doomed.Select(e => e.Pattern.Key).ToHashSet(StringComparer.Ordinal);
+            var remaining = tenant.Experiences.Values.Where(e => touched.Contains(e.Pattern.Key)).ToLookup(e => e.Pattern.Key, StringComparer.Ordinal);
+            foreach (var key in touched)
+            {
+                var pattern = tenant.Patterns[key].Pattern;
+                var left = remaining[key].OrderBy(e => e.RecordedAt).ToList();
+                if (left.Count == 0)
+                {
+                    tenant.Patterns.Remove(key);
+                    foreach (var token in TaskPatterns.Tokens(pattern))
+                    {
+                        if (tenant.Index.TryGetValue(token, out var keys) && keys.Remove(key) && keys.Count == 0)
+                        {
+                            tenant.Index.Remove(token);
+                        }
+                    }
+                    continue;
+                }
+                tenant.Patterns[key] = left.Aggregate(new PatternStats(pattern, 0, 0, 0, 0, 0, 0, null, null), Add);
+            }
+            return Task.FromResult((long)doomed.Count);
         }
     }
 

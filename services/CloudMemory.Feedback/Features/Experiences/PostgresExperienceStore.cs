@@ -40,7 +40,28 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
                 last_success_id text,
                 last_failure_id text,
                 PRIMARY KEY (tenant_id, pattern_key));
-            CREATE INDEX IF NOT EXISTS cm_experience_patterns_tokens ON cm_experience_patterns USING gin (tokens);
+            -- Columns and indexes are added only when missing: ALTER TABLE and CREATE INDEX IF NOT EXISTS
+            -- take table locks at every start of another host, even when there is nothing to do.
+            DO $$ BEGIN
+                IF to_regclass('cm_experience_patterns_tokens') IS NULL THEN
+                    CREATE INDEX cm_experience_patterns_tokens ON cm_experience_patterns USING gin (tokens);
+                END IF;
+                -- Whose task it was (erasure of a conversation or a user).
+                IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                               WHERE table_schema = current_schema() AND table_name = 'cm_experiences' AND column_name = 'conversation_id') THEN
+                    ALTER TABLE cm_experiences ADD COLUMN conversation_id text, ADD COLUMN user_id text;
+                END IF;
+                IF to_regclass('cm_experiences_conversation') IS NULL THEN
+                    CREATE INDEX cm_experiences_conversation ON cm_experiences (tenant_id, conversation_id) WHERE conversation_id IS NOT NULL;
+                END IF;
+                IF to_regclass('cm_experiences_user') IS NULL THEN
+                    CREATE INDEX cm_experiences_user ON cm_experiences (tenant_id, user_id) WHERE user_id IS NOT NULL;
+                END IF;
+                -- A pattern's experiences, to recount its totals after an erasure.
+                IF to_regclass('cm_experiences_pattern') IS NULL THEN
+                    CREATE INDEX cm_experiences_pattern ON cm_experiences (tenant_id, pattern_key);
+                END IF;
+            END $$;
             """);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
@@ -51,8 +72,8 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
         var success = experience.Result.Success == true;
         await using var command = dataSource.CreateCommand("""
             WITH inserted AS (
-                INSERT INTO cm_experiences (tenant_id, id, pattern_key, agent_id, success, recorded_at, doc)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                INSERT INTO cm_experiences (tenant_id, id, pattern_key, agent_id, success, recorded_at, doc, conversation_id, user_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $12, $13)
                 ON CONFLICT (tenant_id, id) DO NOTHING
                 RETURNING id)
             INSERT INTO cm_experience_patterns AS p (tenant_id, pattern_key, pattern, tokens, attempts, successes, duration_sum, duration_count, cost_sum, cost_count, last_success_id, last_failure_id)
@@ -80,6 +101,8 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
         command.Parameters.Add(new() { Value = TaskPatterns.Tokens(experience.Pattern).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         command.Parameters.Add(new() { Value = (object?)experience.Result.DurationMs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
         command.Parameters.Add(new() { Value = (object?)experience.Result.Cost ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
+        command.Parameters.Add(new() { Value = (object?)experience.ConversationId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new() { Value = (object?)experience.UserId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         if (await command.ExecuteNonQueryAsync(cancellationToken) == 1)
         {
             return (experience, true);
@@ -89,19 +112,21 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int limit, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int minShared, int limit, CancellationToken cancellationToken = default)
     {
         // Ordered by how many tokens a pattern shares, so a capped set keeps the closest ones.
         await using var command = dataSource.CreateCommand("""
             SELECT pattern::text, attempts, successes, duration_sum, duration_count, cost_sum, cost_count, last_success_id, last_failure_id
-            FROM cm_experience_patterns
-            WHERE tenant_id = $1 AND tokens && $2
-            ORDER BY (SELECT count(*) FROM unnest(tokens) t WHERE t = ANY($2)) DESC
+            FROM (SELECT *, (SELECT count(*) FROM unnest(tokens) t WHERE t = ANY($2)) AS shared
+                  FROM cm_experience_patterns WHERE tenant_id = $1 AND tokens && $2) p
+            WHERE shared >= $4
+            ORDER BY shared DESC, pattern_key
             LIMIT $3
             """);
         command.Parameters.Add(new() { Value = tenantId });
         command.Parameters.Add(new() { Value = tokens.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         command.Parameters.Add(new() { Value = limit });
+        command.Parameters.Add(new() { Value = (long)Math.Max(1, minShared) });
         var result = new List<PatternStats>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -130,5 +155,76 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
             result.Add(JsonSerializer.Deserialize<Experience>(reader.GetString(0), ContractsJson.Options)!);
         }
         return result;
+    }
+
+    /// <inheritdoc />
+    public async Task<long> DeleteAsync(string tenantId, IReadOnlyCollection<string> conversationIds, string? userId, CancellationToken cancellationToken = default)
+    {
+        if (conversationIds.Count == 0 && userId is null)
+        {
+            return 0;
+        }
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        long deleted = 0;
+        await using (var delete = new NpgsqlCommand("""
+            DELETE FROM cm_experiences
+            WHERE tenant_id = $1 AND (conversation_id = ANY($2) OR ($3::text IS NOT NULL AND user_id = $3))
+            RETURNING pattern_key
+            """, connection, transaction))
+        {
+            delete.Parameters.Add(new() { Value = tenantId });
+            delete.Parameters.Add(new() { Value = conversationIds.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            delete.Parameters.Add(new() { Value = (object?)userId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                keys.Add(reader.GetString(0));
+                deleted++;
+            }
+        }
+        if (keys.Count > 0)
+        {
+            // The patterns' rows are locked first (in key order), so the recount below, a new statement
+            // with a new snapshot, sees every experience committed before it and a concurrent insert
+            // that waits for the lock adds itself to the recounted totals afterwards.
+            await using var batch = new NpgsqlBatch(connection, transaction)
+            {
+                BatchCommands =
+                {
+                    new("SELECT 1 FROM cm_experience_patterns WHERE tenant_id = $1 AND pattern_key = ANY($2) ORDER BY pattern_key FOR UPDATE"),
+                    new("""
+                        UPDATE cm_experience_patterns p SET
+                            attempts = a.attempts, successes = a.successes,
+                            duration_sum = a.duration_sum, duration_count = a.duration_count,
+                            cost_sum = a.cost_sum, cost_count = a.cost_count,
+                            last_success_id = a.last_success_id, last_failure_id = a.last_failure_id
+                        FROM (SELECT pattern_key, count(*)::int AS attempts, count(*) FILTER (WHERE success)::int AS successes,
+                                     coalesce(sum((doc->'result'->>'durationMs')::double precision), 0) AS duration_sum,
+                                     count((doc->'result'->>'durationMs')::double precision)::int AS duration_count,
+                                     coalesce(sum((doc->'result'->>'cost')::double precision), 0) AS cost_sum,
+                                     count((doc->'result'->>'cost')::double precision)::int AS cost_count,
+                                     (array_agg(id ORDER BY recorded_at DESC, id DESC) FILTER (WHERE success))[1] AS last_success_id,
+                                     (array_agg(id ORDER BY recorded_at DESC, id DESC) FILTER (WHERE NOT success))[1] AS last_failure_id
+                              FROM cm_experiences WHERE tenant_id = $1 AND pattern_key = ANY($2) GROUP BY pattern_key) a
+                        WHERE p.tenant_id = $1 AND p.pattern_key = a.pattern_key
+                        """),
+                    new("""
+                        DELETE FROM cm_experience_patterns p
+                        WHERE p.tenant_id = $1 AND p.pattern_key = ANY($2)
+                          AND NOT EXISTS (SELECT 1 FROM cm_experiences e WHERE e.tenant_id = $1 AND e.pattern_key = p.pattern_key)
+                        """),
+                },
+            };
+            foreach (var command in batch.BatchCommands)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = tenantId });
+                command.Parameters.Add(new NpgsqlParameter { Value = keys.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            }
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return deleted;
     }
 }

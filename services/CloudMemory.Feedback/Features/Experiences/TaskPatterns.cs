@@ -59,6 +59,32 @@ public static class TaskPatterns
         return tokens.Distinct(StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>
+    /// The index tokens a candidate must share, and how many of them, to possibly reach
+    /// <paramref name="minSimilarity"/>. When the query's other parts cannot reach it without the
+    /// intent, a candidate must share intent words: only the intent tokens count, and a candidate
+    /// sharing m of the query's q intent words has an intent Jaccard of at most m / q, so it needs
+    /// m ≥ q × (the intent score the threshold requires). Otherwise every token counts, one suffices.
+    /// </summary>
+    public static (IReadOnlyList<string> Tokens, int MinShared) CandidateFilter(TaskPattern query, double minSimilarity)
+    {
+        var all = Tokens(query);
+        var words = query.Intent.Split('_', StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).Count();
+        if (words == 0)
+        {
+            return (all, 1);
+        }
+        var total = IntentWeight + (query.Entities.Count > 0 ? EntityWeight : 0) + (query.Tools.Count > 0 ? ToolWeight : 0) + (query.Steps.Count > 0 ? StepWeight : 0);
+        // The intent score needed with every other part perfect (a small margin for the 4-decimal rounding of similarities).
+        var needed = (minSimilarity * total - (total - IntentWeight)) / IntentWeight - 1e-3;
+        if (needed <= 0)
+        {
+            return (all, 1);
+        }
+        var intentTokens = all.Where(t => t.StartsWith("i:", StringComparison.Ordinal) || t.StartsWith("w:", StringComparison.Ordinal)).ToList();
+        return (intentTokens, Math.Max(1, (int)Math.Ceiling(needed * words - 1e-9)));
+    }
+
     /// <summary>How alike <paramref name="candidate"/> is to <paramref name="query"/>, in [0, 1], part by part.</summary>
     public static (double Similarity, PatternMatch Match) Compare(TaskPattern query, TaskPattern candidate)
     {

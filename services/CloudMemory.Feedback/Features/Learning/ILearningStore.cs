@@ -22,6 +22,13 @@ public interface ILearningStore
     /// <summary>The cycle, or null.</summary>
     Task<LearningCycle?> GetCycleAsync(string tenantId, string cycleId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Holds the agent's learning-cycle lock until the result is disposed, waiting while another
+    /// holder (in this process or, on PostgreSQL, in any process on the same database) has it: one
+    /// cycle per agent at a time. A holder that dies releases it (PostgreSQL session lock).
+    /// </summary>
+    Task<IAsyncDisposable> LockAgentAsync(string tenantId, string agentId, CancellationToken cancellationToken = default);
+
     /// <summary>Cycles newest first (of one agent when given).</summary>
     Task<IReadOnlyList<LearningCycle>> ListCyclesAsync(string tenantId, string? agentId, int limit, CancellationToken cancellationToken = default);
 }

@@ -7,9 +7,32 @@ namespace CloudMemory.Feedback.Features.Learning;
 public sealed class InMemoryLearningStore : ILearningStore
 {
     private readonly ConcurrentDictionary<string, Tenant> _tenants = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string, string), SemaphoreSlim> _agentLocks = new();
 
     /// <inheritdoc />
     public Task InitializeAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public async Task<IAsyncDisposable> LockAgentAsync(string tenantId, string agentId, CancellationToken cancellationToken = default)
+    {
+        var gate = _agentLocks.GetOrAdd((tenantId, agentId), _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken);
+        return new Held(gate);
+    }
+
+    private sealed class Held(SemaphoreSlim gate) : IAsyncDisposable
+    {
+        private int _released;
+
+        public ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                gate.Release();
+            }
+            return ValueTask.CompletedTask;
+        }
+    }
 
     /// <inheritdoc />
     public Task UpsertStrategyAsync(string tenantId, Strategy strategy, CancellationToken cancellationToken = default)

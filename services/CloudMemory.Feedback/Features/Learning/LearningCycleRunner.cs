@@ -11,7 +11,11 @@ namespace CloudMemory.Feedback.Features.Learning;
 
 /// <summary>
 /// Starts learning cycles through the workflow runner port and waits for them. Cycles of one agent
-/// run one at a time in this process (a second request waits for the first).
+/// run one at a time: in this process (a second request waits for the first) and, on PostgreSQL,
+/// across every process on the database (<see cref="ILearningStore.LockAgentAsync"/>). The
+/// deterministic workflow instance id only keeps one cycle key from running twice on a durable
+/// runtime; it does not keep two keys (a scheduled and an on-demand cycle, or two replicas'
+/// embedded runners) apart, and in embedded mode each process has a runner of its own.
 /// </summary>
 public sealed class LearningCycleRunner(IWorkflowClient workflows, ILearningStore store, TimeProvider time)
 {
@@ -32,6 +36,7 @@ public sealed class LearningCycleRunner(IWorkflowClient workflows, ILearningStor
         await gate.WaitAsync(cancellationToken);
         try
         {
+            await using var held = await store.LockAgentAsync(tenantId, agentId, cancellationToken);
             if (await store.GetCycleAsync(tenantId, id, cancellationToken) is { } existing)
             {
                 return (existing, false);

@@ -35,6 +35,59 @@ public sealed class PostgresLearningStore(NpgsqlDataSource dataSource) : ILearni
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// A session-level advisory lock on a connection of its own, held for the cycle: every process on
+    /// the database waits for it; if the holder dies, its connection closes and the lock goes with it
+    /// (no lease to expire). Unrelated agents whose keys collide on the 32-bit hash merely take turns.
+    /// </remarks>
+    public async Task<IAsyncDisposable> LockAgentAsync(string tenantId, string agentId, CancellationToken cancellationToken = default)
+    {
+        var key = $"{tenantId.Length}:{tenantId}:{agentId}";
+        var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            await using var command = new NpgsqlCommand("SELECT pg_advisory_lock($1, hashtext($2))", connection);
+            command.Parameters.Add(new() { Value = AgentLockSpace });
+            command.Parameters.Add(new() { Value = key });
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            return new AgentLock(connection, key);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    // The first key of the learning-cycle advisory locks (the schema migrations use 7301101–7301103 alone).
+    private const int AgentLockSpace = 7301104;
+
+    private sealed class AgentLock(NpgsqlConnection connection, string key) : IAsyncDisposable
+    {
+        private int _released;
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _released, 1) != 0)
+            {
+                return;
+            }
+            try
+            {
+                await using var command = new NpgsqlCommand("SELECT pg_advisory_unlock($1, hashtext($2))", connection);
+                command.Parameters.Add(new() { Value = AgentLockSpace });
+                command.Parameters.Add(new() { Value = key });
+                await command.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+            finally
+            {
+                // Returned to the pool, the connection is reset (DISCARD ALL), which drops the lock even if the unlock failed.
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
+    /// <inheritdoc />
     public async Task UpsertStrategyAsync(string tenantId, Strategy strategy, CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand("""

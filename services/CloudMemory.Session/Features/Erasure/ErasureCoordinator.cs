@@ -47,6 +47,8 @@ public sealed class ErasureCoordinator(
         }
         var counts = new Dictionary<string, long>();
         Add(counts, await CallAsync(http, tenant, "context", new ErasureRequest(null, [conversationId]), ct));
+        // The feedback on the conversation and the experiences recorded in it (the feedback app's part).
+        Add(counts, await CallAsync(http, tenant, "feedback", new ErasureRequest(null, [conversationId]), ct));
         counts[ErasureCountKeys.SharedContexts] = await DeleteSharedContextsAsync(tenant, conversationId, ct);
         var deleted = await DeleteInActorAsync(tenant, conversationId, ct);
         AddDeletion(counts, deleted);
