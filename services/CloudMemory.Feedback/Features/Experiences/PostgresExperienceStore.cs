@@ -1,8 +1,9 @@
 using System.Text.Json;
+using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Contracts.Feedback;
 using CloudMemory.Contracts;
 using Npgsql;
 using NpgsqlTypes;
-using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Features.Experiences;
 
@@ -15,7 +16,7 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
     /// <inheritdoc />
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand("""
+        await dataSource.ApplyAsync("experiences", 1, """
             SELECT pg_advisory_xact_lock(7301102);
             CREATE TABLE IF NOT EXISTS cm_experiences (
                 tenant_id text NOT NULL,
@@ -62,8 +63,7 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
                     CREATE INDEX cm_experiences_pattern ON cm_experiences (tenant_id, pattern_key);
                 END IF;
             END $$;
-            """);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+            """, cancellationToken);
     }
 
     /// <inheritdoc />

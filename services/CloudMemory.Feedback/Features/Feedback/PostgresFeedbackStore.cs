@@ -1,7 +1,8 @@
-using System.Text;
 using System.Text.Json;
-using CloudMemory.Contracts;
+using System.Text;
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Feedback;
+using CloudMemory.Contracts;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -16,7 +17,7 @@ public sealed class PostgresFeedbackStore(NpgsqlDataSource dataSource) : IFeedba
     /// <inheritdoc />
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand("""
+        await dataSource.ApplyAsync("feedback", 1, """
             SELECT pg_advisory_xact_lock(7301101);
             CREATE TABLE IF NOT EXISTS cm_feedback (
                 tenant_id text NOT NULL,
@@ -42,8 +43,7 @@ public sealed class PostgresFeedbackStore(NpgsqlDataSource dataSource) : IFeedba
                 name text NOT NULL,
                 doc jsonb NOT NULL,
                 PRIMARY KEY (tenant_id, name));
-            """);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+            """, cancellationToken);
     }
 
     /// <inheritdoc />

@@ -1,8 +1,9 @@
 using System.Text.Json;
+using CloudMemory.BuildingBlocks.Hosting;
+using CloudMemory.Contracts.Feedback;
 using CloudMemory.Contracts;
 using Npgsql;
 using NpgsqlTypes;
-using CloudMemory.Contracts.Feedback;
 
 namespace CloudMemory.Feedback.Features.Learning;
 
@@ -12,7 +13,7 @@ public sealed class PostgresLearningStore(NpgsqlDataSource dataSource) : ILearni
     /// <inheritdoc />
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand("""
+        await dataSource.ApplyAsync("learning", 1, """
             SELECT pg_advisory_xact_lock(7301103);
             CREATE TABLE IF NOT EXISTS cm_strategies (
                 tenant_id text NOT NULL,
@@ -30,8 +31,7 @@ public sealed class PostgresLearningStore(NpgsqlDataSource dataSource) : ILearni
                 doc jsonb NOT NULL,
                 PRIMARY KEY (tenant_id, id));
             CREATE INDEX IF NOT EXISTS cm_learning_cycles_agent ON cm_learning_cycles (tenant_id, agent_id, seq DESC);
-            """);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+            """, cancellationToken);
     }
 
     /// <inheritdoc />
