@@ -43,7 +43,15 @@ public sealed class StandaloneAppTests(DashboardFixture fixture)
         {
             _api = api;
             UseKestrel(0);
-            StartServer();
+            DashboardHost.Starting.Wait();
+            try
+            {
+                StartServer();
+            }
+            finally
+            {
+                DashboardHost.Starting.Release();
+            }
             var address = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             BaseUrl = new Uri(address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + "/");
         }

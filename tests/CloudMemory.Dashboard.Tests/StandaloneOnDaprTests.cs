@@ -63,20 +63,20 @@ public sealed class StandaloneOnDaprTests(DashboardFixture fixture)
         new(System.Text.Json.JsonSerializer.Serialize(body), System.Text.Encoding.UTF8, "application/json");
 
     // As services/CloudMemory.{App}/Program.cs composes its app.
-    private static Task<DaprTestApp> StartAppAsync(FakeDaprSidecar sidecar, string appId, Dictionary<string, string?> settings,
-        Action<WebApplicationBuilder> addServices, Action<WebApplication> mapEndpoints) =>
-        DaprTestApp.StartAsync(new ManualTimeProvider(), builder =>
+    // (Built one at a time with the suite's other hosts: see DashboardHost.Starting.)
+    private static async Task<DaprTestApp> StartAppAsync(FakeDaprSidecar sidecar, string appId, Dictionary<string, string?> settings,
+        Action<WebApplicationBuilder> addServices, Action<WebApplication> mapEndpoints)
+    {
+        await DashboardHost.Starting.WaitAsync();
+        try
         {
-            builder.AddServiceDefaults();
-            builder.AddCloudMemoryRuntime();
-            addServices(builder);
-        }, app =>
+            return await DaprTestApp.StartServiceAsync(new ManualTimeProvider(), appId, addServices, mapEndpoints, settings, sidecar);
+        }
+        finally
         {
-            app.UseServiceDefaults();
-            app.MapDefaultEndpoints();
-            app.MapCloudMemoryRuntime();
-            mapEndpoints(app);
-        }, appId, settings, sidecar);
+            DashboardHost.Starting.Release();
+        }
+    }
 
     /// <summary>Dashboard.App whose API client sends each call to the Dapr app that serves it.</summary>
     private sealed class DashboardOverRouter : WebApplicationFactory<CloudMemory.Dashboard.App.Program>
@@ -87,7 +87,15 @@ public sealed class StandaloneOnDaprTests(DashboardFixture fixture)
         {
             _apps = apps;
             UseKestrel(0);
-            StartServer();
+            DashboardHost.Starting.Wait();
+            try
+            {
+                StartServer();
+            }
+            finally
+            {
+                DashboardHost.Starting.Release();
+            }
             var address = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             BaseUrl = new Uri(address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + "/");
         }

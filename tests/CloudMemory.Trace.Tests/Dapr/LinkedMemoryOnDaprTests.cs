@@ -35,18 +35,7 @@ public abstract class LinkedMemoryOnDaprBehaviour(StoreKind kind) : LinkedMemory
     }
 
     private Task<DaprTestApp> StartAppAsync(string appId, Dictionary<string, string?> settings, Action<WebApplicationBuilder> addServices, Action<WebApplication> map) =>
-        DaprTestApp.StartAsync(new ManualTimeProvider(), builder =>
-        {
-            builder.AddServiceDefaults();
-            builder.AddCloudMemoryRuntime();
-            addServices(builder);
-        }, app =>
-        {
-            app.UseServiceDefaults();
-            app.MapDefaultEndpoints();
-            app.MapCloudMemoryRuntime();
-            map(app);
-        }, appId, settings, _sidecar);
+        DaprTestApp.StartServiceAsync(new ManualTimeProvider(), appId, addServices, map, settings, _sidecar);
 
     protected override HttpClient Client(string tenant)
     {
