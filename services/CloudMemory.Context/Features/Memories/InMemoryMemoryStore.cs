@@ -90,38 +90,21 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     /// <inheritdoc />
     public Task<bool> UpsertAsync(MemoryEntry entry, string contentHash, CancellationToken cancellationToken = default)
     {
-        EvictExpiredWhenFull(entry);
-        var p = PartitionOf(entry.TenantId);
-        p.Lock.EnterWriteLock();
-        try
-        {
-            return Task.FromResult(p.Upsert(entry, contentHash));
-        }
-        finally
-        {
-            p.Lock.ExitWriteLock();
-        }
+        return Task.FromResult(WriteEvictingWhenFull(entry, p => p.Upsert(entry, contentHash)));
     }
 
     /// <inheritdoc />
     public Task<(MemoryEntry Entry, bool Created)> InsertIfAbsentAsync(MemoryEntry entry, string contentHash, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
-        EvictExpiredWhenFull(entry);
-        var p = PartitionOf(entry.TenantId);
-        p.Lock.EnterWriteLock();
-        try
+        return Task.FromResult(WriteEvictingWhenFull(entry, p =>
         {
             if (p.Entries.TryGetValue(entry.Id, out var existing) && !IsExpired(existing.Entry, now))
             {
-                return Task.FromResult((existing.Entry, false));
+                return (existing.Entry, false);
             }
             p.Upsert(entry, contentHash);
-            return Task.FromResult((entry, true));
-        }
-        finally
-        {
-            p.Lock.ExitWriteLock();
-        }
+            return (entry, true);
+        }));
     }
 
     /// <inheritdoc />
@@ -624,21 +607,50 @@ public sealed class InMemoryMemoryStore : IMemoryStore
 
     private Partition PartitionOf(string tenantId) => _partitions.GetOrAdd(tenantId, _ => new Partition(IndexOptions, _budget));
 
-    // Near the cap, expired entries (invisible to reads already) are removed to make room; one
-    // partition lock at a time, and at most once per EvictionInterval so a full store refuses
+    // A write the cap refuses changes nothing; expired entries (invisible to reads already) are then
+    // removed to make room and the write is tried once more. The scan takes one partition lock at a
+    // time and runs at most once per EvictionInterval, so a store full of live entries refuses
     // writes cheaply instead of rescanning on each.
-    private void EvictExpiredWhenFull(MemoryEntry incoming)
+    private T WriteEvictingWhenFull<T>(MemoryEntry entry, Func<Partition, T> write)
     {
-        if (_budget.Max == long.MaxValue || EstimatedBytes + CostOf(incoming, 0) <= _budget.Max)
+        var p = PartitionOf(entry.TenantId);
+        try
         {
-            return;
+            return Locked(p, write);
         }
+        catch (ProblemException refused) when (refused.Status == 507)
+        {
+            // Not in the filter: it runs before the partition lock is released.
+            if (!EvictExpired())
+            {
+                throw;
+            }
+            return Locked(p, write);
+        }
+
+        static T Locked(Partition p, Func<Partition, T> write)
+        {
+            p.Lock.EnterWriteLock();
+            try
+            {
+                return write(p);
+            }
+            finally
+            {
+                p.Lock.ExitWriteLock();
+            }
+        }
+    }
+
+    private bool EvictExpired()
+    {
         var now = Time.GetUtcNow();
         var last = Interlocked.Read(ref _lastEvictionTicks);
         if (now.UtcTicks - last < EvictionInterval.Ticks || Interlocked.CompareExchange(ref _lastEvictionTicks, now.UtcTicks, last) != last)
         {
-            return;
+            return false;
         }
+        var evicted = false;
         foreach (var p in _partitions.Values)
         {
             p.Lock.EnterWriteLock();
@@ -646,7 +658,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             {
                 foreach (var id in p.Entries.Where(e => IsExpired(e.Value.Entry, now)).Select(e => e.Key).ToList())
                 {
-                    p.Remove(id);
+                    evicted |= p.Remove(id);
                 }
             }
             finally
@@ -654,6 +666,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 p.Lock.ExitWriteLock();
             }
         }
+        return evicted;
     }
 
     // The store-wide estimate all partitions charge.
