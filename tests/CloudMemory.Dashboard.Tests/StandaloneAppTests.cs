@@ -42,18 +42,7 @@ public sealed class StandaloneAppTests(DashboardFixture fixture)
         public StandaloneDashboard(Uri api)
         {
             _api = api;
-            UseKestrel(0);
-            DashboardHost.Starting.Wait();
-            try
-            {
-                StartServer();
-            }
-            finally
-            {
-                DashboardHost.Starting.Release();
-            }
-            var address = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            BaseUrl = new Uri(address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + "/");
+            BaseUrl = this.StartOnFreePort();
         }
 
         public Uri BaseUrl { get; }

@@ -63,20 +63,9 @@ public sealed class StandaloneOnDaprTests(DashboardFixture fixture)
         new(System.Text.Json.JsonSerializer.Serialize(body), System.Text.Encoding.UTF8, "application/json");
 
     // As services/CloudMemory.{App}/Program.cs composes its app.
-    // (Built one at a time with the suite's other hosts: see DashboardHost.Starting.)
-    private static async Task<DaprTestApp> StartAppAsync(FakeDaprSidecar sidecar, string appId, Dictionary<string, string?> settings,
-        Action<WebApplicationBuilder> addServices, Action<WebApplication> mapEndpoints)
-    {
-        await DashboardHost.Starting.WaitAsync();
-        try
-        {
-            return await DaprTestApp.StartServiceAsync(new ManualTimeProvider(), appId, addServices, mapEndpoints, settings, sidecar);
-        }
-        finally
-        {
-            DashboardHost.Starting.Release();
-        }
-    }
+    private static Task<DaprTestApp> StartAppAsync(FakeDaprSidecar sidecar, string appId, Dictionary<string, string?> settings,
+        Action<WebApplicationBuilder> addServices, Action<WebApplication> mapEndpoints) =>
+        DaprTestApp.StartServiceAsync(new ManualTimeProvider(), appId, addServices, mapEndpoints, settings, sidecar);
 
     /// <summary>Dashboard.App whose API client sends each call to the Dapr app that serves it.</summary>
     private sealed class DashboardOverRouter : WebApplicationFactory<CloudMemory.Dashboard.App.Program>
@@ -86,18 +75,7 @@ public sealed class StandaloneOnDaprTests(DashboardFixture fixture)
         public DashboardOverRouter(IReadOnlyList<DaprTestApp> apps)
         {
             _apps = apps;
-            UseKestrel(0);
-            DashboardHost.Starting.Wait();
-            try
-            {
-                StartServer();
-            }
-            finally
-            {
-                DashboardHost.Starting.Release();
-            }
-            var address = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            BaseUrl = new Uri(address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + "/");
+            BaseUrl = this.StartOnFreePort();
         }
 
         public Uri BaseUrl { get; }

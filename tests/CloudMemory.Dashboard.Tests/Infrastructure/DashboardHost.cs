@@ -1,8 +1,6 @@
 using CloudMemory.Client;
 using CloudMemory.Testing;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -21,13 +19,6 @@ public enum Store
 /// </summary>
 public sealed class DashboardHost : WebApplicationFactory<Host.Program>
 {
-    /// <summary>
-    /// Held while a host of this suite builds and starts. A factory finds its host by listening for
-    /// any host being built in the process; two built at once (test classes run in parallel) can
-    /// swap, and a factory then gets a host that has already started.
-    /// </summary>
-    public static readonly SemaphoreSlim Starting = new(1, 1);
-
     private readonly Store _store;
     private readonly IDictionary<string, string?> _settings;
 
@@ -35,18 +26,7 @@ public sealed class DashboardHost : WebApplicationFactory<Host.Program>
     {
         _store = store;
         _settings = settings ?? new Dictionary<string, string?>();
-        UseKestrel(0);
-        Starting.Wait();
-        try
-        {
-            StartServer();
-        }
-        finally
-        {
-            Starting.Release();
-        }
-        var address = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        BaseUrl = new Uri(address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + "/");
+        BaseUrl = this.StartOnFreePort();
     }
 
     /// <summary>Where the host listens, e.g. http://127.0.0.1:41234/.</summary>
