@@ -52,18 +52,17 @@ public static class PostgresSchema
 
     private static async Task<int> RecordedVersionAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string component, CancellationToken cancellationToken)
     {
-        if (transaction is null)
-        {
-            // Outside the migration transaction the table may not exist yet: ask without failing.
-            await using var exists = new NpgsqlCommand("SELECT to_regclass('cm_schema_versions') IS NOT NULL", connection);
-            if (await exists.ExecuteScalarAsync(cancellationToken) is not true)
-            {
-                return 0;
-            }
-        }
         await using var command = new NpgsqlCommand("SELECT version FROM cm_schema_versions WHERE component = $1", connection, transaction);
         command.Parameters.Add(new() { Value = component });
-        return await command.ExecuteScalarAsync(cancellationToken) is int recorded ? recorded : 0;
+        try
+        {
+            return await command.ExecuteScalarAsync(cancellationToken) is int recorded ? recorded : 0;
+        }
+        catch (PostgresException missing) when (transaction is null && missing.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            // A database no store has migrated yet (outside a transaction, the failed read costs nothing).
+            return 0;
+        }
     }
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)

@@ -58,14 +58,9 @@ public interface IConversationLog
     Task<IReadOnlySet<string>> FindToolCallsAsync(string tenantId, string conversationId, IReadOnlyCollection<string> toolCallIds, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// The conversations of <paramref name="userId"/>, newest activity first (<see cref="ConversationStats.UpdatedAt"/>,
-    /// then conversation id, both descending), strictly after <paramref name="after"/> in that order; at most <paramref name="limit"/>.
-    /// </summary>
-    Task<IReadOnlyList<ConversationStats>> ListUserConversationsAsync(string tenantId, string userId, ConversationCursor? after, int limit, CancellationToken cancellationToken = default);
-
-    /// <summary>
-    /// The tenant's conversations that match <paramref name="filter"/>, in the same order as
-    /// <see cref="ListUserConversationsAsync"/> (newest activity first), strictly after <paramref name="after"/>; at most <paramref name="limit"/>.
+    /// The tenant's conversations that match <paramref name="filter"/>, newest activity first
+    /// (<see cref="ConversationStats.UpdatedAt"/>, then conversation id, both descending), strictly
+    /// after <paramref name="after"/> in that order; at most <paramref name="limit"/>.
     /// </summary>
     Task<IReadOnlyList<ConversationStats>> ListConversationsAsync(string tenantId, ConversationFilter filter, ConversationCursor? after, int limit, CancellationToken cancellationToken = default);
 
@@ -84,11 +79,18 @@ public interface IConversationLog
 /// unknown conversation. A log may hand out the same instance until the conversation changes (the
 /// in-memory log does), so what is derived from the rows is computed once per instance.
 /// </summary>
-public sealed record HistorySegment(ConversationStats? Stats, IReadOnlyList<LogMessage> Messages)
+public sealed class HistorySegment(ConversationStats? stats, IReadOnlyList<LogMessage> messages)
 {
+    // Renderings computed once, on first use (a class, not a record: these are not part of its value).
     private string? _history;
     private List<ChatMessage>? _chat;
     private long? _chatUnits;
+
+    /// <summary>The conversation's counts (null when it is unknown).</summary>
+    public ConversationStats? Stats { get; } = stats;
+
+    /// <summary>The rows since the last checkpoint, in order (the checkpoint first when there is one).</summary>
+    public IReadOnlyList<LogMessage> Messages { get; } = messages;
 
     /// <summary>The rows rendered as one history text (<see cref="Text.ConversationText.RenderHistory"/>).</summary>
     public string History => _history ??= Text.ConversationText.RenderHistory(Messages);

@@ -317,21 +317,6 @@ public sealed class InMemoryConversationLog(TimeProvider time, long maxBytes = l
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ConversationStats>> ListUserConversationsAsync(string tenantId, string userId, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
-    {
-        lock (_gate)
-        {
-            IReadOnlyList<ConversationStats> page = !_byUser.TryGetValue((tenantId, userId), out var ids) ? []
-                : ids.Select(id => _conversations[(tenantId, id)].Stats)
-                    .Where(s => after is null || after.Precedes(s))
-                    .Order(Comparer<ConversationStats>.Create(ConversationCursor.Compare))
-                    .Take(limit)
-                    .ToList();
-            return Task.FromResult(page);
-        }
-    }
-
-    /// <inheritdoc />
     public Task<IReadOnlyList<ConversationStats>> ListConversationsAsync(string tenantId, ConversationFilter filter, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
     {
         lock (_gate)

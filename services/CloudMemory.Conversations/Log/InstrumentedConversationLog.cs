@@ -56,9 +56,6 @@ public sealed class InstrumentedConversationLog(IConversationLog inner, string s
         TraceAsync(() => inner.FindToolCallsAsync(tenantId, conversationId, toolCallIds, cancellationToken), conversationId);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ConversationStats>> ListUserConversationsAsync(string tenantId, string userId, ConversationCursor? after, int limit, CancellationToken cancellationToken = default) =>
-        TraceAsync(() => inner.ListUserConversationsAsync(tenantId, userId, after, limit, cancellationToken), null);
-
     /// <inheritdoc />
     public Task<IReadOnlyList<ConversationStats>> ListConversationsAsync(string tenantId, ConversationFilter filter, ConversationCursor? after, int limit, CancellationToken cancellationToken = default) =>
         TraceAsync(() => inner.ListConversationsAsync(tenantId, filter, after, limit, cancellationToken), null);

@@ -392,41 +392,18 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ConversationStats>> ListUserConversationsAsync(string tenantId, string userId, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
-    {
-        await using var command = dataSource.CreateCommand("""
-            SELECT * FROM cm_conversations
-            WHERE tenant_id = $1 AND user_id = $2 AND user_id <> ''
-              AND ($3::timestamptz IS NULL OR updated_at < $3 OR (updated_at = $3 AND conversation_id COLLATE "C" < $4))
-            ORDER BY updated_at DESC, conversation_id COLLATE "C" DESC
-            LIMIT $5
-            """);
-        command.Parameters.Add(new() { Value = tenantId });
-        command.Parameters.Add(new() { Value = userId });
-        command.Parameters.Add(new() { Value = after is null ? DBNull.Value : after.UpdatedAt.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        command.Parameters.Add(new() { Value = after?.ConversationId ?? "", NpgsqlDbType = NpgsqlDbType.Text });
-        command.Parameters.Add(new() { Value = limit });
-        var result = new List<ConversationStats>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(ReadStats(reader));
-        }
-        return result;
-    }
-
-    /// <inheritdoc />
     public async Task<IReadOnlyList<ConversationStats>> ListConversationsAsync(string tenantId, ConversationFilter filter, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
     {
         // Served by cm_conversations_activity (tenant, active hour desc): the hour bounds below are index
         // conditions (the cursor's and the filters' hours), the order is the index's, refined within an
-        // hour by an incremental sort, so a page reads about `limit` rows of the hours it spans.
-        await using var command = dataSource.CreateCommand("""
+        // hour by an incremental sort, so a page reads about `limit` rows of the hours it spans. A user
+        // filter is written out (not "$2 IS NULL OR …") so that the planner can take cm_conversations_user.
+        var user = filter.UserId is null ? "" : "AND user_id = $2 AND user_id <> ''";
+        await using var command = dataSource.CreateCommand($"""
             SELECT * FROM cm_conversations
-            WHERE tenant_id = $1
+            WHERE tenant_id = $1 {user}
               AND active_hour <= coalesce(date_bin('1 hour', coalesce($6::timestamptz, $5::timestamptz), TIMESTAMPTZ '2000-01-01 00:00:00+00'), 'infinity')
               AND active_hour >= coalesce(date_bin('1 hour', $4::timestamptz, TIMESTAMPTZ '2000-01-01 00:00:00+00'), '-infinity')
-              AND ($2::text IS NULL OR (user_id = $2 AND user_id <> ''))
               AND ($3::boolean IS NULL OR (checkpoint_count > 0) = $3)
               AND ($4::timestamptz IS NULL OR updated_at >= $4)
               AND ($5::timestamptz IS NULL OR updated_at < $5)

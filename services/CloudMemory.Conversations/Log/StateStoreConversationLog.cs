@@ -350,24 +350,6 @@ public sealed class StateStoreConversationLog(IStateStore store, TimeProvider ti
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ConversationStats>> ListUserConversationsAsync(string tenantId, string userId, ConversationCursor? after, int limit, CancellationToken cancellationToken = default)
-    {
-        var index = await store.GetAsync(UserIndexKey(tenantId, userId), cancellationToken: cancellationToken);
-        if (index is null || limit <= 0)
-        {
-            return [];
-        }
-        // The index may name conversations since deleted or moved to another user: the headers decide.
-        var headers = await store.GetBulkAsync(Deserialize<List<string>>(index.Value).Select(id => HeaderKey(tenantId, id)).ToList(), cancellationToken);
-        return headers.Where(h => h.Value is not null)
-            .Select(h => Deserialize<LogHeader>(h.Value!.Value).Stats)
-            .Where(s => s.UserId == userId && (after is null || after.Precedes(s)))
-            .Order(Comparer<ConversationStats>.Create(ConversationCursor.Compare))
-            .Take(limit)
-            .ToList();
-    }
-
-    /// <inheritdoc />
     public async Task<ConversationDeletion?> DeleteConversationAsync(string tenantId, string conversationId, CancellationToken cancellationToken = default)
     {
         var headerKey = HeaderKey(tenantId, conversationId);

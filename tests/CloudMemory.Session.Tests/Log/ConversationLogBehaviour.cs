@@ -188,14 +188,14 @@ public abstract partial class ConversationLogBehaviour(string tokenizer = TokenC
         await log.AppendTurnAsync(_tenant, new TurnAppend("c-other-user", null, "u2", "agent", "q", "a"));
         await log.AppendTurnAsync(_tenant + "-other", Turn("c-other-tenant", 1));
 
-        var first = await log.ListUserConversationsAsync(_tenant, "u1", null, 2);
+        var first = await log.ListConversationsAsync(_tenant, new ConversationFilter(UserId: "u1"), null, 2);
         first.Select(c => c.ConversationId).Should().Equal("c1", "c3");
         first[0].TurnCount.Should().Be(2);
-        var rest = await log.ListUserConversationsAsync(_tenant, "u1", ConversationCursor.After(first[^1]), 2);
+        var rest = await log.ListConversationsAsync(_tenant, new ConversationFilter(UserId: "u1"), ConversationCursor.After(first[^1]), 2);
         rest.Select(c => c.ConversationId).Should().Equal("c2");
-        (await log.ListUserConversationsAsync(_tenant, "u1", ConversationCursor.After(rest[^1]), 2)).Should().BeEmpty();
-        (await log.ListUserConversationsAsync(_tenant + "-other", "u1", null, 10)).Select(c => c.ConversationId).Should().Equal("c-other-tenant");
-        (await log.ListUserConversationsAsync(_tenant, "nobody", null, 10)).Should().BeEmpty();
+        (await log.ListConversationsAsync(_tenant, new ConversationFilter(UserId: "u1"), ConversationCursor.After(rest[^1]), 2)).Should().BeEmpty();
+        (await log.ListConversationsAsync(_tenant + "-other", new ConversationFilter(UserId: "u1"), null, 10)).Select(c => c.ConversationId).Should().Equal("c-other-tenant");
+        (await log.ListConversationsAsync(_tenant, new ConversationFilter(UserId: "nobody"), null, 10)).Should().BeEmpty();
     }
 
     [Fact]
@@ -203,12 +203,12 @@ public abstract partial class ConversationLogBehaviour(string tokenizer = TokenC
     {
         var log = await CreateAsync();
         await log.AppendTurnAsync(_tenant, Turn("c/1 头", 1));
-        var stats = (await log.ListUserConversationsAsync(_tenant, "u1", null, 1)).Single();
+        var stats = (await log.ListConversationsAsync(_tenant, new ConversationFilter(UserId: "u1"), null, 1)).Single();
 
         var cursor = ConversationCursor.TryDecode(ConversationCursor.After(stats).Encode());
 
         cursor.Should().Be(ConversationCursor.After(stats));
-        (await log.ListUserConversationsAsync(_tenant, "u1", cursor, 10)).Should().BeEmpty();
+        (await log.ListConversationsAsync(_tenant, new ConversationFilter(UserId: "u1"), cursor, 10)).Should().BeEmpty();
         ConversationCursor.TryDecode("not a cursor!").Should().BeNull();
     }
 
@@ -229,7 +229,7 @@ public abstract partial class ConversationLogBehaviour(string tokenizer = TokenC
         (await log.GetStatsAsync(_tenant, "c1")).Should().BeNull();
         (await log.ReadAsync(_tenant, "c1", 0, 10)).Should().BeEmpty();
         (await log.ReadSinceCheckpointAsync(_tenant, "c1")).Stats.Should().BeNull();
-        (await log.ListUserConversationsAsync(_tenant, "u1", null, 10)).Select(c => c.ConversationId).Should().Equal("c2");
+        (await log.ListConversationsAsync(_tenant, new ConversationFilter(UserId: "u1"), null, 10)).Select(c => c.ConversationId).Should().Equal("c2");
         (await log.DeleteConversationAsync(_tenant, "c1")).Should().BeNull("a second delete finds nothing");
         (await log.GetStatsAsync(_tenant, "c2")).Should().NotBeNull();
         (await log.GetStatsAsync(_tenant + "-other", "c1")).Should().NotBeNull("another tenant's conversation of the same id stays");

@@ -34,7 +34,8 @@ public sealed class CheckpointCoordinator(
     /// <summary>Plans a checkpoint; null when the conversation is unknown.</summary>
     public async Task<CheckpointPlan?> PlanAsync(string tenantId, string conversationId, string? summary, bool useFallback, CancellationToken cancellationToken = default)
     {
-        var (stats, messages) = await log.ReadSinceCheckpointAsync(tenantId, conversationId, cancellationToken);
+        var segment = await log.ReadSinceCheckpointAsync(tenantId, conversationId, cancellationToken);
+        var (stats, messages) = (segment.Stats, segment.Messages);
         if (stats is null)
         {
             return null;

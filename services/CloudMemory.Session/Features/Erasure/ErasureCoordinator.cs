@@ -64,7 +64,7 @@ public sealed class ErasureCoordinator(
         ConversationCursor? cursor = null;
         while (true)
         {
-            var page = await log.ListUserConversationsAsync(tenant, userId, cursor, ErasureRights.MaxConversationsPerCall, ct);
+            var page = await log.ListConversationsAsync(tenant, new ConversationFilter(UserId: userId), cursor, ErasureRights.MaxConversationsPerCall, ct);
             conversations.AddRange(page.Select(c => c.ConversationId));
             if (page.Count < ErasureRights.MaxConversationsPerCall)
             {

@@ -9,12 +9,6 @@ namespace CloudMemory.Session.Features.Erasure;
 /// <summary>A user's sessions, deleting a conversation, erasing a user.</summary>
 public static class ErasureEndpoints
 {
-    /// <summary>Default page size of the session listing.</summary>
-    public const int DefaultLimit = 20;
-
-    /// <summary>Largest page of the session listing.</summary>
-    public const int MaxLimit = 200;
-
     /// <summary>Maps the routes.</summary>
     public static IEndpointRouteBuilder MapErasureApi(this IEndpointRouteBuilder endpoints)
     {
@@ -30,22 +24,13 @@ public static class ErasureEndpoints
     {
         var tenant = Tenant.From(http);
         Ids.Require(userId, "userId");
-        var size = limit ?? DefaultLimit;
-        if (size is < 1 or > MaxLimit)
-        {
-            throw new ProblemException(400, "invalid-limit", $"'limit' must be between 1 and {MaxLimit}.");
-        }
+        var size = Paging.Limit(limit);
         if (cursor is not null && continuationToken is not null && cursor != continuationToken)
         {
             throw new ProblemException(400, "conflicting-cursor", "Send 'cursor' or 'continuationToken', not two different ones.");
         }
-        var token = cursor ?? continuationToken;
-        ConversationCursor? after = null;
-        if (!string.IsNullOrEmpty(token))
-        {
-            after = ConversationCursor.TryDecode(token) ?? throw new ProblemException(400, "invalid-cursor", "'cursor' is not one this API returned.");
-        }
-        var rows = await log.ListUserConversationsAsync(tenant, userId, after, size + 1, ct);
+        var after = Paging.After(cursor ?? continuationToken, ConversationCursor.TryDecode);
+        var rows = await log.ListConversationsAsync(tenant, new ConversationFilter(UserId: userId), after, size + 1, ct);
         var items = rows.Take(size)
             .Select(s => new SessionSummary(s.ConversationId, s.UserId, s.TurnCount, s.CheckpointCount, s.Finalized, s.LastAgentCode, s.CreatedAt, s.UpdatedAt))
             .ToList();

@@ -3,7 +3,6 @@ using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Conversations.Log;
 using CloudMemory.Conversations.Text;
-using CloudMemory.Session.Features.Erasure;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CloudMemory.Session.Features.Listing;
@@ -26,11 +25,7 @@ public static class ConversationListingEndpoints
         string? userId = null, string? mode = null, string? activeSince = null, string? activeBefore = null, int? limit = null, string? cursor = null)
     {
         var tenant = Tenant.From(http);
-        var size = limit ?? ErasureEndpoints.DefaultLimit;
-        if (size is < 1 or > ErasureEndpoints.MaxLimit)
-        {
-            throw new ProblemException(400, "invalid-limit", $"'limit' must be between 1 and {ErasureEndpoints.MaxLimit}.");
-        }
+        var size = Paging.Limit(limit);
         var filter = new ConversationFilter(
             string.IsNullOrEmpty(userId) ? null : Ids.Require(userId, "userId"),
             mode switch
@@ -42,11 +37,7 @@ public static class ConversationListingEndpoints
             },
             Instant(activeSince, "activeSince"),
             Instant(activeBefore, "activeBefore"));
-        ConversationCursor? after = null;
-        if (!string.IsNullOrEmpty(cursor))
-        {
-            after = ConversationCursor.TryDecode(cursor) ?? throw new ProblemException(400, "invalid-cursor", "'cursor' is not one this API returned.");
-        }
+        var after = Paging.After(cursor, ConversationCursor.TryDecode);
         var rows = await log.ListConversationsAsync(tenant, filter, after, size + 1, ct);
         var items = rows.Take(size).Select(Item).ToList();
         return TypedResults.Ok(new ConversationListPage(items, rows.Count > size ? ConversationCursor.After(rows[size - 1]).Encode() : null));

@@ -9,12 +9,6 @@ namespace CloudMemory.Session.Features.SharedContexts;
 /// </summary>
 public static class SharedContextListingEndpoints
 {
-    /// <summary>Default page size.</summary>
-    public const int DefaultLimit = 20;
-
-    /// <summary>Largest page.</summary>
-    public const int MaxLimit = 200;
-
     /// <summary>Maps the route.</summary>
     public static IEndpointRouteBuilder MapSharedContextListingApi(this IEndpointRouteBuilder endpoints)
     {
@@ -27,19 +21,11 @@ public static class SharedContextListingEndpoints
         string? member = null, string? fromConversation = null, int? limit = null, string? cursor = null)
     {
         var tenant = Tenant.From(http);
-        var size = limit ?? DefaultLimit;
-        if (size is < 1 or > MaxLimit)
-        {
-            throw new ProblemException(400, "invalid-limit", $"'limit' must be between 1 and {MaxLimit}.");
-        }
+        var size = Paging.Limit(limit);
         var filter = new SharedContextFilter(
             string.IsNullOrEmpty(member) ? null : Ids.Require(member, "member"),
             string.IsNullOrEmpty(fromConversation) ? null : Ids.Require(fromConversation, "fromConversation"));
-        SharedContextCursor? after = null;
-        if (!string.IsNullOrEmpty(cursor))
-        {
-            after = SharedContextCursor.TryDecode(cursor) ?? throw new ProblemException(400, "invalid-cursor", "'cursor' is not one this API returned.");
-        }
+        var after = Paging.After(cursor, SharedContextCursor.TryDecode);
         var docs = await store.ListAsync(tenant, filter, after, size + 1, ct);
         var items = docs.Take(size).Select(d => new SharedContextListItem(d.Id, d.Owner, d.Mode, d.Status,
             d.Members.Count(m => m.Status == "active"), d.Members.Count(m => m.Status != "active"), d.Version, d.Seq,
