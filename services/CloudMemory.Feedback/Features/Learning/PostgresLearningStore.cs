@@ -79,9 +79,15 @@ public sealed class PostgresLearningStore(NpgsqlDataSource dataSource) : ILearni
                 command.Parameters.Add(new() { Value = key });
                 await command.ExecuteNonQueryAsync(CancellationToken.None);
             }
+            catch
+            {
+                // The pool does not reset connections: one that may still hold the lock must not be
+                // reused. Clearing the pool closes it (and the pool's others) instead of keeping it.
+                NpgsqlConnection.ClearPool(connection);
+                throw;
+            }
             finally
             {
-                // Returned to the pool, the connection is reset (DISCARD ALL), which drops the lock even if the unlock failed.
                 await connection.DisposeAsync();
             }
         }
