@@ -27,7 +27,7 @@ internal static class FeedbackBenchmark
         var quick = args.Contains("--quick");
         if (Option(args, "--locomo") is { } locomo)
         {
-            await FeedbackLocomo.RunAsync(locomo, quick, Option(args, "--feedback-weight"));
+            await FeedbackLocomo.RunAsync(locomo, quick, Option(args, "--feedback-weight"), !args.Contains("--without-query"), Option(args, "--query-similarity"));
             return 0;
         }
         var alpha = 0.05;
