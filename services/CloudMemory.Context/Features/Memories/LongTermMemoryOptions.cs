@@ -45,7 +45,7 @@ public sealed class LongTermMemoryOptions
     /// weight = (cos − t) / (1 − t), 0 at or below t, 1 for the same words. Feedback without a
     /// query counts fully for every query.
     /// </summary>
-    public double UserFeedbackQuerySimilarity { get; set; } = 0.4;
+    public double UserFeedbackQuerySimilarity { get; set; } = 0.5;
 
     /// <summary>
     /// A global prior from query feedback: once an entry has feedback from at least this many
