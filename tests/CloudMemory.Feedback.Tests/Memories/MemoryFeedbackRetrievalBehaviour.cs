@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CloudMemory.Context.Features.Memories;
 using CloudMemory.Contracts.Feedback;
+using CloudMemory.Contracts.Traces;
 using CloudMemory.Feedback.Tests.Infrastructure;
 
 namespace CloudMemory.Feedback.Tests.Memories;
@@ -88,6 +89,36 @@ public abstract class MemoryFeedbackRetrievalBehaviour : IDisposable
         await HelpfulAsync("fb-q2", "mem-a", helpful: false, query: "Berlin doctor visit");
         (Relative(await SearchAsync(UnrelatedQuery)) / before[UnrelatedQuery]).Should().BeApproximately(1.0, 0.001,
             "feedback from two different queries is not yet a global prior (UserFeedbackPriorQueries = 3)");
+    }
+
+    [Fact]
+    public async Task FeedbackNamingARetrievalStep_TakesTheStepsQuery()
+    {
+        await TwoClinicsAsync();
+        (await _client.PostJsonAsync("/v1/traces/steps", new IngestStepsRequest([new TraceStepInput
+        {
+            TraceId = "tr-1", StepId = "retrieve", StepIndex = 0, StepType = StepTypes.Retrieval,
+            Inputs = JsonSerializer.SerializeToElement(new { query = TrainedQuery, topK = 5 }),
+        }]), _tenant)).EnsureSuccessStatusCode();
+        var before = await RelativesAsync();
+
+        var response = await _client.PostJsonAsync("/v1/feedback", new RecordFeedbackRequest("fb-s1", new FeedbackTarget("memory", "mem-a"), null, "user", "helpful",
+            JsonSerializer.SerializeToElement(false), TraceId: "tr-1", StepId: "retrieve"), _tenant);
+        var repeat = await _client.PostJsonAsync("/v1/feedback", new RecordFeedbackRequest("fb-s1", new FeedbackTarget("memory", "mem-a"), null, "user", "helpful",
+            JsonSerializer.SerializeToElement(false), TraceId: "tr-1", StepId: "retrieve"), _tenant);
+        await _factory.WhenQuietAsync();
+        var after = await RelativesAsync();
+
+        response.StatusCode.Should().Be(System.Net.HttpStatusCode.Created);
+        repeat.StatusCode.Should().Be(System.Net.HttpStatusCode.OK, "a retry is the same feedback");
+        var record = await response.ReadAsync<FeedbackRecord>();
+        (record.Query, record.TraceId, record.StepId).Should().Be((TrainedQuery, "tr-1", "retrieve"));
+        (after[TrainedQuery] / before[TrainedQuery]).Should().BeApproximately(0.75, 0.01);
+        (after[UnrelatedQuery] / before[UnrelatedQuery]).Should().BeApproximately(1.0, 0.001);
+
+        var unknownStep = await _client.PostJsonAsync("/v1/feedback", new RecordFeedbackRequest("fb-s2", new FeedbackTarget("memory", "mem-b"), null, "user", "helpful",
+            JsonSerializer.SerializeToElement(true), TraceId: "tr-unknown", StepId: "retrieve"), _tenant);
+        (await unknownStep.ReadAsync<FeedbackRecord>()).Query.Should().BeNull("a step the trace app does not know leaves the feedback without a query");
     }
 
     [Fact]

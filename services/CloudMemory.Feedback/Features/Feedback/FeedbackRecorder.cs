@@ -23,13 +23,24 @@ public sealed class FeedbackRecorder(IFeedbackStore store, IEventPublisher event
     private static readonly string[] LateFields = ["query", "traceId", "stepId"];
 
     /// <summary>Records <paramref name="request"/>; returns the stored record and whether it was created.</summary>
-    public async Task<(FeedbackRecord Record, bool Created)> RecordAsync(string tenantId, RecordFeedbackRequest? request, CancellationToken cancellationToken = default)
+    public Task<(FeedbackRecord Record, bool Created)> RecordAsync(string tenantId, RecordFeedbackRequest? request, CancellationToken cancellationToken = default) =>
+        RecordAsync(tenantId, request, null, cancellationToken);
+
+    /// <summary>
+    /// Records <paramref name="request"/> with <paramref name="stepQuery"/> (the query of the step it
+    /// names, found by the caller) as its query when it has none; the idempotency fingerprint is the request's alone.
+    /// </summary>
+    public async Task<(FeedbackRecord Record, bool Created)> RecordAsync(string tenantId, RecordFeedbackRequest? request, string? stepQuery, CancellationToken cancellationToken = default)
     {
         if (request is null)
         {
             throw new ProblemException(400, "missing-body", "A feedback body is required.");
         }
         var record = await BuildAsync(tenantId, request, cancellationToken);
+        if (record.Query is null && stepQuery is not null)
+        {
+            record = record with { Query = stepQuery.Length > MaxQueryLength ? stepQuery[..MaxQueryLength] : stepQuery };
+        }
         var fingerprint = Fingerprint(request with { Id = record.Id });
         var (stored, storedFingerprint, created) = await store.InsertIfAbsentAsync(tenantId, record, fingerprint, cancellationToken);
         if (!created && storedFingerprint != fingerprint)
