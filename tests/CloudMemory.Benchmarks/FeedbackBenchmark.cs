@@ -16,18 +16,25 @@ namespace CloudMemory.Benchmarks;
 /// <c>feedback [--quick]</c>: a learning-loop simulation with hidden user preferences and noise
 /// (cycles to find the better strategy, lift with its interval, false adoptions over A/A runs),
 /// feedback ingest rate, and similar-experience search latency at 100k experiences. In process,
-/// in-memory stores, the same engine the workflow activities call.
+/// in-memory stores, the same engine the workflow activities call. <c>--experiences-only</c> runs just
+/// the experience search (and PostgreSQL feedback ingest); <c>--experiences N</c> sets its size.
 /// </summary>
 internal static class FeedbackBenchmark
 {
     private const string Agent = "sim-agent";
+    private const int LoadWriters = 8;
 
     public static async Task<int> RunAsync(string[] args)
     {
         var quick = args.Contains("--quick");
         if (Option(args, "--locomo") is { } locomo)
         {
-            await FeedbackLocomo.RunAsync(locomo, quick, Option(args, "--feedback-weight"));
+            await FeedbackLocomo.RunAsync(locomo, quick, Option(args, "--feedback-weight"), !args.Contains("--without-query"), Option(args, "--query-similarity"));
+            return 0;
+        }
+        if (args.Contains("--experiences-only"))
+        {
+            await ExperienceBenchmarksAsync(args, quick);
             return 0;
         }
         var alpha = 0.05;
@@ -69,6 +76,14 @@ internal static class FeedbackBenchmark
         Console.WriteLine($"A/A (no strategy better): {aaAdopted}/{aaRuns} adopted = {rate:P1} (±{1.96 * se:P1}), alpha {alpha:P0}, test {new LearningOptions().Test} (one-sided, one look at the horizon)");
         Console.WriteLine($"feedback ingest (validate + score + store, in-memory, one thread): {records / ingest.Elapsed.TotalSeconds:N0} records/s over {records:N0} (includes the simulation's strategy reads and cycles)");
 
+        await ExperienceBenchmarksAsync(args, quick);
+        return 0;
+    }
+
+    // Similar-experience search in memory and on PostgreSQL (with the feedback ingest into PostgreSQL);
+    // alone with --experiences-only.
+    private static async Task ExperienceBenchmarksAsync(string[] args, bool quick)
+    {
         var experiences = Option(args, "--experiences") is { } size ? int.Parse(size, CultureInfo.InvariantCulture) : quick ? 20_000 : 100_000;
         await ExperienceSearchAsync(new InMemoryExperienceStore(), "in-memory", experiences, quick ? 200 : 1000);
         using var postgres = BenchPostgres.Acquire(Option(args, "--postgres"));
@@ -82,7 +97,6 @@ internal static class FeedbackBenchmark
             await experienceStore.InitializeAsync();
             await ExperienceSearchAsync(experienceStore, "PostgreSQL", experiences, quick ? 200 : 1000);
         }
-        return 0;
     }
 
     private static string? Option(string[] args, string name)
@@ -172,11 +186,18 @@ internal static class FeedbackBenchmark
             Entities: [cities[random.Next(cities.Length)], $"n{random.Next(50)}"],
             Tools: [tools[random.Next(tools.Length)], tools[random.Next(tools.Length)]],
             Steps: ["plan", tools[random.Next(tools.Length)], "answer"]);
+        var requests = Enumerable.Range(0, count)
+            .Select(i => new RecordExperienceRequest($"e{i}", null, Make(), new ExecutionResult(random.NextDouble() < 0.7, DurationMs: random.Next(100, 5000))))
+            .ToList();
         var load = Stopwatch.StartNew();
-        for (var i = 0; i < count; i++)
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, LoadWriters).Select(_ => Task.Run(async () =>
         {
-            await service.RecordAsync(tenant, new RecordExperienceRequest($"e{i}", null, Make(), new ExecutionResult(random.NextDouble() < 0.7, DurationMs: random.Next(100, 5000))));
-        }
+            for (var i = Interlocked.Increment(ref next); i < count; i = Interlocked.Increment(ref next))
+            {
+                await service.RecordAsync(tenant, requests[i]);
+            }
+        })));
         load.Stop();
         var latencies = new List<double>();
         var found = 0;
@@ -190,7 +211,7 @@ internal static class FeedbackBenchmark
         }
         latencies.Sort();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"experience search at {count:N0} experiences ({storeName}): p50 {latencies[latencies.Count / 2]:0.00} ms, p95 {latencies[(int)(latencies.Count * 0.95)]:0.00} ms over {searches} searches ({found} with results); record {count / load.Elapsed.TotalSeconds:N0}/s"));
+            $"experience search at {count:N0} experiences ({storeName}): p50 {latencies[latencies.Count / 2]:0.00} ms, p95 {latencies[(int)(latencies.Count * 0.95)]:0.00} ms over {searches} searches ({found} with results); record {count / load.Elapsed.TotalSeconds:N0}/s with {LoadWriters} writers"));
     }
 
     private sealed class SimClock : TimeProvider

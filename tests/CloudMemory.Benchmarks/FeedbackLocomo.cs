@@ -21,7 +21,8 @@ namespace CloudMemory.Benchmarks;
 /// and its content words in reverse order, stop words and question words dropped); the other
 /// questions whose evidence shares a turn with a trained question's (<b>siblings</b>: real
 /// paraphrases of the same evidence); and the remaining questions, sharing no evidence turn with
-/// any trained one (<b>untouched</b>).
+/// any trained one (<b>untouched</b>). Each feedback carries the trained question as its <c>query</c>
+/// (query-conditioned feedback) unless <c>--without-query</c> is given.
 /// </summary>
 internal static class FeedbackLocomo
 {
@@ -35,7 +36,7 @@ internal static class FeedbackLocomo
         "of", "to", "in", "on", "for", "has", "have", "had", "be", "would", "could", "might", "will", "can", "likely", "kind", "type",
     };
 
-    public static async Task RunAsync(string dataDir, bool quick, string? feedbackWeight)
+    public static async Task RunAsync(string dataDir, bool quick, string? feedbackWeight, bool withQuery, string? querySimilarity)
     {
         var files = Directory.GetFiles(dataDir, "*.json").Order(StringComparer.Ordinal).Take(quick ? 2 : int.MaxValue).ToList();
         await using var host = await BenchHost.StartAsync(null,
@@ -43,6 +44,7 @@ internal static class FeedbackLocomo
             "--CloudMemory:LongTermMemory:TrackAccess=false", // usage boosts would leak between questions
             "--CloudMemory:Feedback:Learning:ScheduleInterval=00:00:00",
             .. feedbackWeight is null ? Array.Empty<string>() : [$"--CloudMemory:LongTermMemory:UserFeedbackWeight={feedbackWeight}"],
+            .. querySimilarity is null ? Array.Empty<string>() : [$"--CloudMemory:LongTermMemory:UserFeedbackQuerySimilarity={querySimilarity}"],
         ]);
         var memory = host.Services.GetRequiredService<ILongTermMemory>();
         var (turns, questions) = await LocomoBenchmark.LoadAsync(memory, Tenant, files);
@@ -60,7 +62,7 @@ internal static class FeedbackLocomo
             ("repeated", trained), ("reworded", reworded), ("siblings", siblings), ("untouched", untouched),
         };
         Console.WriteLine();
-        Console.WriteLine($"memory feedback on LoCoMo ({(quick ? "quick: " : "")}{files.Count} conversations, {turns} turns as memories, {questions.Count} questions; {trained.Count} trained; UserFeedbackWeight {feedbackWeight ?? "default"})");
+        Console.WriteLine($"memory feedback on LoCoMo ({(quick ? "quick: " : "")}{files.Count} conversations, {turns} turns as memories, {questions.Count} questions; {trained.Count} trained; UserFeedbackWeight {feedbackWeight ?? "default"}; {(withQuery ? $"feedback with its query, UserFeedbackQuerySimilarity {querySimilarity ?? "default"}" : "feedback without a query")})");
 
         var before = new Dictionary<string, double>();
         foreach (var (name, set) in sets)
@@ -81,7 +83,7 @@ internal static class FeedbackLocomo
                 if (right || rank < K)
                 {
                     using var response = await http.PostAsJsonAsync("/v1/feedback", new RecordFeedbackRequest($"lf-{q}-{hit.Entry.Id}", new FeedbackTarget("memory", hit.Entry.Id),
-                        null, "user", "helpful", JsonSerializer.SerializeToElement(right)), ContractsJson.Options);
+                        null, "user", "helpful", JsonSerializer.SerializeToElement(right), Query: withQuery ? question : null), ContractsJson.Options);
                     response.EnsureSuccessStatusCode();
                     _ = right ? positive++ : negative++;
                 }

@@ -81,7 +81,9 @@ public sealed record FeedbackTarget(string? Type, string? Id);
 /// <summary>
 /// <c>POST /v1/feedback</c>. <c>id</c> makes the call idempotent. <c>conversationId</c> (implied by a
 /// conversation target) places the feedback in a learning trial's arm; <c>metrics</c> carries system
-/// measurements (e.g. <c>latencyMs</c>, <c>responseLength</c>).
+/// measurements (e.g. <c>latencyMs</c>, <c>responseLength</c>). <c>query</c> is the question the rated
+/// thing answered: on a memory target it confines the feedback's effect on retrieval to similar
+/// queries; without it, <c>traceId</c> + <c>stepId</c> name the retrieval step whose input query it is.
 /// </summary>
 public sealed record RecordFeedbackRequest(
     string? Id,
@@ -97,7 +99,10 @@ public sealed record RecordFeedbackRequest(
     string? ConversationId = null,
     string? StepType = null,
     IReadOnlyDictionary<string, double>? Metrics = null,
-    DateTimeOffset? CreatedAt = null);
+    DateTimeOffset? CreatedAt = null,
+    string? Query = null,
+    string? TraceId = null,
+    string? StepId = null);
 
 /// <summary>A stored feedback record. <c>score</c> is the value normalized to [-1, 1] by its config (null for text).</summary>
 public sealed record FeedbackRecord(
@@ -116,7 +121,10 @@ public sealed record FeedbackRecord(
     string? Correction,
     IReadOnlyDictionary<string, double> Metrics,
     DateTimeOffset CreatedAt,
-    DateTimeOffset RecordedAt);
+    DateTimeOffset RecordedAt,
+    string? Query = null,
+    string? TraceId = null,
+    string? StepId = null);
 
 /// <summary>A page of <c>GET /v1/feedback</c>; pass <c>nextCursor</c> as <c>cursor</c> for the next page.</summary>
 public sealed record FeedbackPage(IReadOnlyList<FeedbackRecord> Items, string? NextCursor);
@@ -146,7 +154,8 @@ public sealed record FeedbackRecorded(
     string Name,
     double? Score,
     IReadOnlyList<string> Issues,
-    long OccurredAt);
+    long OccurredAt,
+    string? Query = null);
 
 /// <summary>Event <c>strategy-changed</c>.</summary>
 public sealed record StrategyChanged(

@@ -6,6 +6,7 @@ using System.Text.Json;
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.Contracts;
+using CloudMemory.Context.Features.Memories;
 using CloudMemory.Contracts.Feedback;
 using CloudMemory.Dapr;
 using CloudMemory.Dapr.Tests;
@@ -36,6 +37,8 @@ public sealed class FeedbackServiceOnDaprTests : IAsyncLifetime
             builder.AddFeedbackServices();
             // A subscriber of the feedback events, as another app (e.g. context) registers one.
             builder.Services.AddSingleton(new Subscription(FeedbackTopics.FeedbackRecorded, TestRoute, Receive));
+            // The context app's memory feedback tally, on the Dapr state store (fed by Receive: one subscription per topic).
+            builder.Services.AddSingleton<MemoryFeedbackScores>();
             builder.Services.AddSingleton(new Subscription(FeedbackTopics.StrategyChanged, TestRoute, Receive));
         }, app => app.MapFeedbackEndpoints(), new Dictionary<string, string?>
         {
@@ -51,10 +54,13 @@ public sealed class FeedbackServiceOnDaprTests : IAsyncLifetime
         await _app.DisposeAsync();
     }
 
-    private Task<DeliveryStatus> Receive(CloudEvent cloudEvent, CancellationToken cancellationToken)
+    private async Task<DeliveryStatus> Receive(CloudEvent cloudEvent, CancellationToken cancellationToken)
     {
+        var status = cloudEvent.Type == FeedbackTopics.FeedbackRecordedType
+            ? await _app.Services.GetRequiredService<MemoryFeedbackScores>().HandleAsync(cloudEvent, cancellationToken)
+            : DeliveryStatus.Success;
         _received.Enqueue(cloudEvent);
-        return Task.FromResult(DeliveryStatus.Success);
+        return status;
     }
 
     private Task<HttpResponseMessage> PostAsync<T>(string url, T body) => _client.PostAsJsonAsync(url, body, ContractsJson.Options);
@@ -85,6 +91,26 @@ public sealed class FeedbackServiceOnDaprTests : IAsyncLifetime
             .Should().HaveCount(6, "the repeat's republish carries the same event id and is not handled twice");
         _received.First().Source.Should().Be("feedback");
         _app.Sidecar.GrpcRequests<PublishEventRequest>("PublishEvent").Should().Contain(r => r.PubsubName == "pubsub" && r.Topic == FeedbackTopics.FeedbackRecorded);
+        _app.Sidecar.AssertNoViolations();
+    }
+
+    [Fact]
+    public async Task MemoryFeedbackWithAQuery_OnDapr_ReachesTheTallyThroughTheSidecar_AndCountsOnlyForSimilarQueries()
+    {
+        var response = await PostAsync("v1/feedback", new RecordFeedbackRequest("fb-m1", new FeedbackTarget("memory", "mem-a"), null, "user", "helpful",
+            JsonSerializer.SerializeToElement(false), Query: "morning appointments clinic"));
+        response.StatusCode.Should().Be(HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+
+        await Wait.UntilAsync(() => _received.Any(e => e.Type == FeedbackTopics.FeedbackRecordedType), "the feedback-recorded delivery");
+        await _app.Sidecar.WhenDeliveriesSettledAsync();
+        var scores = _app.Services.GetRequiredService<MemoryFeedbackScores>();
+
+        _received.Single(e => e.Type == FeedbackTopics.FeedbackRecordedType).Data.GetProperty("query").GetString().Should().Be("morning appointments clinic");
+        (await scores.ScoresAsync("default", ["mem-a"], "Which clinic for morning appointments?", CancellationToken.None))
+            .Should().ContainKey("mem-a").WhoseValue.Should().BeApproximately(-0.5, 1e-9, "the same words: the feedback counts fully");
+        (await scores.ScoresAsync("default", ["mem-a"], "Which city is the clinic in?", CancellationToken.None))
+            .Should().BeEmpty("an unrelated query is not moved");
+        _app.Sidecar.GrpcRequests<SaveStateRequest>("SaveState").Should().Contain(r => r.States.Any(st => st.Key.Contains("mem-a", StringComparison.Ordinal)));
         _app.Sidecar.AssertNoViolations();
     }
 }

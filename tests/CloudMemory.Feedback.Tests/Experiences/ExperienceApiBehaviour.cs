@@ -45,6 +45,22 @@ public abstract class ExperienceApiBehaviour : IDisposable
     }
 
     [Fact]
+    public async Task Search_ThresholdNeedsTwoIntentWords_FindsPatternsSharingAnyTwo_NotOne()
+    {
+        // Intent and tools only: at 0.6 a candidate must share 2 of the 4 intent tokens
+        // (i:book_cheap_flight, w:book, w:cheap, w:flight); book_flight shares w:book and w:flight only.
+        (await RecordAsync("e-exact", new TaskContext(Intent: "book_cheap_flight", Tools: ["search"]), success: true)).EnsureSuccessStatusCode();
+        (await RecordAsync("e-two", new TaskContext(Intent: "book_flight", Tools: ["search"]), success: true)).EnsureSuccessStatusCode();
+        (await RecordAsync("e-one", new TaskContext(Intent: "cheap_hotel", Tools: ["search"]), success: true)).EnsureSuccessStatusCode();
+
+        var found = await SearchAsync(new SearchExperiencesRequest(new TaskContext(Intent: "book_cheap_flight", Tools: ["search"]), MinSimilarity: 0.6));
+
+        found.Items.Select(i => i.Pattern.Intent).Should().Equal("book_cheap_flight", "book_flight");
+        found.Items[1].Similarity.Should().BeApproximately((0.5 * 2 / 3 + 0.2) / 0.7, 1e-3, "intent Jaccard 2/3, tools the same");
+        found.CandidatesScored.Should().Be(2, "cheap_hotel shares one intent word and cannot reach 0.6: it is not fetched");
+    }
+
+    [Fact]
     public async Task Record_FromADescription_ExtractsIntentAndEntities_AndIsIdempotentById()
     {
         var context = new TaskContext("Book a flight from Paris to Berlin on Tuesday", Tools: ["search_flights"]);

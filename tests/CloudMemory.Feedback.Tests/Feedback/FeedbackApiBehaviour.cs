@@ -87,6 +87,9 @@ public abstract partial class FeedbackApiBehaviour : IDisposable
     [InlineData("{\"target\":{\"type\":\"trace\",\"id\":\"t\"},\"kind\":\"user\",\"name\":\"rating\"}", "missing-value")]
     [InlineData("{\"target\":{\"type\":\"trace\",\"id\":\"t\"},\"kind\":\"user\",\"name\":\"thumbs\",\"value\":1}", "invalid-feedback-value")]
     [InlineData("{\"target\":{\"type\":\"conversation\",\"id\":\"c1\"},\"conversationId\":\"c2\",\"kind\":\"user\",\"name\":\"rating\",\"value\":3}", "conversation-mismatch")]
+    [InlineData("{\"target\":{\"type\":\"memory\",\"id\":\"m1\"},\"kind\":\"user\",\"name\":\"helpful\",\"value\":false,\"query\":\"  \"}", "invalid-query")]
+    [InlineData("{\"target\":{\"type\":\"memory\",\"id\":\"m1\"},\"kind\":\"user\",\"name\":\"helpful\",\"value\":false,\"stepId\":\"s1\"}", "missing-trace-id")]
+    [InlineData("{\"target\":{\"type\":\"memory\",\"id\":\"m1\"},\"kind\":\"user\",\"name\":\"helpful\",\"value\":false,\"traceId\":\"a/b\",\"stepId\":\"s1\"}", "invalid-traceId")]
     public async Task Record_BadInput_Returns400WithCode_AndStoresNothing(string body, string code)
     {
         using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");

@@ -42,7 +42,9 @@ public sealed class FeedbackHostFactory(StoreKind kind, IDictionary<string, stri
         {
             builder.UseSetting(key, value);
         }
-        builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Time));
+        // Service invocation (feedback → trace, context → feedback) through the test server: the loopback
+        // invoker would call the configured port, where no server of this test listens.
+        builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Time).AddTestServerInvoker());
     }
 
     /// <summary>Starts the host and records every published event.</summary>

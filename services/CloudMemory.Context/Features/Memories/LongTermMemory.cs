@@ -281,7 +281,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
         }
         var queryTerms = TextAnalysis.Terms(query).Distinct(StringComparer.Ordinal).ToList();
         var userFeedback = _feedback is not null && _options.UserFeedbackWeight > 0
-            ? await _feedback.ScoresAsync(tenantId, entries.Keys, cancellationToken)
+            ? await _feedback.ScoresAsync(tenantId, entries.Keys, query, cancellationToken)
             : null;
         var ranked = fused
             .Where(f => entries.ContainsKey(f.Key))

@@ -32,8 +32,27 @@ public sealed class LongTermMemoryOptions
     /// <summary>Boost of a frequently used entry: score × (1 + w · min(1, ln(1 + accessCount) / ln(101))).</summary>
     public double AccessWeight { get; set; } = 0.05;
 
-    /// <summary>Effect of user feedback on an entry (feedback app): score × (1 + w · s), s = sum of feedback scores / (count + 1). 0 turns it off.</summary>
+    /// <summary>
+    /// Effect of user feedback on an entry (feedback app): score × (1 + w · s), s = the feedback
+    /// scores' weighted sum / (sum of weights + 1), each feedback weighted by how much the current
+    /// query resembles the one it was given for (see <see cref="UserFeedbackQuerySimilarity"/>). 0 turns it off.
+    /// </summary>
     public double UserFeedbackWeight { get; set; } = 0.5;
+
+    /// <summary>
+    /// Feedback given with a query counts for a search in proportion to the similarity of the two
+    /// queries' terms (cosine of their stemmed content words) above this threshold:
+    /// weight = (cos − t) / (1 − t), 0 at or below t, 1 for the same words. Feedback without a
+    /// query counts fully for every query.
+    /// </summary>
+    public double UserFeedbackQuerySimilarity { get; set; } = 0.5;
+
+    /// <summary>
+    /// A global prior from query feedback: once an entry has feedback from at least this many
+    /// mutually dissimilar queries, all of it also counts for unrelated queries, weighted by how
+    /// consistent it is (|sum of the queries' mean scores| / their count). 0 disables the prior.
+    /// </summary>
+    public int UserFeedbackPriorQueries { get; set; } = 3;
 
     /// <summary>Each side of a hybrid search returns max(topK × this, <see cref="MinCandidates"/>) candidates.</summary>
     public int CandidateMultiplier { get; set; } = 5;

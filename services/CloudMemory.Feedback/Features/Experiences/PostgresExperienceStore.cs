@@ -114,11 +114,16 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
     /// <inheritdoc />
     public async Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int minShared, int limit, CancellationToken cancellationToken = default)
     {
+        // A pattern must share minShared tokens: as "contains one of the minShared-subsets" the GIN
+        // index finds exactly those (posting lists intersected), instead of every pattern sharing
+        // any one token (a common intent word is in a tenth of them) being read and counted.
+        var subsets = minShared > 1 ? Subsets(tokens.Distinct(StringComparer.Ordinal).ToList(), minShared) : null;
+        var match = subsets is null ? "tokens && $2" : "(" + string.Join(" OR ", subsets.Select((_, i) => $"tokens @> ${5 + i}")) + ")";
         // Ordered by how many tokens a pattern shares, so a capped set keeps the closest ones.
-        await using var command = dataSource.CreateCommand("""
+        await using var command = dataSource.CreateCommand($"""
             SELECT pattern::text, attempts, successes, duration_sum, duration_count, cost_sum, cost_count, last_success_id, last_failure_id
             FROM (SELECT *, (SELECT count(*) FROM unnest(tokens) t WHERE t = ANY($2)) AS shared
-                  FROM cm_experience_patterns WHERE tenant_id = $1 AND tokens && $2) p
+                  FROM cm_experience_patterns WHERE tenant_id = $1 AND {match}) p
             WHERE shared >= $4
             ORDER BY shared DESC, pattern_key
             LIMIT $3
@@ -127,6 +132,10 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
         command.Parameters.Add(new() { Value = tokens.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         command.Parameters.Add(new() { Value = limit });
         command.Parameters.Add(new() { Value = (long)Math.Max(1, minShared) });
+        foreach (var subset in subsets ?? [])
+        {
+            command.Parameters.Add(new() { Value = subset, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        }
         var result = new List<PatternStats>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -135,6 +144,43 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
                 reader.GetInt32(1), reader.GetInt32(2), reader.GetDouble(3), reader.GetInt32(4), reader.GetDouble(5), reader.GetInt32(6),
                 reader.IsDBNull(7) ? null : reader.GetString(7), reader.IsDBNull(8) ? null : reader.GetString(8)));
         }
+        return result;
+    }
+
+    // The size-k subsets of tokens, or null when there are more than MaxSubsets (the query then
+    // falls back to "shares any token" and the count filter alone).
+    private static List<string[]>? Subsets(List<string> tokens, int k)
+    {
+        const int MaxSubsets = 32;
+        if (k > tokens.Count)
+        {
+            return [tokens.ToArray()]; // cannot be met; no pattern contains more tokens than there are
+        }
+        double count = 1;
+        for (var i = 0; i < k; i++)
+        {
+            count = count * (tokens.Count - i) / (i + 1);
+        }
+        if (count > MaxSubsets)
+        {
+            return null;
+        }
+        var result = new List<string[]>();
+        var picked = new int[k];
+        void Pick(int position, int from)
+        {
+            if (position == k)
+            {
+                result.Add(picked.Select(i => tokens[i]).ToArray());
+                return;
+            }
+            for (var i = from; i <= tokens.Count - (k - position); i++)
+            {
+                picked[position] = i;
+                Pick(position + 1, i + 1);
+            }
+        }
+        Pick(0, 0);
         return result;
     }
 

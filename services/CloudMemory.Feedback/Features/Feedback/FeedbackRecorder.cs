@@ -17,15 +17,30 @@ public sealed class FeedbackRecorder(IFeedbackStore store, IEventPublisher event
     private const int MaxListItems = 50;
     private const int MaxItemLength = 500;
     private const int MaxTextLength = 10_000;
+    private const int MaxQueryLength = 4_000;
+
+    // Optional request fields added after feedback was first stored (see Fingerprint).
+    private static readonly string[] LateFields = ["query", "traceId", "stepId"];
 
     /// <summary>Records <paramref name="request"/>; returns the stored record and whether it was created.</summary>
-    public async Task<(FeedbackRecord Record, bool Created)> RecordAsync(string tenantId, RecordFeedbackRequest? request, CancellationToken cancellationToken = default)
+    public Task<(FeedbackRecord Record, bool Created)> RecordAsync(string tenantId, RecordFeedbackRequest? request, CancellationToken cancellationToken = default) =>
+        RecordAsync(tenantId, request, null, cancellationToken);
+
+    /// <summary>
+    /// Records <paramref name="request"/> with <paramref name="stepQuery"/> (the query of the step it
+    /// names, found by the caller) as its query when it has none; the idempotency fingerprint is the request's alone.
+    /// </summary>
+    public async Task<(FeedbackRecord Record, bool Created)> RecordAsync(string tenantId, RecordFeedbackRequest? request, string? stepQuery, CancellationToken cancellationToken = default)
     {
         if (request is null)
         {
             throw new ProblemException(400, "missing-body", "A feedback body is required.");
         }
         var record = await BuildAsync(tenantId, request, cancellationToken);
+        if (record.Query is null && stepQuery is not null)
+        {
+            record = record with { Query = stepQuery.Length > MaxQueryLength ? stepQuery[..MaxQueryLength] : stepQuery };
+        }
         var fingerprint = Fingerprint(request with { Id = record.Id });
         var (stored, storedFingerprint, created) = await store.InsertIfAbsentAsync(tenantId, record, fingerprint, cancellationToken);
         if (!created && storedFingerprint != fingerprint)
@@ -40,7 +55,7 @@ public sealed class FeedbackRecorder(IFeedbackStore store, IEventPublisher event
         // event id lets subscribers drop the duplicate.
         await events.PublishAsync(FeedbackTopics.FeedbackRecorded, FeedbackTopics.FeedbackRecordedType,
             new FeedbackRecorded(tenantId, stored.Id, stored.Target.Type!, stored.Target.Id!, stored.AgentId, stored.ConversationId,
-                stored.Kind, stored.Name, stored.Score, stored.Issues, stored.RecordedAt.ToUnixTimeSeconds()),
+                stored.Kind, stored.Name, stored.Score, stored.Issues, stored.RecordedAt.ToUnixTimeSeconds(), stored.Query),
             new PublishOptions($"feedback-{tenantId}-{stored.Id}", stored.Target.Id, tenantId), cancellationToken);
         return (stored, created);
     }
@@ -97,11 +112,21 @@ public sealed class FeedbackRecorder(IFeedbackStore store, IEventPublisher event
         {
             throw new ProblemException(400, "invalid-metrics", $"'metrics' holds at most {MaxListItems} finite numbers under id-like names.");
         }
+        var query = request.Query is null ? null
+            : string.IsNullOrWhiteSpace(request.Query) || request.Query.Length > MaxQueryLength
+                ? throw new ProblemException(400, "invalid-query", $"'query' must be non-empty text of at most {MaxQueryLength} characters.")
+                : request.Query;
+        var traceId = request.TraceId is null ? null : Ids.Require(request.TraceId, "traceId");
+        var stepId = request.StepId is null ? null : Ids.Require(request.StepId, "stepId");
+        if (stepId is not null && traceId is null)
+        {
+            throw new ProblemException(400, "missing-trace-id", "'stepId' names a step of a trace: 'traceId' is required with it.");
+        }
         var now = time.GetUtcNow();
         return new FeedbackRecord(id, new FeedbackTarget(request.Target.Type, targetId), agentId, conversationId, stepType,
             request.Kind!, name, request.Value.Clone(), score,
             Text(request.Comment, "comment"), List(request.Issues, "issues"), List(request.Suggestions, "suggestions"), Text(request.Correction, "correction"),
-            metrics, request.CreatedAt ?? now, now);
+            metrics, request.CreatedAt ?? now, now, query, traceId, stepId);
     }
 
     private static IReadOnlyList<string> List(IReadOnlyList<string>? items, string field)
@@ -120,6 +145,19 @@ public sealed class FeedbackRecorder(IFeedbackStore store, IEventPublisher event
     private static string? Text(string? text, string field) =>
         text is { Length: > MaxTextLength } ? throw new ProblemException(400, $"invalid-{field}", $"'{field}' is longer than {MaxTextLength} characters.") : text;
 
-    private static string Fingerprint(RecordFeedbackRequest request) =>
-        Convert.ToHexString(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, ContractsJson.Options)));
+    // The optional fields added later leave the fingerprint of a request without them as it was, so
+    // a retry of feedback stored before them is still recognized.
+    private static string Fingerprint(RecordFeedbackRequest request)
+    {
+        var json = JsonSerializer.SerializeToNode(request, ContractsJson.Options)!.AsObject();
+        foreach (var late in LateFields)
+        {
+            if (json[late] is null)
+            {
+                json.Remove(late);
+            }
+        }
+        return Convert.ToHexString(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(json, ContractsJson.Options)));
+    }
+
 }
