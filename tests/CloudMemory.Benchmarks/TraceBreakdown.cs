@@ -122,6 +122,13 @@ internal static class TraceBreakdown
             JsonSerializer.SerializeToUtf8Bytes(view, ContractsJson.Options);
             return Task.CompletedTask;
         });
+        var storedDocs = Enumerable.Range(0, steps.Count).Select(i => StepCodec.Encode(steps[i])).ToList();
+        var all = new TraceStep[storedDocs.Count];
+        Micro("  CPU: decode 1,000 steps (one thread)", () => { StepCodec.DecodeRange(storedDocs, 0, storedDocs.Count, all); return all; }, perCall: 1000);
+        Micro("  CPU: GetTraceAsync, per step", () => pg.GetTraceAsync(tenant, "left").GetAwaiter().GetResult(), perCall: 1000);
+        Micro("  CPU: tree build, per step", () => TraceViewBuilder.Build("left", steps), perCall: 1000);
+        Micro("  CPU: JSON answer, per step", () => JsonSerializer.SerializeToUtf8Bytes(view, ContractsJson.Options), perCall: 1000);
+        Console.WriteLine($"  JSON answer {JsonSerializer.SerializeToUtf8Bytes(view, ContractsJson.Options).Length} bytes");
         await using (var explain = dataSource.CreateCommand("EXPLAIN (ANALYZE, BUFFERS) SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2 ORDER BY step_index, started_at, step_id"))
         {
             explain.Parameters.Add(new() { Value = tenant });
