@@ -91,11 +91,25 @@ internal static class TraceBenchmark
             var tenant = "bench-read-" + Guid.NewGuid().ToString("N")[..6];
             await store.AppendAsync([.. Trace("left", 1_000).Select(s => new TenantStep(tenant, s, 0))]);
             await store.AppendAsync([.. Trace("right", 1_000, divergeAt: 500).Select(s => new TenantStep(tenant, s, 0))]);
+            // The tree read as GET /v1/traces/{id} does it: rows with raw payloads, the tree, and (second
+            // figure) the JSON answer written; the third figure answers the way it did before: every step
+            // decoded whole and the view serialized by System.Text.Json.
             result["treeRead1kPostgresMs"] = Latency(readIterations, async () =>
             {
-                var steps = await store.GetTraceAsync(tenant, "left");
-                TraceViewBuilder.Build("left", steps);
+                var rows = await store.GetTraceRowsAsync(tenant, "left");
+                TraceViewBuilder.Build("left", rows.Steps);
             });
+            result["treeRead1kPostgresWithJsonMs"] = Latency(readIterations, async () =>
+            {
+                var rows = await store.GetTraceRowsAsync(tenant, "left");
+                await TraceViewJson.WriteAsync(Stream.Null, TraceViewBuilder.Build("left", rows.Steps), rows.Payloads);
+            });
+            result["treeRead1kPostgresSerializerMs"] = Latency(readIterations, async () =>
+            {
+                var steps = await store.GetTraceAsync(tenant, "left");
+                await JsonSerializer.SerializeAsync(Stream.Null, TraceViewBuilder.Build("left", steps), ContractsJson.Options);
+            });
+            result["treeRead1kHttpPostgresMs"] = await TraceHttpIngest.MeasureTreeReadAsync(connection, readIterations, Input);
             result["diff1kPostgresMs"] = Latency(readIterations, async () =>
             {
                 var left = store.GetTraceAsync(tenant, "left");

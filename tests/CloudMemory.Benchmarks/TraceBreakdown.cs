@@ -127,7 +127,17 @@ internal static class TraceBreakdown
         Micro("  CPU: decode 1,000 steps (one thread)", () => { StepCodec.DecodeRange(storedDocs, 0, storedDocs.Count, all); return all; }, perCall: 1000);
         Micro("  CPU: GetTraceAsync, per step", () => pg.GetTraceAsync(tenant, "left").GetAwaiter().GetResult(), perCall: 1000);
         Micro("  CPU: tree build, per step", () => TraceViewBuilder.Build("left", steps), perCall: 1000);
-        Micro("  CPU: JSON answer, per step", () => JsonSerializer.SerializeToUtf8Bytes(view, ContractsJson.Options), perCall: 1000);
+        Micro("  CPU: JSON answer (serializer), per step", () => JsonSerializer.SerializeToUtf8Bytes(view, ContractsJson.Options), perCall: 1000);
+        Micro("  CPU: GetTraceRowsAsync, per step", () => pg.GetTraceRowsAsync(tenant, "left").GetAwaiter().GetResult(), perCall: 1000);
+        var rows = await pg.GetTraceRowsAsync(tenant, "left");
+        var headView = TraceViewBuilder.Build("left", rows.Steps);
+        Micro("  CPU: JSON answer (TraceViewJson), per step", () =>
+        {
+            TraceViewJson.WriteAsync(Stream.Null, headView, rows.Payloads).GetAwaiter().GetResult();
+            return headView;
+        }, perCall: 1000);
+        Time("GetTraceRowsAsync (query + head decode)", async () => await pg.GetTraceRowsAsync(tenant, "left"));
+        Time("JSON answer (TraceViewJson)", () => TraceViewJson.WriteAsync(Stream.Null, headView, rows.Payloads));
         Console.WriteLine($"  JSON answer {JsonSerializer.SerializeToUtf8Bytes(view, ContractsJson.Options).Length} bytes");
         await using (var explain = dataSource.CreateCommand("EXPLAIN (ANALYZE, BUFFERS) SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2 ORDER BY step_index, started_at, step_id"))
         {

@@ -27,7 +27,7 @@ public sealed class TraceViewResult(TraceView view, IReadOnlyList<StepPayloads>?
     {
         httpContext.Response.StatusCode = StatusCodes.Status200OK;
         httpContext.Response.ContentType = "application/json; charset=utf-8";
-        return TraceViewJson.WriteAsync(httpContext.Response.Body, View, payloads, httpContext.RequestAborted);
+        return TraceViewJson.WriteAsync(httpContext.Response.BodyWriter, View, payloads, httpContext.RequestAborted);
     }
 
     /// <inheritdoc />

@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using CloudMemory.Contracts;
@@ -16,9 +17,21 @@ public static class TraceViewJson
 {
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = ContractsJson.Options.Encoder, Indented = false };
 
-    /// <summary>Writes the view; <paramref name="payloads"/> (when not null) holds the raw payloads of steps read without theirs.</summary>
+    /// <summary>Writes the view to a stream (see the <see cref="PipeWriter"/> overload).</summary>
     public static async Task WriteAsync(Stream body, TraceView view, IReadOnlyList<StepPayloads>? payloads, CancellationToken cancellationToken = default)
     {
+        var pipe = PipeWriter.Create(body, new StreamPipeWriterOptions(leaveOpen: true));
+        await WriteAsync(pipe, view, payloads, cancellationToken);
+        await pipe.CompleteAsync();
+    }
+
+    /// <summary>
+    /// Writes the view; <paramref name="payloads"/> (when not null) holds the raw payloads of steps
+    /// read without theirs. The body is flushed every 32 KiB, so a large trace is never held whole.
+    /// </summary>
+    public static async Task WriteAsync(PipeWriter body, TraceView view, IReadOnlyList<StepPayloads>? payloads, CancellationToken cancellationToken = default)
+    {
+        // Over a PipeWriter, the writer's own flushes only hand bytes to the pipe (no synchronous I/O).
         await using var w = new Utf8JsonWriter(body, WriterOptions);
         w.WriteStartObject();
         w.WriteString(Names.TraceId, view.TraceId);
@@ -28,7 +41,8 @@ public static class TraceViewJson
             WriteStep(w, view.Steps[i], payloads?[i] ?? default);
             if (w.BytesPending > 32 * 1024)
             {
-                await w.FlushAsync(cancellationToken);
+                w.Flush();
+                await body.FlushAsync(cancellationToken);
             }
         }
         w.WriteEndArray();
@@ -41,7 +55,8 @@ public static class TraceViewJson
             WriteNode(w, node);
             if (w.BytesPending > 32 * 1024)
             {
-                await w.FlushAsync(cancellationToken);
+                w.Flush();
+                await body.FlushAsync(cancellationToken);
             }
         }
         w.WriteEndArray();
@@ -59,7 +74,8 @@ public static class TraceViewJson
         w.WritePropertyName(Names.Rollup);
         JsonSerializer.Serialize(w, view.Rollup, ContractsJson.Options);
         w.WriteEndObject();
-        await w.FlushAsync(cancellationToken);
+        w.Flush();
+        await body.FlushAsync(cancellationToken);
     }
 
     // The properties of TraceStep in declaration order, as the serializer writes them.
