@@ -148,6 +148,8 @@ internal static class TraceBenchmark
         var batches = Enumerable.Range(0, writers).Select(w => Enumerable.Range(0, perWriter).Select(b =>
             (IReadOnlyList<TraceStepInput>)[.. Enumerable.Range(0, batch).Select(i => Input($"{run}-w{w}-t{b / 10}", (b % 10) * batch + i))]).ToList()).ToList();
         await ingestor.IngestAsync(tenant, [Input($"{run}-warm", 0)], null);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(batches.Select(mine => Task.Run(async () =>
         {
@@ -156,8 +158,12 @@ internal static class TraceBenchmark
                 await ingestor.IngestAsync(tenant, steps, null);
             }
         })));
-        var rate = writers * perWriter * batch / clock.Elapsed.TotalSeconds;
-        Console.WriteLine($"  ingest {store.GetType().Name,-20} {writers,2} writers: {rate,10:N0} steps/s");
+        var elapsed = clock.Elapsed;
+        var rate = writers * perWriter * batch / elapsed.TotalSeconds;
+        // How busy the process kept the cores, and the collections meanwhile: tells idle hand-offs from CPU cost.
+        var busy = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / (elapsed * Environment.ProcessorCount);
+        Console.WriteLine($"  ingest {store.GetType().Name,-20} {writers,2} writers: {rate,10:N0} steps/s  (cpu {busy:P0}, " +
+            $"gc {GC.CollectionCount(0) - gen0}/{GC.CollectionCount(1) - gen1}/{GC.CollectionCount(2) - gen2}, threads {ThreadPool.ThreadCount})");
         return Math.Round(rate);
     }
 
