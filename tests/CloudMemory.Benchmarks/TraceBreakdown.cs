@@ -102,7 +102,7 @@ internal static class TraceBreakdown
         Micro("  decode one step", () => JsonSerializer.Deserialize<TraceStep>(doc, ContractsJson.Options)!);
         Time("query only (doc bytes, no decode)", async () =>
         {
-            await using var command = dataSource.CreateCommand("SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2 ORDER BY step_index, started_at, step_id");
+            await using var command = dataSource.CreateCommand("SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2");
             command.Parameters.Add(new() { Value = tenant });
             command.Parameters.Add(new() { Value = "left" });
             await using var reader = await command.ExecuteReaderAsync();
@@ -139,7 +139,7 @@ internal static class TraceBreakdown
         Time("GetTraceRowsAsync (query + head decode)", async () => await pg.GetTraceRowsAsync(tenant, "left"));
         Time("JSON answer (TraceViewJson)", () => TraceViewJson.WriteAsync(Stream.Null, headView, rows.Payloads));
         Console.WriteLine($"  JSON answer {JsonSerializer.SerializeToUtf8Bytes(view, ContractsJson.Options).Length} bytes");
-        await using (var explain = dataSource.CreateCommand("EXPLAIN (ANALYZE, BUFFERS) SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2 ORDER BY step_index, started_at, step_id"))
+        await using (var explain = dataSource.CreateCommand("EXPLAIN (ANALYZE, BUFFERS) SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2"))
         {
             explain.Parameters.Add(new() { Value = tenant });
             explain.Parameters.Add(new() { Value = "left" });
