@@ -91,11 +91,25 @@ internal static class TraceBenchmark
             var tenant = "bench-read-" + Guid.NewGuid().ToString("N")[..6];
             await store.AppendAsync([.. Trace("left", 1_000).Select(s => new TenantStep(tenant, s, 0))]);
             await store.AppendAsync([.. Trace("right", 1_000, divergeAt: 500).Select(s => new TenantStep(tenant, s, 0))]);
+            // The tree read as GET /v1/traces/{id} does it: rows with raw payloads, the tree, and (second
+            // figure) the JSON answer written; the third figure answers the way it did before: every step
+            // decoded whole and the view serialized by System.Text.Json.
             result["treeRead1kPostgresMs"] = Latency(readIterations, async () =>
             {
-                var steps = await store.GetTraceAsync(tenant, "left");
-                TraceViewBuilder.Build("left", steps);
+                var rows = await store.GetTraceRowsAsync(tenant, "left");
+                TraceViewBuilder.Build("left", rows.Steps);
             });
+            result["treeRead1kPostgresWithJsonMs"] = Latency(readIterations, async () =>
+            {
+                var rows = await store.GetTraceRowsAsync(tenant, "left");
+                await TraceViewJson.WriteAsync(Stream.Null, TraceViewBuilder.Build("left", rows.Steps), rows.Payloads);
+            });
+            result["treeRead1kPostgresSerializerMs"] = Latency(readIterations, async () =>
+            {
+                var steps = await store.GetTraceAsync(tenant, "left");
+                await JsonSerializer.SerializeAsync(Stream.Null, TraceViewBuilder.Build("left", steps), ContractsJson.Options);
+            });
+            result["treeRead1kHttpPostgresMs"] = await TraceHttpIngest.MeasureTreeReadAsync(connection, readIterations, Input);
             result["diff1kPostgresMs"] = Latency(readIterations, async () =>
             {
                 var left = store.GetTraceAsync(tenant, "left");
@@ -134,6 +148,8 @@ internal static class TraceBenchmark
         var batches = Enumerable.Range(0, writers).Select(w => Enumerable.Range(0, perWriter).Select(b =>
             (IReadOnlyList<TraceStepInput>)[.. Enumerable.Range(0, batch).Select(i => Input($"{run}-w{w}-t{b / 10}", (b % 10) * batch + i))]).ToList()).ToList();
         await ingestor.IngestAsync(tenant, [Input($"{run}-warm", 0)], null);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(batches.Select(mine => Task.Run(async () =>
         {
@@ -142,8 +158,12 @@ internal static class TraceBenchmark
                 await ingestor.IngestAsync(tenant, steps, null);
             }
         })));
-        var rate = writers * perWriter * batch / clock.Elapsed.TotalSeconds;
-        Console.WriteLine($"  ingest {store.GetType().Name,-20} {writers,2} writers: {rate,10:N0} steps/s");
+        var elapsed = clock.Elapsed;
+        var rate = writers * perWriter * batch / elapsed.TotalSeconds;
+        // How busy the process kept the cores, and the collections meanwhile: tells idle hand-offs from CPU cost.
+        var busy = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / (elapsed * Environment.ProcessorCount);
+        Console.WriteLine($"  ingest {store.GetType().Name,-20} {writers,2} writers: {rate,10:N0} steps/s  (cpu {busy:P0}, " +
+            $"gc {GC.CollectionCount(0) - gen0}/{GC.CollectionCount(1) - gen1}/{GC.CollectionCount(2) - gen2}, threads {ThreadPool.ThreadCount})");
         return Math.Round(rate);
     }
 

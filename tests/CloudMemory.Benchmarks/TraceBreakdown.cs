@@ -102,7 +102,7 @@ internal static class TraceBreakdown
         Micro("  decode one step", () => JsonSerializer.Deserialize<TraceStep>(doc, ContractsJson.Options)!);
         Time("query only (doc bytes, no decode)", async () =>
         {
-            await using var command = dataSource.CreateCommand("SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2 ORDER BY step_index, started_at, step_id");
+            await using var command = dataSource.CreateCommand("SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2");
             command.Parameters.Add(new() { Value = tenant });
             command.Parameters.Add(new() { Value = "left" });
             await using var reader = await command.ExecuteReaderAsync();
@@ -122,7 +122,24 @@ internal static class TraceBreakdown
             JsonSerializer.SerializeToUtf8Bytes(view, ContractsJson.Options);
             return Task.CompletedTask;
         });
-        await using (var explain = dataSource.CreateCommand("EXPLAIN (ANALYZE, BUFFERS) SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2 ORDER BY step_index, started_at, step_id"))
+        var storedDocs = Enumerable.Range(0, steps.Count).Select(i => StepCodec.Encode(steps[i])).ToList();
+        var all = new TraceStep[storedDocs.Count];
+        Micro("  CPU: decode 1,000 steps (one thread)", () => { StepCodec.DecodeRange(storedDocs, 0, storedDocs.Count, all); return all; }, perCall: 1000);
+        Micro("  CPU: GetTraceAsync, per step", () => pg.GetTraceAsync(tenant, "left").GetAwaiter().GetResult(), perCall: 1000);
+        Micro("  CPU: tree build, per step", () => TraceViewBuilder.Build("left", steps), perCall: 1000);
+        Micro("  CPU: JSON answer (serializer), per step", () => JsonSerializer.SerializeToUtf8Bytes(view, ContractsJson.Options), perCall: 1000);
+        Micro("  CPU: GetTraceRowsAsync, per step", () => pg.GetTraceRowsAsync(tenant, "left").GetAwaiter().GetResult(), perCall: 1000);
+        var rows = await pg.GetTraceRowsAsync(tenant, "left");
+        var headView = TraceViewBuilder.Build("left", rows.Steps);
+        Micro("  CPU: JSON answer (TraceViewJson), per step", () =>
+        {
+            TraceViewJson.WriteAsync(Stream.Null, headView, rows.Payloads).GetAwaiter().GetResult();
+            return headView;
+        }, perCall: 1000);
+        Time("GetTraceRowsAsync (query + head decode)", async () => await pg.GetTraceRowsAsync(tenant, "left"));
+        Time("JSON answer (TraceViewJson)", () => TraceViewJson.WriteAsync(Stream.Null, headView, rows.Payloads));
+        Console.WriteLine($"  JSON answer {JsonSerializer.SerializeToUtf8Bytes(view, ContractsJson.Options).Length} bytes");
+        await using (var explain = dataSource.CreateCommand("EXPLAIN (ANALYZE, BUFFERS) SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2"))
         {
             explain.Parameters.Add(new() { Value = tenant });
             explain.Parameters.Add(new() { Value = "left" });

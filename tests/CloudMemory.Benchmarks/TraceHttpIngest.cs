@@ -45,6 +45,46 @@ internal static class TraceHttpIngest
         return result;
     }
 
+    /// <summary>
+    /// Latency of <c>GET /v1/traces/{id}</c> of a 1,000-step trace (steps, tree, roll-up; the body read
+    /// to the end) on the host over loopback HTTP, one request at a time.
+    /// </summary>
+    public static async Task<Dictionary<string, double>> MeasureTreeReadAsync(string? postgres, int iterations, Func<string, int, TraceStepInput> input)
+    {
+        await using var host = await BenchHost.StartAsync(postgres, []);
+        var tenant = "bench-http-read-" + Guid.NewGuid().ToString("N")[..6];
+        using var http = new HttpClient { BaseAddress = host.BaseAddress };
+        http.DefaultRequestHeaders.Add("X-Tenant-Id", tenant);
+        for (var b = 0; b < 10; b++)
+        {
+            await PostAsync(http, JsonSerializer.SerializeToUtf8Bytes(new IngestStepsRequest([.. Enumerable.Range(b * Batch, Batch).Select(i => input("tree", i))]), ContractsJson.Options));
+        }
+        async Task ReadAsync()
+        {
+            using var response = await http.GetAsync("/v1/traces/tree", HttpCompletionOption.ResponseHeadersRead);
+            response.EnsureSuccessStatusCode();
+            await using var body = await response.Content.ReadAsStreamAsync();
+            await body.CopyToAsync(Stream.Null);
+        }
+        for (var i = 0; i < 5; i++)
+        {
+            await ReadAsync();
+        }
+        var samples = new double[iterations];
+        for (var i = 0; i < iterations; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            await ReadAsync();
+            samples[i] = clock.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(samples);
+        return new Dictionary<string, double>
+        {
+            ["p50"] = Math.Round(samples[iterations / 2], 2),
+            ["p95"] = Math.Round(samples[Math.Min(iterations - 1, (int)(iterations * 0.95))], 2),
+        };
+    }
+
     private static async Task PostAsync(HttpClient http, byte[] body)
     {
         using var content = new ByteArrayContent(body);

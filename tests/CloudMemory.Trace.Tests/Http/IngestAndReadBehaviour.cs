@@ -154,6 +154,33 @@ public abstract class IngestAndReadBehaviour(TraceHost host)
     }
 
     [Fact]
+    public async Task Read_LargeTrace_EveryStepWithItsPayloadsInOneDocument()
+    {
+        // ~300 KB of answer: written and flushed in parts, payloads copied as stored.
+        var trace = NewTrace();
+        for (var b = 0; b < 4; b++)
+        {
+            var batch = Enumerable.Range(b * 100, 100).Select(i => Step(trace, i, parent: i % 10 == 0 ? null : $"s{i - i % 10}",
+                inputs: new { query = $"第{i}步 \"quoted\" <tag>", nested = new { list = new object[] { i, 2.5, true, null! } } },
+                outputs: new { text = new string('x', 200), n = i }, inputTokens: 10, outputTokens: 1)).ToArray();
+            (await Client.PostJsonAsync("/v1/traces/steps", Batch(batch))).StatusCode.Should().Be(HttpStatusCode.Accepted);
+        }
+
+        var response = await Client.GetAsync($"/v1/traces/{trace}");
+
+        response.Content.Headers.ContentType!.MediaType.Should().Be("application/json");
+        var view = await response.ReadAsync<TraceView>();
+        view.Steps.Select(s => s.StepIndex).Should().Equal(Enumerable.Range(0, 400));
+        view.Steps[123].Inputs!.Value.GetProperty("query").GetString().Should().Be("第123步 \"quoted\" <tag>");
+        view.Steps[123].Inputs!.Value.GetProperty("nested").GetProperty("list")[3].ValueKind.Should().Be(JsonValueKind.Null);
+        view.Steps[399].Outputs!.Value.GetProperty("n").GetInt32().Should().Be(399);
+        view.Tree.Nodes.Should().HaveCount(400);
+        view.Tree.Nodes[120].Children.Should().HaveCount(9);
+        view.Rollup.StepCount.Should().Be(400);
+        view.Rollup.InputTokens.Should().Be(4000);
+    }
+
+    [Fact]
     public async Task Read_ConversationAndAgent_StepsInOrderAndRecentActionsNewestFirst()
     {
         var t1 = NewTrace();

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using CloudMemory.Contracts;
 using CloudMemory.Contracts.Traces;
 using CloudMemory.Testing;
 using CloudMemory.Trace.Features.Steps;
@@ -136,6 +138,53 @@ public abstract class TraceStoreBehaviour
         (await Store.GetMemoryProvenanceAsync(_tenant, "m")).Should().BeEmpty();
         (await Store.GetTraceAsync(other, trace)).Should().ContainSingle();
     }
+
+    [Fact]
+    public async Task GetTraceRows_SameStepsAndPayloadsAsAWholeRead()
+    {
+        // Out of order, ties on the index broken by start then id, payloads of every shape and none.
+        var trace = NewTrace();
+        TenantStep At(int index, string id, double startMs, object? inputs, object? outputs, object? metadata)
+        {
+            var stored = Stored(_tenant, trace, index, startMs: startMs);
+            return stored with
+            {
+                Step = stored.Step with
+                {
+                    StepId = id,
+                    Inputs = inputs is null ? null : Json(inputs),
+                    Outputs = outputs is null ? null : Json(outputs),
+                    Metadata = metadata is null ? null : Json(metadata),
+                },
+            };
+        }
+        await Store.AppendAsync([
+            At(2, "s2", 5, new { q = "青霉素 \"x\"", n = 2.5 }, new[] { 1, 2 }, null),
+            At(0, "b", 0, null, null, null),
+            At(0, "a", 0, "text", null, new { k = true }),
+            At(1, "s1", 9, null, 42, null),
+            At(1, "s1-early", 3, new { }, false, null),
+        ]);
+
+        var whole = await Store.GetTraceAsync(_tenant, trace);
+        var rows = await Store.GetTraceRowsAsync(_tenant, trace);
+
+        whole.Select(s => s.StepId).Should().Equal("a", "b", "s1-early", "s1", "s2");
+        rows.Steps.Select(s => s.StepId).Should().Equal(whole.Select(s => s.StepId));
+        for (var i = 0; i < whole.Count; i++)
+        {
+            var raw = rows.Payloads?[i] ?? default;
+            Payload(rows.Steps[i].Inputs, raw.Inputs).Should().Be(Payload(whole[i].Inputs, default), $"inputs of {whole[i].StepId}");
+            Payload(rows.Steps[i].Outputs, raw.Outputs).Should().Be(Payload(whole[i].Outputs, default), $"outputs of {whole[i].StepId}");
+            Payload(rows.Steps[i].Metadata, raw.Metadata).Should().Be(Payload(whole[i].Metadata, default), $"metadata of {whole[i].StepId}");
+            JsonSerializer.Serialize(rows.Steps[i] with { Inputs = null, Outputs = null, Metadata = null }, ContractsJson.Options)
+                .Should().Be(JsonSerializer.Serialize(whole[i] with { Inputs = null, Outputs = null, Metadata = null }, ContractsJson.Options));
+        }
+        (await Store.GetTraceRowsAsync(NewTenant(), trace)).Steps.Should().BeEmpty();
+    }
+
+    private static string Payload(JsonElement? parsed, ReadOnlyMemory<byte> raw) =>
+        parsed is { } element ? element.GetRawText() : raw.IsEmpty ? "absent" : JsonDocument.Parse(raw).RootElement.GetRawText();
 }
 
 public sealed class InMemoryTraceStoreTests : TraceStoreBehaviour

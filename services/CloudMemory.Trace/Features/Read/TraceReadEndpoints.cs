@@ -2,6 +2,7 @@ using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Traces;
 using CloudMemory.Trace.Features.Steps;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Metadata;
 
 namespace CloudMemory.Trace.Features.Read;
 
@@ -15,6 +16,25 @@ public sealed record AgentActions(string AgentId, IReadOnlyList<AgentAction> Act
 public sealed record AgentAction(string TraceId, string StepId, int StepIndex, string? ContextId, string StepType, string Name,
     DateTimeOffset StartedAt, double DurationMs, bool Success, StepError? Error);
 
+/// <summary>A 200 answer of <c>GET /v1/traces/{traceId}</c>: the <see cref="TraceView"/> written by <see cref="TraceViewJson"/>.</summary>
+public sealed class TraceViewResult(TraceView view, IReadOnlyList<StepPayloads>? payloads) : IResult, IEndpointMetadataProvider
+{
+    /// <summary>The view.</summary>
+    public TraceView View { get; } = view;
+
+    /// <inheritdoc />
+    public Task ExecuteAsync(HttpContext httpContext)
+    {
+        httpContext.Response.StatusCode = StatusCodes.Status200OK;
+        httpContext.Response.ContentType = "application/json; charset=utf-8";
+        return TraceViewJson.WriteAsync(httpContext.Response.BodyWriter, View, payloads, httpContext.RequestAborted);
+    }
+
+    /// <inheritdoc />
+    public static void PopulateMetadata(System.Reflection.MethodInfo method, EndpointBuilder builder) =>
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(TraceView), ["application/json"]));
+}
+
 /// <summary>Reads: a trace as a tree, a conversation's steps, an agent's recent actions.</summary>
 public static class TraceReadEndpoints
 {
@@ -27,11 +47,15 @@ public static class TraceReadEndpoints
         return endpoints;
     }
 
-    /// <summary><c>GET /v1/traces/{traceId}</c>.</summary>
-    public static async Task<Results<Ok<TraceView>, ProblemHttpResult>> GetTraceAsync(HttpContext http, string traceId, ITraceStore store, CancellationToken cancellationToken)
+    /// <summary><c>GET /v1/traces/{traceId}</c>: the view, its payloads copied as stored (see <see cref="TraceViewJson"/>).</summary>
+    public static async Task<TraceViewResult> GetTraceAsync(HttpContext http, string traceId, ITraceStore store, CancellationToken cancellationToken)
     {
-        var steps = await LoadAsync(http, traceId, store, cancellationToken);
-        return TypedResults.Ok(TraceViewBuilder.Build(traceId, steps));
+        var tenant = Tenant.From(http);
+        Ids.Require(traceId, "traceId");
+        var rows = await store.GetTraceRowsAsync(tenant, traceId, cancellationToken);
+        return rows.Steps.Count == 0
+            ? throw new ProblemException(404, "trace-not-found", $"Trace '{traceId}' has no steps.")
+            : new TraceViewResult(TraceViewBuilder.Build(traceId, rows.Steps), rows.Payloads);
     }
 
     /// <summary><c>GET /v1/conversations/{contextId}/steps?limit=</c> (oldest first).</summary>

@@ -9,6 +9,19 @@ public readonly record struct MemoryLink(string MemoryId, string TraceId, string
 public readonly record struct TenantStep(string TenantId, TraceStep Step, int SensitivityFlags);
 
 /// <summary>
+/// The raw JSON of a step's inputs, outputs and metadata as stored (empty when absent), for answers
+/// that copy them out unparsed. Each was valid JSON when the step was ingested.
+/// </summary>
+public readonly record struct StepPayloads(ReadOnlyMemory<byte> Inputs, ReadOnlyMemory<byte> Outputs, ReadOnlyMemory<byte> Metadata);
+
+/// <summary>
+/// A trace read for its tree view: the steps ordered by step index, and, when the store read them
+/// without parsing their payloads (<see cref="TraceStep.Inputs"/>, <see cref="TraceStep.Outputs"/>
+/// and <see cref="TraceStep.Metadata"/> null), those payloads raw at the same positions.
+/// </summary>
+public sealed record TraceRows(IReadOnlyList<TraceStep> Steps, IReadOnlyList<StepPayloads>? Payloads);
+
+/// <summary>
 /// Durable trace steps. Appends are idempotent by (tenant, traceId, stepId); every read is scoped to
 /// one tenant. Duration statistics per (step type, agent) are kept up to date by appends, so that
 /// anomaly thresholds never need a rescan of history.
@@ -20,6 +33,9 @@ public interface ITraceStore
 
     /// <summary>The steps of a trace ordered by step index (empty when unknown).</summary>
     Task<IReadOnlyList<TraceStep>> GetTraceAsync(string tenantId, string traceId, CancellationToken cancellationToken = default);
+
+    /// <summary>The steps of a trace ordered by step index, their payloads possibly left raw (empty when unknown).</summary>
+    Task<TraceRows> GetTraceRowsAsync(string tenantId, string traceId, CancellationToken cancellationToken = default);
 
     /// <summary>The highest step index of a trace, or null when it has none.</summary>
     Task<int?> GetMaxStepIndexAsync(string tenantId, string traceId, CancellationToken cancellationToken = default);

@@ -114,6 +114,10 @@ public sealed class InMemoryTraceStore : ITraceStore
     }
 
     /// <inheritdoc />
+    public async Task<TraceRows> GetTraceRowsAsync(string tenantId, string traceId, CancellationToken cancellationToken = default) =>
+        new(await GetTraceAsync(tenantId, traceId, cancellationToken), null);
+
+    /// <inheritdoc />
     public Task<int?> GetMaxStepIndexAsync(string tenantId, string traceId, CancellationToken cancellationToken = default)
     {
         if (!_traces.TryGetValue((tenantId, traceId), out var trace))

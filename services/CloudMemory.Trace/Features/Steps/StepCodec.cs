@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
@@ -79,7 +80,13 @@ public static class StepCodec
     }
 
     /// <summary>The step of stored bytes (binary, or the JSON of older rows).</summary>
-    public static TraceStep Decode(byte[] stored) => Decode(stored, null);
+    public static TraceStep Decode(byte[] stored)
+    {
+        var step = Decode(stored, out var slices);
+        return slices.Any
+            ? step with { Inputs = Parse(stored, slices.Inputs), Outputs = Parse(stored, slices.Outputs), Metadata = Parse(stored, slices.Metadata) }
+            : step;
+    }
 
     /// <summary>
     /// Decodes <paramref name="count"/> stored steps from <paramref name="start"/> into
@@ -90,75 +97,95 @@ public static class StepCodec
     public static void DecodeRange(IReadOnlyList<byte[]> stored, int start, int count, TraceStep[] into)
     {
         var payloads = new Payloads();
+        var slices = new PayloadSlices[count];
         for (var i = start; i < start + count; i++)
         {
-            into[i] = Decode(stored[i], payloads);
+            into[i] = Decode(stored[i], out var found);
+            slices[i - start] = found;
+            if (found.Any)
+            {
+                payloads.Add(stored[i], found);
+            }
         }
         var elements = payloads.Parse();
-        if (elements.Length == 0)
-        {
-            return;
-        }
+        var next = 0;
         for (var i = start; i < start + count; i++)
         {
-            var (inputs, outputs, metadata) = payloads.SlotsOf(i - start);
-            if (inputs >= 0 || outputs >= 0 || metadata >= 0)
+            var found = slices[i - start];
+            if (found.Any)
             {
                 into[i] = into[i] with
                 {
-                    Inputs = inputs >= 0 ? elements[inputs] : null,
-                    Outputs = outputs >= 0 ? elements[outputs] : null,
-                    Metadata = metadata >= 0 ? elements[metadata] : null,
+                    Inputs = found.Inputs.Length >= 0 ? elements[next++] : null,
+                    Outputs = found.Outputs.Length >= 0 ? elements[next++] : null,
+                    Metadata = found.Metadata.Length >= 0 ? elements[next++] : null,
                 };
             }
         }
     }
 
-    private static TraceStep Decode(byte[] stored, Payloads? payloads)
+    /// <summary>
+    /// Decodes steps without parsing their inputs, outputs and metadata: each step's payloads are
+    /// left as the raw JSON stored (slices of <paramref name="stored"/>), to be copied into an answer
+    /// as they are. A tree read needs every field of a step except those, and parsing them and
+    /// writing them back out was most of its time. Rows stored as JSON decode whole (payloads parsed).
+    /// </summary>
+    public static void DecodeHeads(IReadOnlyList<byte[]> stored, int start, int count, TraceStep[] into, StepPayloads[] payloads)
     {
+        for (var i = start; i < start + count; i++)
+        {
+            var bytes = stored[i];
+            into[i] = Decode(bytes, out var found);
+            payloads[i] = found.Any ? new StepPayloads(Raw(bytes, found.Inputs), Raw(bytes, found.Outputs), Raw(bytes, found.Metadata)) : default;
+        }
+    }
+
+    // Every field of the step except payloads stored in the binary form, whose places are returned instead.
+    private static TraceStep Decode(byte[] stored, out PayloadSlices payloads)
+    {
+        payloads = PayloadSlices.None;
         if (stored.Length > 0 && stored[0] == (byte)'{')
         {
-            payloads?.Skip();
             return JsonSerializer.Deserialize<TraceStep>(stored, ContractsJson.Options)!;
         }
         if (stored.Length == 0 || stored[0] != Version1)
         {
             throw new InvalidDataException($"Unknown stored step format {(stored.Length == 0 ? "(empty)" : stored[0].ToString(System.Globalization.CultureInfo.InvariantCulture))}.");
         }
-        using var stream = new MemoryStream(stored, 1, stored.Length - 1, writable: false);
-        using var r = new BinaryReader(stream, Encoding.UTF8);
-        var traceId = r.ReadString();
-        var stepId = r.ReadString();
-        var stepIndex = r.ReadInt32();
-        var contextId = ReadOptional(r);
-        var agentId = r.ReadString();
-        var parentStepId = ReadOptional(r);
-        var stepType = r.ReadString();
-        var name = r.ReadString();
-        var inputs = ReadJson(r, stored, payloads);
-        var outputs = ReadJson(r, stored, payloads);
-        var startedAt = ReadTime(r);
-        var durationMs = r.ReadDouble();
-        var success = r.ReadBoolean();
-        var error = r.ReadBoolean() ? new StepError(r.ReadString(), ReadOptional(r)) : null;
-        var usage = r.ReadBoolean() ? new TokenUsage(r.ReadInt64(), r.ReadInt64()) : null;
-        var cost = r.ReadDouble();
-        var tags = ReadList(r);
-        var retryOf = ReadOptional(r);
-        var spawnedBy = ReadOptional(r);
-        var delegatedTo = ReadOptional(r);
-        var memoryIds = ReadList(r);
-        var metadata = ReadJson(r, stored, payloads);
-        var inputHash = r.ReadString();
-        var outputHash = r.ReadString();
-        var sensitivity = ReadList(r);
-        var kinds = ReadList(r);
-        var findings = new AuditFinding[r.Read7BitEncodedInt()];
+        var r = new SpanReader(stored, 1);
+        var traceId = r.String();
+        var stepId = r.String();
+        var stepIndex = r.Int32();
+        var contextId = r.OptionalString();
+        var agentId = r.String();
+        var parentStepId = r.OptionalString();
+        var stepType = r.String();
+        var name = r.String();
+        var inputs = r.Json();
+        var outputs = r.Json();
+        var startedAt = r.Time();
+        var durationMs = r.Double();
+        var success = r.Bool();
+        var error = r.Bool() ? new StepError(r.String(), r.OptionalString()) : null;
+        var usage = r.Bool() ? new TokenUsage(r.Int64(), r.Int64()) : null;
+        var cost = r.Double();
+        var tags = r.List();
+        var retryOf = r.OptionalString();
+        var spawnedBy = r.OptionalString();
+        var delegatedTo = r.OptionalString();
+        var memoryIds = r.List();
+        var metadata = r.Json();
+        var inputHash = r.String();
+        var outputHash = r.String();
+        var sensitivity = r.List();
+        var kinds = r.List();
+        var findings = r.Count() is var findingCount and > 0 ? new AuditFinding[findingCount] : [];
         for (var i = 0; i < findings.Length; i++)
         {
-            findings[i] = new AuditFinding(r.ReadString(), r.ReadString(), r.ReadInt32());
+            findings[i] = new AuditFinding(r.String(), r.String(), r.Int32());
         }
-        var audit = new StepAudit(sensitivity, kinds, findings, ReadList(r), ReadList(r), r.ReadString(), ReadList(r));
+        var audit = new StepAudit(sensitivity, kinds, findings, r.List(), r.List(), r.String(), r.List());
+        payloads = new PayloadSlices(inputs, outputs, metadata);
         return new TraceStep
         {
             TraceId = traceId,
@@ -169,8 +196,6 @@ public static class StepCodec
             ParentStepId = parentStepId,
             StepType = stepType,
             Name = name,
-            Inputs = inputs,
-            Outputs = outputs,
             StartedAt = startedAt,
             DurationMs = durationMs,
             Success = success,
@@ -182,12 +207,127 @@ public static class StepCodec
             SpawnedBy = spawnedBy,
             DelegatedTo = delegatedTo,
             MemoryIds = memoryIds,
-            Metadata = metadata,
             InputHash = inputHash,
             OutputHash = outputHash,
             Audit = audit,
-            RecordedAt = ReadTime(r),
+            RecordedAt = r.Time(),
         };
+    }
+
+    private static JsonElement? Parse(byte[] stored, Slice slice)
+    {
+        if (slice.Length < 0)
+        {
+            return null;
+        }
+        var reader = new Utf8JsonReader(stored.AsSpan(slice.Offset, slice.Length));
+        return JsonElement.ParseValue(ref reader);
+    }
+
+    private static ReadOnlyMemory<byte> Raw(byte[] stored, Slice slice) =>
+        slice.Length < 0 ? default : stored.AsMemory(slice.Offset, slice.Length);
+
+    // Where a payload's raw JSON is in the stored bytes; length -1 when the step has none.
+    private readonly record struct Slice(int Offset, int Length);
+
+    private readonly record struct PayloadSlices(Slice Inputs, Slice Outputs, Slice Metadata)
+    {
+        public static PayloadSlices None { get; } = new(new(0, -1), new(0, -1), new(0, -1));
+
+        public bool Any => Inputs.Length >= 0 || Outputs.Length >= 0 || Metadata.Length >= 0;
+    }
+
+    // Reads what BinaryWriter wrote (little-endian numbers, strings as a 7-bit length and UTF-8)
+    // straight from the stored array: no stream or reader objects per step.
+    private ref struct SpanReader(byte[] data, int position)
+    {
+        private readonly ReadOnlySpan<byte> _data = data;
+        private int _position = position;
+
+        public bool Bool() => _data[_position++] != 0;
+
+        public int Int32()
+        {
+            var value = BinaryPrimitives.ReadInt32LittleEndian(_data[_position..]);
+            _position += 4;
+            return value;
+        }
+
+        public long Int64()
+        {
+            var value = BinaryPrimitives.ReadInt64LittleEndian(_data[_position..]);
+            _position += 8;
+            return value;
+        }
+
+        public double Double()
+        {
+            var value = BinaryPrimitives.ReadDoubleLittleEndian(_data[_position..]);
+            _position += 8;
+            return value;
+        }
+
+        public int Count()
+        {
+            var value = 0;
+            for (var shift = 0; shift < 35; shift += 7)
+            {
+                var b = _data[_position++];
+                value |= (b & 0x7F) << shift;
+                if ((b & 0x80) == 0)
+                {
+                    return value;
+                }
+            }
+            throw new InvalidDataException("Bad length in a stored step.");
+        }
+
+        public string String()
+        {
+            var length = Count();
+            var value = Encoding.UTF8.GetString(_data.Slice(_position, length));
+            _position += length;
+            return value;
+        }
+
+        public string? OptionalString() => Bool() ? String() : null;
+
+        public string[] List()
+        {
+            var count = Count();
+            if (count == 0)
+            {
+                return [];
+            }
+            var values = new string[count];
+            for (var i = 0; i < count; i++)
+            {
+                values[i] = String();
+            }
+            return values;
+        }
+
+        // Ticks and offset: exact, like the JSON round trip it replaces.
+        public DateTimeOffset Time()
+        {
+            var utcTicks = Int64();
+            var offset = TimeSpan.FromMinutes(BinaryPrimitives.ReadInt16LittleEndian(_data[_position..]));
+            _position += 2;
+            return new DateTimeOffset(utcTicks, TimeSpan.Zero).ToOffset(offset);
+        }
+
+        // A length-prefixed raw JSON payload (-1: absent): only located, not parsed.
+        public Slice Json()
+        {
+            var length = Int32();
+            if (length < 0)
+            {
+                return new Slice(0, -1);
+            }
+            var slice = new Slice(_position, length);
+            _position += length;
+            return slice;
+        }
     }
 
     private static void WriteOptional(BinaryWriter w, string? value)
@@ -199,8 +339,6 @@ public static class StepCodec
         }
     }
 
-    private static string? ReadOptional(BinaryReader r) => r.ReadBoolean() ? r.ReadString() : null;
-
     private static void WriteList(BinaryWriter w, IReadOnlyList<string> values)
     {
         w.Write7BitEncodedInt(values.Count);
@@ -210,33 +348,11 @@ public static class StepCodec
         }
     }
 
-    private static string[] ReadList(BinaryReader r)
-    {
-        var count = r.Read7BitEncodedInt();
-        if (count == 0)
-        {
-            return [];
-        }
-        var values = new string[count];
-        for (var i = 0; i < count; i++)
-        {
-            values[i] = r.ReadString();
-        }
-        return values;
-    }
-
     // Ticks and offset: exact, like the JSON round trip it replaces.
     private static void WriteTime(BinaryWriter w, DateTimeOffset value)
     {
         w.Write(value.UtcTicks);
         w.Write((short)value.Offset.TotalMinutes);
-    }
-
-    private static DateTimeOffset ReadTime(BinaryReader r)
-    {
-        var utcTicks = r.ReadInt64();
-        var offset = TimeSpan.FromMinutes(r.ReadInt16());
-        return new DateTimeOffset(utcTicks, TimeSpan.Zero).ToOffset(offset);
     }
 
     // Length-prefixed raw UTF-8 JSON; -1 for absent.
@@ -252,62 +368,23 @@ public static class StepCodec
         w.Write(raw);
     }
 
-    // With a batch, the payload is only located (parsed later with the batch's others) and null returned.
-    private static JsonElement? ReadJson(BinaryReader r, byte[] stored, Payloads? payloads)
-    {
-        var length = r.ReadInt32();
-        if (payloads is not null)
-        {
-            if (length >= 0)
-            {
-                // The reader's stream starts at stored[1] (after the version byte); BinaryReader never reads ahead.
-                var offset = (int)r.BaseStream.Position + 1;
-                r.BaseStream.Seek(length, SeekOrigin.Current);
-                payloads.Add(stored, offset, length);
-            }
-            else
-            {
-                payloads.Add(stored, 0, -1);
-            }
-            return null;
-        }
-        if (length < 0)
-        {
-            return null;
-        }
-        var reader = new Utf8JsonReader(r.ReadBytes(length));
-        return JsonElement.ParseValue(ref reader);
-    }
-
-    // The payloads of a batch of steps, three slots per step (inputs, outputs, metadata), gathered
-    // into one JSON array and parsed once.
+    // The payloads of a range of steps gathered into one JSON array and parsed once, in order.
     private sealed class Payloads
     {
-        private readonly List<int> _slots = [];
         private readonly ArrayBufferWriter<byte> _json = new(16 * 1024);
         private int _count;
 
-        public void Add(byte[] stored, int offset, int length)
+        public void Add(byte[] stored, PayloadSlices slices)
         {
-            if (length < 0)
+            foreach (var slice in (ReadOnlySpan<Slice>)[slices.Inputs, slices.Outputs, slices.Metadata])
             {
-                _slots.Add(-1);
-                return;
+                if (slice.Length >= 0)
+                {
+                    _json.Write(_count++ == 0 ? "["u8 : ","u8);
+                    _json.Write(stored.AsSpan(slice.Offset, slice.Length));
+                }
             }
-            _json.Write(_count == 0 ? "["u8 : ","u8);
-            _json.Write(stored.AsSpan(offset, length));
-            _slots.Add(_count++);
         }
-
-        // A step stored as JSON carries its payloads itself.
-        public void Skip()
-        {
-            _slots.Add(-1);
-            _slots.Add(-1);
-            _slots.Add(-1);
-        }
-
-        public (int Inputs, int Outputs, int Metadata) SlotsOf(int step) => (_slots[3 * step], _slots[(3 * step) + 1], _slots[(3 * step) + 2]);
 
         public JsonElement[] Parse()
         {
