@@ -61,6 +61,10 @@ internal static class CompressionBenchmark
         var misses = Methods.ToDictionary(m => m, _ => (Dropped: 0, Partial: 0)); // evidence lost: the turn dropped, or kept without every key token
         long compressTicks = 0;
         var messagesCompressed = 0;
+        if (conversations.Count > 0)
+        {
+            compressor.Compress(conversations[0].Messages, Units(conversations[0].Messages) / 3); // warm-up: the timing leaves out JIT compilation
+        }
         foreach (var conversation in conversations)
         {
             var units = Units(conversation.Messages);

@@ -53,7 +53,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     public double RecencyWeight { get; init; } = 0.3;
 
     /// <summary>How much a sentence's specificity (mean in-conversation IDF of its content words, in [0, 1]) raises its rank: × (1 + this × specificity).</summary>
-    public double SpecificityWeight { get; init; }
+    public double SpecificityWeight { get; init; } = 3.0;
 
     /// <summary>Rank factor for a sentence that dates something ("yesterday", "last week", a month, a year).</summary>
     public double DateBoost { get; init; } = 1.0;
