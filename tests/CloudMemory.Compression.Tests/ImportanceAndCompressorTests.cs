@@ -105,11 +105,12 @@ public sealed class ImportanceAndCompressorTests
     [Fact]
     public void Compress_PrefersWhatIsSaidOnceOverWhatTheConversationKeepsRepeating()
     {
-        // Two statements opening the conversation, alike in form (the newer one favoured by recency);
+        // Two statements opening the conversation, alike in form (the newer one also dates itself, so it
+        // ranks higher on content and recency alone);
         // the words of the newer one come back in every later round, those of the older one never.
         var messages = new List<ChatMessage>
         {
-            new(ChatMessage.UserRole, "I completed my pottery workshop at Clayhouse yesterday."),
+            new(ChatMessage.UserRole, "I completed my pottery workshop at Clayhouse."),
             new(ChatMessage.UserRole, "I finished my morning training session at Riverside yesterday."),
         };
         for (var i = 0; i < 12; i++)
