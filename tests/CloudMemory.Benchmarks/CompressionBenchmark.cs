@@ -31,7 +31,7 @@ internal static class CompressionBenchmark
         var dataDir = options.GetValueOrDefault("data") ?? Path.Combine("..", "shared", "bench", "locomo");
         if (!Directory.Exists(dataDir))
         {
-            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30]  ({dataDir} not found)");
+            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30] [--specificity 0] [--date-boost 1] [--reaction 1] [--novelty 1] [--show-misses]  ({dataDir} not found)");
             return 2;
         }
         var ratio = options.TryGetValue("ratio", out var r) ? double.Parse(r, CultureInfo.InvariantCulture) : 0.3;
@@ -47,6 +47,10 @@ internal static class CompressionBenchmark
             VerbatimShare = options.TryGetValue("verbatim-share", out var vs) ? double.Parse(vs, CultureInfo.InvariantCulture) : defaults.VerbatimShare,
             LengthExponent = options.TryGetValue("length-exponent", out var le) ? double.Parse(le, CultureInfo.InvariantCulture) : defaults.LengthExponent,
             CoherenceBoost = options.TryGetValue("coherence-boost", out var cb) ? double.Parse(cb, CultureInfo.InvariantCulture) : defaults.CoherenceBoost,
+            SpecificityWeight = options.TryGetValue("specificity", out var sw) ? double.Parse(sw, CultureInfo.InvariantCulture) : defaults.SpecificityWeight,
+            DateBoost = options.TryGetValue("date-boost", out var db) ? double.Parse(db, CultureInfo.InvariantCulture) : defaults.DateBoost,
+            ReactionFactor = options.TryGetValue("reaction", out var rf) ? double.Parse(rf, CultureInfo.InvariantCulture) : defaults.ReactionFactor,
+            NoveltyWeight = options.TryGetValue("novelty", out var nw) ? double.Parse(nw, CultureInfo.InvariantCulture) : defaults.NoveltyWeight,
         };
         var summarizer = new ExtractiveSummarizer();
 
@@ -54,8 +58,13 @@ internal static class CompressionBenchmark
         var recall = Methods.ToDictionary(m => m, _ => new List<double>());
         var originalRecall = new List<double>();
         var keptShare = Methods.ToDictionary(m => m, _ => new List<double>());
+        var misses = Methods.ToDictionary(m => m, _ => (Dropped: 0, Partial: 0)); // evidence lost: the turn dropped, or kept without every key token
         long compressTicks = 0;
         var messagesCompressed = 0;
+        if (conversations.Count > 0)
+        {
+            compressor.Compress(conversations[0].Messages, Units(conversations[0].Messages) / 3); // warm-up: the timing leaves out JIT compilation
+        }
         foreach (var conversation in conversations)
         {
             var units = Units(conversation.Messages);
@@ -93,6 +102,14 @@ internal static class CompressionBenchmark
                         {
                             e.Kept++;
                         }
+                        else if (method != "summary")
+                        {
+                            if (method == "importance" && options.ContainsKey("show-misses"))
+                            {
+                                Console.Error.WriteLine($"MISS [{qa.Answer}] {original[index]}\n   KEPT: {texts[index]}");
+                            }
+                            misses[method] = texts[index].Length == 0 ? (misses[method].Dropped + 1, misses[method].Partial) : (misses[method].Dropped, misses[method].Partial + 1);
+                        }
                         if (method != "summary" && texts[index] == original[index])
                         {
                             e.Verbatim++;
@@ -128,6 +145,8 @@ internal static class CompressionBenchmark
                 ["evidencePairs"] = e.Total, ["recallAt5"] = r5 is null ? null : Round(r5.Value),
             };
         }
+        Console.WriteLine($"importance misses: {misses["importance"].Dropped} turns dropped, {misses["importance"].Partial} kept without every key token");
+        report["importanceMisses"] = new JsonObject { ["dropped"] = misses["importance"].Dropped, ["partial"] = misses["importance"].Partial };
         Console.WriteLine($"{"original",-11} {1.0,12:P1} {1.0,14:P1} {1.0,9:P1} {originalRecall.Average(),9:0.000}");
         report["methods"] = methods;
         report["originalRecallAt5"] = Round(originalRecall.Average());

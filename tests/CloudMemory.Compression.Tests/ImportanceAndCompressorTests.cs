@@ -101,4 +101,29 @@ public sealed class ImportanceAndCompressorTests
         result.Dropped.Should().NotBeEmpty();
         result.Dropped.Average(d => d.Importance).Should().BeLessThan(result.Scores[0].Score);
     }
+
+    [Fact]
+    public void Compress_PrefersWhatIsSaidOnceOverWhatTheConversationKeepsRepeating()
+    {
+        // Two statements opening the conversation, alike in form (the newer one also dates itself, so it
+        // ranks higher on content and recency alone);
+        // the words of the newer one come back in every later round, those of the older one never.
+        var messages = new List<ChatMessage>
+        {
+            new(ChatMessage.UserRole, "I completed my pottery workshop at Clayhouse."),
+            new(ChatMessage.UserRole, "I finished my morning training session at Riverside yesterday."),
+        };
+        for (var i = 0; i < 12; i++)
+        {
+            messages.Add(new ChatMessage(ChatMessage.AssistantRole, $"Morning training at Riverside again, round {i}?"));
+            messages.Add(new ChatMessage(ChatMessage.UserRole, "Yes, the morning training at Riverside, as always."));
+        }
+        var budget = Units(messages[^1..]) + 1 + 70; // the newest turn, and room for one of the two statements condensed (about 55 units each)
+
+        var result = new MessageCompressor(new ImportanceEvaluator()).Compress(messages, budget);
+
+        var kept = string.Join(" ", result.Messages.Select(m => m.Content));
+        kept.Should().Contain("pottery").And.Contain("Clayhouse", "a fact said once is the one a later question cannot find anywhere else");
+        result.SourceIndexes.Should().NotContain(1, "the statement the conversation keeps repeating goes first when the budget is short");
+    }
 }

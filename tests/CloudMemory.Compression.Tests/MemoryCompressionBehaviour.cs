@@ -25,12 +25,13 @@ public abstract class MemoryCompressionBehaviour(LogKind kind) : IDisposable
     }
 
     // 16 old chat messages (one of them a safety fact) and 4 recent facts in one context.
-    private Task<(string Context, List<MemoryEntry> Old, MemoryEntry Safety)> SeedAsync(HttpClient client) => SeedAsync(client, _factory);
+    private Task<(string Context, List<MemoryEntry> Old, MemoryEntry Safety)> SeedAsync(HttpClient client) => SeedAsync(client, _factory.Time.GetUtcNow());
 
-    private static async Task<(string Context, List<MemoryEntry> Old, MemoryEntry Safety)> SeedAsync(HttpClient client, CloudMemoryFactory factory)
+    /// <summary>Seeds one context in the tenant of <paramref name="client"/>; <paramref name="now"/> is the app's clock.</summary>
+    internal static async Task<(string Context, List<MemoryEntry> Old, MemoryEntry Safety)> SeedAsync(HttpClient client, DateTimeOffset now)
     {
         var context = "ctx-" + Guid.NewGuid().ToString("N")[..8];
-        var start = factory.Time.GetUtcNow().AddDays(-120);
+        var start = now.AddDays(-120);
         var old = new List<MemoryEntry>();
         for (var i = 0; i < 16; i++)
         {
@@ -90,7 +91,16 @@ public abstract class MemoryCompressionBehaviour(LogKind kind) : IDisposable
         var client = factory.CreateClient();
         client.DefaultRequestHeaders.Add("X-Tenant-Id", "mc-auto");
 
-        var (context, old, safety) = await SeedAsync(client, factory);
+        await AssertCompressedInTheBackgroundAsync(client, factory.Time.GetUtcNow());
+    }
+
+    /// <summary>
+    /// Seeds 20 entries (threshold 10 in the app's settings) and waits for the background pass:
+    /// old low-importance entries merged into linked, expandable summaries, the safety fact untouched.
+    /// </summary>
+    internal static async Task AssertCompressedInTheBackgroundAsync(HttpClient client, DateTimeOffset now)
+    {
+        var (context, old, safety) = await SeedAsync(client, now);
 
         // The writes may straddle passes (each pass compresses the older half of what is there): wait
         // until a summary exists and two polls half a second apart agree.

@@ -52,6 +52,18 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     /// <summary>Share of a sentence's rank that depends on recency (the temporal part of its message's importance).</summary>
     public double RecencyWeight { get; init; } = 0.3;
 
+    /// <summary>How much a sentence's specificity (mean in-conversation IDF of its content words, in [0, 1]) raises its rank: × (1 + this × specificity).</summary>
+    public double SpecificityWeight { get; init; } = 3.0;
+
+    /// <summary>Rank factor for a sentence that dates something ("yesterday", "last week", a month, a year).</summary>
+    public double DateBoost { get; init; } = 1.0;
+
+    /// <summary>How much a sentence's novelty (share of its content words not said before) raises its rank: × (1 + this × novelty).</summary>
+    public double NoveltyWeight { get; init; } = 1.0;
+
+    /// <summary>Rank factor for a sentence about the other speaker only ("you", "your", no first person): a reaction rather than a fact of the speaker's own life.</summary>
+    public double ReactionFactor { get; init; } = 1.0;
+
     /// <summary>Lowest importance at which a message may be kept verbatim in the verbatim tier.</summary>
     public double VerbatimCutoff { get; init; } = 0.55;
 
@@ -63,6 +75,15 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         var n = messages.Count;
         var sentences = new List<Sentence>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var documentFrequency = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var message in messages)
+        {
+            foreach (var word in MessageWords(message.Content))
+            {
+                documentFrequency[word] = documentFrequency.GetValueOrDefault(word) + 1;
+            }
+        }
+        var maxIdf = Math.Log(Math.Max(2, n));
         for (var i = 0; i < n; i++)
         {
             var index = 0;
@@ -73,11 +94,13 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             {
                 var signals = TextSignals.Of(text, safetyTerms);
                 var condensed = TextSignals.Condense(text);
-                var words = TextSignals.ContentWords(text).Select(w => w.Trim('\'')).Where(w => w.Length > 1).ToHashSet(StringComparer.Ordinal);
+                var words = MessageWords(text);
                 var novelty = words.Count == 0 ? 0 : (double)words.Count(w => !seen.Contains(w)) / words.Count;
+                var specificity = words.Count == 0 ? 0 : words.Average(w => Math.Log((double)n / documentFrequency.GetValueOrDefault(w, 1))) / maxIdf;
                 seen.UnionWith(words);
                 var value = messages[i].Role == ChatMessage.SystemRole ? 0.5
-                    : TextSignals.FactLikelihood(text, signals) * (answers ? 2 : 1) * (1 + novelty) * recency;
+                    : TextSignals.FactLikelihood(text, signals) * (answers ? 2 : 1) * (1 + NoveltyWeight * novelty) * (1 + SpecificityWeight * specificity)
+                        * (signals.Dates > 0 ? DateBoost : 1) * (TextSignals.IsReaction(text) ? ReactionFactor : 1) * recency;
                 sentences.Add(new Sentence(i, index++, text, condensed, signals.Safety, value, TokenEstimator.Units(condensed) + 1));
             }
         }
@@ -251,6 +274,9 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         }
         return new CompressionResult(kept, sources, original, Units(kept), verbatim.Count(v => v), condensedCount, dropped, scores);
     }
+
+    private static HashSet<string> MessageWords(string text) =>
+        TextSignals.ContentWords(text).Select(w => w.Trim('\'')).Where(w => w.Length > 1).ToHashSet(StringComparer.Ordinal);
 
     private static long Units(IReadOnlyList<ChatMessage> messages) =>
         messages.Count == 0 ? 0 : messages.Sum(m => TokenEstimator.Units(ConversationText.RenderMessage(m))) + messages.Count - 1;

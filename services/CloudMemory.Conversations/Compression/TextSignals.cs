@@ -109,6 +109,9 @@ public static partial class TextSignals
         return value;
     }
 
+    /// <summary>True when a sentence speaks of the other speaker only (second person, no first person): a reaction to their news rather than the speaker's own.</summary>
+    public static bool IsReaction(string sentence) => SecondPersonPattern().IsMatch(sentence) && !FirstPersonPattern().IsMatch(sentence);
+
     /// <summary>The sentences of a text.</summary>
     public static IEnumerable<string> Sentences(string text) =>
         SentencePattern().Split(text).Select(s => s.Trim()).Where(s => s.Length > 0);
@@ -118,6 +121,9 @@ public static partial class TextSignals
 
     [GeneratedRegex(@"\b(i|my|me|i'm|i've|i'd|we|our|us)\b|我", RegexOptions.IgnoreCase)]
     private static partial Regex FirstPersonPattern();
+
+    [GeneratedRegex(@"\b(you|your|you're|you've|you'd|you'll|yours)\b|你", RegexOptions.IgnoreCase)]
+    private static partial Regex SecondPersonPattern();
 
     [GeneratedRegex(@"\b\p{L}+ed\b|了", RegexOptions.IgnoreCase)]
     private static partial Regex PastTensePattern();
