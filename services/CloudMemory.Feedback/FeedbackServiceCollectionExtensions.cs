@@ -56,8 +56,7 @@ public static class FeedbackServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddSingleton<FeedbackAnalysisService>();
         services.TryAddSingleton<ExperienceService>();
-        services.TryAddSingleton<TraceConversationLookup>();
-        services.TryAddSingleton<TraceStepQueryLookup>();
+        services.TryAddSingleton<Features.Traces.TraceReader>();
         services.AddOptions<LearningOptions>().Bind(builder.Configuration.GetSection(LearningOptions.SectionName))
             .Validate(o => o.TrialShare is > 0 and < 1, "TrialShare must be between 0 and 1")
             .Validate(o => o.Alpha is > 0 and < 0.5, "Alpha must be between 0 and 0.5")

@@ -130,11 +130,11 @@ public static class ExperienceEndpoints
 
     /// <summary><c>POST /v1/experiences</c>: 201 new, 200 when the id exists.</summary>
     public static async Task<Results<Created<Experience>, Ok<Experience>>> RecordAsync(HttpContext http, RecordExperienceRequest? request, ExperienceService experiences,
-        TraceConversationLookup traces, CancellationToken cancellationToken)
+        Traces.TraceReader traces, CancellationToken cancellationToken)
     {
         if (request is { ConversationId: null, Result.TraceId: { } traceId })
         {
-            request = request with { ConversationId = await traces.FindAsync(http, traceId, cancellationToken) };
+            request = request with { ConversationId = await traces.ConversationOfAsync(http, traceId, cancellationToken) };
         }
         var (experience, created) = await experiences.RecordAsync(Tenant.From(http), request, cancellationToken);
         return created ? TypedResults.Created($"/v1/experiences/{experience.Id}", experience) : TypedResults.Ok(experience);

@@ -25,12 +25,12 @@ public static class FeedbackEndpoints
 
     /// <summary><c>POST /v1/feedback</c>: 201 new, 200 on an idempotent repeat, 409 when the id holds other content.</summary>
     public static async Task<Results<Created<FeedbackRecord>, Ok<FeedbackRecord>>> RecordAsync(HttpContext http, RecordFeedbackRequest? request, FeedbackRecorder recorder,
-        TraceStepQueryLookup steps, CancellationToken cancellationToken)
+        Traces.TraceReader traces, CancellationToken cancellationToken)
     {
         var tenant = Tenant.From(http);
         // A memory retrieved by a traced step: the step's query conditions the feedback's effect on retrieval.
         var stepQuery = request is { Query: null, TraceId: { } traceId, StepId: { } stepId, Target.Type: FeedbackTargetTypes.Memory }
-            ? await steps.FindAsync(http, traceId, stepId, cancellationToken)
+            ? await traces.StepQueryAsync(http, traceId, stepId, cancellationToken)
             : null;
         var (record, created) = await recorder.RecordAsync(tenant, request, stepQuery, cancellationToken);
         return created ? TypedResults.Created($"/v1/feedback?targetType={record.Target.Type}&targetId={record.Target.Id}", record) : TypedResults.Ok(record);
