@@ -1,9 +1,4 @@
 using CloudMemory.Dashboard.Tests.Infrastructure;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.Extensions.DependencyInjection;
 using static Microsoft.Playwright.Assertions;
 
 namespace CloudMemory.Dashboard.Tests;
@@ -24,30 +19,11 @@ public sealed class StandaloneAppTests(DashboardFixture fixture)
 
         await using var app = new StandaloneDashboard(api.BaseUrl);
         var page = await fixture.NewPageAsync();
-        await page.GotoAsync(new Uri(app.BaseUrl, "ui/signin").ToString());
-        await page.GetByTestId("tenant").FillAsync(tenant);
-        await page.GetByTestId("signin").ClickAsync();
-        await page.WaitForURLAsync("**/ui/conversations");
-        await page.GotoAsync(new Uri(app.BaseUrl, $"ui/conversations?userId={user}").ToString());
+        await page.SignInAsync(app.BaseUrl, tenant);
+        await page.OpenAsync(app.BaseUrl, $"ui/conversations?userId={user}");
         await Expect(page.Locator("tr[data-conversation='remote-conv']")).ToHaveCountAsync(1);
-        await page.GotoAsync(new Uri(app.BaseUrl, "ui/conversations/remote-conv").ToString());
+        await page.OpenAsync(app.BaseUrl, "ui/conversations/remote-conv");
         await Expect(page.GetByTestId("log")).ToContainTextAsync("Read from another process");
         page.Url.Should().StartWith(app.BaseUrl.ToString());
-    }
-
-    private sealed class StandaloneDashboard : WebApplicationFactory<CloudMemory.Dashboard.App.Program>
-    {
-        private readonly Uri _api;
-
-        public StandaloneDashboard(Uri api)
-        {
-            _api = api;
-            BaseUrl = this.StartOnFreePort();
-        }
-
-        public Uri BaseUrl { get; }
-
-        protected override void ConfigureWebHost(IWebHostBuilder builder) =>
-            builder.UseSetting("CloudMemory:Dashboard:ApiBaseUrl", _api.ToString());
     }
 }

@@ -6,11 +6,6 @@ using CloudMemory.Dashboard.Tests.Infrastructure;
 using CloudMemory.Session;
 using CloudMemory.Dapr.Tests;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.Extensions.DependencyInjection;
 using static Microsoft.Playwright.Assertions;
 
 namespace CloudMemory.Dashboard.Tests;
@@ -28,8 +23,11 @@ public sealed class StandaloneOnDaprTests(DashboardFixture fixture)
     {
         var settings = new Dictionary<string, string?> { ["CloudMemory:Llm:Endpoint"] = "" };
         await using var sidecar = await FakeDaprSidecar.StartAsync(new ManualTimeProvider(), DaprTestApp.SidecarToken, DaprTestApp.AppToken);
-        await using var session = await StartAppAsync(sidecar, CloudMemory.Session.SessionServiceCollectionExtensions.AppId, settings, b => b.AddSessionServices(), a => a.MapSessionEndpoints());
-        await using var context = await StartAppAsync(sidecar, ContextServiceCollectionExtensions.AppId, settings, b => b.AddContextServices(), a => a.MapContextEndpoints());
+        // Each app composed as its Program.cs does.
+        await using var session = await DaprTestApp.StartServiceAsync(new ManualTimeProvider(), CloudMemory.Session.SessionServiceCollectionExtensions.AppId,
+            b => b.AddSessionServices(), a => a.MapSessionEndpoints(), settings, sidecar);
+        await using var context = await DaprTestApp.StartServiceAsync(new ManualTimeProvider(), ContextServiceCollectionExtensions.AppId,
+            b => b.AddContextServices(), a => a.MapContextEndpoints(), settings, sidecar);
         DaprTestApp[] apps = [session, context];
 
         var tenant = Browsing.Unique("t");
@@ -43,17 +41,15 @@ public sealed class StandaloneOnDaprTests(DashboardFixture fixture)
             }
         }
 
-        await using var dashboard = new DashboardOverRouter(apps);
+        // Its API calls go to the app that serves each path, as through an ingress.
+        await using var dashboard = new StandaloneDashboard(new Uri("http://cloudmemory.test/"), () => new AppRouter(apps));
         var page = await fixture.NewPageAsync();
-        await page.GotoAsync(new Uri(dashboard.BaseUrl, "ui/signin").ToString());
-        await page.GetByTestId("tenant").FillAsync(tenant);
-        await page.GetByTestId("signin").ClickAsync();
-        await page.WaitForURLAsync("**/ui/conversations");
+        await page.SignInAsync(dashboard.BaseUrl, tenant);
         var rows = page.Locator("tr[data-conversation]");
         await Expect(rows).ToHaveCountAsync(2);
         (await rows.EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.conversation)")).Should().Equal("dapr-2", "dapr-1");
 
-        await page.GotoAsync(new Uri(dashboard.BaseUrl, "ui/conversations?userId=alice").ToString());
+        await page.OpenAsync(dashboard.BaseUrl, "ui/conversations?userId=alice");
         await Expect(rows).ToHaveCountAsync(1);
         await page.Locator("tr[data-conversation='dapr-1']").GetByRole(Microsoft.Playwright.AriaRole.Link, new() { Name = "dapr-1" }).ClickAsync();
         await Expect(page.GetByTestId("log")).ToContainTextAsync("question of alice");
@@ -61,30 +57,4 @@ public sealed class StandaloneOnDaprTests(DashboardFixture fixture)
 
     private static StringContent Json(object body) =>
         new(System.Text.Json.JsonSerializer.Serialize(body), System.Text.Encoding.UTF8, "application/json");
-
-    // As services/CloudMemory.{App}/Program.cs composes its app.
-    private static Task<DaprTestApp> StartAppAsync(FakeDaprSidecar sidecar, string appId, Dictionary<string, string?> settings,
-        Action<WebApplicationBuilder> addServices, Action<WebApplication> mapEndpoints) =>
-        DaprTestApp.StartServiceAsync(new ManualTimeProvider(), appId, addServices, mapEndpoints, settings, sidecar);
-
-    /// <summary>Dashboard.App whose API client sends each call to the Dapr app that serves it.</summary>
-    private sealed class DashboardOverRouter : WebApplicationFactory<CloudMemory.Dashboard.App.Program>
-    {
-        private readonly IReadOnlyList<DaprTestApp> _apps;
-
-        public DashboardOverRouter(IReadOnlyList<DaprTestApp> apps)
-        {
-            _apps = apps;
-            BaseUrl = this.StartOnFreePort();
-        }
-
-        public Uri BaseUrl { get; }
-
-        protected override void ConfigureWebHost(IWebHostBuilder builder)
-        {
-            builder.UseSetting("CloudMemory:Dashboard:ApiBaseUrl", "http://cloudmemory.test/");
-            builder.ConfigureServices(services =>
-                services.AddHttpClient(DashboardApi.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => new AppRouter(_apps)));
-        }
-    }
 }

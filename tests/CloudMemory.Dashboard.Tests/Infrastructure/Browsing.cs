@@ -6,9 +6,13 @@ namespace CloudMemory.Dashboard.Tests.Infrastructure;
 public static class Browsing
 {
     /// <summary>Signs in on the dashboard's form: a tenant and agent (API without authentication) or a credential.</summary>
-    public static async Task SignInAsync(this IPage page, DashboardHost host, string? tenant = null, string? agent = null, string? credential = null)
+    public static Task SignInAsync(this IPage page, DashboardHost host, string? tenant = null, string? agent = null, string? credential = null) =>
+        page.SignInAsync(host.BaseUrl, tenant, agent, credential);
+
+    /// <summary>Signs in on the form of the dashboard at <paramref name="dashboard"/> (e.g. the standalone app).</summary>
+    public static async Task SignInAsync(this IPage page, Uri dashboard, string? tenant = null, string? agent = null, string? credential = null)
     {
-        await page.GotoAsync(new Uri(host.BaseUrl, "ui/signin").ToString());
+        await page.GotoAsync(new Uri(dashboard, "ui/signin").ToString());
         if (credential is not null)
         {
             await page.GetByTestId("credential").FillAsync(credential);
@@ -33,8 +37,10 @@ public static class Browsing
         }
     }
 
-    public static Task<IResponse?> OpenAsync(this IPage page, DashboardHost host, string path) =>
-        page.GotoAsync(new Uri(host.BaseUrl, path.TrimStart('/')).ToString());
+    public static Task<IResponse?> OpenAsync(this IPage page, DashboardHost host, string path) => page.OpenAsync(host.BaseUrl, path);
+
+    public static Task<IResponse?> OpenAsync(this IPage page, Uri dashboard, string path) =>
+        page.GotoAsync(new Uri(dashboard, path.TrimStart('/')).ToString());
 
     /// <summary>Marks the loaded document, so a test can tell a live update from a reload (which loses the mark).</summary>
     public static Task MarkDocumentAsync(this IPage page) => page.EvaluateAsync("() => { window.__notReloaded = true; }");
