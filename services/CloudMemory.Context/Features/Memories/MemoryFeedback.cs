@@ -80,9 +80,18 @@ public sealed class MemoryFeedbackScores(IStateStore state, IOptions<LongTermMem
             }
             var applied = tally.Applied.Append(feedbackId).TakeLast(MaxAppliedIds).ToList();
             var queries = tally.Queries ?? [];
-            var next = terms is null
-                ? tally with { Sum = tally.Sum + score, Count = tally.Count + 1, Applied = applied, Queries = queries }
-                : tally with { Applied = applied, Queries = queries.Append(new QueryFeedback(terms, score)).TakeLast(MaxQueryFeedback).ToList() };
+            Tally next;
+            if (terms is null)
+            {
+                next = tally with { Sum = tally.Sum + score, Count = tally.Count + 1, Applied = applied, Queries = queries };
+            }
+            else
+            {
+                // The prior depends on the query feedback alone: computed here, once, not on every search.
+                var settings = options.Value;
+                queries = queries.Append(new QueryFeedback(terms, score)).TakeLast(MaxQueryFeedback).ToList();
+                next = tally with { Applied = applied, Queries = queries, Prior = Prior(queries, settings.UserFeedbackQuerySimilarity, settings.UserFeedbackPriorQueries) };
+            }
             try
             {
                 await state.SaveJsonAsync(key, next, current?.ETag,
@@ -106,12 +115,12 @@ public sealed class MemoryFeedbackScores(IStateStore state, IOptions<LongTermMem
         var ids = entryIds.ToList();
         var entries = await state.GetBulkAsync(ids.Select(id => Key(tenantId, id)).ToList(), cancellationToken);
         var queryTerms = QueryTerms(query);
-        var settings = options.Value;
+        var threshold = options.Value.UserFeedbackQuerySimilarity;
         var scores = new Dictionary<string, double>(StringComparer.Ordinal);
         for (var i = 0; i < entries.Count && i < ids.Count; i++)
         {
             if (entries[i].Value is { } value && JsonSerializer.Deserialize<Tally>(value.Span, ContractsJson.Options) is { } tally
-                && Score(tally, queryTerms, settings.UserFeedbackQuerySimilarity, settings.UserFeedbackPriorQueries) is { } s)
+                && Score(tally, queryTerms, threshold) is { } s)
             {
                 scores[ids[i]] = s;
             }
@@ -168,16 +177,15 @@ public sealed class MemoryFeedbackScores(IStateStore state, IOptions<LongTermMem
     }
 
     // Null when no feedback bears on the query (the entry keeps its rank).
-    private static double? Score(Tally tally, string[] queryTerms, double threshold, int priorQueries)
+    private static double? Score(Tally tally, string[] queryTerms, double threshold)
     {
         double sum = tally.Sum, weights = tally.Count;
         var queries = tally.Queries ?? [];
         if (queries.Count > 0)
         {
-            var prior = Prior(queries, threshold, priorQueries);
             foreach (var q in queries)
             {
-                var w = Math.Max(QueryWeight(queryTerms, q.Terms, threshold), prior);
+                var w = Math.Max(QueryWeight(queryTerms, q.Terms, threshold), tally.Prior);
                 sum += w * q.Score;
                 weights += w;
             }
@@ -212,6 +220,7 @@ public sealed class MemoryFeedbackScores(IStateStore state, IOptions<LongTermMem
 
     private sealed record QueryFeedback(string[] Terms, double Score);
 
-    // Sum and Count: feedback without a query; Queries: the latest feedback given with one.
-    private sealed record Tally(double Sum, int Count, List<string> Applied, List<QueryFeedback>? Queries);
+    // Sum and Count: feedback without a query; Queries: the latest feedback given with one; Prior:
+    // how much that query feedback counts for every query (see Prior), as of the last feedback.
+    private sealed record Tally(double Sum, int Count, List<string> Applied, List<QueryFeedback>? Queries, double Prior = 0);
 }
