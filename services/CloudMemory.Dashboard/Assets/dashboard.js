@@ -22,12 +22,17 @@
       if (again) schedule(el);
     });
   }
-  for (const el of document.querySelectorAll("[data-live]")) {
-    if (!el.id) continue;
-    const source = new EventSource(el.dataset.live);
-    source.onopen = () => { el.dataset.liveState = "open"; };
-    source.onmessage = () => schedule(el);
-    source.addEventListener("refused", () => { el.dataset.liveState = "refused"; source.close(); });
-    source.onerror = () => { el.dataset.liveState = "reconnecting"; };
+  function follow() {
+    for (const el of document.querySelectorAll("[data-live]")) {
+      if (!el.id) continue;
+      const source = new EventSource(el.dataset.live);
+      source.onopen = () => { el.dataset.liveState = "open"; };
+      source.onmessage = () => schedule(el);
+      source.addEventListener("refused", () => { el.dataset.liveState = "refused"; source.close(); });
+      source.onerror = () => { el.dataset.liveState = "reconnecting"; };
+    }
   }
+  // An event stream opened while the page is still loading can hold back the page's load event in
+  // Chromium (it never completes), so the streams open once the page has loaded.
+  if (document.readyState === "complete") follow(); else window.addEventListener("load", follow, { once: true });
 })();

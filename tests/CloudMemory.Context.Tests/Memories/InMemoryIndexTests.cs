@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Context.Features.Memories;
 
 namespace CloudMemory.Context.Tests.Memories;
@@ -232,6 +233,54 @@ public sealed class InMemoryIndexTests
         {
             (codes[i] * scale).Should().BeApproximately(vector[i], scale);
         }
+    }
+
+    [Fact]
+    public async Task Cap_ChargesAPendingEntrysVectorAtAdmission_SoArrivingVectorsNeverExceedIt()
+    {
+        var embedder = new LocalHashingEmbedder(256);
+        var store = new InMemoryMemoryStore { MaxBytes = 256 * 1024, ExpectedVectorDimensions = embedder.Dimensions };
+        var admitted = new List<MemoryEntry>();
+        ProblemException? refused = null;
+        for (var i = 0; i < 10_000 && refused is null; i++)
+        {
+            var entry = Entry($"e{i}", $"entry {i} about sailing boats, lighthouses and the ferry timetable");
+            try
+            {
+                await store.UpsertAsync(entry, LongTermMemoryService.ContentHash(entry.Content));
+                admitted.Add(entry);
+            }
+            catch (ProblemException e)
+            {
+                refused = e;
+            }
+        }
+        refused.Should().NotBeNull();
+        refused!.Status.Should().Be(507);
+        var atAdmission = store.EstimatedBytes;
+
+        await store.SetEmbeddingsAsync(admitted.Select(e => new EmbeddingUpdate(Tenant, e.Id, LongTermMemoryService.ContentHash(e.Content), embedder.Embed(e.Content))).ToList());
+
+        (await store.ListPendingEmbeddingsAsync(100_000)).Should().BeEmpty();
+        store.EstimatedBytes.Should().Be(atAdmission, "the vectors were paid for when their entries were admitted");
+        store.EstimatedBytes.Should().BeLessThanOrEqualTo(store.MaxBytes);
+    }
+
+    [Fact]
+    public async Task Cap_KeywordOnlyEntriesReserveNoVector()
+    {
+        var store = new InMemoryMemoryStore { ExpectedVectorDimensions = 256 };
+        var entry = Entry("turn", "we sailed to the lighthouse", type: MemoryTypes.Message);
+        var hash = LongTermMemoryService.ContentHash(entry.Content);
+
+        await store.UpsertManyAsync([(entry, hash)], awaitEmbedding: false);
+        var keywordOnly = store.EstimatedBytes;
+        await store.UpsertManyAsync([(entry with { Content = entry.Content + " again" }, LongTermMemoryService.ContentHash(entry.Content + " again"))], awaitEmbedding: true);
+
+        keywordOnly.Should().Be(InMemoryMemoryStore.CostOf(entry, DistinctTerms(entry.Content)));
+        store.EstimatedBytes.Should().Be(InMemoryMemoryStore.CostOf(entry with { Content = entry.Content + " again" }, DistinctTerms(entry.Content + " again")) + (InMemoryMemoryStore.VectorBytesPerDimension * 256));
+
+        static int DistinctTerms(string text) => TextAnalysis.LexicalTerms(text).Distinct(StringComparer.Ordinal).Count();
     }
 
     private static async Task PutVectorAsync(InMemoryMemoryStore store, string id, float[] vector, string? context)

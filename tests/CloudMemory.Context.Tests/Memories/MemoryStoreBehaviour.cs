@@ -187,6 +187,41 @@ public abstract class MemoryStoreBehaviour : IAsyncLifetime
     }
 
     [Fact]
+    public async Task UpsertMany_KeywordOnly_IsSearchableByWords_AndNeverPending()
+    {
+        var turns = new[] { Entry("t1", "we sailed to the lighthouse", type: MemoryTypes.Message), Entry("t2", "the ferry was late", type: MemoryTypes.Message) };
+        await Store.UpsertManyAsync(turns.Select(t => (t, LongTermMemoryService.ContentHash(t.Content))).ToList(), awaitEmbedding: false);
+        await Store.UpsertManyAsync([(Entry("m1", "pending explicit memory"), LongTermMemoryService.ContentHash("pending explicit memory"))], awaitEmbedding: true);
+
+        var pending = (await Store.ListPendingEmbeddingsAsync(1_000_000)).Where(p => p.TenantId == _tenant).Select(p => p.Id);
+        pending.Should().Equal("m1");
+        (await LexicalAsync("lighthouse")).Select(h => h.Id).Should().Equal("t1");
+        (await VectorAsync("we sailed to the lighthouse")).Should().BeEmpty();
+
+        // Rewritten keyword-only with new content: still not pending, the new words are found.
+        await Store.UpsertManyAsync([(Entry("t2", "the ferry left on time", type: MemoryTypes.Message), LongTermMemoryService.ContentHash("the ferry left on time"))], awaitEmbedding: false);
+        (await Store.ListPendingEmbeddingsAsync(1_000_000)).Where(p => p.TenantId == _tenant).Select(p => p.Id).Should().Equal("m1");
+        (await LexicalAsync("time")).Select(h => h.Id).Should().Equal("t2");
+    }
+
+    [Fact]
+    public async Task UpsertMany_KeywordOnly_SameContent_KeepsAnEmbedding_NewContent_DropsIt()
+    {
+        await PutAsync(Entry("t1", "we sailed to the lighthouse", type: MemoryTypes.Message));
+        await PutAsync(Entry("t2", "the ferry was late", type: MemoryTypes.Message));
+
+        await Store.UpsertManyAsync(
+            [(Entry("t1", "we sailed to the lighthouse", type: MemoryTypes.Message, trace: "tr"), LongTermMemoryService.ContentHash("we sailed to the lighthouse")),
+             (Entry("t2", "the ferry left on time", type: MemoryTypes.Message), LongTermMemoryService.ContentHash("the ferry left on time"))],
+            awaitEmbedding: false);
+
+        (await VectorAsync("we sailed to the lighthouse")).Select(h => h.Id).Should().Equal("t1");
+        (await VectorAsync("the ferry was late")).Select(h => h.Id).Should().NotContain("t2");
+        (await Store.ListPendingEmbeddingsAsync(1_000_000)).Where(p => p.TenantId == _tenant).Should().BeEmpty();
+        (await Store.GetAsync(_tenant, "t1", T0))!.TraceId.Should().Be("tr");
+    }
+
+    [Fact]
     public async Task SetEmbeddings_StaleContentHash_IsIgnored()
     {
         await Store.UpsertAsync(Entry("a", "new content"), "new-hash");

@@ -76,6 +76,9 @@ public sealed class StoreCapTests
         (await http.GetAsync($"/v1/memories/{accepted[0]}")).StatusCode.Should().Be(HttpStatusCode.OK);
         var store = (InMemoryMemoryStore)host.Services.GetRequiredService<IMemoryStore>();
         store.EstimatedBytes.Should().BeLessThanOrEqualTo(1024 * 1024);
+        // The vectors embedded in the background were paid for at admission: the cap still holds.
+        await host.Services.GetRequiredService<EmbeddingPipeline>().WaitForIdleAsync();
+        store.EstimatedBytes.Should().BeLessThanOrEqualTo(1024 * 1024);
 
         // Deleting makes room again.
         (await http.DeleteAsync($"/v1/memories/{accepted[0]}")).IsSuccessStatusCode.Should().BeTrue();

@@ -65,6 +65,9 @@ public abstract class TurnIndexingBehaviour(LogKind kind) : IDisposable
         (await SearchAsync(client, "default", word, "lexical", conversation)).Should().ContainSingle();
         (await SearchAsync(client, "default", word, "semantic", conversation)).Should().BeEmpty("a lexical tenant's turns have no embedding");
         (await SearchAsync(client, Deep, word, "semantic", conversation)).Should().ContainSingle("a semantic tenant's turns are embedded");
+        var pending = await _factory.Services.GetRequiredService<CloudMemory.Context.Features.Memories.IMemoryStore>().ListPendingEmbeddingsAsync(1_000_000);
+        pending.Where(p => p.Content.Contains(word, StringComparison.Ordinal)).Should().BeEmpty(
+            "a keyword-only turn is not waiting for an embedding (the start-up recovery and anyone draining the store rely on it)");
     }
 
     [Fact]

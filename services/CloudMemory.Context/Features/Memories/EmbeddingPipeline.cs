@@ -68,7 +68,8 @@ public sealed class EmbeddingPipeline(
         {
             foreach (var pending in await store.ListPendingEmbeddingsAsync(100_000, stoppingToken))
             {
-                // Conversation turns of a tenant whose policy is not 'semantic' are kept for keyword search only.
+                // Turns are written keyword-only (not pending) unless their tenant's policy is 'semantic'; turns
+                // stored before that marker existed are told apart here by the tenant's current policy.
                 if (pending.Id.StartsWith(TurnPrefix, StringComparison.Ordinal) && turnIndexing?.Value.PolicyOf(pending.TenantId) is { } policy
                     && policy != TurnIndexingPolicies.Semantic)
                 {

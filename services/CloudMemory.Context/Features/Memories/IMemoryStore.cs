@@ -16,14 +16,13 @@ public interface IMemoryStore
     /// </summary>
     Task<bool> UpsertAsync(MemoryEntry entry, string contentHash, CancellationToken cancellationToken = default);
 
-    /// <summary>Upserts several entries as <see cref="UpsertAsync"/> does (PostgreSQL: in one round trip).</summary>
-    async Task UpsertManyAsync(IReadOnlyList<(MemoryEntry Entry, string ContentHash)> entries, CancellationToken cancellationToken = default)
-    {
-        foreach (var (entry, hash) in entries)
-        {
-            await UpsertAsync(entry, hash, cancellationToken);
-        }
-    }
+    /// <summary>
+    /// Upserts several entries as <see cref="UpsertAsync"/> does, in one round trip (PostgreSQL) or
+    /// under one lock (in memory). With <paramref name="awaitEmbedding"/> false the entries are
+    /// keyword-only (conversation turns of a <c>lexical</c> tenant): an entry without an embedding
+    /// is then not pending and is never listed by <see cref="ListPendingEmbeddingsAsync"/>.
+    /// </summary>
+    Task UpsertManyAsync(IReadOnlyList<(MemoryEntry Entry, string ContentHash)> entries, bool awaitEmbedding, CancellationToken cancellationToken = default);
 
     /// <summary>Inserts <paramref name="entry"/> unless its id exists; returns the stored entry and whether it was created.</summary>
     Task<(MemoryEntry Entry, bool Created)> InsertIfAbsentAsync(MemoryEntry entry, string contentHash, DateTimeOffset now, CancellationToken cancellationToken = default);
@@ -43,7 +42,7 @@ public interface IMemoryStore
     /// <summary>Stores embeddings; an update whose content hash no longer matches is ignored (the content changed meanwhile).</summary>
     Task SetEmbeddingsAsync(IReadOnlyList<EmbeddingUpdate> updates, CancellationToken cancellationToken = default);
 
-    /// <summary>Entries without an embedding (recovery after a restart).</summary>
+    /// <summary>Entries waiting for their embedding (recovery after a restart); keyword-only entries are not listed.</summary>
     Task<IReadOnlyList<PendingEmbedding>> ListPendingEmbeddingsAsync(int limit, CancellationToken cancellationToken = default);
 
     /// <summary>Top <paramref name="k"/> by cosine similarity to the normalized <paramref name="query"/>.</summary>

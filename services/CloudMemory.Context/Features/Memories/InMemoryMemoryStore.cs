@@ -63,6 +63,13 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         init => _budget.Max = value;
     }
 
+    /// <summary>
+    /// Dimensions of the embedder's vectors. An entry waiting for its embedding is charged for a vector
+    /// of this size when it is admitted (settled when the vector arrives), so the background embedding
+    /// never takes the store past <see cref="MaxBytes"/>. 0: no reservation.
+    /// </summary>
+    public int ExpectedVectorDimensions { get; init; }
+
     /// <summary>The clock that decides which entries have expired when the store is full.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
@@ -90,19 +97,42 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     /// <inheritdoc />
     public Task<bool> UpsertAsync(MemoryEntry entry, string contentHash, CancellationToken cancellationToken = default)
     {
-        return Task.FromResult(WriteEvictingWhenFull(entry, p => p.Upsert(entry, contentHash)));
+        return Task.FromResult(WriteEvictingWhenFull(entry.TenantId, p => p.Upsert(entry, contentHash, VectorReservation(awaitEmbedding: true))));
     }
+
+    /// <inheritdoc />
+    public Task UpsertManyAsync(IReadOnlyList<(MemoryEntry Entry, string ContentHash)> entries, bool awaitEmbedding, CancellationToken cancellationToken = default)
+    {
+        var reservation = VectorReservation(awaitEmbedding);
+        foreach (var tenant in entries.GroupBy(e => e.Entry.TenantId, StringComparer.Ordinal))
+        {
+            // Entry by entry, as separate upserts would: a refusal keeps the entries before it.
+            WriteEvictingWhenFull(tenant.Key, p =>
+            {
+                foreach (var (entry, hash) in tenant)
+                {
+                    p.Upsert(entry, hash, reservation);
+                }
+                return true;
+            });
+        }
+        return Task.CompletedTask;
+    }
+
+    // Bytes charged for a vector not yet delivered; null: the entry is keyword-only.
+    private long? VectorReservation(bool awaitEmbedding) =>
+        awaitEmbedding ? (long)VectorBytesPerDimension * ExpectedVectorDimensions : null;
 
     /// <inheritdoc />
     public Task<(MemoryEntry Entry, bool Created)> InsertIfAbsentAsync(MemoryEntry entry, string contentHash, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
-        return Task.FromResult(WriteEvictingWhenFull(entry, p =>
+        return Task.FromResult(WriteEvictingWhenFull(entry.TenantId, p =>
         {
             if (p.Entries.TryGetValue(entry.Id, out var existing) && !IsExpired(existing.Entry, now))
             {
                 return (existing.Entry, false);
             }
-            p.Upsert(entry, contentHash);
+            p.Upsert(entry, contentHash, VectorReservation(awaitEmbedding: true));
             return (entry, true);
         }));
     }
@@ -279,7 +309,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             p.Lock.EnterReadLock();
             try
             {
-                pending.AddRange(p.Entries.Values.Where(s => s.Segment is null)
+                pending.AddRange(p.Entries.Values.Where(s => s.Segment is null && s.AwaitsVector)
                     .Take(limit - pending.Count)
                     .Select(s => new PendingEmbedding(s.Entry.TenantId, s.Entry.Id, s.ContentHash, s.Entry.Content)));
             }
@@ -611,9 +641,9 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     // removed to make room and the write is tried once more. The scan takes one partition lock at a
     // time and runs at most once per EvictionInterval, so a store full of live entries refuses
     // writes cheaply instead of rescanning on each.
-    private T WriteEvictingWhenFull<T>(MemoryEntry entry, Func<Partition, T> write)
+    private T WriteEvictingWhenFull<T>(string tenantId, Func<Partition, T> write)
     {
-        var p = PartitionOf(entry.TenantId);
+        var p = PartitionOf(tenantId);
         try
         {
             return Locked(p, write);
@@ -721,7 +751,12 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             return 0;
         }
         public int Length { get; set; }
+        // Estimated bytes charged, including Reserved.
         public long Cost { get; set; }
+        // Bytes charged for the vector this entry waits for (settled when it arrives).
+        public long Reserved { get; set; }
+        // False for a keyword-only entry: without a vector it is not pending.
+        public bool AwaitsVector { get; set; } = true;
         public VectorSegment? Segment { get; set; }
         public int Slot { get; set; } = -1;
         public int IvfList { get; set; } = -1;
@@ -786,16 +821,22 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public Dictionary<string, VectorSegment> Segments { get; } = new(StringComparer.Ordinal);
         public long TotalLength { get; set; }
 
-        public bool Upsert(MemoryEntry entry, string contentHash)
+        // reservation: bytes to charge for the vector the entry will wait for; null: keyword-only.
+        public bool Upsert(MemoryEntry entry, string contentHash, long? reservation)
         {
             var terms = TextAnalysis.LexicalTerms(entry.Content, Options.LexicalStemming);
-            var cost = CostOf(entry, terms.Distinct(StringComparer.Ordinal).Count());
             var found = Entries.TryGetValue(entry.Id, out var existing);
+            // Same content keeps the vector (moved along if the context changed): nothing to wait for.
+            var keepsVector = found && existing!.ContentHash == contentHash && existing.Segment is not null;
+            var reserved = keepsVector ? 0 : reservation ?? 0;
+            var cost = CostOf(entry, terms.Distinct(StringComparer.Ordinal).Count()) + reserved;
             // Refused before anything changes: a write past the cap leaves the store as it was.
             budget.Charge(cost - (found ? existing!.Cost : 0), $"memory '{entry.Id}'");
             if (found)
             {
                 existing!.Cost = cost;
+                existing.Reserved = reserved;
+                existing.AwaitsVector = reservation is not null;
                 var contentChanged = existing.ContentHash != contentHash;
                 var contextChanged = existing.Entry.ContextId != entry.ContextId;
                 // Same content in another context: the vector moves to the new context's segment.
@@ -810,7 +851,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 }
                 return false;
             }
-            var stored = new Stored(entry, contentHash) { Cost = cost };
+            var stored = new Stored(entry, contentHash) { Cost = cost, Reserved = reserved, AwaitsVector = reservation is not null };
             Entries[entry.Id] = stored;
             Index(stored, terms);
             return true;
@@ -838,8 +879,11 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             }
             if (segment.Dimensions == vector.Length)
             {
-                // Never refused: the entry was accepted, and its vector is part of its price.
-                Interlocked.Add(ref budget.Bytes, (long)VectorBytesPerDimension * vector.Length);
+                // Never refused: the entry was accepted, and its vector is part of its price (reserved
+                // at admission, so this settles the reservation: no change when the size was expected).
+                Interlocked.Add(ref budget.Bytes, (long)VectorBytesPerDimension * vector.Length - stored.Reserved);
+                stored.Cost -= stored.Reserved;
+                stored.Reserved = 0;
                 segment.Add(stored, vector);
                 VectorCount++;
                 IndexVector(stored, vector);

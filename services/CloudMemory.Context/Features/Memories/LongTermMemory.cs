@@ -549,7 +549,7 @@ public sealed class LongTermMemoryService : ILongTermMemory
                 embeddings.Add(new PendingEmbedding(tenantId, entry.Id, hash, entry.Content));
             }
         }
-        await _store.UpsertManyAsync(writes, cancellationToken);
+        await _store.UpsertManyAsync(writes, awaitEmbedding: embed, cancellationToken);
         foreach (var (entry, _) in writes.Where(w => !existing.ContainsKey(w.Entry.Id)).DistinctBy(w => (w.Entry.ContextId, w.Entry.UserId)))
         {
             _compression?.Written(tenantId, entry.ContextId, entry.UserId);

@@ -62,6 +62,7 @@ public static class MemoryServiceCollectionExtensions
             })
             {
                 MaxBytes = capMegabytes * 1024 * 1024,
+                ExpectedVectorDimensions = sp.GetRequiredService<IEmbedder>().Dimensions,
                 Time = sp.GetRequiredService<TimeProvider>(),
             });
         }

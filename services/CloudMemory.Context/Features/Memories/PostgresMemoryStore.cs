@@ -83,13 +83,13 @@ public sealed class PostgresMemoryStore : IMemoryStore
     /// <inheritdoc />
     public async Task<bool> UpsertAsync(MemoryEntry entry, string contentHash, CancellationToken cancellationToken = default)
     {
-        await using var command = _dataSource.CreateCommand(UpsertSql());
+        await using var command = _dataSource.CreateCommand(UpsertSql(awaitEmbedding: true));
         AddEntryParameters(command.Parameters, entry, contentHash);
         return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     /// <inheritdoc />
-    public async Task UpsertManyAsync(IReadOnlyList<(MemoryEntry Entry, string ContentHash)> entries, CancellationToken cancellationToken = default)
+    public async Task UpsertManyAsync(IReadOnlyList<(MemoryEntry Entry, string ContentHash)> entries, bool awaitEmbedding, CancellationToken cancellationToken = default)
     {
         if (entries.Count == 0)
         {
@@ -98,7 +98,7 @@ public sealed class PostgresMemoryStore : IMemoryStore
         // One round trip for the whole batch (indexed conversation turns).
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var batch = new NpgsqlBatch(connection);
-        var sql = UpsertSql();
+        var sql = UpsertSql(awaitEmbedding);
         foreach (var (entry, hash) in entries)
         {
             var command = new NpgsqlBatchCommand(sql);
@@ -108,18 +108,21 @@ public sealed class PostgresMemoryStore : IMemoryStore
         await batch.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private string UpsertSql()
+    // The embedding survives a rewrite with the same content; otherwise the entry is pending again
+    // (embedding NULL), or, keyword-only, marked with an empty array: `embedding IS NULL` means
+    // "waiting for its embedding" and nothing else.
+    private string UpsertSql(bool awaitEmbedding)
     {
-        // The embedding survives a rewrite with the same content; otherwise the entry is pending again.
         var keepVector = _pgvector ? $", embedding_vector = CASE WHEN {_table}.content_hash = EXCLUDED.content_hash THEN {_table}.embedding_vector END" : string.Empty;
+        var unembedded = awaitEmbedding ? "NULL" : "'{}'::real[]";
         return $"""
-            INSERT INTO {_table} ({Columns}, content_hash)
-            VALUES (@tenant, @id, @user, @context, @trace, @type, @content, @metadata, @tags, @created, @accessed, @count, @expires, @hash)
+            INSERT INTO {_table} ({Columns}, content_hash, embedding)
+            VALUES (@tenant, @id, @user, @context, @trace, @type, @content, @metadata, @tags, @created, @accessed, @count, @expires, @hash, {unembedded})
             ON CONFLICT (tenant_id, id) DO UPDATE SET
                 user_id = EXCLUDED.user_id, context_id = EXCLUDED.context_id, trace_id = EXCLUDED.trace_id, type = EXCLUDED.type,
                 content = EXCLUDED.content, metadata = EXCLUDED.metadata, tags = EXCLUDED.tags, created_at = EXCLUDED.created_at,
                 last_accessed_at = EXCLUDED.last_accessed_at, access_count = EXCLUDED.access_count, expires_at = EXCLUDED.expires_at,
-                embedding = CASE WHEN {_table}.content_hash = EXCLUDED.content_hash THEN {_table}.embedding END{keepVector},
+                embedding = COALESCE(CASE WHEN {_table}.content_hash = EXCLUDED.content_hash AND cardinality({_table}.embedding) > 0 THEN {_table}.embedding END, EXCLUDED.embedding){keepVector},
                 content_hash = EXCLUDED.content_hash
             RETURNING (xmax = 0)
             """;
@@ -287,7 +290,7 @@ public sealed class PostgresMemoryStore : IMemoryStore
             return hits;
         }
 
-        command.CommandText = $"SELECT id, embedding FROM {_table} WHERE {where} AND embedding IS NOT NULL";
+        command.CommandText = $"SELECT id, embedding FROM {_table} WHERE {where} AND cardinality(embedding) > 0";
         var scored = new List<ScoredId>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
