@@ -250,10 +250,10 @@ internal static class FeedbackBenchmark
         public Task<(Experience Experience, bool Created)> InsertIfAbsentAsync(string tenantId, Experience experience, CancellationToken cancellationToken = default) =>
             inner.InsertIfAbsentAsync(tenantId, experience, cancellationToken);
 
-        public async Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int minShared, int limit, CancellationToken cancellationToken = default)
+        public async Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, CandidateQuery query, int limit, CancellationToken cancellationToken = default)
         {
             var watch = Stopwatch.StartNew();
-            var result = await inner.FindCandidatesAsync(tenantId, tokens, minShared, limit, cancellationToken);
+            var result = await inner.FindCandidatesAsync(tenantId, query, limit, cancellationToken);
             _candidates.Add(watch.Elapsed.TotalMilliseconds);
             _rows.Add(result.Count);
             return result;
