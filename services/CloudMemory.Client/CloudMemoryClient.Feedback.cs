@@ -20,6 +20,10 @@ public sealed partial class CloudMemoryClient
         return SendAsync<FeedbackPage>(HttpMethod.Get, options.FeedbackAppId, "v1/feedback?" + string.Join('&', query), null, null, cancellationToken);
     }
 
+    /// <summary><c>POST /v1/feedback/from-trace</c>: records the system feedback (slow steps, unrecovered failures) of the trace app's analysis of <paramref name="traceId"/>; idempotent.</summary>
+    public Task<TraceFeedbackImport> ImportTraceFeedbackAsync(string traceId, CancellationToken cancellationToken = default) =>
+        SendAsync<TraceFeedbackImport>(HttpMethod.Post, options.FeedbackAppId, "v1/feedback/from-trace", new ImportTraceFeedbackRequest(traceId), null, cancellationToken);
+
     /// <summary><c>PUT /v1/feedback/configs/{name}</c>: defines a feedback name and its allowed values.</summary>
     public Task<FeedbackConfig> PutFeedbackConfigAsync(FeedbackConfig config, CancellationToken cancellationToken = default) =>
         SendAsync<FeedbackConfig>(HttpMethod.Put, options.FeedbackAppId, $"v1/feedback/configs/{Escape(config.Name)}", config, null, cancellationToken);

@@ -24,6 +24,7 @@ public static class ContextServiceCollectionExtensions
         MemoryFeedbackScores.AddMemoryFeedback(builder.Services, ConversationEventHandlers.DeadLetterTopic);
         builder.Services.AddSingleton<MemoryContextService>();
         builder.Services.AddSingleton<RelevantExperienceLookup>();
+        builder.Services.AddSingleton<AgentStrategyLookup>();
         builder.Services.AddSingleton<MemoryCompressor>();
         builder.Services.AddSingleton<MemoryCompressionQueue>();
         builder.Services.AddHostedService<AutomaticMemoryCompression>();

@@ -7,6 +7,7 @@ using CloudMemory.Feedback.Features.Feedback;
 using CloudMemory.Feedback.Features.Learning;
 using CloudMemory.Feedback.Features.Learning.Activities;
 using CloudMemory.Feedback.Features.Learning.Workflows;
+using CloudMemory.Feedback.Features.Traces;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 using CloudMemory.Contracts.Feedback;
@@ -57,6 +58,7 @@ public static class FeedbackServiceCollectionExtensions
         services.TryAddSingleton<FeedbackAnalysisService>();
         services.TryAddSingleton<ExperienceService>();
         services.TryAddSingleton<Features.Traces.TraceReader>();
+        services.TryAddSingleton<Features.Traces.TraceAnalysisFeedback>();
         services.AddOptions<LearningOptions>().Bind(builder.Configuration.GetSection(LearningOptions.SectionName))
             .Validate(o => o.TrialShare is > 0 and < 1, "TrialShare must be between 0 and 1")
             .Validate(o => o.Alpha is > 0 and < 0.5, "Alpha must be between 0 and 0.5")
@@ -82,6 +84,7 @@ public static class FeedbackServiceCollectionExtensions
         endpoints.MapExperienceEndpoints();
         endpoints.MapLearningEndpoints();
         endpoints.MapFeedbackErasure();
+        endpoints.MapTraceAnalysisFeedback();
         return endpoints;
     }
 }

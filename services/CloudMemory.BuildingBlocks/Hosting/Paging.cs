@@ -10,9 +10,12 @@ public static class Paging
     public const int MaxLimit = 200;
 
     /// <summary>The page size; 400 <c>invalid-limit</c> outside 1..<see cref="MaxLimit"/>.</summary>
-    public static int Limit(int? limit) => (limit ?? DefaultLimit) is var size and >= 1 and <= MaxLimit
+    public static int Limit(int? limit) => Limit(limit, DefaultLimit, MaxLimit);
+
+    /// <summary>The page size of a listing with its own documented default and maximum; 400 <c>invalid-limit</c> outside 1..<paramref name="maxLimit"/>.</summary>
+    public static int Limit(int? limit, int defaultLimit, int maxLimit) => (limit ?? defaultLimit) is var size and >= 1 && size <= maxLimit
         ? size
-        : throw new ProblemException(400, "invalid-limit", $"'limit' must be between 1 and {MaxLimit}.");
+        : throw new ProblemException(400, "invalid-limit", $"'limit' must be between 1 and {maxLimit}.");
 
     /// <summary>The decoded cursor, null for none; 400 <c>invalid-cursor</c> when <paramref name="decode"/> does not recognise it.</summary>
     public static T? After<T>(string? cursor, Func<string, T?> decode)

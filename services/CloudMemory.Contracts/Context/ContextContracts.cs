@@ -19,7 +19,9 @@ public sealed record MemoryQueryRequest(
     bool IncludeRelevantExperiences = false,
     TaskContext? TaskContext = null,
     int? MaxExperienceTokens = null,
-    string? Compression = null);
+    string? Compression = null,
+    bool IncludeStrategy = false,
+    string? AgentId = null);
 
 /// <summary>A long-term memory relevant to the query, with why it matched.</summary>
 public sealed record RelevantMemory(string Id, string Type, string Content, string? ContextId, double Score, double SemanticScore, double LexicalScore, string Why, DateTimeOffset CreatedAt);
@@ -43,7 +45,8 @@ public sealed record MemoryContext(
     bool Truncated = false,
     IReadOnlyList<RelevantExperience>? RelevantExperiences = null,
     ContextCompression? Compression = null,
-    AnthropicContext? Anthropic = null);
+    AnthropicContext? Anthropic = null,
+    AgentStrategy? Strategy = null);
 
 /// <summary>
 /// What happened before on a similar task (from the feedback app's experience database): the

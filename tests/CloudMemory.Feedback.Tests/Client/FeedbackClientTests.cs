@@ -40,5 +40,6 @@ public sealed class FeedbackClientTests : IDisposable
         (await _client.ListLearningCyclesAsync("agent-c")).Items.Should().ContainSingle().Which.Id.Should().Be(cycle.Id);
         (await _client.GetAgentStrategyAsync("agent-c", "conv-1")).Parameters.Should().BeEmpty();
         (await ((Func<Task>)(() => _client.GetAgentStrategyAsync("bad/agent"))).Should().ThrowAsync<CloudMemoryException>()).Which.Status.Should().NotBe(HttpStatusCode.OK);
+        (await ((Func<Task>)(() => _client.ImportTraceFeedbackAsync("no-such-trace"))).Should().ThrowAsync<CloudMemoryException>()).Which.Code.Should().Be("trace-not-found");
     }
 }

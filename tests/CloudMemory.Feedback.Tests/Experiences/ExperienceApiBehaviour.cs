@@ -61,6 +61,26 @@ public abstract class ExperienceApiBehaviour : IDisposable
     }
 
     [Fact]
+    public async Task Search_SharedIntentWordsButTooManyOfItsOwn_IsNotRead_APatternThatCanReachTheThresholdIs()
+    {
+        // diagnose_lab_result with a tool at 0.7 needs an intent Jaccard of 0.58: lab_result shares 2 of
+        // 3 words (2/3) and is read; compare_lab_result shares the same 2 words but has one of its own
+        // (2/4) and can never reach it, so it is not read, however many of them there are.
+        foreach (var (id, intent) in new[] { ("e-same", "diagnose_lab_result"), ("e-sub", "lab_result"), ("e-own-1", "compare_lab_result"), ("e-own-2", "explain_lab_result") })
+        {
+            (await RecordAsync(id, new TaskContext(Intent: intent, Tools: ["ocr"]), success: true)).EnsureSuccessStatusCode();
+        }
+
+        var found = await SearchAsync(new SearchExperiencesRequest(new TaskContext(Intent: "diagnose_lab_result", Tools: ["ocr"])));
+
+        found.Items.Select(i => i.Pattern.Intent).Should().Equal("diagnose_lab_result", "lab_result");
+        found.CandidatesScored.Should().Be(2, "the patterns with a word of their own are not fetched");
+        var loose = await SearchAsync(new SearchExperiencesRequest(new TaskContext(Intent: "diagnose_lab_result", Tools: ["ocr"]), MinSimilarity: 0.6));
+        loose.Items.Select(i => i.Pattern.Intent).Should().BeEquivalentTo(["diagnose_lab_result", "lab_result", "compare_lab_result", "explain_lab_result"],
+            "at 0.6 an intent Jaccard of 2/4 is enough");
+    }
+
+    [Fact]
     public async Task Record_FromADescription_ExtractsIntentAndEntities_AndIsIdempotentById()
     {
         var context = new TaskContext("Book a flight from Paris to Berlin on Tuesday", Tools: ["search_flights"]);

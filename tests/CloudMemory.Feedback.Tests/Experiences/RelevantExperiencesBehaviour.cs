@@ -4,6 +4,7 @@ using CloudMemory.BuildingBlocks.Invocation;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Feedback;
 using CloudMemory.Contracts.Sessions;
+using CloudMemory.Feedback.Features.Learning;
 using CloudMemory.Feedback.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -84,6 +85,71 @@ public abstract class RelevantExperiencesBehaviour : IDisposable
 
         var bad = await _client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest("c1", IncludeRelevantExperiences: true, MaxExperienceTokens: 0), _tenant);
         (await bad.ProblemAsync(400)).GetProperty("code").GetString().Should().Be("invalid-maxExperienceTokens");
+    }
+
+    /// <summary>Length complaints about agent "travel" and one cycle: a response_length trial runs.</summary>
+    private async Task<Strategy> StartTrialAsync()
+    {
+        for (var i = 0; i < 12; i++)
+        {
+            var liked = i % 3 == 0;
+            (await _client.PostJsonAsync("/v1/feedback", new RecordFeedbackRequest(null, new FeedbackTarget("conversation", $"old-{i}"), "travel", "user", "rating",
+                System.Text.Json.JsonSerializer.SerializeToElement(liked ? 5 : 2), null, liked ? null : ["way too long"],
+                Metrics: new Dictionary<string, double> { ["responseLength"] = liked ? 300 : 1200 }), _tenant)).EnsureSuccessStatusCode();
+        }
+        var cycle = await (await _client.PostJsonAsync("/v1/learning/cycles", new RunLearningCycleRequest("travel"), _tenant)).ReadAsync<LearningCycle>();
+        cycle.Decisions.Should().Equal(CycleDecisions.TrialStarted);
+        return (await (await _client.GetAsync("/v1/agents/travel/strategy", _tenant)).ReadAsync<AgentStrategy>()).Trial!;
+    }
+
+    [Fact]
+    public async Task Query_WithIncludeStrategy_CarriesTheAgentsStrategyForThisConversation_AsTheStrategyRouteAnswers()
+    {
+        var trial = await StartTrialAsync();
+        // One conversation in each arm of the trial (the arm is a hash of the trial and conversation ids).
+        var ids = Enumerable.Range(0, 64).Select(i => $"conv-{i}").ToList();
+        var treated = ids.First(id => LearningEngine.ArmOf(trial.Id, id, trial.TrialShare) == LearningEngine.TreatmentArm);
+        var control = ids.First(id => LearningEngine.ArmOf(trial.Id, id, trial.TrialShare) == LearningEngine.ControlArm);
+        foreach (var id in new[] { treated, control })
+        {
+            (await _client.PostJsonAsync("/v1/sessions", new CreateSessionRequest(id, "u1"), _tenant)).EnsureSuccessStatusCode();
+        }
+
+        var inTrial = await (await _client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest(treated, Query: "hi", IncludeStrategy: true, AgentId: "travel"), _tenant))
+            .ReadAsync<MemoryContext>();
+        using var byHeader = new HttpRequestMessage(HttpMethod.Post, "/v1/context/query")
+        {
+            Content = System.Net.Http.Json.JsonContent.Create(new MemoryQueryRequest(control, Query: "hi", IncludeStrategy: true), options: CloudMemory.Contracts.ContractsJson.Options),
+        };
+        byHeader.Headers.Add("X-Tenant-Id", _tenant);
+        byHeader.Headers.Add("X-Agent-Id", "travel");
+        var inControl = await (await _client.SendAsync(byHeader)).ReadAsync<MemoryContext>();
+        var plain = await (await _client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest(treated, Query: "hi"), _tenant)).ReadAsync<MemoryContext>();
+
+        inTrial.Strategy!.Arm.Should().Be(LearningEngine.TreatmentArm);
+        inTrial.Strategy.Parameters.Should().ContainKey("maxLength").WhoseValue.Should().Be(trial.Parameters["maxLength"]);
+        inTrial.Strategy.Trial!.Id.Should().Be(trial.Id);
+        inControl.Strategy!.Arm.Should().Be(LearningEngine.ControlArm);
+        inControl.Strategy.Parameters.Should().BeEmpty("the control arm keeps the current (here: no) strategy");
+        var route = await (await _client.GetAsync($"/v1/agents/travel/strategy?conversationId={treated}", _tenant)).ReadAsync<AgentStrategy>();
+        inTrial.Strategy.Should().BeEquivalentTo(route);
+        plain.Strategy.Should().BeNull("not asked for");
+    }
+
+    [Fact]
+    public async Task Query_WithIncludeStrategy_WithoutAnAgent_Is400_AndAnotherTenantGetsNoneOfThisStrategy()
+    {
+        await StartTrialAsync();
+        var other = "o-" + Guid.NewGuid().ToString("N")[..10];
+        (await _client.PostJsonAsync("/v1/sessions", new CreateSessionRequest("c1", "u1"), other)).EnsureSuccessStatusCode();
+
+        var problem = await (await _client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest("c1", IncludeStrategy: true), other)).ProblemAsync(400);
+        var otherTenant = await (await _client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest("c1", IncludeStrategy: true, AgentId: "travel"), other))
+            .ReadAsync<MemoryContext>();
+
+        problem.GetProperty("code").GetString().Should().Be("missing-agentId");
+        otherTenant.Strategy!.Trial.Should().BeNull();
+        otherTenant.Strategy.Parameters.Should().BeEmpty();
     }
 
     [Fact]

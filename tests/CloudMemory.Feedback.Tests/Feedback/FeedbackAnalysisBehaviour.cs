@@ -53,6 +53,23 @@ public abstract partial class FeedbackApiBehaviour
         empty.FeedbackCount.Should().Be(0, "another tenant's analysis sees none of it");
         (await (await _client.GetAsync("/v1/feedback/analysis?window=0d", _tenant)).ProblemAsync(400)).GetProperty("code").GetString().Should().Be("invalid-window");
     }
+
+    [Fact]
+    public async Task Analysis_PerStepType_CountsOnlyThatStepTypesFeedback()
+    {
+        foreach (var (stepType, rating) in new[] { ("retrieval", 1), ("retrieval", 2), ("llm", 5) })
+        {
+            (await PostAsync(new RecordFeedbackRequest(null, new FeedbackTarget("step", "s-" + Guid.NewGuid().ToString("N")[..6]), "agent-z", "user", "rating",
+                JsonSerializer.SerializeToElement(rating), StepType: stepType))).EnsureSuccessStatusCode();
+        }
+
+        var retrieval = await (await _client.GetAsync("/v1/feedback/analysis?agentId=agent-z&stepType=retrieval", _tenant)).ReadAsync<FeedbackAnalysis>();
+        var all = await (await _client.GetAsync("/v1/feedback/analysis?agentId=agent-z", _tenant)).ReadAsync<FeedbackAnalysis>();
+
+        retrieval.FeedbackCount.Should().Be(2);
+        retrieval.Scores.PositiveShare.Should().Be(0, "both retrieval ratings are negative");
+        all.FeedbackCount.Should().Be(3);
+    }
 }
 
 public sealed class IssueCategoriesTests

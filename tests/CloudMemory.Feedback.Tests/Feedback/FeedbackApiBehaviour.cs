@@ -155,6 +155,41 @@ public abstract partial class FeedbackApiBehaviour : IDisposable
         (await (await _client.GetAsync("/v1/feedback?cursor=abc", _tenant)).ProblemAsync(400)).GetProperty("code").GetString().Should().Be("invalid-cursor");
     }
 
+    [Theory]
+    [InlineData("/v1/feedback?limit=0", "invalid-limit")]
+    [InlineData("/v1/feedback?limit=501", "invalid-limit")]
+    [InlineData("/v1/feedback?cursor=-3", "invalid-cursor")]
+    [InlineData("/v1/feedback?cursor=0", "invalid-cursor")]
+    [InlineData("/v1/learning/cycles?limit=0", "invalid-limit")]
+    [InlineData("/v1/learning/cycles?limit=501", "invalid-limit")]
+    public async Task Listings_BadLimitOrCursor_Return400WithThePagingCodesOfEveryListing(string url, string code)
+    {
+        (await PostAsync(Rating("fb-1", 4))).StatusCode.Should().Be(HttpStatusCode.Created);
+
+        var problem = await (await _client.GetAsync(url, _tenant)).ProblemAsync(400);
+
+        problem.GetProperty("code").GetString().Should().Be(code);
+    }
+
+    [Fact]
+    public async Task List_WithoutALimit_Pages50_AndAcceptsUpTo500()
+    {
+        for (var i = 0; i < 51; i++)
+        {
+            (await PostAsync(Rating($"p-{i}", 1 + i % 5))).StatusCode.Should().Be(HttpStatusCode.Created);
+        }
+
+        var first = await ListAsync("agentId=agent-a");
+        var all = await ListAsync("agentId=agent-a&limit=500");
+        var rest = await ListAsync("agentId=agent-a&cursor=" + first.NextCursor);
+
+        first.Items.Should().HaveCount(50);
+        first.NextCursor.Should().NotBeNull();
+        all.Items.Should().HaveCount(51);
+        all.NextCursor.Should().BeNull();
+        rest.Items.Should().ContainSingle().Which.Id.Should().Be("p-0");
+    }
+
     [Fact]
     public async Task Tenants_SeeOnlyTheirOwnFeedback_AndTheSameIdIsIndependent()
     {

@@ -160,6 +160,47 @@ public abstract class LearningLoopBehaviour : IDisposable
     }
 
     [Fact]
+    public async Task Cycle_ImplicitCorrections_TrialVerification_AndProposeKeepingMoreContext()
+    {
+        // Users who correct the answers (an implicit signal, no rating) and no length complaints.
+        for (var i = 0; i < 5; i++)
+        {
+            (await _client.PostJsonAsync("/v1/feedback", new RecordFeedbackRequest(null, new FeedbackTarget("conversation", $"fixed-{i}"), Agent, "implicit", "correction",
+                JsonSerializer.SerializeToElement(true)), _tenant)).EnsureSuccessStatusCode();
+            await RateAsync($"fine-{i}", 4, 300);
+        }
+
+        var cycle = await CycleAsync();
+
+        cycle.Decisions.Should().Equal(CycleDecisions.TrialStarted);
+        cycle.Patterns.Should().Contain(p => p.Name == "accuracy_issues" && p.Detected && p.Evidence == 5);
+        cycle.Patterns.Should().Contain(p => p.Name == "response_too_long" && !p.Detected);
+        var strategy = await StrategyAsync();
+        strategy.Trial!.Type.Should().Be(StrategyTypes.AccuracyVerification);
+        strategy.Trial.Parameters.Should().ContainKey("verificationThreshold");
+        strategy.Proposed.Should().ContainSingle().Which.Should().Match<Strategy>(s =>
+            s.Type == StrategyTypes.SummaryParameters && s.Status == StrategyStatuses.Proposed && s.Parameters.ContainsKey("recentTurns") && s.Parameters.ContainsKey("tokenThresholdRatio"));
+    }
+
+    [Fact]
+    public async Task Cycle_SpeedComplaints_TrialFasterTools()
+    {
+        for (var i = 0; i < 5; i++)
+        {
+            await RateAsync($"slow-{i}", 2, 300, "so slow");
+            await RateAsync($"quick-{i}", 5, 300);
+        }
+
+        var cycle = await CycleAsync();
+
+        cycle.Patterns.Should().Contain(p => p.Name == "speed_concerns" && p.Detected);
+        var strategy = await StrategyAsync();
+        strategy.Trial!.Type.Should().Be(StrategyTypes.ToolSpeed);
+        strategy.Trial.Parameters.Should().Equal(new Dictionary<string, double> { ["preferFastTools"] = 1 });
+        strategy.Proposed.Should().BeEmpty("nothing else was complained about");
+    }
+
+    [Fact]
     public async Task Cycle_SameCycleIdTwice_RunsOnce_AndBadInputIs400()
     {
         var first = await CycleAsync("manual-1");

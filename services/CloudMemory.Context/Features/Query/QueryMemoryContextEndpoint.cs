@@ -24,7 +24,8 @@ public static class QueryMemoryContextEndpoint
     }
 
     /// <summary>Handles the query.</summary>
-    public static async Task<Ok<MemoryContext>> QueryAsync(MemoryQueryRequest? request, HttpContext http, MemoryContextService service, RelevantExperienceLookup experiences, CancellationToken ct)
+    public static async Task<Ok<MemoryContext>> QueryAsync(MemoryQueryRequest? request, HttpContext http, MemoryContextService service, RelevantExperienceLookup experiences,
+        AgentStrategyLookup strategies, CancellationToken ct)
     {
         var tenant = Tenant.From(http);
         if (request is null)
@@ -35,11 +36,21 @@ public static class QueryMemoryContextEndpoint
         {
             throw new ProblemException(400, "invalid-maxExperienceTokens", $"'maxExperienceTokens' must be between 1 and {RelevantExperienceLookup.MaxTokensLimit} tokens.");
         }
+        // The agent whose strategy is asked for: the request's, else the caller's (X-Agent-Id or the credential's agent).
+        var strategyAgent = !request.IncludeStrategy ? null
+            : request.AgentId is { } agentId ? Ids.Require(agentId, "agentId")
+            : Tenant.AgentFrom(http) ?? throw new ProblemException(400, "missing-agentId", "'includeStrategy' needs 'agentId' (or an X-Agent-Id / the credential's agent).");
         var context = await service.QueryAsync(tenant, request, ct);
-        // Opt-in: a call to the feedback app, so only when asked for.
-        return TypedResults.Ok(request.IncludeRelevantExperiences
-            ? context with { RelevantExperiences = await experiences.FindAsync(http, request, ct) }
-            : context);
+        // Opt-in: calls to the feedback app, so only when asked for.
+        if (request.IncludeRelevantExperiences)
+        {
+            context = context with { RelevantExperiences = await experiences.FindAsync(http, request, ct) };
+        }
+        if (strategyAgent is not null)
+        {
+            context = context with { Strategy = await strategies.FindAsync(http, strategyAgent, context.ConversationId, ct) };
+        }
+        return TypedResults.Ok(context);
     }
 }
 

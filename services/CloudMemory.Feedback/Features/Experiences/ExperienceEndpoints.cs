@@ -69,8 +69,7 @@ public sealed class ExperienceService(IExperienceStore store, TimeProvider time)
             throw new ProblemException(400, "invalid-top-k", $"'topK' must be 1..{MaxTopK}.");
         }
         var query = TaskPatterns.Extract(context);
-        var (tokens, minShared) = TaskPatterns.CandidateFilter(query, minSimilarity);
-        var candidates = await store.FindCandidatesAsync(tenantId, tokens, minShared, MaxCandidates, cancellationToken);
+        var candidates = await store.FindCandidatesAsync(tenantId, TaskPatterns.CandidateFilter(query, minSimilarity), MaxCandidates, cancellationToken);
         var ranked = new List<(PatternStats Stats, double Similarity, PatternMatch Match, double Rate, double Score)>();
         foreach (var candidate in candidates)
         {

@@ -17,10 +17,11 @@ public interface IExperienceStore
     Task<(Experience Experience, bool Created)> InsertIfAbsentAsync(string tenantId, Experience experience, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Patterns sharing at least <paramref name="minShared"/> (at least 1) index tokens with
-    /// <paramref name="tokens"/>, those sharing most first (at most <paramref name="limit"/>).
+    /// Patterns sharing at least <see cref="CandidateQuery.MinShared"/> (at least 1) index tokens
+    /// with <see cref="CandidateQuery.Tokens"/> and, when <see cref="CandidateQuery.AllOf"/> is
+    /// given, holding all tokens of one of its sets; those sharing most first (at most <paramref name="limit"/>).
     /// </summary>
-    Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int minShared, int limit, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, CandidateQuery query, int limit, CancellationToken cancellationToken = default);
 
     /// <summary>The experiences among <paramref name="ids"/> (any order).</summary>
     Task<IReadOnlyList<Experience>> GetManyAsync(string tenantId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken = default);

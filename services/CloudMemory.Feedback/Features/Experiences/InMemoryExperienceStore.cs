@@ -26,7 +26,7 @@ public sealed class InMemoryExperienceStore : IExperienceStore
             if (!tenant.Patterns.TryGetValue(key, out var stats))
             {
                 stats = new PatternStats(experience.Pattern, 0, 0, 0, 0, 0, 0, null, null);
-                foreach (var token in TaskPatterns.Tokens(experience.Pattern))
+                foreach (var token in TaskPatterns.IndexTokens(experience.Pattern))
                 {
                     if (!tenant.Index.TryGetValue(token, out var keys))
                     {
@@ -41,7 +41,7 @@ public sealed class InMemoryExperienceStore : IExperienceStore
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int minShared, int limit, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, CandidateQuery query, int limit, CancellationToken cancellationToken = default)
     {
         if (!_tenants.TryGetValue(tenantId, out var tenant))
         {
@@ -49,18 +49,37 @@ public sealed class InMemoryExperienceStore : IExperienceStore
         }
         lock (tenant.Gate)
         {
+            // The patterns holding every token of one of the sets (from the smallest posting list), when sets are given.
+            HashSet<string>? allowed = null;
+            if (query.AllOf is { } sets)
+            {
+                allowed = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var set in sets)
+                {
+                    var postings = set.Select(t => tenant.Index.GetValueOrDefault(t)).ToList();
+                    if (postings.Any(p => p is null))
+                    {
+                        continue;
+                    }
+                    var smallest = postings.MinBy(p => p!.Count)!;
+                    allowed.UnionWith(smallest.Where(key => postings.All(p => p!.Contains(key))));
+                }
+            }
             var shared = new Dictionary<string, int>(StringComparer.Ordinal);
-            foreach (var token in tokens)
+            foreach (var token in query.Tokens)
             {
                 if (tenant.Index.TryGetValue(token, out var matches))
                 {
                     foreach (var key in matches)
                     {
-                        shared[key] = shared.GetValueOrDefault(key) + 1;
+                        if (allowed is null || allowed.Contains(key))
+                        {
+                            shared[key] = shared.GetValueOrDefault(key) + 1;
+                        }
                     }
                 }
             }
-            IReadOnlyList<PatternStats> result = shared.Where(s => s.Value >= Math.Max(1, minShared))
+            IReadOnlyList<PatternStats> result = shared.Where(s => s.Value >= Math.Max(1, query.MinShared))
                 .OrderByDescending(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal)
                 .Take(limit).Select(s => tenant.Patterns[s.Key]).ToList();
             return Task.FromResult(result);

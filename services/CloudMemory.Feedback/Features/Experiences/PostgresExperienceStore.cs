@@ -64,7 +64,21 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
                 END IF;
             END $$;
             """, cancellationToken);
+        // v2: every pattern's tokens also hold its tenant ("@:tenant", so the GIN index finds one
+        // tenant's patterns only) and its intent's distinct word count ("n:3"; see TaskPatterns.IndexTokens).
+        await dataSource.ApplyAsync("experiences", 2, $"""
+            UPDATE cm_experience_patterns
+            SET tokens = tokens || ARRAY['{TenantTokenPrefix}' || tenant_id]
+                || coalesce((SELECT ARRAY['n:' || count(DISTINCT w)] FROM unnest(string_to_array(pattern->>'intent', '_')) w
+                             WHERE w <> '' HAVING count(DISTINCT w) > 0), ARRAY[]::text[])
+            WHERE NOT tokens @> ARRAY['{TenantTokenPrefix}' || tenant_id];
+            """, cancellationToken);
     }
+
+    // The token naming a pattern's tenant: every index look-up also asks for it.
+    private const string TenantTokenPrefix = "@:";
+
+    private static string[] RowTokens(string tenantId, TaskPattern pattern) => [.. TaskPatterns.IndexTokens(pattern), TenantTokenPrefix + tenantId];
 
     /// <inheritdoc />
     public async Task<(Experience Experience, bool Created)> InsertIfAbsentAsync(string tenantId, Experience experience, CancellationToken cancellationToken = default)
@@ -98,7 +112,7 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
         command.Parameters.Add(new() { Value = experience.RecordedAt });
         command.Parameters.Add(new() { Value = JsonSerializer.Serialize(experience, ContractsJson.Options), NpgsqlDbType = NpgsqlDbType.Jsonb });
         command.Parameters.Add(new() { Value = JsonSerializer.Serialize(experience.Pattern, ContractsJson.Options), NpgsqlDbType = NpgsqlDbType.Jsonb });
-        command.Parameters.Add(new() { Value = TaskPatterns.Tokens(experience.Pattern).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        command.Parameters.Add(new() { Value = RowTokens(tenantId, experience.Pattern), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         command.Parameters.Add(new() { Value = (object?)experience.Result.DurationMs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
         command.Parameters.Add(new() { Value = (object?)experience.Result.Cost ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Double });
         command.Parameters.Add(new() { Value = (object?)experience.ConversationId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
@@ -112,13 +126,16 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, IReadOnlyList<string> tokens, int minShared, int limit, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<PatternStats>> FindCandidatesAsync(string tenantId, CandidateQuery query, int limit, CancellationToken cancellationToken = default)
     {
-        // A pattern must share minShared tokens: as "contains one of the minShared-subsets" the GIN
-        // index finds exactly those (posting lists intersected), instead of every pattern sharing
-        // any one token (a common intent word is in a tenth of them) being read and counted.
-        var subsets = minShared > 1 ? Subsets(tokens.Distinct(StringComparer.Ordinal).ToList(), minShared) : null;
-        var match = subsets is null ? "tokens && $2" : "(" + string.Join(" OR ", subsets.Select((_, i) => $"tokens @> ${5 + i}")) + ")";
+        // Every condition is a containment the GIN index answers (posting lists intersected, the
+        // tenant's token with them), so only patterns that can reach the threshold are read; without
+        // sets, patterns sharing any token are read and counted.
+        var tenantToken = TenantTokenPrefix + tenantId;
+        var sets = query.AllOf?.Select(set => set.Append(tenantToken).ToArray()).ToList();
+        var match = sets is null
+            ? "tokens && $2 AND tokens @> $5"
+            : "(" + string.Join(" OR ", sets.Select((_, i) => $"tokens @> ${5 + i}")) + ")";
         // Ordered by how many tokens a pattern shares, so a capped set keeps the closest ones.
         await using var command = dataSource.CreateCommand($"""
             SELECT pattern::text, attempts, successes, duration_sum, duration_count, cost_sum, cost_count, last_success_id, last_failure_id
@@ -129,12 +146,12 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
             LIMIT $3
             """);
         command.Parameters.Add(new() { Value = tenantId });
-        command.Parameters.Add(new() { Value = tokens.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        command.Parameters.Add(new() { Value = query.Tokens.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         command.Parameters.Add(new() { Value = limit });
-        command.Parameters.Add(new() { Value = (long)Math.Max(1, minShared) });
-        foreach (var subset in subsets ?? [])
+        command.Parameters.Add(new() { Value = (long)Math.Max(1, query.MinShared) });
+        foreach (var set in sets ?? [[tenantToken]])
         {
-            command.Parameters.Add(new() { Value = subset, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            command.Parameters.Add(new() { Value = set, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         }
         var result = new List<PatternStats>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -144,43 +161,6 @@ public sealed class PostgresExperienceStore(NpgsqlDataSource dataSource) : IExpe
                 reader.GetInt32(1), reader.GetInt32(2), reader.GetDouble(3), reader.GetInt32(4), reader.GetDouble(5), reader.GetInt32(6),
                 reader.IsDBNull(7) ? null : reader.GetString(7), reader.IsDBNull(8) ? null : reader.GetString(8)));
         }
-        return result;
-    }
-
-    // The size-k subsets of tokens, or null when there are more than MaxSubsets (the query then
-    // falls back to "shares any token" and the count filter alone).
-    private static List<string[]>? Subsets(List<string> tokens, int k)
-    {
-        const int MaxSubsets = 32;
-        if (k > tokens.Count)
-        {
-            return [tokens.ToArray()]; // cannot be met; no pattern contains more tokens than there are
-        }
-        double count = 1;
-        for (var i = 0; i < k; i++)
-        {
-            count = count * (tokens.Count - i) / (i + 1);
-        }
-        if (count > MaxSubsets)
-        {
-            return null;
-        }
-        var result = new List<string[]>();
-        var picked = new int[k];
-        void Pick(int position, int from)
-        {
-            if (position == k)
-            {
-                result.Add(picked.Select(i => tokens[i]).ToArray());
-                return;
-            }
-            for (var i = from; i <= tokens.Count - (k - position); i++)
-            {
-                picked[position] = i;
-                Pick(position + 1, i + 1);
-            }
-        }
-        Pick(0, 0);
         return result;
     }
 

@@ -5,6 +5,13 @@ using CloudMemory.Contracts.Feedback;
 namespace CloudMemory.Feedback.Features.Experiences;
 
 /// <summary>
+/// The candidates a search reads: patterns sharing at least <see cref="MinShared"/> of
+/// <see cref="Tokens"/> (those sharing most first) and, when <see cref="AllOf"/> is given, holding
+/// every token of at least one of its sets.
+/// </summary>
+public sealed record CandidateQuery(IReadOnlyList<string> Tokens, int MinShared, IReadOnlyList<IReadOnlyList<string>>? AllOf = null);
+
+/// <summary>
 /// Extracts a task pattern (intent, entities, tools, step signature) and scores how alike two are.
 /// Similarity weighs the parts the query has: intent 0.5, tools 0.2, entities 0.15, steps 0.15,
 /// renormalized over the parts present (a search before running a task usually has no steps yet).
@@ -60,29 +67,104 @@ public static class TaskPatterns
     }
 
     /// <summary>
-    /// The index tokens a candidate must share, and how many of them, to possibly reach
-    /// <paramref name="minSimilarity"/>. When the query's other parts cannot reach it without the
-    /// intent, a candidate must share intent words: only the intent tokens count, and a candidate
-    /// sharing m of the query's q intent words has an intent Jaccard of at most m / q, so it needs
-    /// m ≥ q × (the intent score the threshold requires). Otherwise every token counts, one suffices.
+    /// The tokens a pattern is indexed by: <see cref="Tokens"/> plus <c>n:</c> and the number of its
+    /// distinct intent words, so a search can ask for intents of a given size (see <see cref="CandidateFilter"/>).
     /// </summary>
-    public static (IReadOnlyList<string> Tokens, int MinShared) CandidateFilter(TaskPattern query, double minSimilarity)
+    public static IReadOnlyList<string> IndexTokens(TaskPattern pattern)
+    {
+        var tokens = Tokens(pattern).ToList();
+        var words = IntentWords(pattern.Intent).Count;
+        if (words > 0)
+        {
+            tokens.Add(WordCountToken(words));
+        }
+        return tokens;
+    }
+
+    /// <summary>
+    /// What a pattern must have to possibly reach <paramref name="minSimilarity"/>. When the query's
+    /// other parts cannot reach it without the intent, a candidate must share intent words: with s
+    /// of the query's q words shared and c words of its own, its intent Jaccard is s / (q + c − s),
+    /// so only the (s-subset, c) pairs that reach the intent score the threshold requires can match
+    /// (<see cref="CandidateQuery.AllOf"/>: the subset's words and the size token <c>n:c</c>, all
+    /// found by the index). Only the intent tokens rank candidates then. Otherwise every token
+    /// counts and one suffices.
+    /// </summary>
+    public static CandidateQuery CandidateFilter(TaskPattern query, double minSimilarity)
     {
         var all = Tokens(query);
-        var words = query.Intent.Split('_', StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).Count();
-        if (words == 0)
+        var words = IntentWords(query.Intent);
+        if (words.Count == 0)
         {
-            return (all, 1);
+            return new CandidateQuery(all, 1);
         }
         var total = IntentWeight + (query.Entities.Count > 0 ? EntityWeight : 0) + (query.Tools.Count > 0 ? ToolWeight : 0) + (query.Steps.Count > 0 ? StepWeight : 0);
         // The intent score needed with every other part perfect (a small margin for the 4-decimal rounding of similarities).
         var needed = (minSimilarity * total - (total - IntentWeight)) / IntentWeight - 1e-3;
         if (needed <= 0)
         {
-            return (all, 1);
+            return new CandidateQuery(all, 1);
         }
         var intentTokens = all.Where(t => t.StartsWith("i:", StringComparison.Ordinal) || t.StartsWith("w:", StringComparison.Ordinal)).ToList();
-        return (intentTokens, Math.Max(1, (int)Math.Ceiling(needed * words - 1e-9)));
+        var q = words.Count;
+        var minShared = Math.Max(1, (int)Math.Ceiling(needed * q - 1e-9));
+        // Every (s, c) with s / (q + c − s) ≥ needed; c ≤ s / needed − q + s. Too many sets (a long
+        // intent) and the count of shared tokens alone filters.
+        const int MaxSets = 32;
+        var sizes = new List<(int Shared, int Own)>();
+        double sets = 0;
+        for (var shared = minShared; shared <= q && sets <= MaxSets; shared++)
+        {
+            for (var own = shared; (double)shared / (q + own - shared) >= needed && sets <= MaxSets; own++)
+            {
+                sizes.Add((shared, own));
+                sets += Binomial(q, shared);
+            }
+        }
+        if (sets > MaxSets)
+        {
+            return new CandidateQuery(intentTokens, minShared);
+        }
+        var allOf = new List<IReadOnlyList<string>>();
+        foreach (var (shared, own) in sizes)
+        {
+            foreach (var subset in Subsets(words, shared))
+            {
+                allOf.Add([.. subset.Select(w => "w:" + w), WordCountToken(own)]);
+            }
+        }
+        return new CandidateQuery(intentTokens, minShared, allOf);
+    }
+
+    private static List<string> IntentWords(string intent) => intent.Split('_', StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).ToList();
+
+    private static string WordCountToken(int words) => "n:" + words.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static double Binomial(int n, int k)
+    {
+        double result = 1;
+        for (var i = 0; i < k; i++)
+        {
+            result = result * (n - i) / (i + 1);
+        }
+        return result;
+    }
+
+    private static IEnumerable<List<string>> Subsets(List<string> items, int size, int from = 0)
+    {
+        if (size == 0)
+        {
+            yield return [];
+            yield break;
+        }
+        for (var i = from; i <= items.Count - size; i++)
+        {
+            foreach (var rest in Subsets(items, size - 1, i + 1))
+            {
+                rest.Insert(0, items[i]);
+                yield return rest;
+            }
+        }
     }
 
     /// <summary>How alike <paramref name="candidate"/> is to <paramref name="query"/>, in [0, 1], part by part.</summary>

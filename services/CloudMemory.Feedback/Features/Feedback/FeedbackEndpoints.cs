@@ -8,8 +8,11 @@ namespace CloudMemory.Feedback.Features.Feedback;
 /// <summary>The <c>/v1/feedback</c> endpoint group (records and configs).</summary>
 public static class FeedbackEndpoints
 {
-    private const int DefaultLimit = 50;
-    private const int MaxLimit = 500;
+    /// <summary>Page size of the feedback listing when <c>limit</c> is absent.</summary>
+    public const int DefaultLimit = 50;
+
+    /// <summary>Largest page of the feedback listing and of the learning-cycle history.</summary>
+    public const int MaxLimit = 500;
 
     /// <summary>Maps the group.</summary>
     public static IEndpointRouteBuilder MapFeedbackRecordEndpoints(this IEndpointRouteBuilder endpoints)
@@ -50,24 +53,14 @@ public static class FeedbackEndpoints
         {
             throw new ProblemException(400, "invalid-kind", $"'kind' must be one of {string.Join(", ", FeedbackKinds.All)}.");
         }
-        long? before = null;
-        if (cursor is not null)
-        {
-            before = long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) && parsed > 0
-                ? parsed
-                : throw new ProblemException(400, "invalid-cursor", "'cursor' must be a nextCursor of an earlier page.");
-        }
-        var size = limit ?? DefaultLimit;
-        if (size is < 1 or > MaxLimit)
-        {
-            throw new ProblemException(400, "invalid-limit", $"'limit' must be 1..{MaxLimit}.");
-        }
+        var size = Paging.Limit(limit, DefaultLimit, MaxLimit);
+        var before = Paging.After(cursor, FeedbackCursor.TryDecode);
         var query = new FeedbackQuery(targetType, Optional(targetId, "targetId"), Optional(agentId, "agentId"), Optional(name, "name"), kind,
             Optional(conversationId, "conversationId"), since, until);
         // One extra row tells whether another page exists.
-        var rows = await store.ListAsync(tenant, query, before, size + 1, cancellationToken);
+        var rows = await store.ListAsync(tenant, query, before?.Sequence, size + 1, cancellationToken);
         var page = rows.Take(size).ToList();
-        var next = rows.Count > size ? page[^1].Sequence.ToString(CultureInfo.InvariantCulture) : null;
+        var next = rows.Count > size ? new FeedbackCursor(page[^1].Sequence).Encode() : null;
         return TypedResults.Ok(new FeedbackPage(page.Select(r => r.Record).ToList(), next));
     }
 
@@ -96,4 +89,15 @@ public static class FeedbackEndpoints
     }
 
     private static string? Optional(string? value, string name) => value is null ? null : Ids.Require(value, name);
+}
+
+/// <summary>A feedback listing's cursor: the feed position of the last record of a page (the next page starts below it).</summary>
+public sealed record FeedbackCursor(long Sequence)
+{
+    /// <summary>The <c>nextCursor</c> text.</summary>
+    public string Encode() => Sequence.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The cursor <paramref name="text"/> encodes, or null when it is not one <see cref="Encode"/> wrote.</summary>
+    public static FeedbackCursor? TryDecode(string text) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence) && sequence > 0 ? new FeedbackCursor(sequence) : null;
 }

@@ -41,11 +41,7 @@ public static class LearningEndpoints
     /// <summary><c>GET /v1/learning/cycles?agentId=&amp;limit=</c>: history, newest first.</summary>
     public static async Task<Ok<LearningCyclePage>> ListCyclesAsync(HttpContext http, ILearningStore store, CancellationToken cancellationToken, string? agentId = null, int? limit = null)
     {
-        var size = limit ?? 50;
-        if (size is < 1 or > 500)
-        {
-            throw new ProblemException(400, "invalid-limit", "'limit' must be 1..500.");
-        }
+        var size = Paging.Limit(limit, Feedback.FeedbackEndpoints.DefaultLimit, Feedback.FeedbackEndpoints.MaxLimit);
         return TypedResults.Ok(new LearningCyclePage(await store.ListCyclesAsync(Tenant.From(http), agentId is null ? null : Ids.Require(agentId, "agentId"), size, cancellationToken)));
     }
 
