@@ -72,6 +72,7 @@ internal static class TraceBreakdown
         await pg.MigrateAsync();
         var tenant = "bd-read-" + Guid.NewGuid().ToString("N")[..6];
         await pg.AppendAsync([.. trace("left", 1_000).Select(s => new TenantStep(tenant, s, 0))]);
+        await ColdTreeReadAsync(pg, tenant);
         var steps = await pg.GetTraceAsync(tenant, "left");
         var view = TraceViewBuilder.Build("left", steps);
         var doc = JsonSerializer.SerializeToUtf8Bytes(steps[1], ContractsJson.Options);
@@ -149,6 +150,32 @@ internal static class TraceBreakdown
                 Console.WriteLine("    " + reader.GetString(0));
             }
         }
+    }
+
+    // The first reads of the tree in this process, as `trace --quick` makes them (5 warm-up reads, then 40
+    // measured): wall and process CPU of each, in groups of 5, to tell JIT warm-up from steady state.
+    private static async Task ColdTreeReadAsync(PostgresTraceStore pg, string tenant)
+    {
+        Console.WriteLine("  first 60 tree reads in this process (read + tree), per group of 5: median wall / median CPU (ms)");
+        var line = new System.Text.StringBuilder("   ");
+        var wall = new double[5];
+        var cpu = new double[5];
+        for (var i = 0; i < 60; i++)
+        {
+            var startCpu = Process.GetCurrentProcess().TotalProcessorTime;
+            var clock = Stopwatch.StartNew();
+            var rows = await pg.GetTraceRowsAsync(tenant, "left");
+            TraceViewBuilder.Build("left", rows.Steps);
+            wall[i % 5] = clock.Elapsed.TotalMilliseconds;
+            cpu[i % 5] = (Process.GetCurrentProcess().TotalProcessorTime - startCpu).TotalMilliseconds;
+            if (i % 5 == 4)
+            {
+                Array.Sort(wall);
+                Array.Sort(cpu);
+                line.Append(System.Globalization.CultureInfo.InvariantCulture, $" {wall[2]:N1}/{cpu[2]:N1}");
+            }
+        }
+        Console.WriteLine(line);
     }
 
     private static void Micro(string what, Func<object> action, int perCall = 1)
