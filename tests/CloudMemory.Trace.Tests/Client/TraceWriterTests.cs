@@ -34,6 +34,24 @@ public sealed class TraceWriterTests(InMemoryTraceHost host) : IClassFixture<InM
     }
 
     [Fact]
+    public async Task GetTraceStep_RecordedStep_ReadAloneAndNullWhenUnknown()
+    {
+        var tenant = NewTenant();
+        var client = new CloudMemoryClient(host.Client(tenant), new CloudMemoryClientOptions { TenantId = tenant });
+        var trace = NewTrace();
+        await client.IngestStepsAsync([Step(trace, 0, StepTypes.Plan), Step(trace, 1, StepTypes.Tool, "lookup", parent: "s0", outputs: new { rows = 4 })]);
+
+        var step = await client.GetTraceStepAsync(trace, "s1");
+
+        step.Should().NotBeNull();
+        step!.Name.Should().Be("lookup");
+        step.ParentStepId.Should().Be("s0");
+        step.Outputs!.Value.GetProperty("rows").GetInt32().Should().Be(4);
+        (await client.GetTraceStepAsync(trace, "s7")).Should().BeNull();
+        (await new CloudMemoryClient(host.Client(NewTenant()), new CloudMemoryClientOptions()).GetTraceStepAsync(trace, "s1")).Should().BeNull("another tenant's step");
+    }
+
+    [Fact]
     public async Task Record_InvalidStep_RejectedAndReportedOthersStillSent()
     {
         var tenant = NewTenant();

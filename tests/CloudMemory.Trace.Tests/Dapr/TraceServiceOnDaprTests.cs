@@ -53,6 +53,9 @@ public abstract class TraceServiceOnDaprBehaviour(StoreKind kind) : IAsyncLifeti
         response.StatusCode.Should().Be(HttpStatusCode.Accepted);
         var view = await (await _client.GetAsync($"/v1/traces/{trace}")).ReadAsync<TraceView>();
         view.Tree.Nodes.Single(n => n.StepId == "s0").Children.Should().Equal("s1");
+        var step = await (await _client.GetAsync($"/v1/traces/{trace}/steps/s1")).ReadAsync<TraceStep>();
+        step.Audit.Kinds.Should().Equal("condition", "drug");
+        (await _client.GetAsync($"/v1/traces/{trace}/steps/s2")).StatusCode.Should().Be(HttpStatusCode.NotFound);
         var publish = _app.Sidecar.GrpcRequests<PublishEventRequest>("PublishEvent").Should()
             .ContainSingle(r => r.PubsubName == FakeDaprSidecar.PubSubName && r.Topic == TraceEvents.ComplianceAlertTopic).Subject;
         var envelope = JsonNode.Parse(publish.Data.ToStringUtf8())!;

@@ -98,6 +98,37 @@ public abstract class IngestAndReadBehaviour(TraceHost host)
     }
 
     [Fact]
+    public async Task ReadStep_ByTraceAndStepId_TheStepAsInTheTree()
+    {
+        var trace = NewTrace();
+        await Client.PostJsonAsync("/v1/traces/steps", Batch(Step(trace, 0, StepTypes.Plan),
+            Step(trace, 1, StepTypes.Retrieval, parent: "s0", inputs: new { query = "penicillin allergy" }, outputs: new { hits = 2 }, inputTokens: 40, outputTokens: 5, context: "conv-7")));
+
+        var response = await Client.GetAsync($"/v1/traces/{trace}/steps/s1");
+        var step = await response.ReadAsync<TraceStep>();
+        var view = await (await Client.GetAsync($"/v1/traces/{trace}")).ReadAsync<TraceView>();
+
+        response.StatusCode.Should().Be(HttpStatusCode.OK);
+        step.Inputs!.Value.GetProperty("query").GetString().Should().Be("penicillin allergy");
+        step.Outputs!.Value.GetProperty("hits").GetInt32().Should().Be(2);
+        JsonSerializer.Serialize(step, CloudMemory.Contracts.ContractsJson.Options).Should().Be(
+            JsonSerializer.Serialize(view.Steps[1], CloudMemory.Contracts.ContractsJson.Options), "the step reads the same alone and in its trace");
+    }
+
+    [Fact]
+    public async Task ReadStep_UnknownStepOrOtherTenant_NotFoundProblem()
+    {
+        var trace = NewTrace();
+        await Client.PostJsonAsync("/v1/traces/steps", Batch(Step(trace, 0)));
+        var other = host.Client(NewTenant());
+
+        (await (await Client.GetAsync($"/v1/traces/{trace}/steps/s9")).ProblemAsync(404)).GetProperty("code").GetString().Should().Be("step-not-found");
+        (await (await Client.GetAsync($"/v1/traces/{NewTrace()}/steps/s0")).ProblemAsync(404)).GetProperty("code").GetString().Should().Be("step-not-found");
+        (await (await other.GetAsync($"/v1/traces/{trace}/steps/s0")).ProblemAsync(404)).GetProperty("code").GetString().Should().Be("step-not-found");
+        (await (await Client.GetAsync($"/v1/traces/{trace}/steps/s%20bad")).ProblemAsync(400)).GetProperty("code").GetString().Should().Be("invalid-stepId");
+    }
+
+    [Fact]
     public async Task Read_MultiAgentTree_RollsUpSubtreesAndFindsCriticalPath()
     {
         // plan (0-1000) spawns two workers in parallel: a (100-400) and b (100-900, with a tool call 200-800 that failed once).

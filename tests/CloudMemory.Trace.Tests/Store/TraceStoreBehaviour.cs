@@ -53,6 +53,28 @@ public abstract class TraceStoreBehaviour
     }
 
     [Fact]
+    public async Task GetStep_ByKey_TheStoredStepOrNullForAnUnknownKeyOrTenant()
+    {
+        var trace = NewTrace();
+        var other = NewTenant();
+        await Store.AppendAsync([Stored(_tenant, trace, 0, name: "plan"), Stored(_tenant, trace, 1, name: "search", context: "c1", memoryIds: ["m1"], success: false)]);
+        await Store.AppendAsync([Stored(other, trace, 1, name: "other tenant's")]);
+
+        var step = await Store.GetStepAsync(_tenant, trace, "s1");
+
+        step.Should().NotBeNull();
+        step!.Name.Should().Be("search");
+        step.StepIndex.Should().Be(1);
+        step.ContextId.Should().Be("c1");
+        step.MemoryIds.Should().Equal("m1");
+        step.Error.Should().Be(new StepError("boom"));
+        (await Store.GetStepAsync(other, trace, "s1"))!.Name.Should().Be("other tenant's");
+        (await Store.GetStepAsync(other, trace, "s0")).Should().BeNull("the other tenant has no step s0 in its trace of that id");
+        (await Store.GetStepAsync(_tenant, trace, "s2")).Should().BeNull();
+        (await Store.GetStepAsync(_tenant, NewTrace(), "s0")).Should().BeNull();
+    }
+
+    [Fact]
     public async Task Reads_AreScopedToTheTenant()
     {
         var trace = NewTrace();

@@ -6,9 +6,9 @@ namespace CloudMemory.Feedback.Features.Traces;
 
 /// <summary>
 /// What the feedback app learns from a trace it is told about: it asks the trace app (service
-/// invocation with the caller's identity headers) for the trace and reads its steps. Best effort:
-/// with the trace app away, or the trace unknown or without the answer, the caller stores what it
-/// has without it.
+/// invocation with the caller's identity headers) for the trace's steps, or for the one step it
+/// needs. Best effort: with the trace app away, or the trace or step unknown or without the answer,
+/// the caller stores what it has without it.
 /// </summary>
 public sealed class TraceReader(IServiceInvoker invoker, ILogger<TraceReader> logger)
 {
@@ -17,55 +17,44 @@ public sealed class TraceReader(IServiceInvoker invoker, ILogger<TraceReader> lo
 
     /// <summary>
     /// The conversation (<c>contextId</c>) the trace's steps belong to, or null: an experience that
-    /// names only its trace is erased with that conversation.
+    /// names only its trace is erased with that conversation. Reads the trace (the first step of it
+    /// that names a conversation).
     /// </summary>
     public Task<string?> ConversationOfAsync(HttpContext caller, string traceId, CancellationToken cancellationToken) =>
-        FirstAsync(caller, traceId, step =>
-            step.TryGetProperty("contextId", out var context) && context.ValueKind == JsonValueKind.String && context.GetString() is { Length: > 0 } id ? id : null,
-            cancellationToken);
-
-    /// <summary>
-    /// The query of step <paramref name="stepId"/> (its <c>inputs.query</c>, or its inputs when they
-    /// are a string), or null: it conditions a memory feedback that names a retrieval step.
-    /// </summary>
-    public Task<string?> StepQueryAsync(HttpContext caller, string traceId, string stepId, CancellationToken cancellationToken) =>
-        Ids.IsValid(stepId)
-            ? FirstAsync(caller, traceId, step =>
-                step.TryGetProperty("stepId", out var id) && id.ValueKind == JsonValueKind.String && id.GetString() == stepId && step.TryGetProperty("inputs", out var inputs)
-                    ? QueryOf(inputs)
+        Ids.IsValid(traceId)
+            ? ReadAsync(caller, traceId, $"v1/traces/{Uri.EscapeDataString(traceId)}", trace =>
+                trace.TryGetProperty("steps", out var steps) && steps.ValueKind == JsonValueKind.Array
+                    ? steps.EnumerateArray().Select(ContextOf).FirstOrDefault(id => id is not null)
                     : null,
                 cancellationToken)
             : Task.FromResult<string?>(null); // the request's own validation answers 400
 
-    // The first value `select` finds in the trace's steps, in order.
-    private async Task<string?> FirstAsync(HttpContext caller, string traceId, Func<JsonElement, string?> select, CancellationToken cancellationToken)
+    /// <summary>
+    /// The query of step <paramref name="stepId"/> (its <c>inputs.query</c>, or its inputs when they
+    /// are a string), or null: it conditions a memory feedback that names a retrieval step. Reads that
+    /// one step (<c>GET /v1/traces/{traceId}/steps/{stepId}</c>), not the trace.
+    /// </summary>
+    public Task<string?> StepQueryAsync(HttpContext caller, string traceId, string stepId, CancellationToken cancellationToken) =>
+        Ids.IsValid(traceId) && Ids.IsValid(stepId)
+            ? ReadAsync(caller, traceId, $"v1/traces/{Uri.EscapeDataString(traceId)}/steps/{Uri.EscapeDataString(stepId)}", step =>
+                step.TryGetProperty("inputs", out var inputs) ? QueryOf(inputs) : null,
+                cancellationToken)
+            : Task.FromResult<string?>(null); // the request's own validation answers 400
+
+    // What `select` finds in the trace app's JSON answer at `path`; null when it answers anything but 2xx.
+    private async Task<string?> ReadAsync(HttpContext caller, string traceId, string path, Func<JsonElement, string?> select, CancellationToken cancellationToken)
     {
-        if (!Ids.IsValid(traceId))
-        {
-            return null; // the request's own validation answers 400
-        }
         try
         {
-            using var call = new HttpRequestMessage(HttpMethod.Get, $"v1/traces/{Uri.EscapeDataString(traceId)}");
+            using var call = new HttpRequestMessage(HttpMethod.Get, path);
             using var response = await invoker.InvokeAsync(TraceAppId, call.WithIdentityOf(caller), cancellationToken);
             if (!response.IsSuccessStatusCode)
             {
                 return null;
             }
             await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-            using var trace = await JsonDocument.ParseAsync(body, cancellationToken: cancellationToken);
-            if (!trace.RootElement.TryGetProperty("steps", out var steps) || steps.ValueKind != JsonValueKind.Array)
-            {
-                return null;
-            }
-            foreach (var step in steps.EnumerateArray())
-            {
-                if (select(step) is { } found)
-                {
-                    return found;
-                }
-            }
-            return null;
+            using var answer = await JsonDocument.ParseAsync(body, cancellationToken: cancellationToken);
+            return answer.RootElement.ValueKind == JsonValueKind.Object ? select(answer.RootElement) : null;
         }
         catch (Exception ex) when (ex is HttpRequestException or JsonException or InvalidOperationException
             || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
@@ -74,6 +63,10 @@ public sealed class TraceReader(IServiceInvoker invoker, ILogger<TraceReader> lo
             return null;
         }
     }
+
+    private static string? ContextOf(JsonElement step) =>
+        step.ValueKind == JsonValueKind.Object && step.TryGetProperty("contextId", out var context) && context.ValueKind == JsonValueKind.String
+            && context.GetString() is { Length: > 0 } id ? id : null;
 
     private static string? QueryOf(JsonElement inputs) => inputs.ValueKind switch
     {

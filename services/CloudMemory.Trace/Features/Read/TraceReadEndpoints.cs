@@ -35,13 +35,14 @@ public sealed class TraceViewResult(TraceView view, IReadOnlyList<StepPayloads>?
         builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(TraceView), ["application/json"]));
 }
 
-/// <summary>Reads: a trace as a tree, a conversation's steps, an agent's recent actions.</summary>
+/// <summary>Reads: a trace as a tree, one step, a conversation's steps, an agent's recent actions.</summary>
 public static class TraceReadEndpoints
 {
     /// <summary>Maps the routes.</summary>
     public static IEndpointRouteBuilder MapTraceReadEndpoints(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/v1/traces/{traceId}", GetTraceAsync).WithTags("Traces");
+        endpoints.MapGet("/v1/traces/{traceId}/steps/{stepId}", GetStepAsync).WithTags("Traces");
         endpoints.MapGet("/v1/conversations/{contextId}/steps", GetContextStepsAsync).WithTags("Traces");
         endpoints.MapGet("/v1/agents/{agentId}/actions", GetAgentActionsAsync).WithTags("Traces");
         return endpoints;
@@ -56,6 +57,20 @@ public static class TraceReadEndpoints
         return rows.Steps.Count == 0
             ? throw new ProblemException(404, "trace-not-found", $"Trace '{traceId}' has no steps.")
             : new TraceViewResult(TraceViewBuilder.Build(traceId, rows.Steps), rows.Payloads);
+    }
+
+    /// <summary>
+    /// <c>GET /v1/traces/{traceId}/steps/{stepId}</c>: one step as recorded (inputs, outputs, audit),
+    /// read by its key without the rest of the trace; 404 problem <c>step-not-found</c>.
+    /// </summary>
+    public static async Task<Ok<TraceStep>> GetStepAsync(HttpContext http, string traceId, string stepId, ITraceStore store, CancellationToken cancellationToken)
+    {
+        var tenant = Tenant.From(http);
+        Ids.Require(traceId, "traceId");
+        Ids.Require(stepId, "stepId");
+        var step = await store.GetStepAsync(tenant, traceId, stepId, cancellationToken)
+            ?? throw new ProblemException(404, "step-not-found", $"Trace '{traceId}' has no step '{stepId}'.");
+        return TypedResults.Ok(step);
     }
 
     /// <summary><c>GET /v1/conversations/{contextId}/steps?limit=</c> (oldest first).</summary>

@@ -37,6 +37,9 @@ public interface ITraceStore
     /// <summary>The steps of a trace ordered by step index, their payloads possibly left raw (empty when unknown).</summary>
     Task<TraceRows> GetTraceRowsAsync(string tenantId, string traceId, CancellationToken cancellationToken = default);
 
+    /// <summary>One step of a trace, or null when the tenant has no such step.</summary>
+    Task<TraceStep?> GetStepAsync(string tenantId, string traceId, string stepId, CancellationToken cancellationToken = default);
+
     /// <summary>The highest step index of a trace, or null when it has none.</summary>
     Task<int?> GetMaxStepIndexAsync(string tenantId, string traceId, CancellationToken cancellationToken = default);
 

@@ -118,6 +118,19 @@ public sealed class InMemoryTraceStore : ITraceStore
         new(await GetTraceAsync(tenantId, traceId, cancellationToken), null);
 
     /// <inheritdoc />
+    public Task<TraceStep?> GetStepAsync(string tenantId, string traceId, string stepId, CancellationToken cancellationToken = default)
+    {
+        if (!_traces.TryGetValue((tenantId, traceId), out var trace))
+        {
+            return Task.FromResult<TraceStep?>(null);
+        }
+        lock (trace)
+        {
+            return Task.FromResult(trace.ById.GetValueOrDefault(stepId));
+        }
+    }
+
+    /// <inheritdoc />
     public Task<int?> GetMaxStepIndexAsync(string tenantId, string traceId, CancellationToken cancellationToken = default)
     {
         if (!_traces.TryGetValue((tenantId, traceId), out var trace))

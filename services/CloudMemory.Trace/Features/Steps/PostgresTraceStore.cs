@@ -177,7 +177,9 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
 
     // A trace's rows come in primary-key order and are sorted here, after decoding (step index, start,
     // step id — the in-memory store's order): sorting 1,000 rows by the key was half of the query's time in PostgreSQL.
-    private const string TraceSql = "SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2";
+    // ORDER BY step_id is the primary key's own order (no sort): it keeps the planner on that index
+    // when its statistics are stale, where it otherwise may scan the tenant's per-agent index and filter.
+    private const string TraceSql = "SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2 ORDER BY step_id";
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<TraceStep>> GetTraceAsync(string tenantId, string traceId, CancellationToken cancellationToken = default)
@@ -203,6 +205,14 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
         a.StepIndex != b.StepIndex ? a.StepIndex.CompareTo(b.StepIndex)
         : a.StartedAt != b.StartedAt ? a.StartedAt.CompareTo(b.StartedAt)
         : string.CompareOrdinal(a.StepId, b.StepId));
+
+    /// <inheritdoc />
+    public async Task<TraceStep?> GetStepAsync(string tenantId, string traceId, string stepId, CancellationToken cancellationToken = default)
+    {
+        var found = await QueryAsync("SELECT doc FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2 AND step_id = $3",
+            cancellationToken, tenantId, traceId, stepId);
+        return found.Count == 0 ? null : found[0];
+    }
 
     /// <inheritdoc />
     public async Task<int?> GetMaxStepIndexAsync(string tenantId, string traceId, CancellationToken cancellationToken = default)

@@ -82,7 +82,7 @@ public static class StepCodec
     /// <summary>The step of stored bytes (binary, or the JSON of older rows).</summary>
     public static TraceStep Decode(byte[] stored)
     {
-        var step = Decode(stored, out var slices);
+        var step = Decode(stored, null, out var slices);
         return slices.Any
             ? step with { Inputs = Parse(stored, slices.Inputs), Outputs = Parse(stored, slices.Outputs), Metadata = Parse(stored, slices.Metadata) }
             : step;
@@ -98,9 +98,10 @@ public static class StepCodec
     {
         var payloads = new Payloads();
         var slices = new PayloadSlices[count];
+        var repeated = new RepeatedStrings();
         for (var i = start; i < start + count; i++)
         {
-            into[i] = Decode(stored[i], out var found);
+            into[i] = Decode(stored[i], repeated, out var found);
             slices[i - start] = found;
             if (found.Any)
             {
@@ -132,16 +133,17 @@ public static class StepCodec
     /// </summary>
     public static void DecodeHeads(IReadOnlyList<byte[]> stored, int start, int count, TraceStep[] into, StepPayloads[] payloads)
     {
+        var repeated = new RepeatedStrings();
         for (var i = start; i < start + count; i++)
         {
             var bytes = stored[i];
-            into[i] = Decode(bytes, out var found);
+            into[i] = Decode(bytes, repeated, out var found);
             payloads[i] = found.Any ? new StepPayloads(Raw(bytes, found.Inputs), Raw(bytes, found.Outputs), Raw(bytes, found.Metadata)) : default;
         }
     }
 
     // Every field of the step except payloads stored in the binary form, whose places are returned instead.
-    private static TraceStep Decode(byte[] stored, out PayloadSlices payloads)
+    private static TraceStep Decode(byte[] stored, RepeatedStrings? repeated, out PayloadSlices payloads)
     {
         payloads = PayloadSlices.None;
         if (stored.Length > 0 && stored[0] == (byte)'{')
@@ -152,21 +154,21 @@ public static class StepCodec
         {
             throw new InvalidDataException($"Unknown stored step format {(stored.Length == 0 ? "(empty)" : stored[0].ToString(System.Globalization.CultureInfo.InvariantCulture))}.");
         }
-        var r = new SpanReader(stored, 1);
-        var traceId = r.String();
+        var r = new SpanReader(stored, 1, repeated);
+        var traceId = r.Repeated();
         var stepId = r.String();
         var stepIndex = r.Int32();
-        var contextId = r.OptionalString();
-        var agentId = r.String();
-        var parentStepId = r.OptionalString();
-        var stepType = r.String();
-        var name = r.String();
+        var contextId = r.OptionalRepeated();
+        var agentId = r.Repeated();
+        var parentStepId = r.OptionalRepeated();
+        var stepType = r.Repeated();
+        var name = r.Repeated();
         var inputs = r.Json();
         var outputs = r.Json();
         var startedAt = r.Time();
         var durationMs = r.Double();
         var success = r.Bool();
-        var error = r.Bool() ? new StepError(r.String(), r.OptionalString()) : null;
+        var error = r.Bool() ? new StepError(r.Repeated(), r.OptionalString()) : null;
         var usage = r.Bool() ? new TokenUsage(r.Int64(), r.Int64()) : null;
         var cost = r.Double();
         var tags = r.List();
@@ -182,9 +184,9 @@ public static class StepCodec
         var findings = r.Count() is var findingCount and > 0 ? new AuditFinding[findingCount] : [];
         for (var i = 0; i < findings.Length; i++)
         {
-            findings[i] = new AuditFinding(r.String(), r.String(), r.Int32());
+            findings[i] = new AuditFinding(r.Repeated(), r.Repeated(), r.Int32());
         }
-        var audit = new StepAudit(sensitivity, kinds, findings, r.List(), r.List(), r.String(), r.List());
+        var audit = new StepAudit(sensitivity, kinds, findings, r.List(), r.List(), r.Repeated(), r.List());
         payloads = new PayloadSlices(inputs, outputs, metadata);
         return new TraceStep
         {
@@ -239,7 +241,7 @@ public static class StepCodec
 
     // Reads what BinaryWriter wrote (little-endian numbers, strings as a 7-bit length and UTF-8)
     // straight from the stored array: no stream or reader objects per step.
-    private ref struct SpanReader(byte[] data, int position)
+    private ref struct SpanReader(byte[] data, int position, RepeatedStrings? repeated)
     {
         private readonly ReadOnlySpan<byte> _data = data;
         private int _position = position;
@@ -292,6 +294,23 @@ public static class StepCodec
 
         public string? OptionalString() => Bool() ? String() : null;
 
+        // A string that many steps of a trace share (its id, agents, types, names, statuses, parents):
+        // decoded once per read chunk when a pool is given.
+        public string Repeated()
+        {
+            if (repeated is null)
+            {
+                return String();
+            }
+            var length = Count();
+            var value = repeated.Get(_data.Slice(_position, length));
+            _position += length;
+            return value;
+        }
+
+        public string? OptionalRepeated() => Bool() ? Repeated() : null;
+
+        // Lists hold labels (tags, sensitivity classes, compliance tags) that repeat from step to step.
         public string[] List()
         {
             var count = Count();
@@ -302,7 +321,7 @@ public static class StepCodec
             var values = new string[count];
             for (var i = 0; i < count; i++)
             {
-                values[i] = String();
+                values[i] = Repeated();
             }
             return values;
         }
@@ -366,6 +385,33 @@ public static class StepCodec
         var raw = JsonMarshal.GetRawUtf8Value(element);
         w.Write(raw.Length);
         w.Write(raw);
+    }
+
+    // Strings decoded by one reader of many steps, keyed by their UTF-8 bytes: a repeated value is
+    // one string instead of one per step. A small direct-mapped table; a clash replaces the entry.
+    private sealed class RepeatedStrings
+    {
+        private readonly byte[]?[] _utf8 = new byte[64][];
+        private readonly string[] _values = new string[64];
+
+        public string Get(ReadOnlySpan<byte> utf8)
+        {
+            if (utf8.IsEmpty)
+            {
+                return "";
+            }
+            var hash = new HashCode();
+            hash.AddBytes(utf8);
+            var slot = hash.ToHashCode() & 63;
+            if (_utf8[slot] is { } known && utf8.SequenceEqual(known))
+            {
+                return _values[slot];
+            }
+            var value = Encoding.UTF8.GetString(utf8);
+            _utf8[slot] = utf8.ToArray();
+            _values[slot] = value;
+            return value;
+        }
     }
 
     // The payloads of a range of steps gathered into one JSON array and parsed once, in order.
