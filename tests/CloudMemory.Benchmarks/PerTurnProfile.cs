@@ -31,22 +31,32 @@ internal static class PerTurnProfile
     {
         var quick = args.Contains("--quick");
         var iterations = quick ? 2_000 : 10_000;
-        var turns = quick ? 2_000 : 10_000;
-        var index = Array.IndexOf(args, "--postgres");
-        using var postgres = BenchPostgres.Acquire(index >= 0 && index + 1 < args.Length ? args[index + 1] : null);
+        var turns = Option(args, "--turns") is { } count ? int.Parse(count, System.Globalization.CultureInfo.InvariantCulture) : quick ? 2_000 : 10_000;
+        // Profiling one thing alone: --store memory|postgres, --policy none|lexical|semantic, --part steps|cpu.
+        var only = Option(args, "--store");
+        var policies = Option(args, "--policy") is { } one ? [one] : new[] { TurnIndexingPolicies.None, TurnIndexingPolicies.Lexical, TurnIndexingPolicies.Semantic };
+        var part = Option(args, "--part");
+        using var postgres = only == "memory" ? null : BenchPostgres.Acquire(Option(args, "--postgres"));
+        var connections = new[] { null, postgres?.ConnectionString }.Distinct().Where(c => only is null || (only == "memory") == (c is null)).ToList();
         Console.WriteLine($"CloudMemory per-turn profile ({Environment.ProcessorCount} cores, {(quick ? "quick" : "full")} run)");
-        foreach (var connection in new[] { null, postgres.ConnectionString }.Distinct())
+        foreach (var connection in part is null or "steps" ? connections : [])
         {
             await ProfileStepsAsync(connection, iterations);
         }
-        foreach (var connection in new[] { null, postgres.ConnectionString }.Distinct())
+        foreach (var connection in part is null or "cpu" ? connections : [])
         {
-            foreach (var policy in new[] { TurnIndexingPolicies.None, TurnIndexingPolicies.Lexical, TurnIndexingPolicies.Semantic })
+            foreach (var policy in policies)
             {
                 await CpuPerTurnAsync(connection, policy, turns);
             }
         }
         return 0;
+    }
+
+    private static string? Option(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
     private static async Task ProfileStepsAsync(string? connection, int iterations)
@@ -102,7 +112,7 @@ internal static class PerTurnProfile
             new WriteTurnCommand(Tenant, scratch, null, "triage", $"question {n++}", "answer", null)));
     }
 
-    // Process CPU time per turn from the first write until every background backlog is empty.
+    // Process CPU time per turn from the first measured write until every background backlog is empty (after a warm-up).
     private static async Task CpuPerTurnAsync(string? connection, string policy, int turns)
     {
         await using var host = await BenchHost.StartAsync(connection, [$"--CloudMemory:LongTermMemory:TurnIndexing:Policy={policy}"]);
@@ -115,35 +125,54 @@ internal static class PerTurnProfile
         var actors = host.Services.GetRequiredService<IActorProxyFactory>();
         var indexer = host.Services.GetRequiredService<TurnIndexer>();
         var embeddings = host.Services.GetRequiredService<EmbeddingPipeline>();
+        // Warm-up (JIT tiering, every conversation's actor active): five turns per conversation, drained.
+        await WriteAsync(turns, turns + (5 * conversations));
+        await host.WorkflowsIdleAsync();
+        await indexer.WaitForIdleAsync();
+        await embeddings.WaitForIdleAsync();
         var process = Process.GetCurrentProcess();
         process.Refresh();
         var cpu = process.TotalProcessorTime;
+        var allocated = GC.GetTotalAllocatedBytes();
+        var paused = GC.GetTotalPauseDuration();
+        int[] collections = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
         var start = Stopwatch.GetTimestamp();
-        var next = -1;
-        await Task.WhenAll(Enumerable.Range(0, 32).Select(async _ =>
-        {
-            int i;
-            while ((i = Interlocked.Increment(ref next)) < turns)
-            {
-                var id = $"c-{prefix}-{i % conversations}";
-                var reply = await actors.Conversation(Tenant, id).WriteTurn(
-                    new WriteTurnCommand(Tenant, id, null, "triage", $"Turn {i}: the headache is back since {i % 7 + 1} days, with fever around 38.{i % 10}.",
-                        $"Answer {i}: keep resting, drink water, and take your temperature twice a day; see a doctor if it passes 39.", null));
-                if (!reply.IsSuccess)
-                {
-                    throw new InvalidOperationException(reply.Detail);
-                }
-            }
-        }));
+        await WriteAsync(0, turns);
         var answered = Stopwatch.GetElapsedTime(start);
+        process.Refresh();
+        var cpuAnswered = process.TotalProcessorTime - cpu;
         await host.WorkflowsIdleAsync();
         await indexer.WaitForIdleAsync();
         await embeddings.WaitForIdleAsync();
         var drained = Stopwatch.GetElapsedTime(start);
         process.Refresh();
         var cpuPerTurn = (process.TotalProcessorTime - cpu).TotalMilliseconds / turns;
+        var bytesPerTurn = (GC.GetTotalAllocatedBytes() - allocated) / turns;
         Console.WriteLine($"  {(connection is null ? "in-memory" : "PostgreSQL"),-10} policy {policy,-8}: {turns / answered.TotalSeconds,7:F0} turns/s until the last answer, " +
-            $"{turns / drained.TotalSeconds,7:F0} turns/s including background work, CPU {cpuPerTurn:F3} ms per turn (this process, all of it)");
+            $"{turns / drained.TotalSeconds,7:F0} turns/s including background work, CPU {cpuPerTurn:F3} ms per turn (this process, all of it; " +
+            $"{cpuAnswered.TotalMilliseconds / turns:F3} ms by the last answer), {bytesPerTurn:N0} bytes allocated per turn, " +
+            $"GC pauses {(GC.GetTotalPauseDuration() - paused).TotalMilliseconds / turns:F3} ms per turn " +
+            $"(gen0/1/2 collections {GC.CollectionCount(0) - collections[0]}/{GC.CollectionCount(1) - collections[1]}/{GC.CollectionCount(2) - collections[2]})");
+
+        Task WriteAsync(int from, int to)
+        {
+            var next = from - 1;
+            return Task.WhenAll(Enumerable.Range(0, 32).Select(async _ =>
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < to)
+                {
+                    var id = $"c-{prefix}-{i % conversations}";
+                    var reply = await actors.Conversation(Tenant, id).WriteTurn(
+                        new WriteTurnCommand(Tenant, id, null, "triage", $"Turn {i}: the headache is back since {i % 7 + 1} days, with fever around 38.{i % 10}.",
+                            $"Answer {i}: keep resting, drink water, and take your temperature twice a day; see a doctor if it passes 39.", null));
+                    if (!reply.IsSuccess)
+                    {
+                        throw new InvalidOperationException(reply.Detail);
+                    }
+                }
+            }));
+        }
     }
 
     private static async Task Step<T>(string name, int iterations, Func<Task<T>> action)
