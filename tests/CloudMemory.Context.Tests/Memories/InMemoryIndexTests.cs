@@ -216,6 +216,28 @@ public sealed class InMemoryIndexTests
     }
 
     [Fact]
+    public async Task UpsertMany_past_the_cap_writes_the_entries_before_the_refused_one_and_nothing_of_it()
+    {
+        var store = new InMemoryMemoryStore { MaxBytes = 40_000 };
+        var entries = Enumerable.Range(0, 100)
+            .Select(i => Entry($"e{i}", $"entry{i} " + string.Join(' ', Enumerable.Range(0, 100).Select(w => $"w{w}")), context: "c"))
+            .Select(e => (e, "h"))
+            .ToList();
+
+        var act = () => store.UpsertManyAsync(entries);
+
+        (await act.Should().ThrowAsync<CloudMemory.BuildingBlocks.Hosting.ProblemException>()).Which.Status.Should().Be(507);
+        store.EstimatedBytes.Should().BeLessThanOrEqualTo(40_000);
+        var stored = (await store.ListAsync(Tenant, MemoryFilter.None, 200, T0)).Select(e => e.Id).ToHashSet();
+        stored.Should().NotBeEmpty();
+        var written = Enumerable.Range(0, 100).TakeWhile(i => stored.Contains($"e{i}")).Count();
+        stored.Should().HaveCount(written, "the entries after the refused one are not written either");
+        (await store.SearchLexicalAsync(Tenant, $"entry{written}", MemoryFilter.None, 10, T0)).Should().BeEmpty("the refused entry left no term behind");
+        (await store.SearchLexicalAsync(Tenant, $"entry{written - 1}", MemoryFilter.None, 10, T0)).Select(h => h.Id).Should().Equal($"e{written - 1}");
+        (await store.SearchLexicalAsync(Tenant, "w7", MemoryFilter.None, 200, T0)).Should().HaveCount(written);
+    }
+
+    [Fact]
     public void Int8_dot_product_matches_the_scalar_sum()
     {
         var random = new Random(1);

@@ -21,6 +21,9 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     private const double K1 = 1.2;
     private const double B = 0.75;
 
+    // Entries written under one lock by UpsertManyAsync.
+    private const int WriteRun = 64;
+
     // Above this many rows a scan is split across cores.
     private const int ParallelScanThreshold = 65_536;
 
@@ -91,6 +94,34 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     public Task<bool> UpsertAsync(MemoryEntry entry, string contentHash, CancellationToken cancellationToken = default)
     {
         return Task.FromResult(WriteEvictingWhenFull(entry, p => p.Upsert(entry, contentHash)));
+    }
+
+    /// <inheritdoc />
+    public Task UpsertManyAsync(IReadOnlyList<(MemoryEntry Entry, string ContentHash)> entries, CancellationToken cancellationToken = default)
+    {
+        // One lock per run of at most WriteRun entries of one tenant instead of one per entry (searches
+        // wait at most for one run). A refusal stops at the refused entry: those before it are written,
+        // as when they are upserted one by one.
+        var next = 0;
+        while (next < entries.Count)
+        {
+            var tenantId = entries[next].Entry.TenantId;
+            var end = next + 1;
+            while (end < entries.Count && end - next < WriteRun && entries[end].Entry.TenantId == tenantId)
+            {
+                end++;
+            }
+            WriteEvictingWhenFull(entries[next].Entry, p =>
+            {
+                // After an eviction the run is tried again from the refused entry.
+                for (; next < end; next++)
+                {
+                    p.Upsert(entries[next].Entry, entries[next].ContentHash);
+                }
+                return true;
+            });
+        }
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc />
@@ -703,6 +734,12 @@ public sealed class InMemoryMemoryStore : IMemoryStore
 
     private sealed class Stored(MemoryEntry entry, string contentHash) : IIvfRow
     {
+        private static int _lastHash;
+
+        // Stored objects are keys of the posting, context, trace and user sets: a hash of their own
+        // spares the runtime's object hash on every insert (equality stays by reference).
+        private readonly int _hash = Interlocked.Increment(ref _lastHash);
+
         public MemoryEntry Entry { get; set; } = entry;
         public string ContentHash { get; set; } = contentHash;
         // The entry's distinct terms (as their posting lists) with their frequencies: a forward
@@ -726,6 +763,10 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public int Slot { get; set; } = -1;
         public int IvfList { get; set; } = -1;
         public int IvfSlot { get; set; } = -1;
+
+        public override int GetHashCode() => _hash;
+
+        public override bool Equals(object? obj) => ReferenceEquals(this, obj);
     }
 
     // Postings of one term with bounds for MaxScore: the largest term frequency and the shortest
@@ -742,6 +783,10 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public int MaxTf { get; private set; }
         public int MinLengthOnes { get; private set; } = int.MaxValue;
         public int MinLengthMany { get; private set; } = int.MaxValue;
+
+        // Scratch of Partition.CountTerms (under the write lock): the entry being counted, and the term's frequency in it.
+        public int CountedFor { get; set; }
+        public int CountedTf { get; set; }
 
         // (entry, tf) for every entry.
         public IEnumerable<KeyValuePair<Stored, int>> Docs() => Ones.Select(kv => KeyValuePair.Create(kv.Key, 1)).Concat(Many);
@@ -786,10 +831,16 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public Dictionary<string, VectorSegment> Segments { get; } = new(StringComparer.Ordinal);
         public long TotalLength { get; set; }
 
+        // Scratch of CountTerms (under the write lock): the distinct terms of the entry being written,
+        // with their frequencies in PostingList.CountedTf, and the terms new to the partition.
+        private readonly List<PostingList> _counted = [];
+        private readonly Dictionary<string, PostingList> _newTerms = new(StringComparer.Ordinal);
+        private int _counting;
+
         public bool Upsert(MemoryEntry entry, string contentHash)
         {
-            var terms = TextAnalysis.LexicalTerms(entry.Content, Options.LexicalStemming);
-            var cost = CostOf(entry, terms.Distinct(StringComparer.Ordinal).Count());
+            var length = CountTerms(entry.Content);
+            var cost = CostOf(entry, _counted.Count);
             var found = Entries.TryGetValue(entry.Id, out var existing);
             // Refused before anything changes: a write past the cap leaves the store as it was.
             budget.Charge(cost - (found ? existing!.Cost : 0), $"memory '{entry.Id}'");
@@ -803,7 +854,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 Unindex(existing, removeVector: contentChanged || contextChanged);
                 existing.Entry = entry;
                 existing.ContentHash = contentHash;
-                Index(existing, terms);
+                Index(existing, length);
                 if (moved is not null)
                 {
                     SetVector(existing, moved);
@@ -812,8 +863,39 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             }
             var stored = new Stored(entry, contentHash) { Cost = cost };
             Entries[entry.Id] = stored;
-            Index(stored, terms);
+            Index(stored, length);
             return true;
+        }
+
+        // Counts the terms of content into _counted without a string per token: a term is looked up
+        // by its span (a string is made only for a term new to the partition). Nothing of the index
+        // changes, so a write the cap then refuses leaves it as it was. Returns the number of terms.
+        private int CountTerms(string content)
+        {
+            _counted.Clear();
+            _newTerms.Clear();
+            // A fresh PostingList has CountedFor 0: never a counting number.
+            var counting = _counting = _counting == int.MaxValue ? 1 : _counting + 1;
+            var postings = Postings.GetAlternateLookup<ReadOnlySpan<char>>();
+            var newTerms = _newTerms.GetAlternateLookup<ReadOnlySpan<char>>();
+            var length = 0;
+            foreach (var term in TextAnalysis.EnumerateLexicalTerms(content, Options.LexicalStemming, stackalloc char[128]))
+            {
+                length++;
+                if (!postings.TryGetValue(term, out var list) && !newTerms.TryGetValue(term, out list))
+                {
+                    list = new PostingList(term.ToString());
+                    _newTerms[list.Term] = list;
+                }
+                if (list.CountedFor != counting)
+                {
+                    list.CountedFor = counting;
+                    list.CountedTf = 0;
+                    _counted.Add(list);
+                }
+                list.CountedTf++;
+            }
+            return length;
         }
 
         public bool Remove(string id)
@@ -891,7 +973,8 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         private static IEnumerable<Stored> Lookup(Dictionary<string, HashSet<Stored>> index, string key) =>
             index.TryGetValue(key, out var set) ? set : new HashSet<Stored>();
 
-        private void Index(Stored stored, List<string> terms)
+        // Indexes stored with the terms CountTerms counted (length: their number).
+        private void Index(Stored stored, int length)
         {
             var e = stored.Entry;
             Add(ByContext, e.ContextId, stored);
@@ -906,24 +989,19 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             }
             Add(ByTrace, e.TraceId, stored);
             Add(ByUser, e.UserId, stored);
-            stored.Length = terms.Count;
-            TotalLength += terms.Count;
-            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-            foreach (var term in terms)
+            stored.Length = length;
+            TotalLength += length;
+            var forward = new TermCount[_counted.Count];
+            for (var i = 0; i < forward.Length; i++)
             {
-                counts[term] = counts.GetValueOrDefault(term) + 1;
-            }
-            var forward = new TermCount[counts.Count];
-            var i = 0;
-            foreach (var (term, tf) in counts)
-            {
-                if (!Postings.TryGetValue(term, out var postings))
+                var postings = _counted[i];
+                if (postings.Count == 0)
                 {
-                    postings = new PostingList(term);
-                    Postings[term] = postings;
+                    // New to the partition, or emptied by the Unindex of the entry's previous version.
+                    Postings[postings.Term] = postings;
                 }
-                postings.Add(stored, tf);
-                forward[i++] = new TermCount(postings, tf);
+                postings.Add(stored, postings.CountedTf);
+                forward[i] = new TermCount(postings, postings.CountedTf);
             }
             stored.Terms = forward;
         }
