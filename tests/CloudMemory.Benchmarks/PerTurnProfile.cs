@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using CloudMemory.BuildingBlocks.Actors;
+using CloudMemory.BuildingBlocks.PubSub;
 using CloudMemory.BuildingBlocks.State;
 using CloudMemory.Context.Features.Memories;
 using CloudMemory.Context.Features.Query;
@@ -43,6 +44,10 @@ internal static class PerTurnProfile
         {
             await ProfileStepsAsync(connection, iterations);
         }
+        foreach (var connection in part is null or "steps" or "index" ? connections : [])
+        {
+            await ProfileIndexingAsync(connection, iterations);
+        }
         foreach (var connection in part is null or "cpu" ? connections : [])
         {
             foreach (var policy in policies)
@@ -79,7 +84,7 @@ internal static class PerTurnProfile
 
         Console.WriteLine();
         Console.WriteLine($"Context query, {store} log, 1,000-turn conversation (SUMMARY_N, {segment.Messages.Count} rows since the checkpoint, window {session.MessageContext.WindowMessages.Count} messages)");
-        Console.WriteLine($"{"step",-58} {"p50 µs",8} {"mean µs",8} {"bytes",8}");
+        Console.WriteLine($"{"step",-58} {"p50 µs",8} {"mean µs",8} {"cpu µs",8} {"bytes",8}");
         await Step("session snapshot (state read + byte compare)", iterations, () => sessions.GetAsync(Tenant, id));
         await Step("log: checkpoint + turns since (one read)", iterations, () => log.ReadSinceCheckpointAsync(Tenant, id));
         await Step("render fullHistory", iterations, () => Task.FromResult(ConversationText.RenderHistory(segment.Messages)));
@@ -89,7 +94,7 @@ internal static class PerTurnProfile
 
         Console.WriteLine();
         Console.WriteLine($"Turn write, {store} log, steps of ConversationActor.WriteTurn (same calls, one caller)");
-        Console.WriteLine($"{"step",-58} {"p50 µs",8} {"mean µs",8} {"bytes",8}");
+        Console.WriteLine($"{"step",-58} {"p50 µs",8} {"mean µs",8} {"cpu µs",8} {"bytes",8}");
         var key = SessionKeys.For(Tenant, id);
         await Step("load session (state read + JSON parse)", iterations, () => state.GetJsonAsync<SessionValue>(key));
         var scratch = $"s-{Guid.NewGuid():N}";
@@ -110,6 +115,53 @@ internal static class PerTurnProfile
         var actors = services.GetRequiredService<IActorProxyFactory>();
         await Step("WriteTurn through the actor, whole", Math.Min(iterations, 3_000), () => actors.Conversation(Tenant, scratch).WriteTurn(
             new WriteTurnCommand(Tenant, scratch, null, "triage", $"question {n++}", "answer", null)));
+    }
+
+    // The steps of a turn's way into long-term memory (the turn-written event, then the indexer's
+    // batch), per turn. The host's own indexer is off (policy none), so only the measured calls run.
+    private static async Task ProfileIndexingAsync(string? connection, int iterations)
+    {
+        await using var host = await BenchHost.StartAsync(connection, ["--CloudMemory:LongTermMemory:TurnIndexing:Policy=none"]);
+        var store = connection is null ? "in-memory" : "PostgreSQL";
+        var services = host.Services;
+        var memory = services.GetRequiredService<ILongTermMemory>();
+        var memories = services.GetRequiredService<IMemoryStore>();
+        var handler = services.GetServices<Subscription>().First(s => s.Topic == Topics.TurnWritten).Handler;
+        var n = 0;
+        string Query(int i) => $"Turn {i}: the headache is back since {i % 7 + 1} days, with fever around 38.{i % 10}.";
+        const string Answer = "Answer: keep resting, drink water, and take your temperature twice a day; see a doctor if it passes 39.";
+        var text = ConversationText.RenderTurn(Query(1), Answer);
+        const int batch = 256;
+        var batches = Math.Max(20, iterations / 64);
+
+        Console.WriteLine();
+        Console.WriteLine($"Turn indexing, {store} long-term memory, per turn (batches of {batch} as the indexer writes them)");
+        Console.WriteLine($"{"step",-58} {"p50 µs",8} {"mean µs",8} {"cpu µs",8} {"bytes",8}");
+        var written = new TurnWritten(Tenant, "c", "m", "bench-user", 1, "triage", Query(1), Answer, MemoryMode.FullHistory, 100, 0);
+        await Step("turn-written envelope (CloudEvent, data as JSON)", iterations, () => Task.FromResult(CloudEventFormat.Create(
+            Guid.NewGuid().ToString("N"), "cloudmemory", EventTypes.TurnWritten, written, DateTimeOffset.UtcNow, null, Topics.TurnWritten, Topics.PubSubName, null, Tenant)));
+        var envelope = CloudEventFormat.Create("e", "cloudmemory", EventTypes.TurnWritten, written, DateTimeOffset.UtcNow, null, Topics.TurnWritten, Topics.PubSubName, null, Tenant);
+        await Step("turn-written handler (read + render; queueing off)", iterations, () => handler(envelope, CancellationToken.None));
+        await Step("lexical terms of one turn (span enumeration)", iterations, () =>
+        {
+            var count = 0;
+            foreach (var _ in TextAnalysis.EnumerateLexicalTerms(text, true, stackalloc char[128]))
+            {
+                count++;
+            }
+            return Task.FromResult(count);
+        });
+        List<MessageToIndex> Batch() => Enumerable.Range(0, batch).Select(_ => n++)
+            .Select(i => new MessageToIndex($"c-{i % 200}", $"m-{i}", ConversationText.RenderTurn(Query(i), Answer), DateTimeOffset.UtcNow, "bench-user")).ToList();
+        await Step("IndexMessagesAsync (ids, hashes, look-up, store write)", batches, () => memory.IndexMessagesAsync(Tenant, Batch(), embed: false), per: batch);
+        var ids = new List<string>(batch);
+        await Step("  of which the store's UpsertManyAsync", batches, () =>
+        {
+            var now = DateTimeOffset.UtcNow;
+            var entries = Enumerable.Range(0, batch).Select(_ => n++).Select(i => (new MemoryEntry($"x-{i}", Tenant, "bench-user", $"c-{i % 200}", null, MemoryTypes.Message,
+                ConversationText.RenderTurn(Query(i), Answer), new Dictionary<string, string>(StringComparer.Ordinal), [], now, now, 0, null), $"h{i}")).ToList();
+            return memories.UpsertManyAsync(entries);
+        }, per: batch);
     }
 
     // Process CPU time per turn from the first measured write until every background backlog is empty (after a warm-up).
@@ -175,7 +227,8 @@ internal static class PerTurnProfile
         }
     }
 
-    private static async Task Step<T>(string name, int iterations, Func<Task<T>> action)
+    // p50 and mean of one call, and bytes per call, each divided by per (calls that do per things at once).
+    private static async Task Step<T>(string name, int iterations, Func<Task<T>> action, int per = 1)
     {
         for (var i = 0; i < Math.Min(200, iterations); i++)
         {
@@ -183,6 +236,8 @@ internal static class PerTurnProfile
         }
         var samples = new double[iterations];
         var bytes = GC.GetAllocatedBytesForCurrentThread();
+        using var process = Process.GetCurrentProcess();
+        var cpu = process.TotalProcessorTime;
         var total = Stopwatch.GetTimestamp();
         for (var i = 0; i < iterations; i++)
         {
@@ -191,14 +246,18 @@ internal static class PerTurnProfile
             samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         }
         var mean = Stopwatch.GetElapsedTime(total).TotalMicroseconds / iterations;
+        process.Refresh();
+        // Process CPU per call (GC and whatever else the process did meanwhile included): on a loaded
+        // machine a steadier guide than the wall clock.
+        var cpuMean = (process.TotalProcessorTime - cpu).TotalMicroseconds / iterations;
         var perCall = (GC.GetAllocatedBytesForCurrentThread() - bytes) / iterations;
         Array.Sort(samples);
-        Console.WriteLine($"  {name,-56} {samples[iterations / 2],8:F1} {mean,8:F1} {perCall,8}");
+        Console.WriteLine($"  {name,-56} {samples[iterations / 2] / per,8:F1} {mean / per,8:F1} {cpuMean / per,8:F1} {perCall / per,8}");
     }
 
-    private static Task Step(string name, int iterations, Func<Task> action) => Step(name, iterations, async () =>
+    private static Task Step(string name, int iterations, Func<Task> action, int per = 1) => Step(name, iterations, async () =>
     {
         await action();
         return 0;
-    });
+    }, per);
 }

@@ -73,6 +73,47 @@ public sealed class InMemoryIndexTests
     }
 
     [Fact]
+    public async Task Lexical_postings_follow_writes_deletions_and_rewrites_of_thousands_of_entries()
+    {
+        var random = new Random(11);
+        var vocabulary = Enumerable.Range(0, 40).Select(i => $"v{i}").ToArray();
+        var store = new InMemoryMemoryStore { IndexOptions = new InMemoryIndexOptions { LexicalStemming = false } };
+        var live = new Dictionary<string, string>();
+        async Task PutAsync(string id)
+        {
+            var content = Sentence(random, vocabulary, 1, 12);
+            await store.UpsertManyAsync([(Entry(id, content), content)]);
+            live[id] = content;
+        }
+        for (var i = 0; i < 5000; i++)
+        {
+            await PutAsync($"e{i}");
+        }
+        // Common words are in thousands of entries (more than one chunk of a posting tier, with tf 1 and tf ≥ 2).
+        for (var i = 0; i < 3000; i++)
+        {
+            var id = $"e{random.Next(5000)}";
+            if (i % 2 == 0)
+            {
+                await store.DeleteAsync(Tenant, id);
+                live.Remove(id);
+            }
+            else
+            {
+                await PutAsync(id);
+            }
+        }
+
+        foreach (var word in vocabulary)
+        {
+            var expected = live.Where(e => e.Value.Split(' ').Contains(word)).Select(e => e.Key).Order(StringComparer.Ordinal).ToList();
+            var found = store.SearchLexicalExact(Tenant, word, MemoryFilter.None, 10_000, T0).Select(h => h.Id).Order(StringComparer.Ordinal).ToList();
+            found.Should().Equal(expected, $"the entries holding '{word}'");
+        }
+        live.Values.Count(c => c.Split(' ').Contains(vocabulary[0])).Should().BeGreaterThan(2048, "the test must span several chunks");
+    }
+
+    [Fact]
     public async Task Approximate_vector_search_finds_most_of_the_exact_top_10()
     {
         var random = new Random(11);

@@ -529,7 +529,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         var m = terms.Count;
         // Bound per unit: the highest term frequency of the tier in the shortest entry seen in it
         // (a removal leaves the bound as it was, which stays an upper bound).
-        var units = new List<(int Term, bool Many, Dictionary<Stored, int> Docs, double Bound)>();
+        var units = new List<(int Term, bool Many, PostingTier Docs, double Bound)>();
         for (var q = 0; q < m; q++)
         {
             var (_, postings, idf) = terms[q];
@@ -771,14 +771,18 @@ public sealed class InMemoryMemoryStore : IMemoryStore
 
     // Postings of one term with bounds for MaxScore: the largest term frequency and the shortest
     // entry ever indexed with the term (never lowered on removal, so they stay upper bounds).
-    private readonly record struct TermCount(PostingList List, int Tf);
+    // Slot: where the entry is in the posting list's tier (tf 1 or tf ≥ 2), so a removal needs no search.
+    private record struct TermCount(PostingList List, int Tf)
+    {
+        public int Slot { get; set; }
+    }
 
     private sealed class PostingList(string term)
     {
         public string Term { get; } = term;
         // Entries with tf 1, valued by their length (tf is implied); entries with tf ≥ 2, valued by tf.
-        public Dictionary<Stored, int> Ones { get; } = [];
-        public Dictionary<Stored, int> Many { get; } = [];
+        public PostingTier Ones { get; } = new();
+        public PostingTier Many { get; } = new();
         public int Count => Ones.Count + Many.Count;
         public int MaxTf { get; private set; }
         public int MinLengthOnes { get; private set; } = int.MaxValue;
@@ -789,29 +793,120 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public int CountedTf { get; set; }
 
         // (entry, tf) for every entry.
-        public IEnumerable<KeyValuePair<Stored, int>> Docs() => Ones.Select(kv => KeyValuePair.Create(kv.Key, 1)).Concat(Many);
-
-        public void Add(Stored stored, int tf)
+        public IEnumerable<(Stored Stored, int Tf)> Docs()
         {
-            if (tf == 1)
+            foreach (var (stored, _) in Ones)
             {
-                Ones[stored] = stored.Length;
-                MinLengthOnes = Math.Min(MinLengthOnes, stored.Length);
+                yield return (stored, 1);
             }
-            else
+            foreach (var doc in Many)
             {
-                Many[stored] = tf;
-                MaxTf = Math.Max(MaxTf, tf);
-                MinLengthMany = Math.Min(MinLengthMany, stored.Length);
+                yield return doc;
             }
         }
 
-        public void Remove(Stored stored)
+        // Returns the entry's slot in its tier.
+        public int Add(Stored stored, int tf)
         {
-            if (!Ones.Remove(stored))
+            if (tf == 1)
             {
-                Many.Remove(stored);
+                MinLengthOnes = Math.Min(MinLengthOnes, stored.Length);
+                return Ones.Add(stored, stored.Length);
             }
+            MaxTf = Math.Max(MaxTf, tf);
+            MinLengthMany = Math.Min(MinLengthMany, stored.Length);
+            return Many.Add(stored, tf);
+        }
+
+        public void Remove(TermCount term)
+        {
+            var tier = term.Tf == 1 ? Ones : Many;
+            if (tier.RemoveAt(term.Slot) is not { } moved)
+            {
+                return;
+            }
+            // The tier's last entry took the slot: its own forward index learns where it is now.
+            var terms = moved.Terms;
+            for (var i = 0; i < terms.Length; i++)
+            {
+                if (ReferenceEquals(terms[i].List, this))
+                {
+                    terms[i].Slot = term.Slot;
+                    return;
+                }
+            }
+        }
+    }
+
+    // One tier of a posting list: (entry, value) pairs in fixed chunks, so it grows without copying
+    // and never allocates a large-object array (a common word is in most entries); a removal moves
+    // the last pair into the freed slot.
+    private sealed class PostingTier
+    {
+        private const int ChunkBits = 10;
+        private const int ChunkSize = 1 << ChunkBits;
+        private readonly List<Stored[]> _docs = [];
+        private readonly List<int[]> _values = [];
+
+        public int Count { get; private set; }
+
+        public int Add(Stored stored, int value)
+        {
+            var slot = Count;
+            if ((slot >> ChunkBits) == _docs.Count)
+            {
+                // The first chunk starts small: most terms are rare.
+                var size = slot == 0 ? 4 : ChunkSize;
+                _docs.Add(new Stored[size]);
+                _values.Add(new int[size]);
+            }
+            else if (slot < ChunkSize && slot == _docs[0].Length)
+            {
+                var size = Math.Min(ChunkSize, slot * 2);
+                var docs = _docs[0];
+                var values = _values[0];
+                Array.Resize(ref docs, size);
+                Array.Resize(ref values, size);
+                _docs[0] = docs;
+                _values[0] = values;
+            }
+            _docs[slot >> ChunkBits][slot & (ChunkSize - 1)] = stored;
+            _values[slot >> ChunkBits][slot & (ChunkSize - 1)] = value;
+            Count++;
+            return slot;
+        }
+
+        // Removes the pair at slot; returns the entry moved into it (null when slot was the last).
+        public Stored? RemoveAt(int slot)
+        {
+            var last = Count - 1;
+            Stored? moved = null;
+            if (slot != last)
+            {
+                moved = _docs[last >> ChunkBits][last & (ChunkSize - 1)];
+                _docs[slot >> ChunkBits][slot & (ChunkSize - 1)] = moved;
+                _values[slot >> ChunkBits][slot & (ChunkSize - 1)] = _values[last >> ChunkBits][last & (ChunkSize - 1)];
+            }
+            _docs[last >> ChunkBits][last & (ChunkSize - 1)] = null!;
+            Count--;
+            if ((last & (ChunkSize - 1)) == 0 && last > 0)
+            {
+                _docs.RemoveAt(_docs.Count - 1);
+                _values.RemoveAt(_values.Count - 1);
+            }
+            return moved;
+        }
+
+        public Enumerator GetEnumerator() => new(this);
+
+        public struct Enumerator(PostingTier tier)
+        {
+            private int _next = -1;
+
+            public readonly (Stored Stored, int Value) Current =>
+                (tier._docs[_next >> ChunkBits][_next & (ChunkSize - 1)], tier._values[_next >> ChunkBits][_next & (ChunkSize - 1)]);
+
+            public bool MoveNext() => ++_next < tier.Count;
         }
     }
 
@@ -1000,8 +1095,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                     // New to the partition, or emptied by the Unindex of the entry's previous version.
                     Postings[postings.Term] = postings;
                 }
-                postings.Add(stored, postings.CountedTf);
-                forward[i] = new TermCount(postings, postings.CountedTf);
+                forward[i] = new TermCount(postings, postings.CountedTf) { Slot = postings.Add(stored, postings.CountedTf) };
             }
             stored.Terms = forward;
         }
@@ -1021,9 +1115,10 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             Drop(ByTrace, e.TraceId, stored);
             Drop(ByUser, e.UserId, stored);
             TotalLength -= stored.Length;
-            foreach (var (postings, _) in stored.Terms)
+            foreach (var term in stored.Terms)
             {
-                postings.Remove(stored);
+                var postings = term.List;
+                postings.Remove(term);
                 if (postings.Count == 0 && Postings.TryGetValue(postings.Term, out var current) && ReferenceEquals(current, postings))
                 {
                     Postings.Remove(postings.Term);
