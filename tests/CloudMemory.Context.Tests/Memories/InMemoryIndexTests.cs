@@ -74,6 +74,47 @@ public sealed class InMemoryIndexTests
     }
 
     [Fact]
+    public async Task Lexical_postings_follow_writes_deletions_and_rewrites_of_thousands_of_entries()
+    {
+        var random = new Random(11);
+        var vocabulary = Enumerable.Range(0, 40).Select(i => $"v{i}").ToArray();
+        var store = new InMemoryMemoryStore { IndexOptions = new InMemoryIndexOptions { LexicalStemming = false } };
+        var live = new Dictionary<string, string>();
+        async Task PutAsync(string id)
+        {
+            var content = Sentence(random, vocabulary, 1, 12);
+            await store.UpsertManyAsync([(Entry(id, content), content)], awaitEmbedding: true);
+            live[id] = content;
+        }
+        for (var i = 0; i < 5000; i++)
+        {
+            await PutAsync($"e{i}");
+        }
+        // Common words are in thousands of entries (more than one chunk of a posting tier, with tf 1 and tf ≥ 2).
+        for (var i = 0; i < 3000; i++)
+        {
+            var id = $"e{random.Next(5000)}";
+            if (i % 2 == 0)
+            {
+                await store.DeleteAsync(Tenant, id);
+                live.Remove(id);
+            }
+            else
+            {
+                await PutAsync(id);
+            }
+        }
+
+        foreach (var word in vocabulary)
+        {
+            var expected = live.Where(e => e.Value.Split(' ').Contains(word)).Select(e => e.Key).Order(StringComparer.Ordinal).ToList();
+            var found = store.SearchLexicalExact(Tenant, word, MemoryFilter.None, 10_000, T0).Select(h => h.Id).Order(StringComparer.Ordinal).ToList();
+            found.Should().Equal(expected, $"the entries holding '{word}'");
+        }
+        live.Values.Count(c => c.Split(' ').Contains(vocabulary[0])).Should().BeGreaterThan(2048, "the test must span several chunks");
+    }
+
+    [Fact]
     public async Task Approximate_vector_search_finds_most_of_the_exact_top_10()
     {
         var random = new Random(11);
@@ -214,6 +255,28 @@ public sealed class InMemoryIndexTests
                 self[0].Score.Should().BeApproximately(1f, 1e-5f);
             }
         }
+    }
+
+    [Fact]
+    public async Task UpsertMany_past_the_cap_writes_the_entries_before_the_refused_one_and_nothing_of_it()
+    {
+        var store = new InMemoryMemoryStore { MaxBytes = 40_000 };
+        var entries = Enumerable.Range(0, 100)
+            .Select(i => Entry($"e{i}", $"entry{i} " + string.Join(' ', Enumerable.Range(0, 100).Select(w => $"w{w}")), context: "c"))
+            .Select(e => (e, "h"))
+            .ToList();
+
+        var act = () => store.UpsertManyAsync(entries, awaitEmbedding: true);
+
+        (await act.Should().ThrowAsync<CloudMemory.BuildingBlocks.Hosting.ProblemException>()).Which.Status.Should().Be(507);
+        store.EstimatedBytes.Should().BeLessThanOrEqualTo(40_000);
+        var stored = (await store.ListAsync(Tenant, MemoryFilter.None, 200, T0)).Select(e => e.Id).ToHashSet();
+        stored.Should().NotBeEmpty();
+        var written = Enumerable.Range(0, 100).TakeWhile(i => stored.Contains($"e{i}")).Count();
+        stored.Should().HaveCount(written, "the entries after the refused one are not written either");
+        (await store.SearchLexicalAsync(Tenant, $"entry{written}", MemoryFilter.None, 10, T0)).Should().BeEmpty("the refused entry left no term behind");
+        (await store.SearchLexicalAsync(Tenant, $"entry{written - 1}", MemoryFilter.None, 10, T0)).Select(h => h.Id).Should().Equal($"e{written - 1}");
+        (await store.SearchLexicalAsync(Tenant, "w7", MemoryFilter.None, 200, T0)).Should().HaveCount(written);
     }
 
     [Fact]

@@ -176,6 +176,37 @@ public abstract class MemoryStoreBehaviour : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Upsert_RewrittenContent_KeepsTheTermsItStillHas()
+    {
+        await PutAsync(Entry("a", "sailing boats in the harbour"));
+
+        await Store.UpsertAsync(Entry("a", "sailing ships, sailing home"), LongTermMemoryService.ContentHash("sailing ships, sailing home"));
+
+        (await LexicalAsync("sailing")).Select(h => h.Id).Should().Equal("a");
+        (await LexicalAsync("ships")).Select(h => h.Id).Should().Equal("a");
+        (await LexicalAsync("boats harbour")).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task UpsertMany_ManyEntriesOfTwoTenants_EachSearchableInItsTenantOnly()
+    {
+        var other = _tenant + "-other";
+        var entries = Enumerable.Range(0, 150)
+            .Select(i => Entry($"m{i}", $"turn {i}: {(i % 2 == 0 ? "lighthouse keeper" : "orchard harvest")} number{i}", tenant: i % 3 == 0 ? other : null))
+            .Select(e => (e, LongTermMemoryService.ContentHash(e.Content)))
+            .ToList();
+
+        await Store.UpsertManyAsync(entries, awaitEmbedding: true);
+
+        (await Store.GetManyAsync(_tenant, entries.Select(e => e.e.Id).ToList(), T0)).Select(e => e.Id)
+            .Should().BeEquivalentTo(entries.Where(e => e.e.TenantId == _tenant).Select(e => e.e.Id));
+        (await Store.SearchLexicalAsync(_tenant, "number42", MemoryFilter.None, 10, T0)).Should().BeEmpty("m42 is the other tenant's");
+        (await Store.SearchLexicalAsync(other, "number42", MemoryFilter.None, 10, T0)).Select(h => h.Id).Should().Equal("m42");
+        (await Store.SearchLexicalAsync(_tenant, "number149", MemoryFilter.None, 10, T0)).Select(h => h.Id).Should().Equal("m149");
+        (await Store.SearchLexicalAsync(_tenant, "lighthouse", MemoryFilter.None, 200, T0)).Should().HaveCount(50);
+    }
+
+    [Fact]
     public async Task Upsert_SameContent_KeepsEmbedding()
     {
         await PutAsync(Entry("a", "sailing boats in the harbour"));

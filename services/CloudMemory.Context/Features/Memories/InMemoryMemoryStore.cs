@@ -21,6 +21,9 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     private const double K1 = 1.2;
     private const double B = 0.75;
 
+    // Entries written under one lock by UpsertManyAsync.
+    private const int WriteRun = 64;
+
     // Above this many rows a scan is split across cores.
     private const int ParallelScanThreshold = 65_536;
 
@@ -103,15 +106,25 @@ public sealed class InMemoryMemoryStore : IMemoryStore
     /// <inheritdoc />
     public Task UpsertManyAsync(IReadOnlyList<(MemoryEntry Entry, string ContentHash)> entries, bool awaitEmbedding, CancellationToken cancellationToken = default)
     {
+        // One lock per run of at most WriteRun entries of one tenant instead of one per entry (searches
+        // wait at most for one run). A refusal stops at the refused entry: those before it are written,
+        // as when they are upserted one by one.
         var reservation = VectorReservation(awaitEmbedding);
-        foreach (var tenant in entries.GroupBy(e => e.Entry.TenantId, StringComparer.Ordinal))
+        var next = 0;
+        while (next < entries.Count)
         {
-            // Entry by entry, as separate upserts would: a refusal keeps the entries before it.
-            WriteEvictingWhenFull(tenant.Key, p =>
+            var tenantId = entries[next].Entry.TenantId;
+            var end = next + 1;
+            while (end < entries.Count && end - next < WriteRun && entries[end].Entry.TenantId == tenantId)
             {
-                foreach (var (entry, hash) in tenant)
+                end++;
+            }
+            WriteEvictingWhenFull(tenantId, p =>
+            {
+                // After an eviction the run is tried again from the refused entry.
+                for (; next < end; next++)
                 {
-                    p.Upsert(entry, hash, reservation);
+                    p.Upsert(entries[next].Entry, entries[next].ContentHash, reservation);
                 }
                 return true;
             });
@@ -528,7 +541,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         var m = terms.Count;
         // Bound per unit: the highest term frequency of the tier in the shortest entry seen in it
         // (a removal leaves the bound as it was, which stays an upper bound).
-        var units = new List<(int Term, bool Many, Dictionary<Stored, int> Docs, double Bound)>();
+        var units = new List<(int Term, bool Many, PostingTier Docs, double Bound)>();
         for (var q = 0; q < m; q++)
         {
             var (_, postings, idf) = terms[q];
@@ -733,6 +746,12 @@ public sealed class InMemoryMemoryStore : IMemoryStore
 
     private sealed class Stored(MemoryEntry entry, string contentHash) : IIvfRow
     {
+        private static int _lastHash;
+
+        // Stored objects are keys of the posting, context, trace and user sets: a hash of their own
+        // spares the runtime's object hash on every insert (equality stays by reference).
+        private readonly int _hash = Interlocked.Increment(ref _lastHash);
+
         public MemoryEntry Entry { get; set; } = entry;
         public string ContentHash { get; set; } = contentHash;
         // The entry's distinct terms (as their posting lists) with their frequencies: a forward
@@ -761,47 +780,150 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public int Slot { get; set; } = -1;
         public int IvfList { get; set; } = -1;
         public int IvfSlot { get; set; } = -1;
+
+        public override int GetHashCode() => _hash;
+
+        public override bool Equals(object? obj) => ReferenceEquals(this, obj);
     }
 
     // Postings of one term with bounds for MaxScore: the largest term frequency and the shortest
     // entry ever indexed with the term (never lowered on removal, so they stay upper bounds).
-    private readonly record struct TermCount(PostingList List, int Tf);
+    // Slot: where the entry is in the posting list's tier (tf 1 or tf ≥ 2), so a removal needs no search.
+    private record struct TermCount(PostingList List, int Tf)
+    {
+        public int Slot { get; set; }
+    }
 
     private sealed class PostingList(string term)
     {
         public string Term { get; } = term;
         // Entries with tf 1, valued by their length (tf is implied); entries with tf ≥ 2, valued by tf.
-        public Dictionary<Stored, int> Ones { get; } = [];
-        public Dictionary<Stored, int> Many { get; } = [];
+        public PostingTier Ones { get; } = new();
+        public PostingTier Many { get; } = new();
         public int Count => Ones.Count + Many.Count;
         public int MaxTf { get; private set; }
         public int MinLengthOnes { get; private set; } = int.MaxValue;
         public int MinLengthMany { get; private set; } = int.MaxValue;
 
-        // (entry, tf) for every entry.
-        public IEnumerable<KeyValuePair<Stored, int>> Docs() => Ones.Select(kv => KeyValuePair.Create(kv.Key, 1)).Concat(Many);
+        // Scratch of Partition.CountTerms (under the write lock): the entry being counted, and the term's frequency in it.
+        public int CountedFor { get; set; }
+        public int CountedTf { get; set; }
 
-        public void Add(Stored stored, int tf)
+        // (entry, tf) for every entry.
+        public IEnumerable<(Stored Stored, int Tf)> Docs()
         {
-            if (tf == 1)
+            foreach (var (stored, _) in Ones)
             {
-                Ones[stored] = stored.Length;
-                MinLengthOnes = Math.Min(MinLengthOnes, stored.Length);
+                yield return (stored, 1);
             }
-            else
+            foreach (var doc in Many)
             {
-                Many[stored] = tf;
-                MaxTf = Math.Max(MaxTf, tf);
-                MinLengthMany = Math.Min(MinLengthMany, stored.Length);
+                yield return doc;
             }
         }
 
-        public void Remove(Stored stored)
+        // Returns the entry's slot in its tier.
+        public int Add(Stored stored, int tf)
         {
-            if (!Ones.Remove(stored))
+            if (tf == 1)
             {
-                Many.Remove(stored);
+                MinLengthOnes = Math.Min(MinLengthOnes, stored.Length);
+                return Ones.Add(stored, stored.Length);
             }
+            MaxTf = Math.Max(MaxTf, tf);
+            MinLengthMany = Math.Min(MinLengthMany, stored.Length);
+            return Many.Add(stored, tf);
+        }
+
+        public void Remove(TermCount term)
+        {
+            var tier = term.Tf == 1 ? Ones : Many;
+            if (tier.RemoveAt(term.Slot) is not { } moved)
+            {
+                return;
+            }
+            // The tier's last entry took the slot: its own forward index learns where it is now.
+            var terms = moved.Terms;
+            for (var i = 0; i < terms.Length; i++)
+            {
+                if (ReferenceEquals(terms[i].List, this))
+                {
+                    terms[i].Slot = term.Slot;
+                    return;
+                }
+            }
+        }
+    }
+
+    // One tier of a posting list: (entry, value) pairs in fixed chunks, so it grows without copying
+    // and never allocates a large-object array (a common word is in most entries); a removal moves
+    // the last pair into the freed slot.
+    private sealed class PostingTier
+    {
+        private const int ChunkBits = 10;
+        private const int ChunkSize = 1 << ChunkBits;
+        private readonly List<Stored[]> _docs = [];
+        private readonly List<int[]> _values = [];
+
+        public int Count { get; private set; }
+
+        public int Add(Stored stored, int value)
+        {
+            var slot = Count;
+            if ((slot >> ChunkBits) == _docs.Count)
+            {
+                // The first chunk starts small: most terms are rare.
+                var size = slot == 0 ? 4 : ChunkSize;
+                _docs.Add(new Stored[size]);
+                _values.Add(new int[size]);
+            }
+            else if (slot < ChunkSize && slot == _docs[0].Length)
+            {
+                var size = Math.Min(ChunkSize, slot * 2);
+                var docs = _docs[0];
+                var values = _values[0];
+                Array.Resize(ref docs, size);
+                Array.Resize(ref values, size);
+                _docs[0] = docs;
+                _values[0] = values;
+            }
+            _docs[slot >> ChunkBits][slot & (ChunkSize - 1)] = stored;
+            _values[slot >> ChunkBits][slot & (ChunkSize - 1)] = value;
+            Count++;
+            return slot;
+        }
+
+        // Removes the pair at slot; returns the entry moved into it (null when slot was the last).
+        public Stored? RemoveAt(int slot)
+        {
+            var last = Count - 1;
+            Stored? moved = null;
+            if (slot != last)
+            {
+                moved = _docs[last >> ChunkBits][last & (ChunkSize - 1)];
+                _docs[slot >> ChunkBits][slot & (ChunkSize - 1)] = moved;
+                _values[slot >> ChunkBits][slot & (ChunkSize - 1)] = _values[last >> ChunkBits][last & (ChunkSize - 1)];
+            }
+            _docs[last >> ChunkBits][last & (ChunkSize - 1)] = null!;
+            Count--;
+            if ((last & (ChunkSize - 1)) == 0 && last > 0)
+            {
+                _docs.RemoveAt(_docs.Count - 1);
+                _values.RemoveAt(_values.Count - 1);
+            }
+            return moved;
+        }
+
+        public Enumerator GetEnumerator() => new(this);
+
+        public struct Enumerator(PostingTier tier)
+        {
+            private int _next = -1;
+
+            public readonly (Stored Stored, int Value) Current =>
+                (tier._docs[_next >> ChunkBits][_next & (ChunkSize - 1)], tier._values[_next >> ChunkBits][_next & (ChunkSize - 1)]);
+
+            public bool MoveNext() => ++_next < tier.Count;
         }
     }
 
@@ -821,15 +943,21 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public Dictionary<string, VectorSegment> Segments { get; } = new(StringComparer.Ordinal);
         public long TotalLength { get; set; }
 
+        // Scratch of CountTerms (under the write lock): the distinct terms of the entry being written,
+        // with their frequencies in PostingList.CountedTf, and the terms new to the partition.
+        private readonly List<PostingList> _counted = [];
+        private readonly Dictionary<string, PostingList> _newTerms = new(StringComparer.Ordinal);
+        private int _counting;
+
         // reservation: bytes to charge for the vector the entry will wait for; null: keyword-only.
         public bool Upsert(MemoryEntry entry, string contentHash, long? reservation)
         {
-            var terms = TextAnalysis.LexicalTerms(entry.Content, Options.LexicalStemming);
+            var length = CountTerms(entry.Content);
             var found = Entries.TryGetValue(entry.Id, out var existing);
             // Same content keeps the vector (moved along if the context changed): nothing to wait for.
             var keepsVector = found && existing!.ContentHash == contentHash && existing.Segment is not null;
             var reserved = keepsVector ? 0 : reservation ?? 0;
-            var cost = CostOf(entry, terms.Distinct(StringComparer.Ordinal).Count()) + reserved;
+            var cost = CostOf(entry, _counted.Count) + reserved;
             // Refused before anything changes: a write past the cap leaves the store as it was.
             budget.Charge(cost - (found ? existing!.Cost : 0), $"memory '{entry.Id}'");
             if (found)
@@ -844,7 +972,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 Unindex(existing, removeVector: contentChanged || contextChanged);
                 existing.Entry = entry;
                 existing.ContentHash = contentHash;
-                Index(existing, terms);
+                Index(existing, length);
                 if (moved is not null)
                 {
                     SetVector(existing, moved);
@@ -853,8 +981,39 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             }
             var stored = new Stored(entry, contentHash) { Cost = cost, Reserved = reserved, AwaitsVector = reservation is not null };
             Entries[entry.Id] = stored;
-            Index(stored, terms);
+            Index(stored, length);
             return true;
+        }
+
+        // Counts the terms of content into _counted without a string per token: a term is looked up
+        // by its span (a string is made only for a term new to the partition). Nothing of the index
+        // changes, so a write the cap then refuses leaves it as it was. Returns the number of terms.
+        private int CountTerms(string content)
+        {
+            _counted.Clear();
+            _newTerms.Clear();
+            // A fresh PostingList has CountedFor 0: never a counting number.
+            var counting = _counting = _counting == int.MaxValue ? 1 : _counting + 1;
+            var postings = Postings.GetAlternateLookup<ReadOnlySpan<char>>();
+            var newTerms = _newTerms.GetAlternateLookup<ReadOnlySpan<char>>();
+            var length = 0;
+            foreach (var term in TextAnalysis.EnumerateLexicalTerms(content, Options.LexicalStemming, stackalloc char[128]))
+            {
+                length++;
+                if (!postings.TryGetValue(term, out var list) && !newTerms.TryGetValue(term, out list))
+                {
+                    list = new PostingList(term.ToString());
+                    _newTerms[list.Term] = list;
+                }
+                if (list.CountedFor != counting)
+                {
+                    list.CountedFor = counting;
+                    list.CountedTf = 0;
+                    _counted.Add(list);
+                }
+                list.CountedTf++;
+            }
+            return length;
         }
 
         public bool Remove(string id)
@@ -935,7 +1094,8 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         private static IEnumerable<Stored> Lookup(Dictionary<string, HashSet<Stored>> index, string key) =>
             index.TryGetValue(key, out var set) ? set : new HashSet<Stored>();
 
-        private void Index(Stored stored, List<string> terms)
+        // Indexes stored with the terms CountTerms counted (length: their number).
+        private void Index(Stored stored, int length)
         {
             var e = stored.Entry;
             Add(ByContext, e.ContextId, stored);
@@ -950,24 +1110,18 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             }
             Add(ByTrace, e.TraceId, stored);
             Add(ByUser, e.UserId, stored);
-            stored.Length = terms.Count;
-            TotalLength += terms.Count;
-            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-            foreach (var term in terms)
+            stored.Length = length;
+            TotalLength += length;
+            var forward = new TermCount[_counted.Count];
+            for (var i = 0; i < forward.Length; i++)
             {
-                counts[term] = counts.GetValueOrDefault(term) + 1;
-            }
-            var forward = new TermCount[counts.Count];
-            var i = 0;
-            foreach (var (term, tf) in counts)
-            {
-                if (!Postings.TryGetValue(term, out var postings))
+                var postings = _counted[i];
+                if (postings.Count == 0)
                 {
-                    postings = new PostingList(term);
-                    Postings[term] = postings;
+                    // New to the partition, or emptied by the Unindex of the entry's previous version.
+                    Postings[postings.Term] = postings;
                 }
-                postings.Add(stored, tf);
-                forward[i++] = new TermCount(postings, tf);
+                forward[i] = new TermCount(postings, postings.CountedTf) { Slot = postings.Add(stored, postings.CountedTf) };
             }
             stored.Terms = forward;
         }
@@ -987,9 +1141,10 @@ public sealed class InMemoryMemoryStore : IMemoryStore
             Drop(ByTrace, e.TraceId, stored);
             Drop(ByUser, e.UserId, stored);
             TotalLength -= stored.Length;
-            foreach (var (postings, _) in stored.Terms)
+            foreach (var term in stored.Terms)
             {
-                postings.Remove(stored);
+                var postings = term.List;
+                postings.Remove(term);
                 if (postings.Count == 0 && Postings.TryGetValue(postings.Term, out var current) && ReferenceEquals(current, postings))
                 {
                     Postings.Remove(postings.Term);

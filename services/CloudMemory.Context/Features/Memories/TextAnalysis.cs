@@ -57,16 +57,20 @@ public static class TextAnalysis
     /// <summary>The terms the in-memory BM25 index and its queries use: <see cref="Terms"/>, stemmed when <paramref name="stem"/>.</summary>
     public static List<string> LexicalTerms(string text, bool stem = true)
     {
-        var terms = Terms(text);
-        if (stem)
+        var terms = new List<string>();
+        foreach (var term in EnumerateLexicalTerms(text, stem, stackalloc char[MaxStackToken]))
         {
-            for (var i = 0; i < terms.Count; i++)
-            {
-                terms[i] = Stem(terms[i]);
-            }
+            terms.Add(term.ToString());
         }
         return terms;
     }
+
+    /// <summary>
+    /// The terms of <see cref="LexicalTerms"/>, in order, without a string per token: each term is
+    /// lower-cased (and stemmed) into <paramref name="buffer"/> and valid until the next
+    /// <c>MoveNext</c> (a longer token gets a buffer of its own).
+    /// </summary>
+    public static LexicalTermEnumerator EnumerateLexicalTerms(ReadOnlySpan<char> text, bool stem, Span<char> buffer) => new(text, stem, buffer);
 
     /// <summary>
     /// A light suffix stripper (a small subset of Porter's step 1): enough to let "painted",
@@ -74,41 +78,52 @@ public static class TextAnalysis
     /// </summary>
     public static string Stem(string token)
     {
-        if (token.Length <= 3 || !char.IsLetter(token[^1]))
+        Span<char> buffer = token.Length <= MaxStackToken ? stackalloc char[MaxStackToken] : new char[token.Length];
+        token.CopyTo(buffer);
+        var length = Stem(buffer[..token.Length]);
+        // Every rule shortens the token: the same length means nothing changed.
+        return length == token.Length ? token : new string(buffer[..length]);
+    }
+
+    /// <summary>Stems <paramref name="token"/> in place (as <see cref="Stem(string)"/>); returns the stem's length.</summary>
+    public static int Stem(Span<char> token)
+    {
+        var s = token;
+        if (s.Length <= 3 || !char.IsLetter(s[^1]))
         {
-            return token;
+            return s.Length;
         }
-        string s = token;
-        if (s.EndsWith("ies", StringComparison.Ordinal) && s.Length > 4)
+        if (s.EndsWith("ies") && s.Length > 4)
         {
-            s = s[..^3] + "y";
+            s[^3] = 'y';
+            s = s[..^2];
         }
-        else if (s.EndsWith("sses", StringComparison.Ordinal))
+        else if (s.EndsWith("sses"))
         {
             s = s[..^2];
         }
-        else if (s.EndsWith('s') && !s.EndsWith("ss", StringComparison.Ordinal) && !s.EndsWith("us", StringComparison.Ordinal) && !s.EndsWith("is", StringComparison.Ordinal))
+        else if (s.EndsWith('s') && !s.EndsWith("ss") && !s.EndsWith("us") && !s.EndsWith("is"))
         {
             s = s[..^1];
         }
 
-        if (s.EndsWith("ingly", StringComparison.Ordinal) && s.Length > 7)
+        if (s.EndsWith("ingly") && s.Length > 7)
         {
             s = s[..^5];
         }
-        else if (s.EndsWith("ing", StringComparison.Ordinal) && s.Length > 5 && HasVowel(s.AsSpan(0, s.Length - 3)))
+        else if (s.EndsWith("ing") && s.Length > 5 && HasVowel(s[..^3]))
         {
             s = UndoDouble(s[..^3]);
         }
-        else if (s.EndsWith("edly", StringComparison.Ordinal) && s.Length > 6)
+        else if (s.EndsWith("edly") && s.Length > 6)
         {
             s = s[..^4];
         }
-        else if (s.EndsWith("ed", StringComparison.Ordinal) && s.Length > 4 && HasVowel(s.AsSpan(0, s.Length - 2)))
+        else if (s.EndsWith("ed") && s.Length > 4 && HasVowel(s[..^2]))
         {
             s = UndoDouble(s[..^2]);
         }
-        else if (s.EndsWith("ly", StringComparison.Ordinal) && s.Length > 5)
+        else if (s.EndsWith("ly") && s.Length > 5)
         {
             s = s[..^2];
         }
@@ -118,13 +133,78 @@ public static class TextAnalysis
         {
             s = s[..^1];
         }
-        return s;
+        return s.Length;
+    }
+
+    // Tokens up to this long are lower-cased and stemmed on the stack.
+    private const int MaxStackToken = 128;
+
+    private static readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> StopWordSpans = StopWords.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    /// <summary>Enumerates <see cref="LexicalTerms"/> as spans (see <see cref="EnumerateLexicalTerms"/>).</summary>
+    public ref struct LexicalTermEnumerator
+    {
+        private readonly ReadOnlySpan<char> _text;
+        private readonly bool _stem;
+        private Span<char> _buffer;
+        private int _position;
+
+        internal LexicalTermEnumerator(ReadOnlySpan<char> text, bool stem, Span<char> buffer)
+        {
+            _text = text;
+            _stem = stem;
+            _buffer = buffer;
+        }
+
+        /// <summary>The current term (lower-cased, stemmed when asked).</summary>
+        public ReadOnlySpan<char> Current { get; private set; }
+
+        /// <summary>This enumerator (for <c>foreach</c>).</summary>
+        public readonly LexicalTermEnumerator GetEnumerator() => this;
+
+        /// <summary>Advances to the next term that is not a stop word.</summary>
+        public bool MoveNext()
+        {
+            while (_position < _text.Length)
+            {
+                // A token: a run of letters and digits.
+                var start = _position;
+                while (start < _text.Length && !char.IsLetterOrDigit(_text[start]))
+                {
+                    start++;
+                }
+                var end = start;
+                while (end < _text.Length && char.IsLetterOrDigit(_text[end]))
+                {
+                    end++;
+                }
+                _position = end;
+                if (end == start)
+                {
+                    return false;
+                }
+                var length = end - start;
+                if (length > _buffer.Length)
+                {
+                    _buffer = new char[Math.Max(length, _buffer.Length * 2)];
+                }
+                var token = _buffer[..length];
+                _text[start..end].ToLowerInvariant(token);
+                if (StopWordSpans.Contains(token))
+                {
+                    continue;
+                }
+                Current = _stem ? token[..Stem(token)] : token;
+                return true;
+            }
+            return false;
+        }
     }
 
     private static readonly System.Buffers.SearchValues<char> Vowels = System.Buffers.SearchValues.Create("aeiouy");
 
     private static bool HasVowel(ReadOnlySpan<char> s) => s.ContainsAny(Vowels);
 
-    private static string UndoDouble(string s) =>
-        s.Length > 3 && s[^1] == s[^2] && s[^1] is not ('l' or 's' or 'z') && !"aeiou".Contains(s[^1], StringComparison.Ordinal) ? s[..^1] : s;
+    private static Span<char> UndoDouble(Span<char> s) =>
+        s.Length > 3 && s[^1] == s[^2] && s[^1] is not ('l' or 's' or 'z' or 'a' or 'e' or 'i' or 'o' or 'u') ? s[..^1] : s;
 }
