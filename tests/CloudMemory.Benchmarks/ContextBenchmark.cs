@@ -38,6 +38,9 @@ internal static class ContextBenchmark
         // --part query|write|idle runs one part alone (profiling); every part runs by default.
         var part = Option(args, "--part");
         var only = Option(args, "--store"); // memory|postgres: one store alone (profiling)
+        // --turn-indexing none|lexical|semantic: the WriteTurn hosts' turn indexing policy (default: the product's default)
+        var turnIndexing = Option(args, "--turn-indexing");
+        string[] hostArgs = turnIndexing is null ? [] : [$"--CloudMemory:LongTermMemory:TurnIndexing:Policy={turnIndexing}"];
         var result = new Dictionary<string, object>();
 
         if (part is null or "query")
@@ -55,7 +58,7 @@ internal static class ContextBenchmark
             var throughput = new Dictionary<string, object>();
             foreach (var (name, connection) in Stores(postgres.ConnectionString).Where(s => only is null || s.Name == only))
             {
-                throughput[name] = await MeasureWriteTurnsAsync(connection, writeOps);
+                throughput[name] = await MeasureWriteTurnsAsync(connection, writeOps, hostArgs);
             }
             result["writeTurnPerSec"] = throughput;
         }
@@ -162,11 +165,11 @@ internal static class ContextBenchmark
 
     // --- WriteTurn throughput across many conversations ---
 
-    private static async Task<Dictionary<string, object>> MeasureWriteTurnsAsync(string? connection, int operations)
+    private static async Task<Dictionary<string, object>> MeasureWriteTurnsAsync(string? connection, int operations, string[] hostArgs)
     {
         const int conversations = 1_000;
         const int concurrency = 64;
-        await using var host = await BenchHost.StartAsync(connection, []);
+        await using var host = await BenchHost.StartAsync(connection, hostArgs);
         var prefix = Guid.NewGuid().ToString("N")[..8];
         for (var c = 0; c < conversations; c++)
         {
