@@ -238,7 +238,8 @@ public abstract class HostileInputBehaviour(RuntimeKind runtime, StoreKind kind,
             var after = await FingerprintAsync();
             if (after != fingerprint)
             {
-                failures.Add($"{label}: a rejected request changed the tenant's state");
+                var changed = after.Split('\n').Zip(fingerprint.Split('\n')).FirstOrDefault(p => p.First != p.Second);
+                failures.Add($"{label} {text[..Math.Min(text.Length, 300)]}: a rejected request changed the tenant's state: before {changed.Second?[..Math.Min(changed.Second.Length, 600)]} after {changed.First?[..Math.Min(changed.First.Length, 600)]}");
                 fingerprint = after;
             }
         }

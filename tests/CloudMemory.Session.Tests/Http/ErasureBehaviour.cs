@@ -210,6 +210,25 @@ public abstract class ErasureBehaviour : IDisposable
     }
 
     [Fact]
+    public async Task DeleteSessionOrEraseUser_WithABadAgentId_Is400_AndDeletesNothing()
+    {
+        await ConversationAsync("kept", "u1");
+        var memory = await MemoryAsync("fact", user: "u1", context: "kept");
+
+        foreach (var path in new[] { "/v1/sessions/kept", "/v1/users/u1" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Delete, path);
+            request.Headers.Add("X-Agent-Id", "../etc/passwd");
+            using var response = await _client.SendAsync(request);
+            (await response.ProblemAsync(400)).GetProperty("code").GetString().Should().Be("invalid-agentId");
+        }
+
+        (await _client.GetAsync("/v1/sessions/kept")).StatusCode.Should().Be(HttpStatusCode.OK, "a refused erasure deletes nothing");
+        (await ListAsync("u1")).Items.Should().ContainSingle();
+        (await MemoryStatusAsync(memory)).Should().Be(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task EraseUser_InAnotherTenant_LeavesThisTenantsUserAlone()
     {
         await ConversationAsync("mine", "u1");

@@ -41,6 +41,8 @@ public sealed class ErasureCoordinator(
     /// <summary>Deletes one conversation and what derives from it; false when it is unknown.</summary>
     public async Task<bool> DeleteConversationAsync(HttpContext http, string tenant, string conversationId, CancellationToken ct)
     {
+        // Every check before the first deletion: a request refused (e.g. a bad agent id) deletes nothing.
+        var agent = Tenant.AgentFrom(http);
         if (await log.GetStatsAsync(tenant, conversationId, ct) is null)
         {
             return false;
@@ -53,13 +55,14 @@ public sealed class ErasureCoordinator(
         var deleted = await DeleteInActorAsync(tenant, conversationId, ct);
         AddDeletion(counts, deleted);
         counts[ErasureCountKeys.Events] = RemoveEvents(tenant, e => EventReplayBuffer.DataProperty(e, "conversationId") == conversationId);
-        await AuditAsync(http, tenant, "delete-conversation", new { conversationId }, counts, ct);
+        await AuditAsync(http, tenant, agent, "delete-conversation", new { conversationId }, counts, ct);
         return true;
     }
 
     /// <summary>Erases everything held of <paramref name="userId"/> in every service.</summary>
     public async Task<ErasureReport> EraseUserAsync(HttpContext http, string tenant, string userId, CancellationToken ct)
     {
+        var agent = Tenant.AgentFrom(http);
         var conversations = new List<string>();
         ConversationCursor? cursor = null;
         while (true)
@@ -109,7 +112,7 @@ public sealed class ErasureCoordinator(
         byService[SessionServiceCollectionExtensions.AppId] = sessionCounts;
 
         var report = new ErasureReport(userId, time.GetUtcNow(), counts, byService);
-        await AuditAsync(http, tenant, "erase-user", new { userId }, counts, ct);
+        await AuditAsync(http, tenant, agent, "erase-user", new { userId }, counts, ct);
         return report;
     }
 
@@ -176,10 +179,10 @@ public sealed class ErasureCoordinator(
     }
 
     // Who, when, what and how much: a structured log line always, and a durable trace step (best effort: the erasure is done either way).
-    private async Task AuditAsync(HttpContext http, string tenant, string action, object subject, IReadOnlyDictionary<string, long> counts, CancellationToken ct)
+    private async Task AuditAsync(HttpContext http, string tenant, string? agent, string action, object subject, IReadOnlyDictionary<string, long> counts, CancellationToken ct)
     {
         var identity = Tenant.Authenticated(http);
-        var by = new { agentId = Tenant.AgentFrom(http), keyId = identity?.KeyId, admin = identity?.IsAdmin };
+        var by = new { agentId = agent, keyId = identity?.KeyId, admin = identity?.IsAdmin };
         var at = time.GetUtcNow();
         logger.LogWarning("Audit {Action} in tenant {Tenant} by {@By}: {@Subject} removed {@Counts}", action, tenant, by, subject, counts);
         var step = new TraceStepInput
