@@ -14,6 +14,9 @@ public abstract class MemoryStoreBehaviour : IAsyncLifetime
 
     protected abstract Task<IMemoryStore> CreateStoreAsync();
 
+    /// <summary>A second store over the same storage, as another replica of the service has (in memory: the same store).</summary>
+    protected abstract Task<IMemoryStore> CreateReplicaAsync();
+
     public async Task InitializeAsync()
     {
         Store = await CreateStoreAsync();
@@ -236,6 +239,67 @@ public abstract class MemoryStoreBehaviour : IAsyncLifetime
     }
 
     [Fact]
+    public async Task UpsertMany_AfterAnErasure_RefusesTheErasedContextsAndUsersEntriesCreatedUntilThen_FromAnyReplica()
+    {
+        var other = "tenant-" + Guid.NewGuid().ToString("N")[..8];
+        await Store.RecordErasureAsync(_tenant, ["c1"], "u1", T0.AddSeconds(10));
+        await Store.RecordErasureAsync(_tenant, ["c1"], null, T0.AddSeconds(5)); // an earlier instant never shortens a record
+        var replica = await CreateReplicaAsync(); // e.g. another context replica catching up turns it read before the erasure
+
+        await replica.UpsertManyAsync(
+            [.. new[]
+            {
+                Entry("old-turn", "erased conversation, written before", context: "c1", type: MemoryTypes.Message, created: T0.AddSeconds(10)),
+                Entry("new-turn", "same conversation id, written after", context: "c1", type: MemoryTypes.Message, created: T0.AddSeconds(11)),
+                Entry("user-turn", "erased user, another conversation", context: "c2", user: "u1", type: MemoryTypes.Message, created: T0.AddSeconds(3)),
+                Entry("kept-turn", "another user, another conversation", context: "c2", user: "u2", type: MemoryTypes.Message, created: T0.AddSeconds(3)),
+            }.Select(e => (e, LongTermMemoryService.ContentHash(e.Content)))],
+            awaitEmbedding: false);
+        await replica.UpsertManyAsync([(Entry("theirs", "same ids in another tenant", context: "c1", user: "u1", created: T0, tenant: other), "h")], awaitEmbedding: false);
+
+        (await Store.GetManyAsync(_tenant, ["old-turn", "new-turn", "user-turn", "kept-turn"], T0)).Select(e => e.Id)
+            .Should().BeEquivalentTo("new-turn", "kept-turn");
+        (await Store.GetAsync(other, "theirs", T0)).Should().NotBeNull("an erasure is the tenant's own");
+        (await LexicalAsync("erased")).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Erasure_RacingWriters_LeavesNothingOfTheConversationBehind()
+    {
+        // Writers keep rewriting turns of a conversation (created before the erasure) while it is
+        // erased: every write either lands before the erasure's record (and is deleted with the rest)
+        // or is refused. Several rounds, as the interleavings differ from round to round.
+        var replica = await CreateReplicaAsync();
+        for (var conversation = 0; conversation < 6; conversation++)
+        {
+            var context = $"race-{conversation}";
+            using var stop = new CancellationTokenSource();
+            var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+            {
+                for (var round = 0; !stop.IsCancellationRequested; round++)
+                {
+                    await replica.UpsertManyAsync(
+                        [.. Enumerable.Range(0, 32).Select(i => Entry($"{context}-w{w}-{round % 4}-{i}", $"turn {i} of writer {w}", context: context, type: MemoryTypes.Message, created: T0))
+                            .Select(e => (e, LongTermMemoryService.ContentHash(e.Content)))],
+                        awaitEmbedding: false);
+                }
+            })).ToList();
+            await Task.Delay(50);
+
+            await Store.RecordErasureAsync(_tenant, [context], null, T0.AddMinutes(1));
+            foreach (var entry in await Store.ListAsync(_tenant, new MemoryFilter(ContextId: context), 10_000, T0))
+            {
+                await Store.DeleteAsync(_tenant, entry.Id);
+            }
+            await Task.Delay(50);
+            await stop.CancelAsync();
+            await Task.WhenAll(writers);
+
+            (await Store.ListAsync(_tenant, new MemoryFilter(ContextId: context), 10_000, T0)).Select(e => e.Id).Should().BeEmpty();
+        }
+    }
+
+    [Fact]
     public async Task UpsertMany_KeywordOnly_SameContent_KeepsAnEmbedding_NewContent_DropsIt()
     {
         await PutAsync(Entry("t1", "we sailed to the lighthouse", type: MemoryTypes.Message));
@@ -293,16 +357,29 @@ public abstract class MemoryStoreBehaviour : IAsyncLifetime
 public sealed class InMemoryMemoryStoreTests : MemoryStoreBehaviour
 {
     protected override Task<IMemoryStore> CreateStoreAsync() => Task.FromResult<IMemoryStore>(new InMemoryMemoryStore());
+
+    protected override Task<IMemoryStore> CreateReplicaAsync() => Task.FromResult(Store);
 }
 
 public sealed class PostgresMemoryStoreTests : MemoryStoreBehaviour
 {
     private NpgsqlDataSource? _dataSource;
+    private NpgsqlDataSource? _replica;
+    private string? _schema;
 
     protected override Task<IMemoryStore> CreateStoreAsync()
     {
         _dataSource = NpgsqlDataSource.Create(TestPostgres.ConnectionString);
-        return Task.FromResult<IMemoryStore>(new PostgresMemoryStore(_dataSource, TestPostgres.NewSchema()));
+        _schema = TestPostgres.NewSchema();
+        return Task.FromResult<IMemoryStore>(new PostgresMemoryStore(_dataSource, _schema));
+    }
+
+    protected override async Task<IMemoryStore> CreateReplicaAsync()
+    {
+        _replica = NpgsqlDataSource.Create(TestPostgres.ConnectionString);
+        var replica = new PostgresMemoryStore(_replica, _schema!);
+        await replica.InitializeAsync();
+        return replica;
     }
 
     public override async Task DisposeAsync()
@@ -310,6 +387,10 @@ public sealed class PostgresMemoryStoreTests : MemoryStoreBehaviour
         if (_dataSource is not null)
         {
             await _dataSource.DisposeAsync();
+        }
+        if (_replica is not null)
+        {
+            await _replica.DisposeAsync();
         }
     }
 }

@@ -21,8 +21,21 @@ public interface IMemoryStore
     /// under one lock (in memory). With <paramref name="awaitEmbedding"/> false the entries are
     /// keyword-only (conversation turns of a <c>lexical</c> tenant): an entry without an embedding
     /// is then not pending and is never listed by <see cref="ListPendingEmbeddingsAsync"/>.
+    /// Entries of a context or user erased at or after their creation (<see cref="RecordErasureAsync"/>)
+    /// are not written: an indexer that read a conversation's turns before its erasure, in this
+    /// process or another replica, cannot write them back after it.
     /// </summary>
     Task UpsertManyAsync(IReadOnlyList<(MemoryEntry Entry, string ContentHash)> entries, bool awaitEmbedding, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records durably that the contexts <paramref name="contextIds"/> and the user
+    /// <paramref name="userId"/> of the tenant were erased at <paramref name="erasedAt"/>, before their
+    /// entries are deleted: from then on <see cref="UpsertManyAsync"/> refuses their entries created
+    /// until then. A write in flight is waited for, so it is either refused or done before this
+    /// returns (and then deleted by the erasure). Later entries (a new conversation with the same id)
+    /// are written as usual.
+    /// </summary>
+    Task RecordErasureAsync(string tenantId, IReadOnlyCollection<string> contextIds, string? userId, DateTimeOffset erasedAt, CancellationToken cancellationToken = default);
 
     /// <summary>Inserts <paramref name="entry"/> unless its id exists; returns the stored entry and whether it was created.</summary>
     Task<(MemoryEntry Entry, bool Created)> InsertIfAbsentAsync(MemoryEntry entry, string contentHash, DateTimeOffset now, CancellationToken cancellationToken = default);

@@ -124,10 +124,32 @@ public sealed class InMemoryMemoryStore : IMemoryStore
                 // After an eviction the run is tried again from the refused entry.
                 for (; next < end; next++)
                 {
-                    p.Upsert(entries[next].Entry, entries[next].ContentHash, reservation);
+                    if (!p.IsErased(entries[next].Entry))
+                    {
+                        p.Upsert(entries[next].Entry, entries[next].ContentHash, reservation);
+                    }
                 }
                 return true;
             });
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task RecordErasureAsync(string tenantId, IReadOnlyCollection<string> contextIds, string? userId, DateTimeOffset erasedAt, CancellationToken cancellationToken = default)
+    {
+        var p = PartitionOf(tenantId);
+        p.Lock.EnterWriteLock();
+        try
+        {
+            foreach (var key in contextIds.Select(c => ('c', c)).Concat(userId is null ? [] : [('u', userId)]))
+            {
+                p.Erased[key] = p.Erased.TryGetValue(key, out var earlier) && earlier > erasedAt ? earlier : erasedAt;
+            }
+        }
+        finally
+        {
+            p.Lock.ExitWriteLock();
         }
         return Task.CompletedTask;
     }
@@ -942,6 +964,13 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         public Dictionary<string, PostingList> Postings { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, VectorSegment> Segments { get; } = new(StringComparer.Ordinal);
         public long TotalLength { get; set; }
+        // Erased contexts ('c') and users ('u') with when (RecordErasureAsync); read and written under Lock.
+        public Dictionary<(char Kind, string Id), DateTimeOffset> Erased { get; } = [];
+
+        public bool IsErased(MemoryEntry entry) =>
+            Erased.Count > 0
+            && ((entry.ContextId is { } context && Erased.TryGetValue(('c', context), out var at) && entry.CreatedAt <= at)
+                || (entry.UserId is { } user && Erased.TryGetValue(('u', user), out at) && entry.CreatedAt <= at));
 
         // Scratch of CountTerms (under the write lock): the distinct terms of the entry being written,
         // with their frequencies in PostingList.CountedTf, and the terms new to the partition.

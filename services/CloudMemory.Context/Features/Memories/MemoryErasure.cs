@@ -22,14 +22,18 @@ public static class MemoryErasure
     }
 
     /// <summary>Deletes and counts.</summary>
-    public static async Task<Ok<ErasureCounts>> EraseAsync(ErasureRequest? request, HttpContext http, ILongTermMemory memory, IServiceProvider services, CancellationToken ct)
+    public static async Task<Ok<ErasureCounts>> EraseAsync(ErasureRequest? request, HttpContext http, ILongTermMemory memory, IMemoryStore store, TimeProvider time, IServiceProvider services, CancellationToken ct)
     {
         var tenant = ErasureRights.Authorize(http, request);
-        // Turns of these conversations (and this user) still waiting to be indexed must not come back after the deletion.
+        // Turns of these conversations (and this user) still waiting to be indexed must not come back
+        // after the deletion: this process drops its queued ones, and the store refuses them from any
+        // replica (one that read the turns before the erasure and writes them after it).
+        var erasedAt = time.GetUtcNow();
         if (services.GetService<TurnIndexer>() is { } indexer)
         {
             await indexer.ForgetAsync(tenant, request!.ConversationIds, request.UserId, ct);
         }
+        await store.RecordErasureAsync(tenant, request!.ConversationIds, request.UserId, erasedAt, ct);
         long deleted = 0;
         var queries = request!.ConversationIds.Select(c => new MemoryListQuery(ContextId: c, Limit: Page)).ToList();
         if (request.UserId is { } user)

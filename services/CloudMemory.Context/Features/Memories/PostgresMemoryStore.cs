@@ -21,6 +21,7 @@ public sealed class PostgresMemoryStore : IMemoryStore
     private readonly NpgsqlDataSource _dataSource;
     private readonly string _schema;
     private readonly string _table;
+    private readonly string _erasures;
     private bool _pgvector;
 
     /// <summary>Creates the store over <paramref name="dataSource"/> in <paramref name="schema"/>.</summary>
@@ -33,6 +34,7 @@ public sealed class PostgresMemoryStore : IMemoryStore
         _dataSource = dataSource;
         _schema = schema;
         _table = schema + ".memory_entries";
+        _erasures = schema + ".memory_erasures";
     }
 
     /// <summary>True when vectors are stored and searched with pgvector.</summary>
@@ -78,7 +80,57 @@ public sealed class PostgresMemoryStore : IMemoryStore
         }
         // One schema version per table and vector mode: pgvector installed later migrates again.
         await _dataSource.ApplyAsync($"memories:{_table}{(_pgvector ? ":vector" : "")}", 1, sql, cancellationToken);
+        // Erased contexts ('c') and users ('u'): their entries created until erased_at are never written again.
+        await _dataSource.ApplyAsync($"memories:{_erasures}", 1, $"""
+            CREATE SCHEMA IF NOT EXISTS {_schema};
+            CREATE TABLE IF NOT EXISTS {_erasures} (
+                tenant_id text NOT NULL,
+                kind "char" NOT NULL,
+                id text NOT NULL,
+                erased_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant_id, kind, id));
+            """, cancellationToken);
     }
+
+    /// <inheritdoc />
+    public async Task RecordErasureAsync(string tenantId, IReadOnlyCollection<string> contextIds, string? userId, DateTimeOffset erasedAt, CancellationToken cancellationToken = default)
+    {
+        var kinds = contextIds.Select(_ => "c").Concat(userId is null ? [] : ["u"]).ToArray();
+        var ids = contextIds.Concat(userId is null ? [] : [userId]).ToArray();
+        if (ids.Length == 0)
+        {
+            return;
+        }
+        // One implicit transaction: the exclusive locks wait for writes in flight (UpsertManyAsync holds
+        // the shared ones while it writes) and make later writes wait until the record is committed.
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(connection);
+        var locks = new NpgsqlBatchCommand(ErasureLocksSql(shared: false));
+        locks.Parameters.AddWithValue("keys", ErasureKeys(tenantId, kinds, ids));
+        var record = new NpgsqlBatchCommand($"""
+            INSERT INTO {_erasures} (tenant_id, kind, id, erased_at)
+            SELECT @tenant, k.kind::"char", k.id, @at FROM unnest(@kinds, @ids) AS k(kind, id)
+            ON CONFLICT (tenant_id, kind, id) DO UPDATE SET erased_at = GREATEST({_erasures}.erased_at, EXCLUDED.erased_at)
+            """);
+        record.Parameters.AddWithValue("tenant", tenantId);
+        record.Parameters.AddWithValue("at", erasedAt);
+        record.Parameters.AddWithValue("kinds", kinds);
+        record.Parameters.AddWithValue("ids", ids);
+        batch.BatchCommands.Add(locks);
+        batch.BatchCommands.Add(record);
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    // Advisory locks of erased contexts and users, taken in one order everywhere (no deadlock between
+    // a writer's shared locks and an erasure's exclusive ones); after an ORDER BY, PostgreSQL
+    // evaluates the volatile lock calls row by row in the sorted order.
+    private static string ErasureLocksSql(bool shared) => $"""
+        SELECT pg_advisory_xact_lock{(shared ? "_shared" : "")}(h)
+        FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(@keys) AS k) AS d ORDER BY h
+        """;
+
+    private static string[] ErasureKeys(string tenantId, IEnumerable<string> kinds, IEnumerable<string> ids) =>
+        [.. kinds.Zip(ids, (kind, id) => $"memory-erasure\u001f{tenantId}\u001f{kind}\u001f{id}")];
 
     /// <inheritdoc />
     public async Task<bool> UpsertAsync(MemoryEntry entry, string contentHash, CancellationToken cancellationToken = default)
@@ -96,9 +148,16 @@ public sealed class PostgresMemoryStore : IMemoryStore
             return;
         }
         // One round trip for the whole batch (indexed conversation turns).
+        // The batch runs as one implicit transaction: the shared locks of the entries' contexts and
+        // users are held until every row is written, and each insert skips erased ones (RecordErasureAsync).
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var batch = new NpgsqlBatch(connection);
-        var sql = UpsertSql(awaitEmbedding);
+        var locks = new NpgsqlBatchCommand(ErasureLocksSql(shared: true));
+        var scopes = entries.Select(e => e.Entry).Where(e => e.ContextId is not null).Select(e => ("c", e.ContextId!))
+            .Concat(entries.Select(e => e.Entry).Where(e => e.UserId is not null).Select(e => ("u", e.UserId!))).Distinct().ToList();
+        locks.Parameters.AddWithValue("keys", ErasureKeys(entries[0].Entry.TenantId, scopes.Select(s => s.Item1), scopes.Select(s => s.Item2)));
+        batch.BatchCommands.Add(locks);
+        var sql = UpsertSql(awaitEmbedding, unlessErased: true);
         foreach (var (entry, hash) in entries)
         {
             var command = new NpgsqlBatchCommand(sql);
@@ -111,13 +170,21 @@ public sealed class PostgresMemoryStore : IMemoryStore
     // The embedding survives a rewrite with the same content; otherwise the entry is pending again
     // (embedding NULL), or, keyword-only, marked with an empty array: `embedding IS NULL` means
     // "waiting for its embedding" and nothing else.
-    private string UpsertSql(bool awaitEmbedding)
+    private string UpsertSql(bool awaitEmbedding, bool unlessErased = false)
     {
         var keepVector = _pgvector ? $", embedding_vector = CASE WHEN {_table}.content_hash = EXCLUDED.content_hash THEN {_table}.embedding_vector END" : string.Empty;
-        var unembedded = awaitEmbedding ? "NULL" : "'{}'::real[]";
+        var unembedded = awaitEmbedding ? "NULL::real[]" : "'{}'::real[]";
+        var values = $"@tenant, @id, @user::text, @context::text, @trace::text, @type, @content, @metadata, @tags, @created, @accessed, @count, @expires::timestamptz, @hash, {unembedded}";
+        var rows = unlessErased
+            ? $"""
+              SELECT {values}
+              WHERE NOT EXISTS (SELECT 1 FROM {_erasures} AS e WHERE e.tenant_id = @tenant AND e.erased_at >= @created
+                  AND ((e.kind = 'c' AND e.id = @context::text) OR (e.kind = 'u' AND e.id = @user::text)))
+              """
+            : $"VALUES ({values})";
         return $"""
             INSERT INTO {_table} ({Columns}, content_hash, embedding)
-            VALUES (@tenant, @id, @user, @context, @trace, @type, @content, @metadata, @tags, @created, @accessed, @count, @expires, @hash, {unembedded})
+            {rows}
             ON CONFLICT (tenant_id, id) DO UPDATE SET
                 user_id = EXCLUDED.user_id, context_id = EXCLUDED.context_id, trace_id = EXCLUDED.trace_id, type = EXCLUDED.type,
                 content = EXCLUDED.content, metadata = EXCLUDED.metadata, tags = EXCLUDED.tags, created_at = EXCLUDED.created_at,
