@@ -342,8 +342,14 @@ internal static class Throughput
         var warm = Math.Min(2_000, operations / 10);
         await RunAsync(warm, concurrency, i => operation(operations + i));
         var start = Stopwatch.GetTimestamp();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         await RunAsync(operations, concurrency, operation);
-        return operations / Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var elapsed = Stopwatch.GetElapsedTime(start);
+        // Process CPU over the run (every thread, background work included) per operation: steadier
+        // than the wall-clock rate on a shared 2-core machine.
+        var cpuPerOperation = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / operations;
+        Console.WriteLine($"  ({operations} operations, {concurrency} concurrent: {cpuPerOperation:F1} µs process CPU per operation)");
+        return operations / elapsed.TotalSeconds;
     }
 
     private static Task RunAsync(int operations, int concurrency, Func<int, Task> operation)
