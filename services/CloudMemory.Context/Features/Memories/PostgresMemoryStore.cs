@@ -22,6 +22,8 @@ public sealed class PostgresMemoryStore : IMemoryStore
     private readonly string _schema;
     private readonly string _table;
     private readonly string _erasures;
+    // The upsert statements by (awaitEmbedding, unlessErased), built once the vector mode is known.
+    private readonly string?[] _upsertSql = new string?[4];
     private bool _pgvector;
 
     /// <summary>Creates the store over <paramref name="dataSource"/> in <paramref name="schema"/>.</summary>
@@ -46,6 +48,7 @@ public sealed class PostgresMemoryStore : IMemoryStore
         await using (var connection = await _dataSource.OpenConnectionAsync(cancellationToken))
         {
             _pgvector = await TryCreatePgvectorAsync(connection, cancellationToken);
+            Array.Clear(_upsertSql);
         }
         var sql = $"""
             SELECT pg_advisory_xact_lock(hashtext('{_schema}.memory_entries'));
@@ -170,7 +173,10 @@ public sealed class PostgresMemoryStore : IMemoryStore
     // The embedding survives a rewrite with the same content; otherwise the entry is pending again
     // (embedding NULL), or, keyword-only, marked with an empty array: `embedding IS NULL` means
     // "waiting for its embedding" and nothing else.
-    private string UpsertSql(bool awaitEmbedding, bool unlessErased = false)
+    private string UpsertSql(bool awaitEmbedding, bool unlessErased = false) =>
+        _upsertSql[(awaitEmbedding ? 1 : 0) + (unlessErased ? 2 : 0)] ??= BuildUpsertSql(awaitEmbedding, unlessErased);
+
+    private string BuildUpsertSql(bool awaitEmbedding, bool unlessErased)
     {
         var keepVector = _pgvector ? $", embedding_vector = CASE WHEN {_table}.content_hash = EXCLUDED.content_hash THEN {_table}.embedding_vector END" : string.Empty;
         var unembedded = awaitEmbedding ? "NULL::real[]" : "'{}'::real[]";
