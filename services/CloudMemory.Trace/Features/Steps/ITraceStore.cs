@@ -9,15 +9,20 @@ public readonly record struct MemoryLink(string MemoryId, string TraceId, string
 public readonly record struct TenantStep(string TenantId, TraceStep Step, int SensitivityFlags);
 
 /// <summary>
-/// The raw JSON of a step's inputs, outputs and metadata as stored (empty when absent), for answers
-/// that copy them out unparsed. Each was valid JSON when the step was ingested.
+/// The raw JSON a store kept of a step, for answers that copy it out unparsed: the whole step as
+/// answers write it (<paramref name="Answer"/>, made by <see cref="StepJson"/> at ingest), or else
+/// its inputs, outputs and metadata as stored (empty when absent). Each was valid JSON when the
+/// step was ingested.
 /// </summary>
-public readonly record struct StepPayloads(ReadOnlyMemory<byte> Inputs, ReadOnlyMemory<byte> Outputs, ReadOnlyMemory<byte> Metadata);
+public readonly record struct StepPayloads(ReadOnlyMemory<byte> Inputs, ReadOnlyMemory<byte> Outputs, ReadOnlyMemory<byte> Metadata, ReadOnlyMemory<byte> Answer = default);
 
 /// <summary>
 /// A trace read for its tree view: the steps ordered by step index, and, when the store read them
 /// without parsing their payloads (<see cref="TraceStep.Inputs"/>, <see cref="TraceStep.Outputs"/>
-/// and <see cref="TraceStep.Metadata"/> null), those payloads raw at the same positions.
+/// and <see cref="TraceStep.Metadata"/> null), the raw JSON at the same positions. A step whose
+/// <see cref="StepPayloads.Answer"/> is set is a head: it holds what the tree is built from (ids,
+/// index, parent, agent, type, name, times, success, usage, cost, causal links) and nothing else —
+/// the answer is the whole step.
 /// </summary>
 public sealed record TraceRows(IReadOnlyList<TraceStep> Steps, IReadOnlyList<StepPayloads>? Payloads);
 
@@ -36,6 +41,12 @@ public interface ITraceStore
 
     /// <summary>The steps of a trace ordered by step index, their payloads possibly left raw (empty when unknown).</summary>
     Task<TraceRows> GetTraceRowsAsync(string tenantId, string traceId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Whether the tenant has the trace, and its conversation: the context id of its first step (by
+    /// index) that names one, or null when none does. Reads no step, only that id.
+    /// </summary>
+    Task<(bool Found, string? ContextId)> GetTraceConversationAsync(string tenantId, string traceId, CancellationToken cancellationToken = default);
 
     /// <summary>One step of a trace, or null when the tenant has no such step.</summary>
     Task<TraceStep?> GetStepAsync(string tenantId, string traceId, string stepId, CancellationToken cancellationToken = default);
