@@ -176,6 +176,7 @@ internal static class TraceBreakdown
         var tenant = "bd-loop-" + Guid.NewGuid().ToString("N")[..6];
         await pg.AppendAsync([.. trace("left", 1_000).Select(s => new TenantStep(tenant, s, 0))]);
         var samples = new List<double>();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var until = Stopwatch.StartNew();
         while (until.Elapsed.TotalSeconds < seconds)
         {
@@ -184,8 +185,10 @@ internal static class TraceBreakdown
             await TraceViewJson.WriteAsync(Stream.Null, TraceViewBuilder.Build("left", rows.Steps), rows.Payloads);
             samples.Add(clock.Elapsed.TotalMilliseconds);
         }
+        cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
         samples.Sort();
-        Console.WriteLine($"  {samples.Count} reads, p50 {samples[samples.Count / 2]:N2} ms, min {samples[0]:N2} ms (read + tree + JSON answer)");
+        Console.WriteLine($"  {samples.Count} reads, p50 {samples[samples.Count / 2]:N2} ms, min {samples[0]:N2} ms, " +
+            $"process CPU {cpu.TotalMilliseconds / samples.Count:N2} ms per read (read + tree + JSON answer)");
     }
 
     // The first reads of the tree in this process, as `trace --quick` makes them (5 warm-up reads, then 40
