@@ -88,26 +88,6 @@ public sealed class TraceViewJsonTests
         written.Should().Be(Normalized(JsonSerializer.Serialize(TraceViewBuilder.Build("trace-é", decoded), ContractsJson.Options)));
     }
 
-    [Fact]
-    public async Task Write_StepsReadAsHeadsWithStoredAnswers_SameDocumentAsTheFullyDecodedView()
-    {
-        // As the PostgreSQL store reads them now: binary rows with the answer kept at ingest (heads),
-        // a row stored before answers were kept, a JSON row, and an answer of an unknown format.
-        byte[][] stored = [StepCodec.Encode(Root), StepCodec.Encode(Failed), JsonSerializer.SerializeToUtf8Bytes(Retry, ContractsJson.Options), StepCodec.Encode(Retry with { StepId = "s3", StepIndex = 3 })];
-        byte?[] formats = [StepJson.AnswerFormat, null, StepJson.AnswerFormat, StepJson.AnswerFormat + 1];
-        var decoded = stored.Select(StepCodec.Decode).ToList();
-        var answers = decoded.Select((step, i) => formats[i] is { } format ? [format, .. StepJson.EncodeAnswer(step).AsSpan(1)] : (byte[]?)null).ToList();
-        var heads = new TraceStep[stored.Length];
-        var payloads = new StepPayloads[stored.Length];
-        StepCodec.DecodeTreeHeads(stored, answers, 0, stored.Length, heads, payloads);
-
-        payloads.Select(p => !p.Answer.IsEmpty).Should().Equal(true, false, false, false);
-        heads[0].InputHash.Should().BeEmpty("a head leaves out what the tree does not need");
-        var written = await WriteAsync(TraceViewBuilder.Build("trace-é", heads), payloads);
-
-        written.Should().Be(Normalized(JsonSerializer.Serialize(TraceViewBuilder.Build("trace-é", decoded), ContractsJson.Options)));
-    }
-
     private static async Task<string> WriteAsync(TraceView view, IReadOnlyList<StepPayloads>? payloads)
     {
         using var body = new MemoryStream();

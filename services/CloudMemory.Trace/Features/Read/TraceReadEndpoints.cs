@@ -6,9 +6,6 @@ using Microsoft.AspNetCore.Http.Metadata;
 
 namespace CloudMemory.Trace.Features.Read;
 
-/// <summary>The conversation of a trace: the <c>contextId</c> of its first step that names one (null when none does).</summary>
-public sealed record TraceConversation(string TraceId, string? ContextId);
-
 /// <summary>Steps of a conversation.</summary>
 public sealed record ContextSteps(string ContextId, IReadOnlyList<TraceStep> Steps);
 

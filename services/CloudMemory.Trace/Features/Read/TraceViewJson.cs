@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using CloudMemory.Contracts;
 using CloudMemory.Contracts.Traces;
@@ -25,9 +26,8 @@ public static class TraceViewJson
     }
 
     /// <summary>
-    /// Writes the view; <paramref name="payloads"/> (when not null) holds, per step, the raw JSON its
-    /// store kept: the whole step as stored at ingest, copied verbatim, or the payloads of a step read
-    /// without parsing them. The body is flushed every 32 KiB, so a large trace is never held whole.
+    /// Writes the view; <paramref name="payloads"/> (when not null) holds the raw payloads of steps
+    /// read without theirs. The body is flushed every 32 KiB, so a large trace is never held whole.
     /// </summary>
     public static async Task WriteAsync(PipeWriter body, TraceView view, IReadOnlyList<StepPayloads>? payloads, CancellationToken cancellationToken = default)
     {
@@ -38,15 +38,7 @@ public static class TraceViewJson
         w.WriteStartArray(Names.Steps);
         for (var i = 0; i < view.Steps.Count; i++)
         {
-            var raw = payloads?[i] ?? default;
-            if (raw.Answer.IsEmpty)
-            {
-                StepJson.Write(w, view.Steps[i], raw);
-            }
-            else
-            {
-                w.WriteRawValue(raw.Answer.Span, skipInputValidation: true); // written by StepJson at ingest
-            }
+            WriteStep(w, view.Steps[i], payloads?[i] ?? default);
             if (w.BytesPending > 32 * 1024)
             {
                 w.Flush();
@@ -56,7 +48,7 @@ public static class TraceViewJson
         w.WriteEndArray();
         w.WritePropertyName(Names.Tree);
         w.WriteStartObject();
-        StepJson.WriteStrings(w, Names.Roots, view.Tree.Roots);
+        WriteStrings(w, Names.Roots, view.Tree.Roots);
         w.WriteStartArray(Names.Nodes);
         foreach (var node in view.Tree.Nodes)
         {
@@ -86,13 +78,86 @@ public static class TraceViewJson
         await body.FlushAsync(cancellationToken);
     }
 
+    // The properties of TraceStep in declaration order, as the serializer writes them.
+    private static void WriteStep(Utf8JsonWriter w, TraceStep s, StepPayloads raw)
+    {
+        w.WriteStartObject();
+        w.WriteString(Names.TraceId, s.TraceId);
+        w.WriteString(Names.StepId, s.StepId);
+        w.WriteNumber(Names.StepIndex, s.StepIndex);
+        WriteOptional(w, Names.ContextId, s.ContextId);
+        w.WriteString(Names.AgentId, s.AgentId);
+        WriteOptional(w, Names.ParentStepId, s.ParentStepId);
+        w.WriteString(Names.StepType, s.StepType);
+        w.WriteString(Names.Name, s.Name);
+        WritePayload(w, Names.Inputs, s.Inputs, raw.Inputs);
+        WritePayload(w, Names.Outputs, s.Outputs, raw.Outputs);
+        w.WriteString(Names.StartedAt, s.StartedAt);
+        w.WriteNumber(Names.DurationMs, s.DurationMs);
+        w.WriteBoolean(Names.Success, s.Success);
+        if (s.Error is { } error)
+        {
+            w.WriteStartObject(Names.Error);
+            w.WriteString(Names.Type, error.Type);
+            WriteOptional(w, Names.Message, error.Message);
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull(Names.Error);
+        }
+        if (s.Usage is { } usage)
+        {
+            w.WriteStartObject(Names.Usage);
+            w.WriteNumber(Names.InputTokens, usage.InputTokens);
+            w.WriteNumber(Names.OutputTokens, usage.OutputTokens);
+            w.WriteNumber(Names.TotalTokens, usage.TotalTokens);
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull(Names.Usage);
+        }
+        w.WriteNumber(Names.Cost, s.Cost);
+        WriteStrings(w, Names.Tags, s.Tags);
+        WriteOptional(w, Names.RetryOf, s.RetryOf);
+        WriteOptional(w, Names.SpawnedBy, s.SpawnedBy);
+        WriteOptional(w, Names.DelegatedTo, s.DelegatedTo);
+        WriteStrings(w, Names.MemoryIds, s.MemoryIds);
+        WritePayload(w, Names.Metadata, s.Metadata, raw.Metadata);
+        w.WriteString(Names.InputHash, s.InputHash);
+        w.WriteString(Names.OutputHash, s.OutputHash);
+        var audit = s.Audit;
+        w.WriteStartObject(Names.Audit);
+        WriteStrings(w, Names.Sensitivity, audit.Sensitivity);
+        WriteStrings(w, Names.Kinds, audit.Kinds);
+        w.WriteStartArray(Names.Findings);
+        foreach (var finding in audit.Findings)
+        {
+            w.WriteStartObject();
+            w.WriteString(Names.Kind, finding.Kind);
+            w.WriteString(Names.Path, finding.Path);
+            w.WriteNumber(Names.Count, finding.Count);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        WriteStrings(w, Names.Redacted, audit.Redacted);
+        WriteStrings(w, Names.ComplianceTags, audit.ComplianceTags);
+        w.WriteString(Names.Status, audit.Status);
+        WriteStrings(w, Names.Violations, audit.Violations);
+        w.WriteEndObject();
+        w.WriteString(Names.RecordedAt, s.RecordedAt);
+        w.WriteString(Names.EndedAt, s.EndedAt);
+        w.WriteEndObject();
+    }
+
     private static void WriteNode(Utf8JsonWriter w, TreeNode node)
     {
         w.WriteStartObject();
         w.WriteString(Names.StepId, node.StepId);
         w.WriteNumber(Names.StepIndex, node.StepIndex);
-        StepJson.WriteOptional(w, Names.ParentStepId, node.ParentStepId);
-        StepJson.WriteStrings(w, Names.Children, node.Children);
+        WriteOptional(w, Names.ParentStepId, node.ParentStepId);
+        WriteStrings(w, Names.Children, node.Children);
         w.WriteNumber(Names.Depth, node.Depth);
         w.WriteBoolean(Names.OnCriticalPath, node.OnCriticalPath);
         var sub = node.Subtree;
@@ -105,6 +170,47 @@ public static class TraceViewJson
         w.WriteNumber(Names.Errors, sub.Errors);
         w.WriteEndObject();
         w.WriteEndObject();
+    }
+
+    // A payload parsed with the step (in-memory store, rows stored as JSON) or left raw by the store.
+    // Raw payloads were validated when ingested, so they are copied without a second check.
+    private static void WritePayload(Utf8JsonWriter w, JsonEncodedText name, JsonElement? parsed, ReadOnlyMemory<byte> raw)
+    {
+        w.WritePropertyName(name);
+        if (parsed is { } element)
+        {
+            w.WriteRawValue(JsonMarshal.GetRawUtf8Value(element), skipInputValidation: true);
+        }
+        else if (!raw.IsEmpty)
+        {
+            w.WriteRawValue(raw.Span, skipInputValidation: true);
+        }
+        else
+        {
+            w.WriteNullValue();
+        }
+    }
+
+    private static void WriteOptional(Utf8JsonWriter w, JsonEncodedText name, string? value)
+    {
+        if (value is null)
+        {
+            w.WriteNull(name);
+        }
+        else
+        {
+            w.WriteString(name, value);
+        }
+    }
+
+    private static void WriteStrings(Utf8JsonWriter w, JsonEncodedText name, IReadOnlyList<string> values)
+    {
+        w.WriteStartArray(name);
+        foreach (var value in values)
+        {
+            w.WriteStringValue(value);
+        }
+        w.WriteEndArray();
     }
 
     private static class Names

@@ -9,20 +9,15 @@ public readonly record struct MemoryLink(string MemoryId, string TraceId, string
 public readonly record struct TenantStep(string TenantId, TraceStep Step, int SensitivityFlags);
 
 /// <summary>
-/// The raw JSON a store kept of a step, for answers that copy it out unparsed: the whole step as
-/// answers write it (<paramref name="Answer"/>, made by <see cref="StepJson"/> at ingest), or else
-/// its inputs, outputs and metadata as stored (empty when absent). Each was valid JSON when the
-/// step was ingested.
+/// The raw JSON of a step's inputs, outputs and metadata as stored (empty when absent), for answers
+/// that copy them out unparsed. Each was valid JSON when the step was ingested.
 /// </summary>
-public readonly record struct StepPayloads(ReadOnlyMemory<byte> Inputs, ReadOnlyMemory<byte> Outputs, ReadOnlyMemory<byte> Metadata, ReadOnlyMemory<byte> Answer = default);
+public readonly record struct StepPayloads(ReadOnlyMemory<byte> Inputs, ReadOnlyMemory<byte> Outputs, ReadOnlyMemory<byte> Metadata);
 
 /// <summary>
 /// A trace read for its tree view: the steps ordered by step index, and, when the store read them
 /// without parsing their payloads (<see cref="TraceStep.Inputs"/>, <see cref="TraceStep.Outputs"/>
-/// and <see cref="TraceStep.Metadata"/> null), the raw JSON at the same positions. A step whose
-/// <see cref="StepPayloads.Answer"/> is set is a head: it holds what the tree is built from (ids,
-/// index, parent, agent, type, name, times, success, usage, cost, causal links) and nothing else —
-/// the answer is the whole step.
+/// and <see cref="TraceStep.Metadata"/> null), those payloads raw at the same positions.
 /// </summary>
 public sealed record TraceRows(IReadOnlyList<TraceStep> Steps, IReadOnlyList<StepPayloads>? Payloads);
 

@@ -52,9 +52,6 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
                 count bigint NOT NULL,
                 PRIMARY KEY (tenant_id, step_type, agent_id, bucket));
             """, cancellationToken);
-        // Version 2: each step's JSON as answers write it (StepJson), kept at ingest so that a tree
-        // answer copies it verbatim. Rows stored before have none and are answered from `doc`.
-        await dataSource.ApplyAsync("trace", 2, "ALTER TABLE cm_trace_steps ADD COLUMN IF NOT EXISTS answer bytea", cancellationToken);
     }
 
     /// <inheritdoc />
@@ -77,7 +74,6 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
         var sensitivity = new int[n];
         var compliance = new string[n];
         var docs = new byte[n][];
-        var answers = new byte[n][];
         for (var i = 0; i < n; i++)
         {
             var (tenant, step, flags) = steps[i];
@@ -94,7 +90,6 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
             sensitivity[i] = flags;
             compliance[i] = step.Audit.Status;
             docs[i] = StepCodec.Encode(step);
-            answers[i] = StepJson.EncodeAnswer(step);
         }
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -106,8 +101,8 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
             positions[(tenants[i], traces[i], stepIds[i])] = i; // the first occurrence wins within a batch
         }
         await using (var insert = new NpgsqlCommand("""
-            INSERT INTO cm_trace_steps (tenant_id, trace_id, step_id, step_index, context_id, agent_id, step_type, name, started_at, success, sensitivity, compliance, doc, answer)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::bool[], $11::int[], $12::text[], $13::bytea[], $14::bytea[])
+            INSERT INTO cm_trace_steps (tenant_id, trace_id, step_id, step_index, context_id, agent_id, step_type, name, started_at, success, sensitivity, compliance, doc)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::bool[], $11::int[], $12::text[], $13::bytea[])
             ON CONFLICT DO NOTHING
             RETURNING tenant_id, trace_id, step_id
             """, connection, transaction))
@@ -126,7 +121,6 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
             p.Add(new() { Value = sensitivity, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
             p.Add(new() { Value = compliance, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
             p.Add(new() { Value = docs, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-            p.Add(new() { Value = answers, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
             await using var reader = await insert.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
@@ -199,27 +193,12 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
     /// <inheritdoc />
     public async Task<TraceRows> GetTraceRowsAsync(string tenantId, string traceId, CancellationToken cancellationToken = default)
     {
-        using var activity = TraceTelemetry.Source.StartActivity("trace.store.read");
-        activity?.SetTag("db.system", "postgresql");
-        await using var command = dataSource.CreateCommand(
-            "SELECT doc, answer FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2 ORDER BY step_id");
-        command.Parameters.Add(new() { Value = tenantId });
-        command.Parameters.Add(new() { Value = traceId });
-        var stored = new List<byte[]>();
-        var answers = new List<byte[]?>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                stored.Add(reader.GetFieldValue<byte[]>(0));
-                answers.Add(reader.IsDBNull(1) ? null : reader.GetFieldValue<byte[]>(1));
-            }
-        }
+        var stored = await ReadAsync(TraceSql, cancellationToken, tenantId, traceId);
         var steps = new TraceStep[stored.Count];
         var payloads = new StepPayloads[stored.Count];
-        // On the calling thread: a head decodes in a fraction of a microsecond, less than handing
-        // chunks to pool threads costs (their wake-ups and spin-waits were most of the read's CPU).
-        StepCodec.DecodeTreeHeads(stored, answers, 0, stored.Count, steps, payloads);
+        // On the calling thread: without parsing payloads a step decodes in about a microsecond, and
+        // handing chunks to pool threads (their wake-ups and spin-waits) cost the read more than that.
+        StepCodec.DecodeHeads(stored, 0, stored.Count, steps, payloads);
         Array.Sort(steps, payloads, TraceOrder);
         return new TraceRows(steps, payloads);
     }

@@ -142,83 +142,6 @@ public static class StepCodec
         }
     }
 
-    /// <summary>
-    /// Decodes a trace read for its tree answer. A step with a stored answer (<paramref name="answers"/>,
-    /// see <see cref="StepJson"/>) is decoded as a head — only what the tree is built from, every
-    /// other field skipped, not decoded — and its answer handed on to be copied verbatim. A step
-    /// without one (stored before answers were kept) is decoded as by <see cref="DecodeHeads"/>.
-    /// </summary>
-    public static void DecodeTreeHeads(IReadOnlyList<byte[]> stored, IReadOnlyList<byte[]?> answers, int start, int count, TraceStep[] into, StepPayloads[] payloads)
-    {
-        var repeated = new RepeatedStrings();
-        for (var i = start; i < start + count; i++)
-        {
-            var bytes = stored[i];
-            var answer = StepJson.AnswerOf(answers[i]);
-            if (!answer.IsEmpty && bytes.Length > 0 && bytes[0] == Version1)
-            {
-                into[i] = DecodeTreeHead(bytes, repeated);
-                payloads[i] = new StepPayloads(default, default, default, answer);
-                continue;
-            }
-            into[i] = Decode(bytes, repeated, out var found);
-            payloads[i] = found.Any ? new StepPayloads(Raw(bytes, found.Inputs), Raw(bytes, found.Outputs), Raw(bytes, found.Metadata)) : default;
-        }
-    }
-
-    // The fields TraceViewBuilder reads; the rest (payloads, error, tags, memory ids, hashes, audit,
-    // recording time) skipped. The step's answer is written from its stored JSON, never from these.
-    private static TraceStep DecodeTreeHead(byte[] stored, RepeatedStrings repeated)
-    {
-        var r = new SpanReader(stored, 1, repeated);
-        var traceId = r.Repeated();
-        var stepId = r.String();
-        var stepIndex = r.Int32();
-        var contextId = r.OptionalRepeated();
-        var agentId = r.Repeated();
-        var parentStepId = r.OptionalRepeated();
-        var stepType = r.Repeated();
-        var name = r.Repeated();
-        r.Json();
-        r.Json();
-        var startedAt = r.Time();
-        var durationMs = r.Double();
-        var success = r.Bool();
-        if (r.Bool())
-        {
-            r.Skip();
-            r.SkipOptional();
-        }
-        var usage = r.Bool() ? new TokenUsage(r.Int64(), r.Int64()) : null;
-        var cost = r.Double();
-        r.SkipList();
-        return new TraceStep
-        {
-            TraceId = traceId,
-            StepId = stepId,
-            StepIndex = stepIndex,
-            ContextId = contextId,
-            AgentId = agentId,
-            ParentStepId = parentStepId,
-            StepType = stepType,
-            Name = name,
-            StartedAt = startedAt,
-            DurationMs = durationMs,
-            Success = success,
-            Usage = usage,
-            Cost = cost,
-            RetryOf = r.OptionalString(),
-            SpawnedBy = r.OptionalString(),
-            DelegatedTo = r.OptionalString(),
-            InputHash = "",
-            OutputHash = "",
-            Audit = NotDecoded,
-            RecordedAt = default,
-        };
-    }
-
-    private static readonly StepAudit NotDecoded = new([], [], [], [], [], "", []);
-
     // Every field of the step except payloads stored in the binary form, whose places are returned instead.
     private static TraceStep Decode(byte[] stored, RepeatedStrings? repeated, out PayloadSlices payloads)
     {
@@ -370,28 +293,6 @@ public static class StepCodec
         }
 
         public string? OptionalString() => Bool() ? String() : null;
-
-        public void Skip()
-        {
-            var length = Count();
-            _position += length;
-        }
-
-        public void SkipOptional()
-        {
-            if (Bool())
-            {
-                Skip();
-            }
-        }
-
-        public void SkipList()
-        {
-            for (var count = Count(); count > 0; count--)
-            {
-                Skip();
-            }
-        }
 
         // A string that many steps of a trace share (its id, agents, types, names, statuses, parents):
         // decoded once per read chunk when a pool is given.
