@@ -36,6 +36,11 @@ internal static class TraceBenchmark
         var readIterations = quick ? 40 : 200;
         using var postgres = BenchPostgres.Acquire(Option(args, "--postgres"));
         Console.WriteLine($"CloudMemory trace benchmark ({Environment.ProcessorCount} cores, {(quick ? "quick" : "full")} run)");
+        if (Option(args, "--read-loop") is { } seconds)
+        {
+            await TraceBreakdown.ReadLoopAsync(postgres.ConnectionString!, double.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture), (id, count) => Trace(id, count));
+            return 0;
+        }
         if (args.Contains("--breakdown"))
         {
             await TraceBreakdown.RunAsync(postgres.ConnectionString, Input, (id, count) => Trace(id, count));

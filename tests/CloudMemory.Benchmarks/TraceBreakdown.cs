@@ -163,6 +163,34 @@ internal static class TraceBreakdown
         }
     }
 
+    /// <summary>
+    /// <c>trace --read-loop SECONDS</c>: the tree read of <c>GET /v1/traces/{id}</c> (rows, tree, JSON answer
+    /// to a null stream) on one thread, over and over, for a profiler to attach to (e.g. <c>perf record</c>
+    /// with <c>DOTNET_PerfMapEnabled=1</c>); prints the reads made and their median.
+    /// </summary>
+    public static async Task ReadLoopAsync(string postgresConnection, double seconds, Func<string, int, List<TraceStep>> trace)
+    {
+        await using var dataSource = new NpgsqlDataSourceBuilder(postgresConnection) { ConnectionStringBuilder = { MaxAutoPrepare = 32 } }.Build();
+        var pg = new PostgresTraceStore(dataSource);
+        await pg.MigrateAsync();
+        var tenant = "bd-loop-" + Guid.NewGuid().ToString("N")[..6];
+        await pg.AppendAsync([.. trace("left", 1_000).Select(s => new TenantStep(tenant, s, 0))]);
+        var samples = new List<double>();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var until = Stopwatch.StartNew();
+        while (until.Elapsed.TotalSeconds < seconds)
+        {
+            var clock = Stopwatch.StartNew();
+            var rows = await pg.GetTraceRowsAsync(tenant, "left");
+            await TraceViewJson.WriteAsync(Stream.Null, TraceViewBuilder.Build("left", rows.Steps), rows.Payloads);
+            samples.Add(clock.Elapsed.TotalMilliseconds);
+        }
+        cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        samples.Sort();
+        Console.WriteLine($"  {samples.Count} reads, p50 {samples[samples.Count / 2]:N2} ms, min {samples[0]:N2} ms, " +
+            $"process CPU {cpu.TotalMilliseconds / samples.Count:N2} ms per read (read + tree + JSON answer)");
+    }
+
     // The first reads of the tree in this process, as `trace --quick` makes them (5 warm-up reads, then 40
     // measured): wall and process CPU of each, in groups of 5, to tell JIT warm-up from steady state.
     private static async Task ColdTreeReadAsync(PostgresTraceStore pg, string tenant)

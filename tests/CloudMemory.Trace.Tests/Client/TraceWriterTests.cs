@@ -52,6 +52,18 @@ public sealed class TraceWriterTests(InMemoryTraceHost host) : IClassFixture<InM
     }
 
     [Fact]
+    public async Task GetTraceConversation_TheFirstConversationNamed_NullForAnUnknownTrace()
+    {
+        var tenant = NewTenant();
+        var client = new CloudMemoryClient(host.Client(tenant), new CloudMemoryClientOptions { TenantId = tenant });
+        var trace = NewTrace();
+        await client.IngestStepsAsync([Step(trace, 1, context: "conv-b"), Step(trace, 0, context: "conv-a")]);
+
+        (await client.GetTraceConversationAsync(trace)).Should().Be(new TraceConversation(trace, "conv-a"));
+        (await client.GetTraceConversationAsync(NewTrace())).Should().BeNull();
+    }
+
+    [Fact]
     public async Task Record_InvalidStep_RejectedAndReportedOthersStillSent()
     {
         var tenant = NewTenant();

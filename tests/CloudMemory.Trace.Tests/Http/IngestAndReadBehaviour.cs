@@ -212,6 +212,21 @@ public abstract class IngestAndReadBehaviour(TraceHost host)
     }
 
     [Fact]
+    public async Task ReadConversation_OfATrace_FirstStepNamingOneNullWhenNoneAndNotFoundElsewhere()
+    {
+        var trace = NewTrace();
+        var bare = NewTrace();
+        await Client.PostJsonAsync("/v1/traces/steps", Batch(Step(trace, 2, context: "c-late"), Step(trace, 0), Step(trace, 1, context: "c-first"), Step(bare, 0)));
+        var other = host.Client(NewTenant());
+
+        (await (await Client.GetAsync($"/v1/traces/{trace}/conversation")).ReadAsync<TraceConversation>()).Should().Be(new TraceConversation(trace, "c-first"));
+        (await (await Client.GetAsync($"/v1/traces/{bare}/conversation")).ReadAsync<TraceConversation>()).Should().Be(new TraceConversation(bare, null));
+        (await (await other.GetAsync($"/v1/traces/{trace}/conversation")).ProblemAsync(404)).GetProperty("code").GetString().Should().Be("trace-not-found");
+        (await (await Client.GetAsync($"/v1/traces/{NewTrace()}/conversation")).ProblemAsync(404)).GetProperty("code").GetString().Should().Be("trace-not-found");
+        (await (await Client.GetAsync("/v1/traces/bad%20id/conversation")).ProblemAsync(400)).GetProperty("code").GetString().Should().Be("invalid-traceId");
+    }
+
+    [Fact]
     public async Task Read_ConversationAndAgent_StepsInOrderAndRecentActionsNewestFirst()
     {
         var t1 = NewTrace();

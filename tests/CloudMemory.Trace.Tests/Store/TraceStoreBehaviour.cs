@@ -1,7 +1,10 @@
+using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using CloudMemory.Contracts;
 using CloudMemory.Contracts.Traces;
 using CloudMemory.Testing;
+using CloudMemory.Trace.Features.Read;
 using CloudMemory.Trace.Features.Steps;
 using Npgsql;
 using static CloudMemory.Trace.Tests.Infrastructure.Steps;
@@ -162,6 +165,19 @@ public abstract class TraceStoreBehaviour
     }
 
     [Fact]
+    public async Task GetTraceConversation_FirstStepByIndexNamingOne_NullWhenNone_NotFoundForUnknownTraceOrOtherTenant()
+    {
+        var trace = NewTrace();
+        var bare = NewTrace();
+        await Store.AppendAsync([Stored(_tenant, trace, 2, context: "late"), Stored(_tenant, trace, 0), Stored(_tenant, trace, 1, context: "first"), Stored(_tenant, bare, 0)]);
+
+        (await Store.GetTraceConversationAsync(_tenant, trace)).Should().Be((true, "first"));
+        (await Store.GetTraceConversationAsync(_tenant, bare)).Should().Be((true, (string?)null));
+        (await Store.GetTraceConversationAsync(_tenant, NewTrace())).Should().Be((false, (string?)null));
+        (await Store.GetTraceConversationAsync(NewTenant(), trace)).Should().Be((false, (string?)null));
+    }
+
+    [Fact]
     public async Task GetTraceRows_SameStepsAndPayloadsAsAWholeRead()
     {
         // Out of order, ties on the index broken by start then id, payloads of every shape and none.
@@ -193,20 +209,22 @@ public abstract class TraceStoreBehaviour
 
         whole.Select(s => s.StepId).Should().Equal("a", "b", "s1-early", "s1", "s2");
         rows.Steps.Select(s => s.StepId).Should().Equal(whole.Select(s => s.StepId));
-        for (var i = 0; i < whole.Count; i++)
-        {
-            var raw = rows.Payloads?[i] ?? default;
-            Payload(rows.Steps[i].Inputs, raw.Inputs).Should().Be(Payload(whole[i].Inputs, default), $"inputs of {whole[i].StepId}");
-            Payload(rows.Steps[i].Outputs, raw.Outputs).Should().Be(Payload(whole[i].Outputs, default), $"outputs of {whole[i].StepId}");
-            Payload(rows.Steps[i].Metadata, raw.Metadata).Should().Be(Payload(whole[i].Metadata, default), $"metadata of {whole[i].StepId}");
-            JsonSerializer.Serialize(rows.Steps[i] with { Inputs = null, Outputs = null, Metadata = null }, ContractsJson.Options)
-                .Should().Be(JsonSerializer.Serialize(whole[i] with { Inputs = null, Outputs = null, Metadata = null }, ContractsJson.Options));
-        }
+        // Whatever the store handed over (whole steps, raw payloads, or heads with their stored answers),
+        // the tree answer written from the rows is the serializer's document of the whole steps' view.
+        (await TreeAnswerAsync(trace, rows)).Should().Be(Normalized(JsonSerializer.Serialize(TraceViewBuilder.Build(trace, whole), ContractsJson.Options)));
         (await Store.GetTraceRowsAsync(NewTenant(), trace)).Steps.Should().BeEmpty();
     }
 
-    private static string Payload(JsonElement? parsed, ReadOnlyMemory<byte> raw) =>
-        parsed is { } element ? element.GetRawText() : raw.IsEmpty ? "absent" : JsonDocument.Parse(raw).RootElement.GetRawText();
+    /// <summary>The <c>GET /v1/traces/{traceId}</c> answer of a read, normalised (whitespace, escaping).</summary>
+    public static async Task<string> TreeAnswerAsync(string trace, TraceRows rows)
+    {
+        using var body = new MemoryStream();
+        await TraceViewJson.WriteAsync(body, TraceViewBuilder.Build(trace, rows.Steps), rows.Payloads);
+        return Normalized(Encoding.UTF8.GetString(body.ToArray()));
+    }
+
+    /// <summary>The same document whatever the whitespace and string escaping; property order still counts.</summary>
+    public static string Normalized(string json) => JsonNode.Parse(json)!.ToJsonString();
 }
 
 public sealed class InMemoryTraceStoreTests : TraceStoreBehaviour

@@ -87,6 +87,8 @@ public sealed class TraceIngestorTests
 
         public Task<TraceRows> GetTraceRowsAsync(string tenantId, string traceId, CancellationToken cancellationToken = default) => Inner.GetTraceRowsAsync(tenantId, traceId, cancellationToken);
 
+        public Task<(bool Found, string? ContextId)> GetTraceConversationAsync(string tenantId, string traceId, CancellationToken cancellationToken = default) => Inner.GetTraceConversationAsync(tenantId, traceId, cancellationToken);
+
         public Task<TraceStep?> GetStepAsync(string tenantId, string traceId, string stepId, CancellationToken cancellationToken = default) => Inner.GetStepAsync(tenantId, traceId, stepId, cancellationToken);
 
         public Task<int?> GetMaxStepIndexAsync(string tenantId, string traceId, CancellationToken cancellationToken = default) => Inner.GetMaxStepIndexAsync(tenantId, traceId, cancellationToken);

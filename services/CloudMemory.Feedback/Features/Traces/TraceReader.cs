@@ -17,15 +17,15 @@ public sealed class TraceReader(IServiceInvoker invoker, ILogger<TraceReader> lo
 
     /// <summary>
     /// The conversation (<c>contextId</c>) the trace's steps belong to, or null: an experience that
-    /// names only its trace is erased with that conversation. Reads the trace (the first step of it
-    /// that names a conversation).
+    /// names only its trace is erased with that conversation. Asks the trace app for that id alone
+    /// (<c>GET /v1/traces/{traceId}/conversation</c>: the first step of the trace that names one), not
+    /// for the trace.
     /// </summary>
     public Task<string?> ConversationOfAsync(HttpContext caller, string traceId, CancellationToken cancellationToken) =>
         Ids.IsValid(traceId)
-            ? ReadAsync(caller, traceId, $"v1/traces/{Uri.EscapeDataString(traceId)}", trace =>
-                trace.TryGetProperty("steps", out var steps) && steps.ValueKind == JsonValueKind.Array
-                    ? steps.EnumerateArray().Select(ContextOf).FirstOrDefault(id => id is not null)
-                    : null,
+            ? ReadAsync(caller, traceId, $"v1/traces/{Uri.EscapeDataString(traceId)}/conversation", answer =>
+                answer.TryGetProperty("contextId", out var context) && context.ValueKind == JsonValueKind.String
+                    && context.GetString() is { Length: > 0 } id ? id : null,
                 cancellationToken)
             : Task.FromResult<string?>(null); // the request's own validation answers 400
 
@@ -63,10 +63,6 @@ public sealed class TraceReader(IServiceInvoker invoker, ILogger<TraceReader> lo
             return null;
         }
     }
-
-    private static string? ContextOf(JsonElement step) =>
-        step.ValueKind == JsonValueKind.Object && step.TryGetProperty("contextId", out var context) && context.ValueKind == JsonValueKind.String
-            && context.GetString() is { Length: > 0 } id ? id : null;
 
     private static string? QueryOf(JsonElement inputs) => inputs.ValueKind switch
     {

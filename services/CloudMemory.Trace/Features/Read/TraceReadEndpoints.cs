@@ -43,6 +43,7 @@ public static class TraceReadEndpoints
     {
         endpoints.MapGet("/v1/traces/{traceId}", GetTraceAsync).WithTags("Traces");
         endpoints.MapGet("/v1/traces/{traceId}/steps/{stepId}", GetStepAsync).WithTags("Traces");
+        endpoints.MapGet("/v1/traces/{traceId}/conversation", GetConversationAsync).WithTags("Traces");
         endpoints.MapGet("/v1/conversations/{contextId}/steps", GetContextStepsAsync).WithTags("Traces");
         endpoints.MapGet("/v1/agents/{agentId}/actions", GetAgentActionsAsync).WithTags("Traces");
         return endpoints;
@@ -71,6 +72,20 @@ public static class TraceReadEndpoints
         var step = await store.GetStepAsync(tenant, traceId, stepId, cancellationToken)
             ?? throw new ProblemException(404, "step-not-found", $"Trace '{traceId}' has no step '{stepId}'.");
         return TypedResults.Ok(step);
+    }
+
+    /// <summary>
+    /// <c>GET /v1/traces/{traceId}/conversation</c>: the conversation the trace belongs to (what the
+    /// feedback app files an experience under), without reading its steps; 404 problem <c>trace-not-found</c>.
+    /// </summary>
+    public static async Task<Ok<TraceConversation>> GetConversationAsync(HttpContext http, string traceId, ITraceStore store, CancellationToken cancellationToken)
+    {
+        var tenant = Tenant.From(http);
+        Ids.Require(traceId, "traceId");
+        var (found, contextId) = await store.GetTraceConversationAsync(tenant, traceId, cancellationToken);
+        return found
+            ? TypedResults.Ok(new TraceConversation(traceId, contextId))
+            : throw new ProblemException(404, "trace-not-found", $"Trace '{traceId}' has no steps.");
     }
 
     /// <summary><c>GET /v1/conversations/{contextId}/steps?limit=</c> (oldest first).</summary>

@@ -37,6 +37,12 @@ public interface ITraceStore
     /// <summary>The steps of a trace ordered by step index, their payloads possibly left raw (empty when unknown).</summary>
     Task<TraceRows> GetTraceRowsAsync(string tenantId, string traceId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Whether the tenant has the trace, and its conversation: the context id of its first step (by
+    /// index) that names one, or null when none does. Reads no step, only that id.
+    /// </summary>
+    Task<(bool Found, string? ContextId)> GetTraceConversationAsync(string tenantId, string traceId, CancellationToken cancellationToken = default);
+
     /// <summary>One step of a trace, or null when the tenant has no such step.</summary>
     Task<TraceStep?> GetStepAsync(string tenantId, string traceId, string stepId, CancellationToken cancellationToken = default);
 

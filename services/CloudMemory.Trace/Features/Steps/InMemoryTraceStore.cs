@@ -118,6 +118,13 @@ public sealed class InMemoryTraceStore : ITraceStore
         new(await GetTraceAsync(tenantId, traceId, cancellationToken), null);
 
     /// <inheritdoc />
+    public async Task<(bool Found, string? ContextId)> GetTraceConversationAsync(string tenantId, string traceId, CancellationToken cancellationToken = default)
+    {
+        var steps = await GetTraceAsync(tenantId, traceId, cancellationToken);
+        return (steps.Count > 0, steps.FirstOrDefault(s => s.ContextId is not null)?.ContextId);
+    }
+
+    /// <inheritdoc />
     public Task<TraceStep?> GetStepAsync(string tenantId, string traceId, string stepId, CancellationToken cancellationToken = default)
     {
         if (!_traces.TryGetValue((tenantId, traceId), out var trace))

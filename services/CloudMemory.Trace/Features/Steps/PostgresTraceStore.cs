@@ -196,7 +196,9 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
         var stored = await ReadAsync(TraceSql, cancellationToken, tenantId, traceId);
         var steps = new TraceStep[stored.Count];
         var payloads = new StepPayloads[stored.Count];
-        InChunks(stored.Count, (start, count) => StepCodec.DecodeHeads(stored, start, count, steps, payloads));
+        // On the calling thread: without parsing payloads a step decodes in about a microsecond, and
+        // handing chunks to pool threads (their wake-ups and spin-waits) cost the read more than that.
+        StepCodec.DecodeHeads(stored, 0, stored.Count, steps, payloads);
         Array.Sort(steps, payloads, TraceOrder);
         return new TraceRows(steps, payloads);
     }
@@ -205,6 +207,20 @@ public sealed class PostgresTraceStore(NpgsqlDataSource dataSource) : ITraceStor
         a.StepIndex != b.StepIndex ? a.StepIndex.CompareTo(b.StepIndex)
         : a.StartedAt != b.StartedAt ? a.StartedAt.CompareTo(b.StartedAt)
         : string.CompareOrdinal(a.StepId, b.StepId));
+
+    /// <inheritdoc />
+    public async Task<(bool Found, string? ContextId)> GetTraceConversationAsync(string tenantId, string traceId, CancellationToken cancellationToken = default)
+    {
+        // One row whenever the trace has steps: the first naming a conversation, else any (its null id).
+        await using var command = dataSource.CreateCommand("""
+            SELECT context_id FROM cm_trace_steps WHERE tenant_id = $1 AND trace_id = $2
+            ORDER BY context_id IS NULL, step_index, started_at, step_id LIMIT 1
+            """);
+        command.Parameters.Add(new() { Value = tenantId });
+        command.Parameters.Add(new() { Value = traceId });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? (true, reader.IsDBNull(0) ? null : reader.GetString(0)) : (false, null);
+    }
 
     /// <inheritdoc />
     public async Task<TraceStep?> GetStepAsync(string tenantId, string traceId, string stepId, CancellationToken cancellationToken = default)
