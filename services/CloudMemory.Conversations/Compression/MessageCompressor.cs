@@ -61,6 +61,15 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     /// <summary>How much a sentence's novelty (share of its content words not said before) raises its rank: × (1 + this × novelty).</summary>
     public double NoveltyWeight { get; init; } = 1.0;
 
+    /// <summary>Rank factor for a description (no first person, no second person, no question: a statement about the world, a shared photo's caption).</summary>
+    public double DescriptionFactor { get; init; } = 1.3;
+
+    /// <summary>
+    /// Condensed sentences leave out the words already said in the kept sentences before them in
+    /// the same message (and repeats within the sentence): the budget goes to new words.
+    /// </summary>
+    public bool OmitRepeatedWords { get; init; } = true;
+
     /// <summary>Rank factor for a sentence about the other speaker only ("you", "your", no first person): a reaction rather than a fact of the speaker's own life.</summary>
     public double ReactionFactor { get; init; } = 1.0;
 
@@ -93,19 +102,19 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             foreach (var text in TextSignals.Sentences(messages[i].Content))
             {
                 var signals = TextSignals.Of(text, safetyTerms);
-                var condensed = TextSignals.Condense(text);
+                var tokens = TextSignals.CondensedTokens(text);
                 var words = MessageWords(text);
                 var novelty = words.Count == 0 ? 0 : (double)words.Count(w => !seen.Contains(w)) / words.Count;
                 var specificity = words.Count == 0 ? 0 : words.Average(w => Math.Log((double)n / documentFrequency.GetValueOrDefault(w, 1))) / maxIdf;
                 seen.UnionWith(words);
                 var value = messages[i].Role == ChatMessage.SystemRole ? 0.5
                     : TextSignals.FactLikelihood(text, signals) * (answers ? 2 : 1) * (1 + NoveltyWeight * novelty) * (1 + SpecificityWeight * specificity)
-                        * (signals.Dates > 0 ? DateBoost : 1) * (TextSignals.IsReaction(text) ? ReactionFactor : 1) * recency;
-                sentences.Add(new Sentence(i, index++, text, condensed, signals.Safety, value, TokenEstimator.Units(condensed) + 1));
+                        * (signals.Dates > 0 ? DateBoost : 1) * (TextSignals.IsReaction(text) ? ReactionFactor : 1) * (TextSignals.IsDescription(text) ? DescriptionFactor : 1) * recency;
+                sentences.Add(new Sentence(i, index++, text, tokens, signals.Safety, value, TokenEstimator.Units(string.Join(' ', tokens)) + 1));
             }
         }
         var bySentenceOf = Enumerable.Range(0, sentences.Count).ToLookup(k => sentences[k].Message);
-        double Rank(Sentence s) => s.Value / Math.Pow(s.Units, LengthExponent);
+        double Rank(Sentence s) => s.Value / Math.Pow(s.CondensedUnits, LengthExponent);
         var verbatim = new bool[n];
         var chosen = new HashSet<(int Message, int Sentence)>();
         var chosenCount = new int[n];
@@ -116,11 +125,53 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         long Overhead(int i) => TokenEstimator.Units(ConversationText.RenderMessage(messages[i] with { Content = "" })) + 1 + GapMarkerUnits;
         var skeleton = new bool[n];
         bool Appears(int i) => verbatim[i] || chosenCount[i] > 0 || skeleton[i];
-        void Choose(Sentence s)
+        // What a kept sentence adds to its message: its text (safety) or its condensed words, without
+        // (OmitRepeatedWords) the words of the kept sentences before it. Counted when chosen, and
+        // counted again (only ever shorter) when a sentence before it is kept later.
+        string Rendered(Sentence s, Func<int, bool> isKept)
+        {
+            if (s.Safety)
+            {
+                return s.Text;
+            }
+            if (!OmitRepeatedWords)
+            {
+                return string.Join(' ', s.Tokens);
+            }
+            var said = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var k in bySentenceOf[s.Message])
+            {
+                if (sentences[k].Index < s.Index && isKept(sentences[k].Index))
+                {
+                    said.UnionWith(sentences[k].Tokens.Select(TextSignals.WordKey));
+                }
+            }
+            return string.Join(' ', s.Tokens.Where(t => said.Add(TextSignals.WordKey(t))));
+        }
+        long UnitsOf(Sentence s)
+        {
+            var text = Rendered(s, index => chosen.Contains((s.Message, index)));
+            return text.Length == 0 ? 0 : TokenEstimator.Units(text) + 1;
+        }
+        var sentenceUnits = new Dictionary<(int Message, int Sentence), long>();
+        void Choose(Sentence s, long units)
         {
             chosen.Add((s.Message, s.Index));
             chosenCount[s.Message]++;
-            chosenUnits[s.Message] += s.Units;
+            chosenUnits[s.Message] += units;
+            sentenceUnits[(s.Message, s.Index)] = units;
+            if (!OmitRepeatedWords)
+            {
+                return;
+            }
+            foreach (var later in bySentenceOf[s.Message].Select(k => sentences[k]).Where(t => t.Index > s.Index && chosen.Contains((t.Message, t.Index))))
+            {
+                var before = sentenceUnits[(later.Message, later.Index)];
+                var now = UnitsOf(later);
+                sentenceUnits[(later.Message, later.Index)] = now;
+                chosenUnits[s.Message] -= before - now;
+                used -= before - now;
+            }
         }
         long Cost(int i, long textUnits) => textUnits + (Appears(i) ? 0 : Overhead(i));
         bool TryVerbatim(int i, long limit)
@@ -161,9 +212,9 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             {
                 foreach (var s in bySentenceOf[i].Select(k => sentences[k]).Where(s => s.Safety))
                 {
-                    var cost = Cost(i, s.Units);
-                    used += cost; // safety sentences are kept even past the budget
-                    Choose(s);
+                    var units = UnitsOf(s);
+                    used += Cost(i, units); // safety sentences are kept even past the budget
+                    Choose(s, units);
                 }
             }
         }
@@ -213,14 +264,15 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
                 continue;
             }
             var first = !Appears(s.Message);
-            var cost = Cost(s.Message, s.Units);
+            var units = UnitsOf(s);
+            var cost = Cost(s.Message, units);
             done[k] = true;
             if (used + cost > targetUnits)
             {
                 continue;
             }
             used += cost;
-            Choose(s);
+            Choose(s, units);
             if (first)
             {
                 foreach (var other in bySentenceOf[s.Message].Where(o => !done[o] && !boosted[o]))
@@ -255,7 +307,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             else if (chosenCount[i] > 0)
             {
                 content = string.Join(" ", byMessage[i].Where(s => chosen.Contains((s.Message, s.Index)))
-                    .Select(s => s.Safety ? s.Text : s.Condensed));
+                    .Select(s => Rendered(s, index => chosen.Contains((i, index)))).Where(text => text.Length > 0));
                 condensedCount++;
             }
             else if (message.ToolCalls is { Count: > 0 } || message.Role == ChatMessage.ToolRole)
@@ -281,5 +333,5 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     private static long Units(IReadOnlyList<ChatMessage> messages) =>
         messages.Count == 0 ? 0 : messages.Sum(m => TokenEstimator.Units(ConversationText.RenderMessage(m))) + messages.Count - 1;
 
-    private sealed record Sentence(int Message, int Index, string Text, string Condensed, bool Safety, double Value, long Units);
+    private sealed record Sentence(int Message, int Index, string Text, IReadOnlyList<string> Tokens, bool Safety, double Value, long CondensedUnits);
 }
