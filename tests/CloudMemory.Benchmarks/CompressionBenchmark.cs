@@ -31,7 +31,7 @@ internal static class CompressionBenchmark
         var dataDir = options.GetValueOrDefault("data") ?? Path.Combine("..", "shared", "bench", "locomo");
         if (!Directory.Exists(dataDir))
         {
-            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30] [--specificity 0] [--date-boost 1] [--reaction 1] [--novelty 1] [--description 1.3] [--keep-repeated-words] [--show-misses] [--diagnose]  ({dataDir} not found)");
+            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30] [--specificity 0] [--date-boost 1] [--reaction 1] [--novelty 1] [--description 1.3] [--keep-repeated-words] [--keep-names] [--show-misses] [--diagnose]  ({dataDir} not found)");
             return 2;
         }
         var ratio = options.TryGetValue("ratio", out var r) ? double.Parse(r, CultureInfo.InvariantCulture) : 0.3;
@@ -53,6 +53,7 @@ internal static class CompressionBenchmark
             NoveltyWeight = options.TryGetValue("novelty", out var nw) ? double.Parse(nw, CultureInfo.InvariantCulture) : defaults.NoveltyWeight,
             DescriptionFactor = options.TryGetValue("description", out var df) ? double.Parse(df, CultureInfo.InvariantCulture) : defaults.DescriptionFactor,
             OmitRepeatedWords = !options.ContainsKey("keep-repeated-words") && defaults.OmitRepeatedWords,
+            OmitAddressedNames = !options.ContainsKey("keep-names") && defaults.OmitAddressedNames,
         };
         var summarizer = new ExtractiveSummarizer();
 

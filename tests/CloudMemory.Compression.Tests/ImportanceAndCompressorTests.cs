@@ -178,4 +178,29 @@ public sealed class ImportanceAndCompressorTests
         TextSignals.IsDescription("I saw the lake freeze.").Should().BeFalse();
         TextSignals.IsDescription("Did the lake freeze?").Should().BeFalse();
     }
+
+    [Fact]
+    public void Compress_LeavesOutTheNamesThatAddressTheOtherSpeaker()
+    {
+        var messages = new List<ChatMessage>
+        {
+            new(ChatMessage.UserRole, "Hey Gina! I opened my dance studio downtown on Friday.") { Name = "Jon" },
+            new(ChatMessage.AssistantRole, "Congrats, Jon! I sold the blue bicycle to Priya yesterday.") { Name = "Gina" },
+        };
+        for (var i = 0; i < 10; i++)
+        {
+            messages.Add(new ChatMessage(ChatMessage.UserRole, Fillers[i % Fillers.Length]) { Name = "Jon" });
+            messages.Add(new ChatMessage(ChatMessage.AssistantRole, Fillers[(i + 3) % Fillers.Length]) { Name = "Gina" });
+        }
+
+        var budget = Units(messages[^2..]) + 1 + 110; // the newest turn, and the two statements condensed (about 95 units with their labels)
+
+        var result = new MessageCompressor(new ImportanceEvaluator()).Compress(messages, budget);
+
+        var first = result.Messages[result.SourceIndexes.ToList().IndexOf(0)].Content;
+        var second = result.Messages[result.SourceIndexes.ToList().IndexOf(1)].Content;
+        first.Should().Contain("studio").And.Contain("Friday").And.NotContain("Gina");
+        second.Should().Contain("Priya", "a name that is not a speaker's stays").And.Contain("bicycle").And.NotContain("Jon");
+        result.Messages.Zip(result.SourceIndexes).Should().OnlyContain(p => p.First.Name == messages[p.Second].Name, "who said what is kept");
+    }
 }
