@@ -31,7 +31,7 @@ internal static class CompressionBenchmark
         var dataDir = options.GetValueOrDefault("data") ?? Path.Combine("..", "shared", "bench", "locomo");
         if (!Directory.Exists(dataDir))
         {
-            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30] [--specificity 0] [--date-boost 1] [--reaction 1] [--novelty 1] [--show-misses]  ({dataDir} not found)");
+            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30] [--specificity 0] [--date-boost 1] [--reaction 1] [--novelty 1] [--description 1.3] [--keep-repeated-words] [--keep-names] [--show-misses] [--diagnose]  ({dataDir} not found)");
             return 2;
         }
         var ratio = options.TryGetValue("ratio", out var r) ? double.Parse(r, CultureInfo.InvariantCulture) : 0.3;
@@ -51,6 +51,9 @@ internal static class CompressionBenchmark
             DateBoost = options.TryGetValue("date-boost", out var db) ? double.Parse(db, CultureInfo.InvariantCulture) : defaults.DateBoost,
             ReactionFactor = options.TryGetValue("reaction", out var rf) ? double.Parse(rf, CultureInfo.InvariantCulture) : defaults.ReactionFactor,
             NoveltyWeight = options.TryGetValue("novelty", out var nw) ? double.Parse(nw, CultureInfo.InvariantCulture) : defaults.NoveltyWeight,
+            DescriptionFactor = options.TryGetValue("description", out var df) ? double.Parse(df, CultureInfo.InvariantCulture) : defaults.DescriptionFactor,
+            OmitRepeatedWords = !options.ContainsKey("keep-repeated-words") && defaults.OmitRepeatedWords,
+            OmitAddressedNames = !options.ContainsKey("keep-names") && defaults.OmitAddressedNames,
         };
         var summarizer = new ExtractiveSummarizer();
 
@@ -76,6 +79,12 @@ internal static class CompressionBenchmark
             var compressed = compressor.Compress(conversation.Messages, target, keepLastTurn: true);
             compressTicks += clock.ElapsedTicks;
             messagesCompressed += conversation.Messages.Count;
+            if (options.ContainsKey("diagnose"))
+            {
+                var overhead = compressed.Messages.Sum(m => TokenEstimator.Units(ConversationText.RenderMessage(m with { Content = "" })) + 1);
+                var evidenceIds = conversation.Questions.SelectMany(q => q.Evidence).Where(conversation.IndexOf.ContainsKey).Select(id => conversation.IndexOf[id]).ToHashSet();
+                Console.Error.WriteLine($"DIAG {conversation.Id}: {compressed.Messages.Count}/{conversation.Messages.Count} messages kept, target {target} units, overhead {overhead} ({(double)overhead / target:P0}), evidence turns {evidenceIds.Count}, appearing {evidenceIds.Count(compressed.SourceIndexes.Contains)}");
+            }
             kept["importance"] = PerMessage(conversation.Messages.Count, compressed.SourceIndexes, compressed.Messages.Select(m => m.Content).ToList());
             kept["recency"] = Recency(conversation.Messages, target);
             kept["uniform"] = Uniform(conversation.Messages, target);

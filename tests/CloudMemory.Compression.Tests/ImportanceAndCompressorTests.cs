@@ -126,4 +126,81 @@ public sealed class ImportanceAndCompressorTests
         kept.Should().Contain("pottery").And.Contain("Clayhouse", "a fact said once is the one a later question cannot find anywhere else");
         result.SourceIndexes.Should().NotContain(1, "the statement the conversation keeps repeating goes first when the budget is short");
     }
+
+    [Fact]
+    public void Compress_LeavesOutWordsTheMessageAlreadySaid_SoMoreOfItFits()
+    {
+        // The second sentence repeats "Max" and "beagle" of the first; the budget holds the newest turn
+        // and the fact message condensed with each word said once, not with the repeats.
+        var messages = Conversation(10, "I adopted a beagle named Max. Max the beagle chews the Riverside shelter blanket.");
+        var condensedOnce = "adopted beagle named Max. chews Riverside shelter blanket.";
+        var budget = Units(messages[^2..]) + 1 + Units([new ChatMessage(ChatMessage.UserRole, condensedOnce)]) + 12; // + each message's separator and gap marker; the repeats would need 11 more
+
+        var result = new MessageCompressor(new ImportanceEvaluator()).Compress(messages, budget);
+        var withRepeats = new MessageCompressor(new ImportanceEvaluator()) { OmitRepeatedWords = false }.Compress(messages, budget);
+
+        var fact = result.Messages[result.SourceIndexes.ToList().IndexOf(0)].Content;
+        fact.Should().Contain("Max").And.Contain("Riverside").And.Contain("blanket", "the words saved on repeats buy the rest of the message");
+        fact.Split(' ').Count(w => w.Trim('.') == "beagle").Should().Be(1);
+        result.KeptUnits.Should().BeLessThanOrEqualTo(budget);
+        string.Join(" ", withRepeats.Messages.Select(m => m.Content)).Should().NotContain("blanket", "with the repeats the second sentence does not fit");
+    }
+
+    [Fact]
+    public void Compress_RanksADescriptionAboveTheSameKindOfRemarkToTheOtherSpeaker()
+    {
+        // Alike in form and content; the remark is newer (recency alone would keep it).
+        var messages = new List<ChatMessage>
+        {
+            new(ChatMessage.UserRole, "The old mill beside the river collapsed."),
+            new(ChatMessage.UserRole, "Your new barn near the creek flooded."),
+        };
+        for (var i = 0; i < 6; i++)
+        {
+            messages.Add(new ChatMessage(ChatMessage.AssistantRole, Fillers[i % Fillers.Length]));
+            messages.Add(new ChatMessage(ChatMessage.UserRole, Fillers[(i + 3) % Fillers.Length]));
+        }
+        var budget = Units(messages[^2..]) + 1 + 45; // the newest turn, and room for one of the two condensed (about 40 units each)
+
+        var result = new MessageCompressor(new ImportanceEvaluator()).Compress(messages, budget);
+        var withoutRule = new MessageCompressor(new ImportanceEvaluator()) { DescriptionFactor = 1 }.Compress(messages, budget);
+
+        result.SourceIndexes.Should().Contain(0).And.NotContain(1);
+        withoutRule.SourceIndexes.Should().Contain(1, "without the description factor the newer remark ranks first");
+    }
+
+    [Fact]
+    public void Condense_LeavesOutFunctionWordsAndBarePunctuation()
+    {
+        TextSignals.Condense("I took the first step - I applied to adoption agencies!").Should().Be("took first step applied adoption agencies");
+        TextSignals.Condense("Oh, wow!").Should().Be("Oh, wow!", "a sentence with nothing left keeps its words");
+        TextSignals.IsDescription("The lake froze in March.").Should().BeTrue();
+        TextSignals.IsDescription("I saw the lake freeze.").Should().BeFalse();
+        TextSignals.IsDescription("Did the lake freeze?").Should().BeFalse();
+    }
+
+    [Fact]
+    public void Compress_LeavesOutTheNamesThatAddressTheOtherSpeaker()
+    {
+        var messages = new List<ChatMessage>
+        {
+            new(ChatMessage.UserRole, "Hey Gina! I opened my dance studio downtown on Friday.") { Name = "Jon" },
+            new(ChatMessage.AssistantRole, "Congrats, Jon! I sold the blue bicycle to Priya yesterday.") { Name = "Gina" },
+        };
+        for (var i = 0; i < 10; i++)
+        {
+            messages.Add(new ChatMessage(ChatMessage.UserRole, Fillers[i % Fillers.Length]) { Name = "Jon" });
+            messages.Add(new ChatMessage(ChatMessage.AssistantRole, Fillers[(i + 3) % Fillers.Length]) { Name = "Gina" });
+        }
+
+        var budget = Units(messages[^2..]) + 1 + 110; // the newest turn, and the two statements condensed (about 95 units with their labels)
+
+        var result = new MessageCompressor(new ImportanceEvaluator()).Compress(messages, budget);
+
+        var first = result.Messages[result.SourceIndexes.ToList().IndexOf(0)].Content;
+        var second = result.Messages[result.SourceIndexes.ToList().IndexOf(1)].Content;
+        first.Should().Contain("studio").And.Contain("Friday").And.NotContain("Gina");
+        second.Should().Contain("Priya", "a name that is not a speaker's stays").And.Contain("bicycle").And.NotContain("Jon");
+        result.Messages.Zip(result.SourceIndexes).Should().OnlyContain(p => p.First.Name == messages[p.Second].Name, "who said what is kept");
+    }
 }

@@ -61,6 +61,25 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     /// <summary>How much a sentence's novelty (share of its content words not said before) raises its rank: × (1 + this × novelty).</summary>
     public double NoveltyWeight { get; init; } = 1.0;
 
+    /// <summary>Rank factor for a description (no first person, no second person, no question: a statement about the world, a shared photo's caption).</summary>
+    public double DescriptionFactor { get; init; } = 1.3;
+
+    /// <summary>
+    /// Condensed sentences leave out the words already said in the kept sentences before them in
+    /// the same message (and repeats within the sentence): the budget goes to new words.
+    /// </summary>
+    public bool OmitRepeatedWords { get; init; } = true;
+
+    /// <summary>How many sentences back <see cref="OmitRepeatedWords"/> looks (bounds the work on a message of thousands of sentences).</summary>
+    public int RepeatWindow { get; init; } = 8;
+
+    /// <summary>
+    /// Condensed sentences leave out the names of the other speakers of the conversation (their
+    /// <see cref="ChatMessage.Name"/>, or a short form of it such as "Mel" for "Melanie"): in a
+    /// conversation they address the listener ("Thanks, Jon!") rather than state a fact.
+    /// </summary>
+    public bool OmitAddressedNames { get; init; } = true;
+
     /// <summary>Rank factor for a sentence about the other speaker only ("you", "your", no first person): a reaction rather than a fact of the speaker's own life.</summary>
     public double ReactionFactor { get; init; } = 1.0;
 
@@ -84,8 +103,13 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             }
         }
         var maxIdf = Math.Log(Math.Max(2, n));
+        var names = OmitAddressedNames
+            ? messages.Select(m => m.Name).Where(name => !string.IsNullOrWhiteSpace(name)).Select(name => name!.Trim().ToLowerInvariant()).Distinct(StringComparer.Ordinal).ToList()
+            : [];
         for (var i = 0; i < n; i++)
         {
+            var own = messages[i].Name?.Trim().ToLowerInvariant();
+            var addressees = names.Where(name => name != own).ToList();
             var index = 0;
             var answers = i > 0 && messages[i].Role != ChatMessage.SystemRole && messages[i - 1].Role != messages[i].Role
                 && TextSignals.Of(messages[i - 1].Content).Question;
@@ -93,19 +117,26 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             foreach (var text in TextSignals.Sentences(messages[i].Content))
             {
                 var signals = TextSignals.Of(text, safetyTerms);
-                var condensed = TextSignals.Condense(text);
+                var tokens = TextSignals.CondensedTokens(text);
+                if (addressees.Count > 0)
+                {
+                    // The other speakers' names (or their short forms, "Mel" for Melanie) address them: no fact.
+                    var withoutNames = tokens.Where(t => t.TrimStart('[', '(', '"') is not { Length: > 0 } head || !char.IsUpper(head[0]) || TextSignals.WordKey(t) is not { Length: >= 3 } key
+                        || !addressees.Any(a => a.StartsWith(key, StringComparison.Ordinal))).ToList();
+                    tokens = withoutNames; // a sentence that only addresses someone ("Hey Gina!") has nothing left to keep
+                }
                 var words = MessageWords(text);
                 var novelty = words.Count == 0 ? 0 : (double)words.Count(w => !seen.Contains(w)) / words.Count;
                 var specificity = words.Count == 0 ? 0 : words.Average(w => Math.Log((double)n / documentFrequency.GetValueOrDefault(w, 1))) / maxIdf;
                 seen.UnionWith(words);
                 var value = messages[i].Role == ChatMessage.SystemRole ? 0.5
                     : TextSignals.FactLikelihood(text, signals) * (answers ? 2 : 1) * (1 + NoveltyWeight * novelty) * (1 + SpecificityWeight * specificity)
-                        * (signals.Dates > 0 ? DateBoost : 1) * (TextSignals.IsReaction(text) ? ReactionFactor : 1) * recency;
-                sentences.Add(new Sentence(i, index++, text, condensed, signals.Safety, value, TokenEstimator.Units(condensed) + 1));
+                        * (signals.Dates > 0 ? DateBoost : 1) * (TextSignals.IsReaction(text) ? ReactionFactor : 1) * (TextSignals.IsDescription(text) ? DescriptionFactor : 1) * recency;
+                sentences.Add(new Sentence(i, index++, sentences.Count, text, tokens, signals.Safety, value, TokenEstimator.Units(string.Join(' ', tokens)) + 1));
             }
         }
         var bySentenceOf = Enumerable.Range(0, sentences.Count).ToLookup(k => sentences[k].Message);
-        double Rank(Sentence s) => s.Value / Math.Pow(s.Units, LengthExponent);
+        double Rank(Sentence s) => s.Value / Math.Pow(s.CondensedUnits, LengthExponent);
         var verbatim = new bool[n];
         var chosen = new HashSet<(int Message, int Sentence)>();
         var chosenCount = new int[n];
@@ -116,11 +147,59 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         long Overhead(int i) => TokenEstimator.Units(ConversationText.RenderMessage(messages[i] with { Content = "" })) + 1 + GapMarkerUnits;
         var skeleton = new bool[n];
         bool Appears(int i) => verbatim[i] || chosenCount[i] > 0 || skeleton[i];
-        void Choose(Sentence s)
+        // What a kept sentence adds to its message: its text (safety) or its condensed words, without
+        // (OmitRepeatedWords) the words of the kept sentences among the RepeatWindow before it. Counted
+        // when chosen, and counted again (only ever shorter) when a sentence before it is kept later.
+        string Rendered(Sentence s)
+        {
+            if (s.Safety)
+            {
+                return s.Text;
+            }
+            if (!OmitRepeatedWords)
+            {
+                return string.Join(' ', s.Tokens);
+            }
+            var said = new HashSet<string>(StringComparer.Ordinal);
+            for (var d = 1; d <= Math.Min(RepeatWindow, s.Index); d++)
+            {
+                var before = sentences[s.Position - d];
+                if (chosen.Contains((before.Message, before.Index)))
+                {
+                    said.UnionWith(before.Tokens.Select(TextSignals.WordKey));
+                }
+            }
+            return string.Join(' ', s.Tokens.Where(t => said.Add(TextSignals.WordKey(t))));
+        }
+        long UnitsOf(Sentence s)
+        {
+            var text = Rendered(s);
+            return text.Length == 0 ? 0 : TokenEstimator.Units(text) + 1;
+        }
+        var sentenceUnits = new Dictionary<(int Message, int Sentence), long>();
+        void Choose(Sentence s, long units)
         {
             chosen.Add((s.Message, s.Index));
             chosenCount[s.Message]++;
-            chosenUnits[s.Message] += s.Units;
+            chosenUnits[s.Message] += units;
+            sentenceUnits[(s.Message, s.Index)] = units;
+            if (!OmitRepeatedWords)
+            {
+                return;
+            }
+            for (var k = s.Position + 1; k <= s.Position + RepeatWindow && k < sentences.Count && sentences[k].Message == s.Message; k++)
+            {
+                var later = sentences[k];
+                if (!chosen.Contains((later.Message, later.Index)))
+                {
+                    continue;
+                }
+                var before = sentenceUnits[(later.Message, later.Index)];
+                var now = UnitsOf(later);
+                sentenceUnits[(later.Message, later.Index)] = now;
+                chosenUnits[s.Message] -= before - now;
+                used -= before - now;
+            }
         }
         long Cost(int i, long textUnits) => textUnits + (Appears(i) ? 0 : Overhead(i));
         bool TryVerbatim(int i, long limit)
@@ -161,9 +240,9 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             {
                 foreach (var s in bySentenceOf[i].Select(k => sentences[k]).Where(s => s.Safety))
                 {
-                    var cost = Cost(i, s.Units);
-                    used += cost; // safety sentences are kept even past the budget
-                    Choose(s);
+                    var units = UnitsOf(s);
+                    used += Cost(i, units); // safety sentences are kept even past the budget
+                    Choose(s, units);
                 }
             }
         }
@@ -198,7 +277,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         var queue = new PriorityQueue<int, double>();
         for (var k = 0; k < sentences.Count; k++)
         {
-            if (!verbatim[sentences[k].Message])
+            if (!verbatim[sentences[k].Message] && sentences[k].Tokens.Count > 0)
             {
                 queue.Enqueue(k, -Rank(sentences[k]));
             }
@@ -213,17 +292,18 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
                 continue;
             }
             var first = !Appears(s.Message);
-            var cost = Cost(s.Message, s.Units);
+            var units = UnitsOf(s);
+            var cost = Cost(s.Message, units);
             done[k] = true;
             if (used + cost > targetUnits)
             {
                 continue;
             }
             used += cost;
-            Choose(s);
+            Choose(s, units);
             if (first)
             {
-                foreach (var other in bySentenceOf[s.Message].Where(o => !done[o] && !boosted[o]))
+                foreach (var other in bySentenceOf[s.Message].Where(o => !done[o] && !boosted[o] && sentences[o].Tokens.Count > 0))
                 {
                     boosted[other] = true;
                     queue.Enqueue(other, -Rank(sentences[other]) * (1 + CoherenceBoost));
@@ -255,7 +335,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             else if (chosenCount[i] > 0)
             {
                 content = string.Join(" ", byMessage[i].Where(s => chosen.Contains((s.Message, s.Index)))
-                    .Select(s => s.Safety ? s.Text : s.Condensed));
+                    .Select(Rendered).Where(text => text.Length > 0));
                 condensedCount++;
             }
             else if (message.ToolCalls is { Count: > 0 } || message.Role == ChatMessage.ToolRole)
@@ -281,5 +361,5 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     private static long Units(IReadOnlyList<ChatMessage> messages) =>
         messages.Count == 0 ? 0 : messages.Sum(m => TokenEstimator.Units(ConversationText.RenderMessage(m))) + messages.Count - 1;
 
-    private sealed record Sentence(int Message, int Index, string Text, string Condensed, bool Safety, double Value, long Units);
+    private sealed record Sentence(int Message, int Index, int Position, string Text, IReadOnlyList<string> Tokens, bool Safety, double Value, long CondensedUnits);
 }

@@ -76,13 +76,29 @@ public static partial class TextSignals
     /// A sentence with English function words left out ("telegraphic"): what a reader needs to
     /// recover the fact at about half the tokens. Text without Latin words is returned as it is.
     /// </summary>
-    public static string Condense(string sentence)
+    public static string Condense(string sentence) => string.Join(' ', CondensedTokens(sentence));
+
+    /// <summary>
+    /// The words <see cref="Condense"/> keeps, in order: function words, reactions and tokens with
+    /// no letter or digit ("-", "&amp;") left out. A sentence with nothing left keeps all its tokens.
+    /// </summary>
+    public static IReadOnlyList<string> CondensedTokens(string sentence)
     {
         var kept = TokenPattern().Matches(sentence).Select(m => m.Value.Trim(',', '!', ';', ':', '"', '(', ')'))
-            .Where(t => t.Length > 0 && !StopWords.Contains(t.Trim('.', '?')) && !Light.Contains(t.Trim('.', '?'))).ToList();
-        var condensed = string.Join(' ', kept).Trim();
-        return condensed.Length == 0 ? sentence : condensed;
+            .Where(t => t.Any(char.IsLetterOrDigit) && !StopWords.Contains(t.Trim('.', '?')) && !Light.Contains(t.Trim('.', '?'))).ToList();
+        return kept.Count > 0 ? kept : TokenPattern().Matches(sentence.Trim()).Select(m => m.Value).ToList();
     }
+
+    /// <summary>A condensed token as a word, for telling repeated words apart: lower case, without punctuation around it.</summary>
+    public static string WordKey(string token) => token.Trim('.', '?', '!', ',', ';', ':', '[', ']', '(', ')', '"', '\'').ToLowerInvariant();
+
+    /// <summary>
+    /// True when a sentence describes rather than converses: no first person, no second person, no
+    /// question ("The lake was frozen.", a shared photo's caption).
+    /// </summary>
+    public static bool IsDescription(string sentence) =>
+        !FirstPersonPattern().IsMatch(sentence) && !SecondPersonPattern().IsMatch(sentence)
+        && !sentence.Contains('?', StringComparison.Ordinal) && !sentence.Contains('？', StringComparison.Ordinal);
 
     /// <summary>
     /// How likely a sentence states a fact a later question asks about, independent of any query:
