@@ -260,6 +260,14 @@ public abstract class MemoryStoreBehaviour : IAsyncLifetime
         (await Store.GetManyAsync(_tenant, ["old-turn", "new-turn", "user-turn", "kept-turn"], T0)).Select(e => e.Id)
             .Should().BeEquivalentTo("new-turn", "kept-turn");
         (await Store.GetAsync(other, "theirs", T0)).Should().NotBeNull("an erasure is the tenant's own");
+
+        // One batch across tenants: each entry is judged by its own tenant's erasures.
+        await Store.RecordErasureAsync(other, ["c9"], null, T0.AddSeconds(10));
+        await replica.UpsertManyAsync(
+            [(Entry("mine-c9", "kept in this tenant", context: "c9", created: T0), "h1"), (Entry("theirs-c9", "erased in the other", context: "c9", created: T0, tenant: other), "h2")],
+            awaitEmbedding: false);
+        (await Store.GetAsync(_tenant, "mine-c9", T0)).Should().NotBeNull();
+        (await Store.GetAsync(other, "theirs-c9", T0)).Should().BeNull();
         (await LexicalAsync("erased")).Should().BeEmpty();
     }
 

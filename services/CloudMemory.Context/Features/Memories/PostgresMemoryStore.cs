@@ -109,7 +109,7 @@ public sealed class PostgresMemoryStore : IMemoryStore
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var batch = new NpgsqlBatch(connection);
         var locks = new NpgsqlBatchCommand(ErasureLocksSql(shared: false));
-        locks.Parameters.AddWithValue("keys", ErasureKeys(tenantId, kinds, ids));
+        locks.Parameters.AddWithValue("keys", kinds.Zip(ids, (kind, id) => ErasureKey(tenantId, kind, id)).ToArray());
         var record = new NpgsqlBatchCommand($"""
             INSERT INTO {_erasures} (tenant_id, kind, id, erased_at)
             SELECT @tenant, k.kind::"char", k.id, @at FROM unnest(@kinds, @ids) AS k(kind, id)
@@ -132,8 +132,7 @@ public sealed class PostgresMemoryStore : IMemoryStore
         FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(@keys) AS k) AS d ORDER BY h
         """;
 
-    private static string[] ErasureKeys(string tenantId, IEnumerable<string> kinds, IEnumerable<string> ids) =>
-        [.. kinds.Zip(ids, (kind, id) => $"memory-erasure\u001f{tenantId}\u001f{kind}\u001f{id}")];
+    private static string ErasureKey(string tenantId, string kind, string id) => $"memory-erasure\u001f{tenantId}\u001f{kind}\u001f{id}";
 
     /// <inheritdoc />
     public async Task<bool> UpsertAsync(MemoryEntry entry, string contentHash, CancellationToken cancellationToken = default)
@@ -156,9 +155,11 @@ public sealed class PostgresMemoryStore : IMemoryStore
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var batch = new NpgsqlBatch(connection);
         var locks = new NpgsqlBatchCommand(ErasureLocksSql(shared: true));
-        var scopes = entries.Select(e => e.Entry).Where(e => e.ContextId is not null).Select(e => ("c", e.ContextId!))
-            .Concat(entries.Select(e => e.Entry).Where(e => e.UserId is not null).Select(e => ("u", e.UserId!))).Distinct().ToList();
-        locks.Parameters.AddWithValue("keys", ErasureKeys(entries[0].Entry.TenantId, scopes.Select(s => s.Item1), scopes.Select(s => s.Item2)));
+        locks.Parameters.AddWithValue("keys", entries.SelectMany(e => new[]
+        {
+            e.Entry.ContextId is { } context ? ErasureKey(e.Entry.TenantId, "c", context) : null,
+            e.Entry.UserId is { } user ? ErasureKey(e.Entry.TenantId, "u", user) : null,
+        }).OfType<string>().Distinct().ToArray());
         batch.BatchCommands.Add(locks);
         var sql = UpsertSql(awaitEmbedding, unlessErased: true);
         foreach (var (entry, hash) in entries)
