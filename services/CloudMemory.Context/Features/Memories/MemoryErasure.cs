@@ -1,6 +1,5 @@
 using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Erasure;
-using CloudMemory.Context.Features.TurnIndexing;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CloudMemory.Context.Features.Memories;
@@ -22,18 +21,13 @@ public static class MemoryErasure
     }
 
     /// <summary>Deletes and counts.</summary>
-    public static async Task<Ok<ErasureCounts>> EraseAsync(ErasureRequest? request, HttpContext http, ILongTermMemory memory, IMemoryStore store, TimeProvider time, IServiceProvider services, CancellationToken ct)
+    public static async Task<Ok<ErasureCounts>> EraseAsync(ErasureRequest? request, HttpContext http, ILongTermMemory memory, IMemoryStore store, TimeProvider time, CancellationToken ct)
     {
         var tenant = ErasureRights.Authorize(http, request);
-        // Turns of these conversations (and this user) still waiting to be indexed must not come back
-        // after the deletion: this process drops its queued ones, and the store refuses them from any
-        // replica (one that read the turns before the erasure and writes them after it).
-        var erasedAt = time.GetUtcNow();
-        if (services.GetService<TurnIndexer>() is { } indexer)
-        {
-            await indexer.ForgetAsync(tenant, request!.ConversationIds, request.UserId, ct);
-        }
-        await store.RecordErasureAsync(tenant, request!.ConversationIds, request.UserId, erasedAt, ct);
+        // Turns of these conversations (and this user) still waiting to be indexed — queued here,
+        // redelivered later, or read by another replica before the erasure — must not come back after
+        // the deletion: the store refuses them from now on, and a write in flight is waited for.
+        await store.RecordErasureAsync(tenant, request!.ConversationIds, request.UserId, time.GetUtcNow(), ct);
         long deleted = 0;
         var queries = request!.ConversationIds.Select(c => new MemoryListQuery(ContextId: c, Limit: Page)).ToList();
         if (request.UserId is { } user)

@@ -47,12 +47,7 @@ public static class TextAnalysis
     }
 
     /// <summary>Lower-cased alphanumeric tokens without stop words (the BM25 analyzer).</summary>
-    public static List<string> Terms(string text)
-    {
-        var tokens = RawTokens(text);
-        tokens.RemoveAll(IsStopWord);
-        return tokens;
-    }
+    public static List<string> Terms(string text) => LexicalTerms(text, stem: false);
 
     /// <summary>The terms the in-memory BM25 index and its queries use: <see cref="Terms"/>, stemmed when <paramref name="stem"/>.</summary>
     public static List<string> LexicalTerms(string text, bool stem = true)

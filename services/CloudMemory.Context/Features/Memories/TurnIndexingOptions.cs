@@ -53,12 +53,6 @@ public sealed class TurnIndexingOptions
     /// </summary>
     public int MarkClearSeconds { get; set; } = 5;
 
-    /// <summary>
-    /// How long the indexer remembers an erased conversation or user, so that their turns still
-    /// queued or redelivered late are dropped rather than indexed after the erasure.
-    /// </summary>
-    public int ErasedRetentionSeconds { get; set; } = 3600;
-
     /// <summary>The policy of <paramref name="tenantId"/>.</summary>
     public string PolicyOf(string tenantId) => Tenants.TryGetValue(tenantId, out var policy) ? policy : Policy;
 }

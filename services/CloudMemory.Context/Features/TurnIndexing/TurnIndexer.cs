@@ -27,11 +27,6 @@ public sealed class TurnIndexer : BackgroundService
     // Conversations with a durable mark: turns queued (or recently indexed) and the mark's token.
     private readonly Dictionary<(string, string), Marked> _marked = [];
     private readonly Lock _gate = new();
-    // Erased conversations ("c", id) and users ("u", id) of each tenant, with when: their turns written
-    // until then are never indexed, however late they arrive (queued, or redelivered by the broker).
-    private readonly Dictionary<(string Tenant, char Kind, string Id), DateTimeOffset> _erased = [];
-    // Held while a batch is written, so an erasure can wait for the one in flight.
-    private readonly SemaphoreSlim _writing = new(1, 1);
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ILongTermMemory _memory;
     private readonly ITurnBacklogMarks _marks;
@@ -114,40 +109,6 @@ public sealed class TurnIndexer : BackgroundService
         return true;
     }
 
-    /// <summary>
-    /// Called by an erasure before it deletes memories: turns of <paramref name="conversationIds"/>, and
-    /// of <paramref name="userId"/>, written until now are dropped instead of indexed — queued ones
-    /// and ones that arrive late — and a batch being written is waited for, so nothing of theirs is
-    /// written after the erasure. Remembered for <see cref="TurnIndexingOptions.ErasedRetentionSeconds"/>
-    /// in this process (a turn event redelivered later than that would be indexed again).
-    /// </summary>
-    public async Task ForgetAsync(string tenantId, IReadOnlyCollection<string> conversationIds, string? userId, CancellationToken cancellationToken = default)
-    {
-        var now = _time.GetUtcNow();
-        lock (_gate)
-        {
-            var horizon = now - TimeSpan.FromSeconds(_options.ErasedRetentionSeconds);
-            foreach (var stale in _erased.Where(e => e.Value < horizon).Select(e => e.Key).ToList())
-            {
-                _erased.Remove(stale);
-            }
-            foreach (var conversationId in conversationIds)
-            {
-                _erased[(tenantId, 'c', conversationId)] = now;
-            }
-            if (userId is not null)
-            {
-                _erased[(tenantId, 'u', userId)] = now;
-            }
-        }
-        await _writing.WaitAsync(cancellationToken);
-        _writing.Release();
-    }
-
-    private bool IsErased(PendingTurn turn) =>
-        (_erased.TryGetValue((turn.TenantId, 'c', turn.ConversationId), out var at) && turn.CreatedAt <= at)
-        || (turn.UserId is { } user && _erased.TryGetValue((turn.TenantId, 'u', user), out at) && turn.CreatedAt <= at);
-
     /// <summary>Waits until the backlog is empty (tests, benchmarks, shutdown).</summary>
     public async Task WaitForIdleAsync(CancellationToken cancellationToken = default)
     {
@@ -198,7 +159,7 @@ public sealed class TurnIndexer : BackgroundService
                 {
                     batch.Add(turn);
                 }
-                await IndexBatchAsync(batch, stoppingToken);
+                await WriteBatchAsync(batch, stoppingToken);
                 lock (_gate)
                 {
                     foreach (var turn in batch)
@@ -270,7 +231,7 @@ public sealed class TurnIndexer : BackgroundService
             var turns = page.Where(m => !m.IsCheckpoint)
                 .Select(m => new PendingTurn(mark.TenantId, mark.ConversationId, m.MessageId, ConversationText.RenderTurn(m.Query, m.Answer), m.CreatedAt,
                     string.IsNullOrEmpty(m.UserId) ? null : m.UserId)).ToList();
-            await IndexBatchAsync(turns, cancellationToken);
+            await WriteBatchAsync(turns, cancellationToken);
             if (page.Count < CatchUpPage)
             {
                 break;
@@ -316,24 +277,6 @@ public sealed class TurnIndexer : BackgroundService
             {
                 _marked.Remove(key);
             }
-        }
-    }
-
-    private async Task IndexBatchAsync(List<PendingTurn> batch, CancellationToken cancellationToken)
-    {
-        await _writing.WaitAsync(cancellationToken);
-        try
-        {
-            List<PendingTurn> kept;
-            lock (_gate)
-            {
-                kept = _erased.Count == 0 ? batch : batch.Where(t => !IsErased(t)).ToList();
-            }
-            await WriteBatchAsync(kept, cancellationToken);
-        }
-        finally
-        {
-            _writing.Release();
         }
     }
 

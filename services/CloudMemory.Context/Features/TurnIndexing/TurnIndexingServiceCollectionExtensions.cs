@@ -12,7 +12,7 @@ public static class TurnIndexingServiceCollectionExtensions
         services.AddOptions<TurnIndexingOptions>().Bind(configuration.GetSection(TurnIndexingOptions.SectionName))
             .Validate(o => TurnIndexingPolicies.IsValid(o.Policy) && o.Tenants.Values.All(TurnIndexingPolicies.IsValid),
                 "TurnIndexing policies must be 'none', 'lexical' or 'semantic'")
-            .Validate(o => o.BatchSize is >= 1 and <= 10_000 && o.MaxBacklog >= 1 && o.BatchDelayMilliseconds >= 0 && o.MarkClearSeconds >= 0 && o.ErasedRetentionSeconds >= 0, "TurnIndexing bounds must be positive")
+            .Validate(o => o.BatchSize is >= 1 and <= 10_000 && o.MaxBacklog >= 1 && o.BatchDelayMilliseconds >= 0 && o.MarkClearSeconds >= 0, "TurnIndexing bounds must be positive")
             .ValidateOnStart();
         var connectionString = configuration.GetConnectionString(MemoryServiceCollectionExtensions.ConnectionStringName);
         if (string.IsNullOrEmpty(connectionString))
