@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -45,20 +46,9 @@ public static class RequestTextGuard
         {
             return null;
         }
-        if (http.Request.ContentLength > MaxBodyBytes)
+        if (http.Request.ContentLength > MaxBodyBytes || await ReadBodyAsync(http) is not { } body)
         {
             return Problems.TooLarge("request-too-large", $"The request body exceeds {MaxBodyBytes} bytes.");
-        }
-        var body = new MemoryStream();
-        var buffer = new byte[16 * 1024];
-        int read;
-        while ((read = await http.Request.Body.ReadAsync(buffer, http.RequestAborted)) > 0)
-        {
-            if (body.Length + read > MaxBodyBytes)
-            {
-                return Problems.TooLarge("request-too-large", $"The request body exceeds {MaxBodyBytes} bytes.");
-            }
-            body.Write(buffer, 0, read);
         }
         var bytes = body.GetBuffer().AsSpan(0, (int)body.Length);
         if (!Utf8.IsValid(bytes))
@@ -73,6 +63,37 @@ public static class RequestTextGuard
         http.Request.Body = body;
         http.Response.RegisterForDispose(body);
         return null;
+    }
+
+    // The body in one array of its declared length when it has one (the common case: one allocation
+    // of the body's size per request), else copied through a pooled buffer up to the limit.
+    private static async Task<MemoryStream?> ReadBodyAsync(HttpContext http)
+    {
+        if (http.Request.ContentLength is { } length)
+        {
+            var content = new byte[length];
+            await http.Request.Body.ReadExactlyAsync(content, http.RequestAborted);
+            return new MemoryStream(content, 0, content.Length, writable: false, publiclyVisible: true);
+        }
+        var body = new MemoryStream();
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int read;
+            while ((read = await http.Request.Body.ReadAsync(buffer, http.RequestAborted)) > 0)
+            {
+                if (body.Length + read > MaxBodyBytes)
+                {
+                    return null;
+                }
+                body.Write(buffer, 0, read);
+            }
+            return body;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private static IResult NulProblem(string where) =>

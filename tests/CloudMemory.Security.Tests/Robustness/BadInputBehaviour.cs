@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CloudMemory.BuildingBlocks.Hosting;
 using CloudMemory.Contracts.Sessions;
 using CloudMemory.Security.Tests.Infrastructure;
 using CloudMemory.Session.Features.Sessions;
@@ -122,6 +123,31 @@ public abstract class BadInputBehaviour : IDisposable
         var stored = Enumerable.Range(0, 50_000).Select(i => $"s{i}").ToList();
         var incoming = Enumerable.Range(25_000, 50_000).Select(i => $"S{i}").ToList();
         SessionMerge.Union(stored, incoming).Should().HaveCount(75_000);
+    }
+
+    [Fact]
+    public async Task ChunkedBody_WithoutLength_IsCheckedAndBoundedLikeAnyOther()
+    {
+        var id = await NewSessionAsync();
+        Task<HttpResponseMessage> PutSlotChunkedAsync(byte[] body)
+        {
+            // A stream of unknown length: the body arrives chunked, with no Content-Length.
+            var request = new HttpRequestMessage(HttpMethod.Put, $"/v1/sessions/{id}/agent-slots/triage") { Content = new StreamContent(new MemoryStream(body)) };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            request.Headers.TransferEncodingChunked = true;
+            request.Headers.Add("X-Agent-Id", "triage");
+            return _http.SendAsync(request);
+        }
+
+        var accepted = await PutSlotChunkedAsync(Encoding.UTF8.GetBytes("{\"step\":\"" + new string('s', 40_000) + "\"}"));
+        accepted.StatusCode.Should().Be(HttpStatusCode.OK, "a chunked body under the limit reaches the endpoint whole");
+        var before = await GetJsonAsync(id);
+        before["globalState"]!["agentSlots"]!["triage"]!["step"]!.GetValue<string>().Should().HaveLength(40_000);
+
+        (await (await PutSlotChunkedAsync([(byte)'{', (byte)'"', 0xC3, 0x28, (byte)'"', (byte)':', (byte)'1', (byte)'}'])).ProblemCodeAsync(400)).Should().Be("invalid-utf8");
+        var huge = Encoding.UTF8.GetBytes("{\"step\":\"" + new string('h', RequestTextGuard.MaxBodyBytes) + "\"}");
+        (await (await PutSlotChunkedAsync(huge)).ProblemCodeAsync(413)).Should().Be("request-too-large");
+        (await GetJsonAsync(id)).ToJsonString().Should().Be(before.ToJsonString());
     }
 
     [Fact]
