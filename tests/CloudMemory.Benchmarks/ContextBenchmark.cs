@@ -339,16 +339,33 @@ internal static class Throughput
 {
     public static async Task<double> MeasureAsync(int operations, int concurrency, Func<int, Task> operation)
     {
-        var warm = Math.Min(2_000, operations / 10);
-        await RunAsync(warm, concurrency, i => operation(operations + i));
+        // Half as many operations again, unmeasured, first: tiered JIT compiles hot methods again with
+        // optimisation only once no new method has been compiled for a while, so after 2,000
+        // operations the write path still ran as quickly-jitted code (seen in a perf map) and the
+        // figure measured the JIT's progress more than the code.
+        await RunAsync(operations / 2, concurrency, i => operation(operations + i));
         var start = Stopwatch.GetTimestamp();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var allocated = GC.GetTotalAllocatedBytes();
+        var collections = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        // PERF_CTL=FIFO: `perf record -D -1 --control fifo:FIFO` records the measured run alone.
+        var perfControl = Environment.GetEnvironmentVariable("PERF_CTL");
+        if (perfControl is not null)
+        {
+            await File.WriteAllTextAsync(perfControl, "enable\n");
+        }
         await RunAsync(operations, concurrency, operation);
+        if (perfControl is not null)
+        {
+            await File.WriteAllTextAsync(perfControl, "disable\n");
+        }
         var elapsed = Stopwatch.GetElapsedTime(start);
         // Process CPU over the run (every thread, background work included) per operation: steadier
         // than the wall-clock rate on a shared 2-core machine.
         var cpuPerOperation = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / operations;
-        Console.WriteLine($"  ({operations} operations, {concurrency} concurrent: {cpuPerOperation:F1} µs process CPU per operation)");
+        Console.WriteLine($"  ({operations} operations, {concurrency} concurrent: {cpuPerOperation:F1} µs process CPU, "
+            + $"{(GC.GetTotalAllocatedBytes() - allocated) / operations} B allocated per operation; "
+            + $"GCs gen0/1/2 {GC.CollectionCount(0) - collections.Item1}/{GC.CollectionCount(1) - collections.Item2}/{GC.CollectionCount(2) - collections.Item3})");
         return operations / elapsed.TotalSeconds;
     }
 
