@@ -28,12 +28,13 @@ public sealed class EmbeddedPubSubOptions
 public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, EventStream.IEventTap
 {
     private readonly Channel<Delivery> _queue = Channel.CreateUnbounded<Delivery>(new UnboundedChannelOptions { SingleReader = false });
-    private readonly IReadOnlyList<Subscription> _subscriptions;
+    private readonly ILookup<string, Subscription> _subscriptions;
     private readonly TimeProvider _time;
     private readonly EmbeddedPubSubOptions _options;
     private readonly ILogger<InMemoryEventBus> _logger;
     private readonly string _source;
-    private readonly List<Action<CloudEvent>> _taps = [];
+    // Copy-on-write: a publish reads the current array without a lock or a copy.
+    private Action<CloudEvent>[] _taps = [];
     private readonly Lock _tapGate = new();
     private readonly DeliveryDeduplicator _deduplicator = new();
     private int _inFlight;
@@ -41,7 +42,7 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, Event
     /// <summary>Creates the bus.</summary>
     public InMemoryEventBus(IEnumerable<Subscription> subscriptions, TimeProvider time, EmbeddedPubSubOptions options, ILogger<InMemoryEventBus> logger, string source = "cloudmemory")
     {
-        _subscriptions = subscriptions.ToList();
+        _subscriptions = subscriptions.ToLookup(s => s.Topic, StringComparer.Ordinal);
         _time = time;
         _options = options;
         _logger = logger;
@@ -56,7 +57,7 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, Event
     {
         lock (_tapGate)
         {
-            _taps.Add(observer);
+            _taps = [.. _taps, observer];
         }
         return new Untap(this, observer);
     }
@@ -72,16 +73,11 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, Event
 
     private void Enqueue(CloudEvent cloudEvent)
     {
-        Action<CloudEvent>[] taps;
-        lock (_tapGate)
-        {
-            taps = [.. _taps];
-        }
-        foreach (var tap in taps)
+        foreach (var tap in Volatile.Read(ref _taps))
         {
             tap(cloudEvent);
         }
-        foreach (var subscription in _subscriptions.Where(s => string.Equals(s.Topic, cloudEvent.Topic, StringComparison.Ordinal)))
+        foreach (var subscription in _subscriptions[cloudEvent.Topic ?? ""])
         {
             Interlocked.Increment(ref _inFlight);
             _queue.Writer.TryWrite(new Delivery(subscription, cloudEvent, 1));
@@ -164,7 +160,9 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, Event
         {
             lock (bus._tapGate)
             {
-                bus._taps.Remove(observer);
+                var taps = bus._taps.ToList();
+                taps.Remove(observer);
+                bus._taps = [.. taps];
             }
         }
     }
