@@ -31,7 +31,7 @@ internal static class CompressionBenchmark
         var dataDir = options.GetValueOrDefault("data") ?? Path.Combine("..", "shared", "bench", "locomo");
         if (!Directory.Exists(dataDir))
         {
-            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30] [--specificity 0] [--date-boost 1] [--reaction 1] [--novelty 1] [--description 1.3] [--keep-repeated-words] [--keep-names] [--later-reference 0] [--later-reference-cap 8] [--later-reference-gap 1] [--rare-share 0.05] [--clause-split 0] [--min-clause 3] [--gist 0] [--gist-factor 1] [--follow-up 1] [--hedges omit|keep] [--novelty-cap 0] [--specificity-top 0] [--coherence-limit 0] [--coherence-neighbours] [--segment-position 0] [--opening 1] [--show-misses] [--diagnose]  ({dataDir} not found)");
+            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30] [--specificity 0] [--date-boost 1] [--reaction 1] [--novelty 1] [--description 1.3] [--keep-repeated-words] [--keep-names] [--opening 2] [--keep-hedges] [--show-misses] [--dump] [--diagnose]  ({dataDir} not found)");
             return 2;
         }
         var ratio = options.TryGetValue("ratio", out var r) ? double.Parse(r, CultureInfo.InvariantCulture) : 0.3;
@@ -54,22 +54,8 @@ internal static class CompressionBenchmark
             DescriptionFactor = options.TryGetValue("description", out var df) ? double.Parse(df, CultureInfo.InvariantCulture) : defaults.DescriptionFactor,
             OmitRepeatedWords = !options.ContainsKey("keep-repeated-words") && defaults.OmitRepeatedWords,
             OmitAddressedNames = !options.ContainsKey("keep-names") && defaults.OmitAddressedNames,
-            LaterReferenceWeight = options.TryGetValue("later-reference", out var lr) ? double.Parse(lr, CultureInfo.InvariantCulture) : defaults.LaterReferenceWeight,
-            LaterReferenceCap = options.TryGetValue("later-reference-cap", out var lc) ? int.Parse(lc, CultureInfo.InvariantCulture) : defaults.LaterReferenceCap,
-            LaterReferenceGap = options.TryGetValue("later-reference-gap", out var lg) ? int.Parse(lg, CultureInfo.InvariantCulture) : defaults.LaterReferenceGap,
-            ClauseSplitWords = options.TryGetValue("clause-split", out var cs) ? int.Parse(cs, CultureInfo.InvariantCulture) : defaults.ClauseSplitWords,
-            MinClauseWords = options.TryGetValue("min-clause", out var mc) ? int.Parse(mc, CultureInfo.InvariantCulture) : defaults.MinClauseWords,
-            GistWords = options.TryGetValue("gist", out var gw) ? int.Parse(gw, CultureInfo.InvariantCulture) : defaults.GistWords,
-            GistFactor = options.TryGetValue("gist-factor", out var gf) ? double.Parse(gf, CultureInfo.InvariantCulture) : defaults.GistFactor,
-            FollowUpFactor = options.TryGetValue("follow-up", out var fu) ? double.Parse(fu, CultureInfo.InvariantCulture) : defaults.FollowUpFactor,
-            OmitHedges = options.TryGetValue("hedges", out var oh) ? oh != "keep" : defaults.OmitHedges,
-            NoveltyCap = options.TryGetValue("novelty-cap", out var nc) ? int.Parse(nc, CultureInfo.InvariantCulture) : defaults.NoveltyCap,
-            SpecificityTop = options.TryGetValue("specificity-top", out var st) ? int.Parse(st, CultureInfo.InvariantCulture) : defaults.SpecificityTop,
-            CoherenceLimit = options.TryGetValue("coherence-limit", out var cl) ? int.Parse(cl, CultureInfo.InvariantCulture) : defaults.CoherenceLimit,
-            CoherenceNeighbours = options.ContainsKey("coherence-neighbours") || defaults.CoherenceNeighbours,
-            SegmentPositionWeight = options.TryGetValue("segment-position", out var sp) ? double.Parse(sp, CultureInfo.InvariantCulture) : defaults.SegmentPositionWeight,
             OpeningFactor = options.TryGetValue("opening", out var op) ? double.Parse(op, CultureInfo.InvariantCulture) : defaults.OpeningFactor,
-            RareWordShare = options.TryGetValue("rare-share", out var rs) ? double.Parse(rs, CultureInfo.InvariantCulture) : defaults.RareWordShare,
+            OmitHedges = !options.ContainsKey("keep-hedges") && defaults.OmitHedges,
         };
         var summarizer = new ExtractiveSummarizer();
 
@@ -103,6 +89,7 @@ internal static class CompressionBenchmark
             }
             if (options.ContainsKey("dump"))
             {
+                // Every kept message, E when it is an evidence turn of some question: where the budget went.
                 var evidenceIds = conversation.Questions.SelectMany(q => q.Evidence).Where(conversation.IndexOf.ContainsKey).Select(id => conversation.IndexOf[id]).ToHashSet();
                 for (var k = 0; k < compressed.Messages.Count; k++)
                 {

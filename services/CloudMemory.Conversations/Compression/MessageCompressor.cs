@@ -84,68 +84,14 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     public double ReactionFactor { get; init; } = 1.0;
 
     /// <summary>
-    /// How much later mentions raise a sentence's rank: × (1 + this × reference), where reference
-    /// grows with the number of later messages (by anyone) that say one of the sentence's rare words
-    /// again (log-scaled, 1 at <see cref="LaterReferenceCap"/> messages). What the conversation comes
-    /// back to is what it cares about.
+    /// Rank factor for the first message of a segment, when system lines divide the history into two
+    /// or more (the sessions of a long conversation, each opened by a line such as "Session 4, 8 May
+    /// 2023."): a session opens with the news since the last one. With no such division it does nothing.
     /// </summary>
-    public double LaterReferenceWeight { get; init; }
-
-    /// <summary>Later messages at which <see cref="LaterReferenceWeight"/> reaches its full effect.</summary>
-    public int LaterReferenceCap { get; init; } = 8;
-
-    /// <summary>A word is rare (for <see cref="LaterReferenceWeight"/>) when at most this share of the messages say it.</summary>
-    public double RareWordShare { get; init; } = 0.05;
-
-    /// <summary>Later mentions count from this many messages after the sentence's own (2: the immediate reply is left out).</summary>
-    public int LaterReferenceGap { get; init; } = 1;
-
-    /// <summary>
-    /// A sentence of more than this many words is selected by clause (split after a comma, a
-    /// semicolon, a colon or a dash, each clause at least <see cref="MinClauseWords"/> words), so a
-    /// fact in one clause is kept without the rest; 0 selects whole sentences. Safety sentences are never split.
-    /// </summary>
-    public int ClauseSplitWords { get; init; }
-
-    /// <summary>
-    /// Words of a message's gist (0: none): its rarest condensed words, in order, offered as a first
-    /// pseudo-sentence valued <see cref="GistFactor"/> × its best sentence, so a turn can keep its
-    /// most specific words at a fraction of its cost.
-    /// </summary>
-    public int GistWords { get; init; }
-
-    /// <summary>A gist's value relative to its message's best sentence.</summary>
-    public double GistFactor { get; init; } = 1.0;
-
-    /// <summary>Rank factor for the sentences of a message the other speaker answers with a question (a follow-up: what was said is news to them).</summary>
-    public double FollowUpFactor { get; init; } = 1.0;
+    public double OpeningFactor { get; init; } = 2.0;
 
     /// <summary>Condensed sentences also leave out discourse markers, hedges and interjections ("gonna", "maybe", "btw", "here's").</summary>
-    public bool OmitHedges { get; init; }
-
-    /// <summary>0: novelty is the share of a sentence's words not said before; otherwise their count, full at this many.</summary>
-    public int NoveltyCap { get; init; }
-
-    /// <summary>0: specificity is the mean IDF of a sentence's words; otherwise the mean of its this many rarest.</summary>
-    public int SpecificityTop { get; init; }
-
-    /// <summary>0: the coherence boost holds for every sentence of a message; otherwise only until the message has this many sentences kept.</summary>
-    public int CoherenceLimit { get; init; }
-
-    /// <summary>The coherence boost goes only to the sentences next to a kept one (instead of every sentence of its message).</summary>
-    public bool CoherenceNeighbours { get; init; }
-
-    /// <summary>
-    /// When system lines divide the history into segments (sessions), a message's rank falls by up to
-    /// this share towards its segment's end: a session opens with news and closes with goodbyes.
-    /// </summary>
-    public double SegmentPositionWeight { get; init; }
-
-    /// <summary>Rank factor for the first message of a segment (when there are two or more).</summary>
-    public double OpeningFactor { get; init; } = 1.0;
-
-    /// <summary>Fewest words of a clause (shorter pieces stay with their neighbour).</summary>
-    public int MinClauseWords { get; init; } = 3;
+    public bool OmitHedges { get; init; } = true;
 
     /// <summary>Lowest importance at which a message may be kept verbatim in the verbatim tier.</summary>
     public double VerbatimCutoff { get; init; } = 0.55;
@@ -159,69 +105,18 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         var sentences = new List<Sentence>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var documentFrequency = new Dictionary<string, int>(StringComparer.Ordinal);
-        var postings = new Dictionary<string, List<int>>(StringComparer.Ordinal); // the messages saying each word, in order
-        for (var i = 0; i < n; i++)
+        foreach (var message in messages)
         {
-            foreach (var word in MessageWords(messages[i].Content))
+            foreach (var word in MessageWords(message.Content))
             {
                 documentFrequency[word] = documentFrequency.GetValueOrDefault(word) + 1;
-                if (!postings.TryGetValue(word, out var list))
-                {
-                    postings[word] = list = [];
-                }
-                list.Add(i);
             }
-        }
-        var rareLimit = Math.Max(2, RareWordShare * n);
-        var laterMessages = new HashSet<int>();
-        double LaterReference(int i, HashSet<string> words)
-        {
-            if (LaterReferenceWeight == 0)
-            {
-                return 0;
-            }
-            laterMessages.Clear();
-            foreach (var word in words)
-            {
-                if (postings.TryGetValue(word, out var list) && list.Count <= rareLimit)
-                {
-                    foreach (var j in list)
-                    {
-                        if (j >= i + LaterReferenceGap && messages[j].Role != ChatMessage.SystemRole)
-                        {
-                            laterMessages.Add(j);
-                        }
-                    }
-                }
-            }
-            return Math.Min(1, Math.Log(1 + laterMessages.Count) / Math.Log(1 + LaterReferenceCap));
         }
         var maxIdf = Math.Log(Math.Max(2, n));
         var names = OmitAddressedNames
             ? messages.Select(m => m.Name).Where(name => !string.IsNullOrWhiteSpace(name)).Select(name => name!.Trim().ToLowerInvariant()).Distinct(StringComparer.Ordinal).ToList()
             : [];
-        // Where each message sits in its segment (the messages between two system lines, e.g. the
-        // sessions of a long conversation): 0 for the first, towards 1 for the last.
-        var segmentPosition = new double[n];
-        var segments = 0;
-        for (var start = 0; start < n;)
-        {
-            while (start < n && messages[start].Role == ChatMessage.SystemRole)
-            {
-                start++;
-            }
-            var end = start;
-            while (end < n && messages[end].Role != ChatMessage.SystemRole)
-            {
-                end++;
-            }
-            for (var k = start; k < end; k++)
-            {
-                segmentPosition[k] = (double)(k - start) / (end - start);
-            }
-            segments += end > start ? 1 : 0;
-            start = end;
-        }
+        var openings = Openings(messages);
         for (var i = 0; i < n; i++)
         {
             var own = messages[i].Name?.Trim().ToLowerInvariant();
@@ -229,17 +124,15 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             var index = 0;
             var answers = i > 0 && messages[i].Role != ChatMessage.SystemRole && messages[i - 1].Role != messages[i].Role
                 && TextSignals.Of(messages[i - 1].Content).Question;
-            var followedUp = i + 1 < n && messages[i + 1].Role != ChatMessage.SystemRole && messages[i + 1].Role != messages[i].Role
-                && (messages[i + 1].Content.Contains('?', StringComparison.Ordinal) || messages[i + 1].Content.Contains('？', StringComparison.Ordinal));
-            var place = segments < 2 ? 1 : (1 - SegmentPositionWeight * segmentPosition[i]) * (segmentPosition[i] == 0 ? OpeningFactor : 1);
+            var place = openings.Contains(i) ? OpeningFactor : 1;
             var recency = 1 - RecencyWeight + RecencyWeight * scores[i].Temporal;
-            foreach (var text in TextSignals.Sentences(messages[i].Content).SelectMany(Clauses))
+            foreach (var text in TextSignals.Sentences(messages[i].Content))
             {
                 var signals = TextSignals.Of(text, safetyTerms);
                 var tokens = TextSignals.CondensedTokens(text);
-                if (OmitHedges && tokens.Count(t => !TextSignals.IsHedge(TextSignals.WordKey(t))) is > 0 and var left && left < tokens.Count)
+                if (OmitHedges && tokens.Any(t => !TextSignals.IsHedge(TextSignals.WordKey(t))))
                 {
-                    tokens = tokens.Where(t => !TextSignals.IsHedge(TextSignals.WordKey(t))).ToList();
+                    tokens = tokens.Where(t => !TextSignals.IsHedge(TextSignals.WordKey(t))).ToList(); // a sentence of hedges only keeps them
                 }
                 if (addressees.Count > 0)
                 {
@@ -249,38 +142,14 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
                     tokens = withoutNames; // a sentence that only addresses someone ("Hey Gina!") has nothing left to keep
                 }
                 var words = MessageWords(text);
-                var fresh = words.Count(w => !seen.Contains(w));
-                var novelty = words.Count == 0 ? 0 : NoveltyCap > 0 ? Math.Min(1, (double)fresh / NoveltyCap) : (double)fresh / words.Count;
-                var idfs = words.Select(w => Math.Log((double)n / documentFrequency.GetValueOrDefault(w, 1)) / maxIdf).OrderDescending().ToList();
-                var specificity = idfs.Count == 0 ? 0 : SpecificityTop > 0 ? idfs.Take(SpecificityTop).Average() : idfs.Average();
+                var novelty = words.Count == 0 ? 0 : (double)words.Count(w => !seen.Contains(w)) / words.Count;
+                var specificity = words.Count == 0 ? 0 : words.Average(w => Math.Log((double)n / documentFrequency.GetValueOrDefault(w, 1))) / maxIdf;
                 seen.UnionWith(words);
                 var value = messages[i].Role == ChatMessage.SystemRole ? 0.5
                     : TextSignals.FactLikelihood(text, signals) * (answers ? 2 : 1) * (1 + NoveltyWeight * novelty) * (1 + SpecificityWeight * specificity)
-                        * (signals.Dates > 0 ? DateBoost : 1) * (TextSignals.IsReaction(text) ? ReactionFactor : 1) * (TextSignals.IsDescription(text) ? DescriptionFactor : 1) * recency
-                        * (1 + LaterReferenceWeight * LaterReference(i, words)) * (followedUp ? FollowUpFactor : 1) * place;
+                        * (signals.Dates > 0 ? DateBoost : 1) * (TextSignals.IsReaction(text) ? ReactionFactor : 1) * (TextSignals.IsDescription(text) ? DescriptionFactor : 1) * recency * place;
                 sentences.Add(new Sentence(i, index++, sentences.Count, text, tokens, signals.Safety, value, TokenEstimator.Units(string.Join(' ', tokens)) + 1));
             }
-            if (GistWords > 0 && messages[i].Role != ChatMessage.SystemRole && index > 0)
-            {
-                AddGist(i, sentences.Count - index);
-            }
-        }
-        // The gist of a message: its GistWords rarest condensed words, in their order, as a first
-        // pseudo-sentence; the sentences after it leave out what it already says (OmitRepeatedWords).
-        void AddGist(int i, int first)
-        {
-            var own = sentences.GetRange(first, sentences.Count - first);
-            var candidates = own.Where(x => !x.Safety).SelectMany(x => x.Tokens).Select((t, order) => (Token: t, Order: order, Key: TextSignals.WordKey(t)))
-                .Where(t => t.Key.Length > 1 && !TextSignals.StopWords.Contains(t.Key)).DistinctBy(t => t.Key).ToList();
-            if (candidates.Count <= GistWords || own.Count < 2)
-            {
-                return;
-            }
-            var gist = candidates.OrderBy(t => documentFrequency.GetValueOrDefault(t.Key.Trim('\''), 1)).ThenBy(t => t.Order).Take(GistWords)
-                .OrderBy(t => t.Order).Select(t => t.Token.TrimEnd('.', '?', '!')).ToList();
-            sentences.RemoveRange(first, own.Count);
-            sentences.Add(new Sentence(i, 0, first, string.Join(' ', gist), gist, false, own.Max(x => x.Value) * GistFactor, TokenEstimator.Units(string.Join(' ', gist)) + 1));
-            sentences.AddRange(own.Select(x => x with { Index = x.Index + 1, Position = x.Position + 1 }));
         }
         var bySentenceOf = Enumerable.Range(0, sentences.Count).ToLookup(k => sentences[k].Message);
         double Rank(Sentence s) => s.Value / Math.Pow(s.CondensedUnits, LengthExponent);
@@ -431,16 +300,12 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         }
         var boosted = new bool[sentences.Count];
         var done = new bool[sentences.Count];
-        while (queue.TryDequeue(out var k, out var priority))
+        while (queue.TryDequeue(out var k, out _))
         {
             var s = sentences[k];
             if (done[k] || verbatim[s.Message] || chosen.Contains((s.Message, s.Index)))
             {
                 continue;
-            }
-            if (CoherenceLimit > 0 && chosenCount[s.Message] >= CoherenceLimit && priority < -Rank(s) * (1 + CoherenceBoost / 2))
-            {
-                continue; // the boost has run out for this message; its plain entry is still queued
             }
             var first = !Appears(s.Message);
             var units = UnitsOf(s);
@@ -452,10 +317,9 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             }
             used += cost;
             Choose(s, units);
-            if (first || CoherenceNeighbours)
+            if (first)
             {
-                foreach (var other in bySentenceOf[s.Message].Where(o => !done[o] && !boosted[o] && sentences[o].Tokens.Count > 0
-                    && (!CoherenceNeighbours || Math.Abs(sentences[o].Index - s.Index) == 1)))
+                foreach (var other in bySentenceOf[s.Message].Where(o => !done[o] && !boosted[o] && sentences[o].Tokens.Count > 0))
                 {
                     boosted[other] = true;
                     queue.Enqueue(other, -Rank(sentences[other]) * (1 + CoherenceBoost));
@@ -507,31 +371,18 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         return new CompressionResult(kept, sources, original, Units(kept), verbatim.Count(v => v), condensedCount, dropped, scores);
     }
 
-    private IEnumerable<string> Clauses(string sentence)
+    // The first message of each segment, when system lines divide the history into two or more.
+    private static HashSet<int> Openings(IReadOnlyList<ChatMessage> messages)
     {
-        if (ClauseSplitWords <= 0 || TextSignals.Of(sentence).Safety)
+        var openings = new HashSet<int>();
+        for (var i = 0; i < messages.Count; i++)
         {
-            return [sentence];
-        }
-        var words = sentence.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (words.Length <= ClauseSplitWords)
-        {
-            return [sentence];
-        }
-        var clauses = new List<string>();
-        var start = 0;
-        for (var k = 0; k < words.Length; k++)
-        {
-            var boundary = words[k] is "-" or "–" or "—" || words[k].EndsWith(',') || words[k].EndsWith(';') || words[k].EndsWith(':');
-            var end = words[k] is "-" or "–" or "—" ? k : k + 1;
-            if (boundary && end - start >= MinClauseWords && words.Length - (k + 1) >= MinClauseWords)
+            if (messages[i].Role != ChatMessage.SystemRole && (i == 0 || messages[i - 1].Role == ChatMessage.SystemRole))
             {
-                clauses.Add(string.Join(' ', words[start..(k + 1)]));
-                start = k + 1;
+                openings.Add(i);
             }
         }
-        clauses.Add(string.Join(' ', words[start..]));
-        return clauses;
+        return openings.Count >= 2 ? openings : [];
     }
 
     private static HashSet<string> MessageWords(string text) =>
