@@ -55,7 +55,7 @@ public static partial class TextSignals
     {
         "gonna", "wanna", "gotta", "btw", "anyway", "anyways", "guess", "maybe", "probably", "perhaps", "literally", "basically", "honestly",
         "seriously", "certainly", "surely", "kinda", "sorta", "hmm", "aww", "aw", "woohoo", "yay", "omg", "yep", "yup", "ya", "here's", "what's",
-        "something", "anything", "everything", "someone", "anyone", "somebody", "anybody", "bit",
+        "bit",
     };
 
     /// <summary>True for a discourse marker, hedge or interjection ("gonna", "maybe", "btw", "here's"), given as a <see cref="WordKey"/>.</summary>
