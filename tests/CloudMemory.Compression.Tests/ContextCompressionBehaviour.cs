@@ -41,7 +41,7 @@ public abstract class ContextCompressionBehaviour(LogKind kind) : IDisposable
     [Fact]
     public async Task Query_HistoryOverTheTrigger_IsCompressedAndKeepsTheSafetyFact()
     {
-        var (client, id) = await LongConversationAsync(fillerTurns: 40);
+        var (client, id) = await LongConversationAsync(fillerTurns: 25);
 
         var none = await QueryAsync(client, id, "none", maxTokens: 400);
         var importance = await QueryAsync(client, id, "importance", maxTokens: 400);
