@@ -31,7 +31,7 @@ internal static class CompressionBenchmark
         var dataDir = options.GetValueOrDefault("data") ?? Path.Combine("..", "shared", "bench", "locomo");
         if (!Directory.Exists(dataDir))
         {
-            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30] [--specificity 0] [--date-boost 1] [--reaction 1] [--novelty 1] [--description 1.3] [--keep-repeated-words] [--keep-names] [--show-misses] [--diagnose]  ({dataDir} not found)");
+            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30] [--specificity 0] [--date-boost 1] [--reaction 1] [--novelty 1] [--description 1.3] [--keep-repeated-words] [--keep-names] [--opening 2] [--keep-hedges] [--show-misses] [--dump] [--diagnose]  ({dataDir} not found)");
             return 2;
         }
         var ratio = options.TryGetValue("ratio", out var r) ? double.Parse(r, CultureInfo.InvariantCulture) : 0.3;
@@ -54,6 +54,8 @@ internal static class CompressionBenchmark
             DescriptionFactor = options.TryGetValue("description", out var df) ? double.Parse(df, CultureInfo.InvariantCulture) : defaults.DescriptionFactor,
             OmitRepeatedWords = !options.ContainsKey("keep-repeated-words") && defaults.OmitRepeatedWords,
             OmitAddressedNames = !options.ContainsKey("keep-names") && defaults.OmitAddressedNames,
+            OpeningFactor = options.TryGetValue("opening", out var op) ? double.Parse(op, CultureInfo.InvariantCulture) : defaults.OpeningFactor,
+            OmitHedges = !options.ContainsKey("keep-hedges") && defaults.OmitHedges,
         };
         var summarizer = new ExtractiveSummarizer();
 
@@ -84,6 +86,15 @@ internal static class CompressionBenchmark
                 var overhead = compressed.Messages.Sum(m => TokenEstimator.Units(ConversationText.RenderMessage(m with { Content = "" })) + 1);
                 var evidenceIds = conversation.Questions.SelectMany(q => q.Evidence).Where(conversation.IndexOf.ContainsKey).Select(id => conversation.IndexOf[id]).ToHashSet();
                 Console.Error.WriteLine($"DIAG {conversation.Id}: {compressed.Messages.Count}/{conversation.Messages.Count} messages kept, target {target} units, overhead {overhead} ({(double)overhead / target:P0}), evidence turns {evidenceIds.Count}, appearing {evidenceIds.Count(compressed.SourceIndexes.Contains)}");
+            }
+            if (options.ContainsKey("dump"))
+            {
+                // Every kept message, E when it is an evidence turn of some question: where the budget went.
+                var evidenceIds = conversation.Questions.SelectMany(q => q.Evidence).Where(conversation.IndexOf.ContainsKey).Select(id => conversation.IndexOf[id]).ToHashSet();
+                for (var k = 0; k < compressed.Messages.Count; k++)
+                {
+                    Console.Error.WriteLine($"DUMP {conversation.Id} {(evidenceIds.Contains(compressed.SourceIndexes[k]) ? "E" : "-")} {compressed.Messages[k].Content.Length,4} {compressed.Messages[k].Role}: {compressed.Messages[k].Content}");
+                }
             }
             kept["importance"] = PerMessage(conversation.Messages.Count, compressed.SourceIndexes, compressed.Messages.Select(m => m.Content).ToList());
             kept["recency"] = Recency(conversation.Messages, target);

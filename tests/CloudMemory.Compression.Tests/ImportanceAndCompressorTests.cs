@@ -170,6 +170,55 @@ public sealed class ImportanceAndCompressorTests
     }
 
     [Fact]
+    public void Compress_RanksTheOpeningOfASessionAboveTheSameKindOfMessageLaterOn_OnlyWhenSystemLinesDivideTheHistory()
+    {
+        // Alike in form and content; the later one is newer (recency alone would keep it).
+        var opening = "I painted the garden shed on Sunday.";
+        var later = "I fixed the kitchen tap on Monday.";
+        var sessions = new List<ChatMessage>
+        {
+            new(ChatMessage.SystemRole, "Session 1, 3 May 2023."),
+            new(ChatMessage.UserRole, opening),
+            new(ChatMessage.AssistantRole, "Cool, glad to hear it."),
+            new(ChatMessage.UserRole, "Okay, sure thing."),
+            new(ChatMessage.AssistantRole, "Thanks so much!"),
+            new(ChatMessage.SystemRole, "Session 2, 9 May 2023."),
+            new(ChatMessage.UserRole, "That sounds nice."),
+            new(ChatMessage.AssistantRole, "Good, thanks for asking!"),
+            new(ChatMessage.UserRole, later),
+            new(ChatMessage.AssistantRole, "Wow, that's awesome!"),
+            new(ChatMessage.UserRole, "Haha yes, totally."),
+            new(ChatMessage.AssistantRole, "Great, sounds good to me."),
+        };
+        var budget = Units(sessions[^2..]) + 1 + 50; // the newest turn (with its gap markers), and room for one of the two condensed (about 36 units each with the message's overhead)
+        var compressor = new MessageCompressor(new ImportanceEvaluator());
+
+        var result = compressor.Compress(sessions, budget);
+        var withoutRule = new MessageCompressor(new ImportanceEvaluator()) { OpeningFactor = 1 }.Compress(sessions, budget);
+        var undivided = compressor.Compress(sessions.Where(m => m.Role != ChatMessage.SystemRole).ToList(), budget);
+
+        result.SourceIndexes.Should().Contain(1, "a session opens with the news since the last one").And.NotContain(8);
+        withoutRule.SourceIndexes.Should().Contain(8, "without the opening factor the newer message ranks first").And.NotContain(1);
+        undivided.Messages.Select(m => m.Content).Should().ContainMatch("*kitchen*", "with no system lines there are no sessions, and the rule does nothing")
+            .And.NotContain(m => m.Contains("garden", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Compress_LeavesOutHedgesAndDiscourseMarkers_KeepingTheFact()
+    {
+        var messages = Conversation(10, "I'm gonna maybe visit the Louvre in Paris next month, btw. Anyway, I booked a hotel near the Seine.");
+        var budget = Units(messages[^2..]) + 1 + 80; // the newest turn, and about the fact message condensed
+
+        var result = new MessageCompressor(new ImportanceEvaluator()).Compress(messages, budget);
+
+        var fact = result.Messages[result.SourceIndexes.ToList().IndexOf(0)].Content;
+        fact.Should().Contain("Louvre").And.Contain("Paris").And.Contain("Seine");
+        fact.Split(' ').Select(TextSignals.WordKey).Should().NotContain(["gonna", "maybe", "btw", "anyway"]);
+        TextSignals.IsHedge("gonna").Should().BeTrue();
+        TextSignals.IsHedge("paris").Should().BeFalse();
+    }
+
+    [Fact]
     public void Condense_LeavesOutFunctionWordsAndBarePunctuation()
     {
         TextSignals.Condense("I took the first step - I applied to adoption agencies!").Should().Be("took first step applied adoption agencies");

@@ -83,6 +83,16 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     /// <summary>Rank factor for a sentence about the other speaker only ("you", "your", no first person): a reaction rather than a fact of the speaker's own life.</summary>
     public double ReactionFactor { get; init; } = 1.0;
 
+    /// <summary>
+    /// Rank factor for the first message of a segment, when system lines divide the history into two
+    /// or more (the sessions of a long conversation, each opened by a line such as "Session 4, 8 May
+    /// 2023."): a session opens with the news since the last one. With no such division it does nothing.
+    /// </summary>
+    public double OpeningFactor { get; init; } = 2.0;
+
+    /// <summary>Condensed sentences also leave out discourse markers, hedges and interjections ("gonna", "maybe", "btw", "here's").</summary>
+    public bool OmitHedges { get; init; } = true;
+
     /// <summary>Lowest importance at which a message may be kept verbatim in the verbatim tier.</summary>
     public double VerbatimCutoff { get; init; } = 0.55;
 
@@ -106,6 +116,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         var names = OmitAddressedNames
             ? messages.Select(m => m.Name).Where(name => !string.IsNullOrWhiteSpace(name)).Select(name => name!.Trim().ToLowerInvariant()).Distinct(StringComparer.Ordinal).ToList()
             : [];
+        var openings = Openings(messages);
         for (var i = 0; i < n; i++)
         {
             var own = messages[i].Name?.Trim().ToLowerInvariant();
@@ -113,11 +124,16 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             var index = 0;
             var answers = i > 0 && messages[i].Role != ChatMessage.SystemRole && messages[i - 1].Role != messages[i].Role
                 && TextSignals.Of(messages[i - 1].Content).Question;
+            var place = openings.Contains(i) ? OpeningFactor : 1;
             var recency = 1 - RecencyWeight + RecencyWeight * scores[i].Temporal;
             foreach (var text in TextSignals.Sentences(messages[i].Content))
             {
                 var signals = TextSignals.Of(text, safetyTerms);
                 var tokens = TextSignals.CondensedTokens(text);
+                if (OmitHedges && tokens.Any(t => !TextSignals.IsHedge(TextSignals.WordKey(t))))
+                {
+                    tokens = tokens.Where(t => !TextSignals.IsHedge(TextSignals.WordKey(t))).ToList(); // a sentence of hedges only keeps them
+                }
                 if (addressees.Count > 0)
                 {
                     // The other speakers' names (or their short forms, "Mel" for Melanie) address them: no fact.
@@ -131,7 +147,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
                 seen.UnionWith(words);
                 var value = messages[i].Role == ChatMessage.SystemRole ? 0.5
                     : TextSignals.FactLikelihood(text, signals) * (answers ? 2 : 1) * (1 + NoveltyWeight * novelty) * (1 + SpecificityWeight * specificity)
-                        * (signals.Dates > 0 ? DateBoost : 1) * (TextSignals.IsReaction(text) ? ReactionFactor : 1) * (TextSignals.IsDescription(text) ? DescriptionFactor : 1) * recency;
+                        * (signals.Dates > 0 ? DateBoost : 1) * (TextSignals.IsReaction(text) ? ReactionFactor : 1) * (TextSignals.IsDescription(text) ? DescriptionFactor : 1) * recency * place;
                 sentences.Add(new Sentence(i, index++, sentences.Count, text, tokens, signals.Safety, value, TokenEstimator.Units(string.Join(' ', tokens)) + 1));
             }
         }
@@ -353,6 +369,20 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             gap = false;
         }
         return new CompressionResult(kept, sources, original, Units(kept), verbatim.Count(v => v), condensedCount, dropped, scores);
+    }
+
+    // The first message of each segment, when system lines divide the history into two or more.
+    private static HashSet<int> Openings(IReadOnlyList<ChatMessage> messages)
+    {
+        var openings = new HashSet<int>();
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (messages[i].Role != ChatMessage.SystemRole && (i == 0 || messages[i - 1].Role == ChatMessage.SystemRole))
+            {
+                openings.Add(i);
+            }
+        }
+        return openings.Count >= 2 ? openings : [];
     }
 
     private static HashSet<string> MessageWords(string text) =>

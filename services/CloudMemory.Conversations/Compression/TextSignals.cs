@@ -50,6 +50,17 @@ public static partial class TextSignals
         "hope", "sorry",
     };
 
+    // Discourse markers, hedges and interjections: how something is said, never what.
+    private static readonly HashSet<string> Hedges = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "gonna", "wanna", "gotta", "btw", "anyway", "anyways", "guess", "maybe", "probably", "perhaps", "literally", "basically", "honestly",
+        "seriously", "certainly", "surely", "kinda", "sorta", "hmm", "aww", "aw", "woohoo", "yay", "omg", "yep", "yup", "ya", "here's", "what's",
+        "bit",
+    };
+
+    /// <summary>True for a discourse marker, hedge or interjection ("gonna", "maybe", "btw", "here's"), given as a <see cref="WordKey"/>.</summary>
+    public static bool IsHedge(string word) => Hedges.Contains(word);
+
     /// <summary>The signals of one sentence or message.</summary>
     public static Signals Of(string text, IReadOnlyCollection<string>? safetyTerms = null)
     {
