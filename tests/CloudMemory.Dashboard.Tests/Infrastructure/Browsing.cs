@@ -28,10 +28,12 @@ public static class Browsing
         await page.GetByTestId("signin").ClickAsync();
         try
         {
-            // Signed in, the form sends the browser on to the conversations. The redirect is what is
-            // checked here (its document parsed), not the page's `load` event: on a loaded CI machine that
-            // event has come after 15 s with the page already shown; the tests then wait for what they read.
-            await page.WaitForURLAsync("**/ui/conversations", new() { WaitUntil = WaitUntilState.DOMContentLoaded });
+            // Signed in, the form sends the browser on to the conversations. What is checked is that the
+            // redirect committed and the page's main region is there, not a load-state event: on a loaded
+            // CI machine both `load` and `DOMContentLoaded` have failed to arrive within 15 s with the page
+            // already shown (and network idle reached). The tests then wait for the elements they read.
+            await page.WaitForURLAsync("**/ui/conversations", new() { WaitUntil = WaitUntilState.Commit });
+            await page.Locator("main").WaitForAsync();
         }
         catch (TimeoutException e)
         {
