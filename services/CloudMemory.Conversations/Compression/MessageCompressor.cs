@@ -90,7 +90,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     /// </summary>
     public double OpeningFactor { get; init; } = 2.0;
 
-    /// <summary>Condensed sentences also leave out discourse markers, hedges and interjections ("gonna", "maybe", "btw", "here's").</summary>
+    /// <summary>Condensed sentences also leave out discourse markers, hedges and interjections ("gonna", "btw", "here's"; words of uncertainty such as "maybe" stay).</summary>
     public bool OmitHedges { get; init; } = true;
 
     /// <summary>Lowest importance at which a message may be kept verbatim in the verbatim tier.</summary>

@@ -50,15 +50,17 @@ public static partial class TextSignals
         "hope", "sorry",
     };
 
-    // Discourse markers, hedges and interjections: how something is said, never what.
+    // Discourse markers, hedges and interjections: how something is said, never what. Words of
+    // uncertainty ("maybe", "probably", "perhaps", "guess") are not among them: without them "I'll
+    // maybe visit Paris" would be remembered as a plan.
     private static readonly HashSet<string> Hedges = new(StringComparer.OrdinalIgnoreCase)
     {
-        "gonna", "wanna", "gotta", "btw", "anyway", "anyways", "guess", "maybe", "probably", "perhaps", "literally", "basically", "honestly",
+        "gonna", "wanna", "gotta", "btw", "anyway", "anyways", "literally", "basically", "honestly",
         "seriously", "certainly", "surely", "kinda", "sorta", "hmm", "aww", "aw", "woohoo", "yay", "omg", "yep", "yup", "ya", "here's", "what's",
         "bit",
     };
 
-    /// <summary>True for a discourse marker, hedge or interjection ("gonna", "maybe", "btw", "here's"), given as a <see cref="WordKey"/>.</summary>
+    /// <summary>True for a discourse marker, hedge or interjection ("gonna", "btw", "here's"), given as a <see cref="WordKey"/>.</summary>
     public static bool IsHedge(string word) => Hedges.Contains(word);
 
     /// <summary>The signals of one sentence or message.</summary>
