@@ -12,13 +12,17 @@ public sealed class ImportanceAndCompressorTests
         "Okay, sure thing.", "Wow, that's awesome!", "Thanks so much!", "Yeah, I know what you mean.", "Great, sounds good to me.",
     ];
 
-    private static List<ChatMessage> Conversation(int fillerRounds, string fact)
+    private static List<ChatMessage> Conversation(int fillerRounds, string fact) =>
+        WithFillers([new(ChatMessage.UserRole, fact), new(ChatMessage.AssistantRole, "Noted, thank you for telling me.")], fillerRounds);
+
+    // Rounds of small talk after messages: a filler of the first speaker, then one of the other.
+    private static List<ChatMessage> WithFillers(List<ChatMessage> messages, int rounds, string firstRole = ChatMessage.UserRole, string? firstName = null, string? secondName = null)
     {
-        var messages = new List<ChatMessage> { new(ChatMessage.UserRole, fact), new(ChatMessage.AssistantRole, "Noted, thank you for telling me.") };
-        for (var i = 0; i < fillerRounds; i++)
+        var secondRole = firstRole == ChatMessage.UserRole ? ChatMessage.AssistantRole : ChatMessage.UserRole;
+        for (var i = 0; i < rounds; i++)
         {
-            messages.Add(new ChatMessage(ChatMessage.UserRole, Fillers[i % Fillers.Length]));
-            messages.Add(new ChatMessage(ChatMessage.AssistantRole, Fillers[(i + 3) % Fillers.Length]));
+            messages.Add(new ChatMessage(firstRole, Fillers[i % Fillers.Length]) { Name = firstName });
+            messages.Add(new ChatMessage(secondRole, Fillers[(i + 3) % Fillers.Length]) { Name = secondName });
         }
         return messages;
     }
@@ -150,16 +154,11 @@ public sealed class ImportanceAndCompressorTests
     public void Compress_RanksADescriptionAboveTheSameKindOfRemarkToTheOtherSpeaker()
     {
         // Alike in form and content; the remark is newer (recency alone would keep it).
-        var messages = new List<ChatMessage>
-        {
+        var messages = WithFillers(
+        [
             new(ChatMessage.UserRole, "The old mill beside the river collapsed."),
             new(ChatMessage.UserRole, "Your new barn near the creek flooded."),
-        };
-        for (var i = 0; i < 6; i++)
-        {
-            messages.Add(new ChatMessage(ChatMessage.AssistantRole, Fillers[i % Fillers.Length]));
-            messages.Add(new ChatMessage(ChatMessage.UserRole, Fillers[(i + 3) % Fillers.Length]));
-        }
+        ], 6, firstRole: ChatMessage.AssistantRole);
         var budget = Units(messages[^2..]) + 1 + 45; // the newest turn, and room for one of the two condensed (about 40 units each)
 
         var result = new MessageCompressor(new ImportanceEvaluator()).Compress(messages, budget);
@@ -233,17 +232,11 @@ public sealed class ImportanceAndCompressorTests
     [Fact]
     public void Compress_LeavesOutTheNamesThatAddressTheOtherSpeaker()
     {
-        var messages = new List<ChatMessage>
-        {
+        var messages = WithFillers(
+        [
             new(ChatMessage.UserRole, "Hey Gina! I opened my dance studio downtown on Friday.") { Name = "Jon" },
             new(ChatMessage.AssistantRole, "Congrats, Jon! I sold the blue bicycle to Priya yesterday.") { Name = "Gina" },
-        };
-        for (var i = 0; i < 10; i++)
-        {
-            messages.Add(new ChatMessage(ChatMessage.UserRole, Fillers[i % Fillers.Length]) { Name = "Jon" });
-            messages.Add(new ChatMessage(ChatMessage.AssistantRole, Fillers[(i + 3) % Fillers.Length]) { Name = "Gina" });
-        }
-
+        ], 10, firstName: "Jon", secondName: "Gina");
         var budget = Units(messages[^2..]) + 1 + 110; // the newest turn, and the two statements condensed (about 95 units with their labels)
 
         var result = new MessageCompressor(new ImportanceEvaluator()).Compress(messages, budget);

@@ -130,9 +130,9 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             {
                 var signals = TextSignals.Of(text, safetyTerms);
                 var tokens = TextSignals.CondensedTokens(text);
-                if (OmitHedges && tokens.Any(t => !TextSignals.IsHedge(TextSignals.WordKey(t))))
+                if (OmitHedges && tokens.Where(t => !TextSignals.IsHedge(TextSignals.WordKey(t))).ToList() is { Count: > 0 } withoutHedges)
                 {
-                    tokens = tokens.Where(t => !TextSignals.IsHedge(TextSignals.WordKey(t))).ToList(); // a sentence of hedges only keeps them
+                    tokens = withoutHedges; // a sentence of hedges only keeps them
                 }
                 if (addressees.Count > 0)
                 {
@@ -154,7 +154,9 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         var bySentenceOf = Enumerable.Range(0, sentences.Count).ToLookup(k => sentences[k].Message);
         double Rank(Sentence s) => s.Value / Math.Pow(s.CondensedUnits, LengthExponent);
         var verbatim = new bool[n];
-        var chosen = new HashSet<(int Message, int Sentence)>();
+        // Per sentence (by position): kept condensed, and what it adds to its message.
+        var chosen = new bool[sentences.Count];
+        var sentenceUnits = new long[sentences.Count];
         var chosenCount = new int[n];
         var chosenUnits = new long[n];
         long used = 0;
@@ -180,7 +182,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             for (var d = 1; d <= Math.Min(RepeatWindow, s.Index); d++)
             {
                 var before = sentences[s.Position - d];
-                if (chosen.Contains((before.Message, before.Index)))
+                if (chosen[before.Position])
                 {
                     said.UnionWith(before.Tokens.Select(TextSignals.WordKey));
                 }
@@ -192,13 +194,12 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             var text = Rendered(s);
             return text.Length == 0 ? 0 : TokenEstimator.Units(text) + 1;
         }
-        var sentenceUnits = new Dictionary<(int Message, int Sentence), long>();
         void Choose(Sentence s, long units)
         {
-            chosen.Add((s.Message, s.Index));
+            chosen[s.Position] = true;
             chosenCount[s.Message]++;
             chosenUnits[s.Message] += units;
-            sentenceUnits[(s.Message, s.Index)] = units;
+            sentenceUnits[s.Position] = units;
             if (!OmitRepeatedWords)
             {
                 return;
@@ -206,13 +207,13 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             for (var k = s.Position + 1; k <= s.Position + RepeatWindow && k < sentences.Count && sentences[k].Message == s.Message; k++)
             {
                 var later = sentences[k];
-                if (!chosen.Contains((later.Message, later.Index)))
+                if (!chosen[k])
                 {
                     continue;
                 }
-                var before = sentenceUnits[(later.Message, later.Index)];
+                var before = sentenceUnits[k];
                 var now = UnitsOf(later);
-                sentenceUnits[(later.Message, later.Index)] = now;
+                sentenceUnits[k] = now;
                 chosenUnits[s.Message] -= before - now;
                 used -= before - now;
             }
@@ -233,7 +234,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             verbatim[i] = true;
             foreach (var k in bySentenceOf[i])
             {
-                chosen.Remove((i, sentences[k].Index));
+                chosen[k] = false;
             }
             chosenCount[i] = 0;
             chosenUnits[i] = 0;
@@ -303,7 +304,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         while (queue.TryDequeue(out var k, out _))
         {
             var s = sentences[k];
-            if (done[k] || verbatim[s.Message] || chosen.Contains((s.Message, s.Index)))
+            if (done[k] || verbatim[s.Message] || chosen[k])
             {
                 continue;
             }
@@ -350,7 +351,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             }
             else if (chosenCount[i] > 0)
             {
-                content = string.Join(" ", byMessage[i].Where(s => chosen.Contains((s.Message, s.Index)))
+                content = string.Join(" ", byMessage[i].Where(s => chosen[s.Position])
                     .Select(Rendered).Where(text => text.Length > 0));
                 condensedCount++;
             }

@@ -131,8 +131,9 @@ public abstract class BadInputBehaviour : IDisposable
         var id = await NewSessionAsync();
         Task<HttpResponseMessage> PutSlotChunkedAsync(byte[] body)
         {
-            // A stream of unknown length: the body arrives chunked, with no Content-Length.
-            var request = new HttpRequestMessage(HttpMethod.Put, $"/v1/sessions/{id}/agent-slots/triage") { Content = new StreamContent(new MemoryStream(body)) };
+            // Content of unknown length: the body arrives chunked, with no Content-Length (a StreamContent
+            // over a MemoryStream would compute one).
+            var request = new HttpRequestMessage(HttpMethod.Put, $"/v1/sessions/{id}/agent-slots/triage") { Content = new UnknownLengthContent(body) };
             request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
             request.Headers.TransferEncodingChunked = true;
             request.Headers.Add("X-Agent-Id", "triage");
@@ -214,6 +215,18 @@ public abstract class BadInputBehaviour : IDisposable
         var createdAt = json.RootElement.GetProperty("createdAt").GetDateTimeOffset();
         createdAt.Should().Be(new DateTimeOffset(2026, 3, 1, 4, 30, 0, TimeSpan.Zero));
         createdAt.Offset.Should().Be(TimeSpan.Zero);
+    }
+}
+
+/// <summary>Request content that does not tell its length, so it is sent chunked.</summary>
+internal sealed class UnknownLengthContent(byte[] body) : HttpContent
+{
+    protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => stream.WriteAsync(body).AsTask();
+
+    protected override bool TryComputeLength(out long length)
+    {
+        length = 0;
+        return false;
     }
 }
 
