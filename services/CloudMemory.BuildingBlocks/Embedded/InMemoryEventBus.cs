@@ -23,12 +23,14 @@ public sealed class EmbeddedPubSubOptions
 /// <summary>
 /// In-process pub/sub: CloudEvents envelopes, at-least-once delivery to every subscription of the
 /// topic, retries with exponential backoff, dead-letter topic after the last attempt or a DROP.
-/// Publishing never waits for subscribers.
+/// Publishing never waits for subscribers: deliveries are queued for two delivery workers, except to
+/// <see cref="Subscription.Inline"/> subscriptions, whose quick handlers run on the publisher's thread
+/// (waking a worker per event cost more CPU than such a handler itself).
 /// </summary>
 public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, EventStream.IEventTap
 {
     private readonly Channel<Delivery> _queue = Channel.CreateUnbounded<Delivery>(new UnboundedChannelOptions { SingleReader = false });
-    private readonly ILookup<string, Subscription> _subscriptions;
+    private readonly ILookup<string, Route> _routes;
     private readonly TimeProvider _time;
     private readonly EmbeddedPubSubOptions _options;
     private readonly ILogger<InMemoryEventBus> _logger;
@@ -38,11 +40,12 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, Event
     private readonly Lock _tapGate = new();
     private readonly DeliveryDeduplicator _deduplicator = new();
     private int _inFlight;
+    private CancellationToken _stopping;
 
     /// <summary>Creates the bus.</summary>
     public InMemoryEventBus(IEnumerable<Subscription> subscriptions, TimeProvider time, EmbeddedPubSubOptions options, ILogger<InMemoryEventBus> logger, string source = "cloudmemory")
     {
-        _subscriptions = subscriptions.ToLookup(s => s.Topic, StringComparer.Ordinal);
+        _routes = subscriptions.ToLookup(s => s.Topic, s => new Route(s, s.Route + "|" + s.Topic), StringComparer.Ordinal);
         _time = time;
         _options = options;
         _logger = logger;
@@ -77,16 +80,27 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, Event
         {
             tap(cloudEvent);
         }
-        foreach (var subscription in _subscriptions[cloudEvent.Topic ?? ""])
+        foreach (var route in _routes[cloudEvent.Topic ?? ""])
         {
             Interlocked.Increment(ref _inFlight);
-            _queue.Writer.TryWrite(new Delivery(subscription, cloudEvent, 1));
+            var delivery = new Delivery(route, cloudEvent, 1);
+            if (route.Subscription.Inline)
+            {
+                _ = DeliverAsync(delivery, _stopping); // synchronous up to the handler's first wait, if any
+            }
+            else
+            {
+                _queue.Writer.TryWrite(delivery);
+            }
         }
     }
 
     /// <inheritdoc />
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(Enumerable.Range(0, 2).Select(_ => PumpAsync(stoppingToken)));
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        _stopping = stoppingToken;
+        return Task.WhenAll(Enumerable.Range(0, 2).Select(_ => PumpAsync(stoppingToken)));
+    }
 
     private async Task PumpAsync(CancellationToken stoppingToken)
     {
@@ -105,8 +119,8 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, Event
     private async Task DeliverAsync(Delivery delivery, CancellationToken stoppingToken)
     {
         // A republished id (same EventId) reaches the handler once, as on the Dapr runtime.
-        var dedupKey = delivery.Subscription.Route + "|" + delivery.Subscription.Topic;
-        if (delivery.Attempt == 1 && _deduplicator.SeenBefore(dedupKey, delivery.Event.Id))
+        var subscription = delivery.Route.Subscription;
+        if (delivery.Attempt == 1 && _deduplicator.SeenBefore(delivery.Route.DedupKey, delivery.Event.Id))
         {
             Interlocked.Decrement(ref _inFlight);
             return;
@@ -114,11 +128,11 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, Event
         DeliveryStatus status;
         try
         {
-            status = await delivery.Subscription.Handler(delivery.Event, stoppingToken);
+            status = await subscription.Handler(delivery.Event, stoppingToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
         {
-            _logger.LogWarning(ex, "Delivery of {EventId} to {Route} failed (attempt {Attempt})", delivery.Event.Id, delivery.Subscription.Route, delivery.Attempt);
+            _logger.LogWarning(ex, "Delivery of {EventId} to {Route} failed (attempt {Attempt})", delivery.Event.Id, subscription.Route, delivery.Attempt);
             status = DeliveryStatus.Retry;
         }
 
@@ -132,7 +146,7 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, Event
             _ = RetryLaterAsync(delivery with { Attempt = delivery.Attempt + 1 }, delay, stoppingToken);
             return;
         }
-        if (status != DeliveryStatus.Success && delivery.Subscription.DeadLetterTopic is { } deadLetter)
+        if (status != DeliveryStatus.Success && subscription.DeadLetterTopic is { } deadLetter)
         {
             _logger.LogWarning("Event {EventId} on {Topic} goes to dead-letter topic {DeadLetter} ({Status})", delivery.Event.Id, delivery.Event.Topic, deadLetter, status);
             Enqueue(delivery.Event with { Topic = deadLetter });
@@ -152,7 +166,9 @@ public sealed class InMemoryEventBus : BackgroundService, IEventPublisher, Event
         }
     }
 
-    private sealed record Delivery(Subscription Subscription, CloudEvent Event, int Attempt);
+    private sealed record Route(Subscription Subscription, string DedupKey);
+
+    private sealed record Delivery(Route Route, CloudEvent Event, int Attempt);
 
     private sealed class Untap(InMemoryEventBus bus, Action<CloudEvent> observer) : IDisposable
     {

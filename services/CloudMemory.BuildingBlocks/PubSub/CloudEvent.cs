@@ -68,7 +68,13 @@ public delegate Task<DeliveryStatus> CloudEventHandler(CloudEvent cloudEvent, Ca
 /// <param name="Handler">The handler.</param>
 /// <param name="DeadLetterTopic">Where dropped or exhausted events go.</param>
 /// <param name="PubSubName">The pub/sub component.</param>
-public sealed record Subscription(string Topic, string Route, CloudEventHandler Handler, string? DeadLetterTopic = null, string PubSubName = "pubsub");
+/// <param name="Inline">
+/// The handler returns quickly without blocking (it only queues work of its own). The embedded bus then
+/// calls it on the publisher's thread rather than waking a delivery worker for each event; retries and
+/// dead letters are as for any subscription. Dapr delivers over HTTP either way.
+/// </param>
+public sealed record Subscription(string Topic, string Route, CloudEventHandler Handler, string? DeadLetterTopic = null, string PubSubName = "pubsub",
+    bool Inline = false);
 
 /// <summary>Publishes integration events as CloudEvents.</summary>
 public interface IEventPublisher

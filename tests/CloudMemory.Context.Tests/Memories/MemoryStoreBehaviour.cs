@@ -210,6 +210,27 @@ public abstract class MemoryStoreBehaviour : IAsyncLifetime
     }
 
     [Fact]
+    public async Task UpsertMany_ReadsBackEveryField_AndAKeyGivenTwiceKeepsItsLastEntry()
+    {
+        var expiring = Entry("x", "a note that expires", context: null, trace: "tr1", user: "u1", expires: T0.AddDays(2)) with
+        {
+            Metadata = new Dictionary<string, string> { ["source"] = "turn", ["quote"] = "say \"hi\"" },
+            Tags = ["travel", "δ tag", ""],
+            AccessCount = 3,
+            LastAccessedAt = T0.AddMinutes(5),
+        };
+        var first = Entry("twice", "the first version");
+        var last = Entry("twice", "the second version", context: "c2");
+
+        await Store.UpsertManyAsync([(expiring, "h1"), (first, "h2"), (last, "h3")], awaitEmbedding: false);
+
+        var read = (await Store.GetManyAsync(_tenant, ["x", "twice"], T0)).ToDictionary(e => e.Id);
+        read["x"].Should().BeEquivalentTo(expiring);
+        read["twice"].Should().BeEquivalentTo(last);
+        (await Store.GetManyAsync(_tenant, ["x"], T0.AddDays(3))).Should().BeEmpty("it expired");
+    }
+
+    [Fact]
     public async Task Upsert_SameContent_KeepsEmbedding()
     {
         await PutAsync(Entry("a", "sailing boats in the harbour"));

@@ -15,6 +15,9 @@ public abstract class PubSubSuite : IAsyncLifetime
 
     protected IEventPublisher Publisher { get; private set; } = null!;
 
+    /// <summary>Whether the subscriptions ask for <see cref="Subscription.Inline"/> delivery.</summary>
+    protected virtual bool Inline => false;
+
     /// <summary>Starts the implementation with these subscriptions.</summary>
     protected abstract Task<IEventPublisher> StartAsync(IReadOnlyList<Subscription> subscriptions);
 
@@ -30,7 +33,7 @@ public abstract class PubSubSuite : IAsyncLifetime
                 _received.Enqueue((route, e));
                 _calls.AddOrUpdate(route + "|" + e.Id, 1, (_, n) => n + 1);
                 return Task.FromResult(decide(e));
-            }, deadLetter);
+            }, deadLetter, Inline: Inline);
 
         Publisher = await StartAsync(
         [
@@ -44,7 +47,7 @@ public abstract class PubSubSuite : IAsyncLifetime
 
     public virtual Task DisposeAsync() => Task.CompletedTask;
 
-    private int Calls(string route, string id) => _calls.TryGetValue(route + "|" + id, out var n) ? n : 0;
+    protected int Calls(string route, string id) => _calls.TryGetValue(route + "|" + id, out var n) ? n : 0;
 
     [Fact]
     public async Task Publish_DeliversCloudEventToSubscriber()
@@ -90,7 +93,7 @@ public abstract class PubSubSuite : IAsyncLifetime
     }
 }
 
-public sealed class EmbeddedPubSubTests : PubSubSuite
+public class EmbeddedPubSubTests : PubSubSuite
 {
     private InMemoryEventBus? _bus;
 
@@ -108,6 +111,19 @@ public sealed class EmbeddedPubSubTests : PubSubSuite
     {
         await _bus!.StopAsync(CancellationToken.None);
         _bus.Dispose();
+    }
+}
+
+/// <summary>The same behaviour with handlers the embedded bus runs on the publisher's thread.</summary>
+public sealed class EmbeddedInlinePubSubTests : EmbeddedPubSubTests
+{
+    protected override bool Inline => true;
+
+    [Fact]
+    public async Task InlineHandler_HasRun_WhenPublishReturns()
+    {
+        var id = await Publisher.PublishAsync("orders", "test.order.placed.v1", new { orderId = "o-3" });
+        Calls("/events/orders", id).Should().Be(1, "an inline subscription is not queued for a delivery worker");
     }
 }
 

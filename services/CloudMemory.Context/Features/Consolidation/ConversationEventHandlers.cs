@@ -25,7 +25,7 @@ public static class ConversationEventHandlers
     public static IServiceCollection AddConversationEventHandlers(this IServiceCollection services)
     {
         services.AddSingleton(sp => new Subscription(Topics.TurnWritten, "/events/context/turn-written",
-            (e, ct) => IndexTurnAsync(sp, e, ct), DeadLetterTopic));
+            (e, ct) => IndexTurnAsync(sp, e, ct), DeadLetterTopic, Inline: true)); // it only queues the turn for the indexer
         services.AddSingleton(sp => new Subscription(Topics.CheckpointCreated, "/events/context/checkpoint-created",
             (e, ct) => ConsolidateCheckpointAsync(sp, e, ct), DeadLetterTopic));
         services.AddSingleton(sp => new Subscription(Topics.SessionFinalized, "/events/context/session-finalized",
