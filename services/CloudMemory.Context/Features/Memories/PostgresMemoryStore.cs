@@ -213,7 +213,7 @@ public sealed class PostgresMemoryStore : IMemoryStore
                 last_accessed_at = EXCLUDED.last_accessed_at, access_count = EXCLUDED.access_count, expires_at = EXCLUDED.expires_at,
                 embedding = COALESCE(CASE WHEN {_table}.content_hash = EXCLUDED.content_hash AND cardinality({_table}.embedding) > 0 THEN {_table}.embedding END, EXCLUDED.embedding){keepVector},
                 content_hash = EXCLUDED.content_hash
-            RETURNING (xmax = 0)
+            {(many ? "" : "RETURNING (xmax = 0)")}
             """;
     }
 
