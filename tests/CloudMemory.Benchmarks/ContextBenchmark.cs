@@ -41,6 +41,9 @@ internal static class ContextBenchmark
         // --turn-indexing none|lexical|semantic: the WriteTurn hosts' turn indexing policy (default: the product's default)
         var turnIndexing = Option(args, "--turn-indexing");
         string[] hostArgs = turnIndexing is null ? [] : [$"--CloudMemory:LongTermMemory:TurnIndexing:Policy={turnIndexing}"];
+        // --summary-chars N: each WriteTurn conversation starts with a checkpoint whose summary has N characters
+        // (what every turn after a long conversation's first checkpoint carries along)
+        var summaryChars = Option(args, "--summary-chars") is { } chars ? int.Parse(chars, System.Globalization.CultureInfo.InvariantCulture) : 0;
         var result = new Dictionary<string, object>();
 
         if (part is null or "query")
@@ -58,7 +61,7 @@ internal static class ContextBenchmark
             var throughput = new Dictionary<string, object>();
             foreach (var (name, connection) in Stores(postgres.ConnectionString).Where(s => only is null || s.Name == only))
             {
-                throughput[name] = await MeasureWriteTurnsAsync(connection, writeOps, hostArgs);
+                throughput[name] = await MeasureWriteTurnsAsync(connection, writeOps, hostArgs, summaryChars);
             }
             result["writeTurnPerSec"] = throughput;
         }
@@ -165,15 +168,30 @@ internal static class ContextBenchmark
 
     // --- WriteTurn throughput across many conversations ---
 
-    private static async Task<Dictionary<string, object>> MeasureWriteTurnsAsync(string? connection, int operations, string[] hostArgs)
+    private static async Task<Dictionary<string, object>> MeasureWriteTurnsAsync(string? connection, int operations, string[] hostArgs, int summaryChars = 0)
     {
         const int conversations = 1_000;
         const int concurrency = 64;
         await using var host = await BenchHost.StartAsync(connection, hostArgs);
         var prefix = Guid.NewGuid().ToString("N")[..8];
+        var summary = summaryChars > 0 ? string.Concat(Enumerable.Repeat("The patient reported a headache and fever; rest and fluids advised. ", summaryChars / 68 + 1))[..summaryChars] : null;
+        using var setup = new HttpClient { BaseAddress = host.BaseAddress };
         for (var c = 0; c < conversations; c++)
         {
             await host.CreateAsync($"w-{prefix}-{c}");
+            if (summary is not null)
+            {
+                await host.WriteTurnAsync($"w-{prefix}-{c}", 0);
+                using var checkpoint = await setup.PostAsJsonAsync($"/v1/sessions/w-{prefix}-{c}/checkpoints", new CheckpointRequest(summary, 1), ContractsJson.Options);
+                if (!checkpoint.IsSuccessStatusCode)
+                {
+                    throw new InvalidOperationException(await checkpoint.Content.ReadAsStringAsync());
+                }
+            }
+        }
+        if (summary is not null)
+        {
+            Console.WriteLine($"  (every conversation has a checkpoint summary of {summaryChars} characters)");
         }
         var actors = host.Services.GetRequiredService<IActorProxyFactory>();
         var inProcess = await Throughput.MeasureAsync(operations, concurrency, async i =>
