@@ -128,7 +128,19 @@ public sealed record TurnAppend(string ConversationId, string? TurnId, string Us
 }
 
 /// <summary>The result of appending a turn.</summary>
-public sealed record AppendResult(LogMessage Message, bool Duplicate, ConversationStats Stats);
+/// <param name="Message">The appended message (for a duplicate, the one stored first).</param>
+/// <param name="Duplicate">The turn id was already in the log: nothing was written.</param>
+/// <param name="Stats">
+/// The conversation's counts after the append. An append does not read back the checkpoint summary
+/// or the durable session state (kilobytes each, and a turn needs neither): here
+/// <see cref="ConversationStats.Summary"/> is empty and <see cref="ConversationStats.SessionState"/>
+/// null in every log; <see cref="IConversationLog.GetStatsAsync"/> reads them.
+/// </param>
+public sealed record AppendResult(LogMessage Message, bool Duplicate, ConversationStats Stats)
+{
+    /// <summary>The counts after the append, without the summary and the session state.</summary>
+    public ConversationStats Stats { get; init; } = Stats.Summary.Length == 0 && Stats.SessionState is null ? Stats : Stats with { Summary = "", SessionState = null };
+}
 
 /// <summary>A checkpoint to write.</summary>
 /// <param name="ConversationId">The conversation.</param>

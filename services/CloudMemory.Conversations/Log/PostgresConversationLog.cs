@@ -162,7 +162,9 @@ public sealed class PostgresConversationLog(NpgsqlDataSource dataSource, TimePro
                     last_agent_code = EXCLUDED.last_agent_code,
                     last_answer = EXCLUDED.last_answer,
                     updated_at = EXCLUDED.updated_at
-                RETURNING *),
+                -- not the summary or the session state: a turn needs neither (AppendResult.Stats)
+                RETURNING conversation_id, user_id, turn_count, checkpoint_count, checkpoint_message_id, covered_seq, '' AS summary, window_turns,
+                    units_since, messages_since, last_seq, last_agent_code, last_answer, finalized, updated_at, created_at, session_version, NULL::text AS session_state),
             m AS (
                 INSERT INTO cm_messages (tenant_id, conversation_id, seq, message_id, turn_id, user_id, agent_code, query, answer, is_checkpoint, units, created_at, messages, tool_call_ids, turn_no, after_checkpoint)
                 SELECT $1, $2, c.last_seq, $8, $9, $3, $5, $10, $6, false, $4, $7, $11, $12, c.turn_count, c.checkpoint_count > 0 FROM c

@@ -129,6 +129,25 @@ public abstract partial class ConversationLogBehaviour(string tokenizer = TokenC
     }
 
     [Fact]
+    public async Task AppendTurn_AnswersTheCounts_WithoutTheSummaryOrTheSessionState()
+    {
+        var log = await CreateAsync();
+        await log.AppendTurnAsync(_tenant, Turn("c1", 1));
+        await log.AppendCheckpointAsync(_tenant, new CheckpointAppend("c1", "cp-1", "", 1, "the patient has had a headache for three days", 8, "[summary] headache", false));
+        await log.SaveSessionStateAsync(_tenant, "c1", """{"globalState":{}}""", 5);
+
+        var next = await log.AppendTurnAsync(_tenant, Turn("c1", 2, "turn-b"));
+        var retry = await log.AppendTurnAsync(_tenant, Turn("c1", 2, "turn-b"));
+
+        var stats = (await log.GetStatsAsync(_tenant, "c1"))!;
+        stats.Summary.Should().Be("the patient has had a headache for three days");
+        stats.SessionState.Should().NotBeNull();
+        next.Stats.Should().Be(stats with { Summary = "", SessionState = null }, "an append answers every count, and neither text");
+        retry.Duplicate.Should().BeTrue();
+        retry.Stats.Should().Be(next.Stats);
+    }
+
+    [Fact]
     public async Task Checkpoint_SameMessageIdTwice_WritesOneCheckpoint()
     {
         var log = await CreateAsync();
@@ -238,7 +257,7 @@ public abstract partial class ConversationLogBehaviour(string tokenizer = TokenC
         var again = await log.AppendTurnAsync(_tenant, Turn("c1", 9, "turn-a"));
         again.Duplicate.Should().BeFalse();
         again.Stats.TurnCount.Should().Be(1);
-        again.Stats.SessionState.Should().BeNull();
+        (await log.GetStatsAsync(_tenant, "c1"))!.SessionState.Should().BeNull();
         (await log.ReadAsync(_tenant, "c1", 0, 10)).Select(m => m.Query).Should().Equal("question 9 头痛9天");
     }
 
