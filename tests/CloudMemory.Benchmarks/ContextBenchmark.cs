@@ -175,14 +175,14 @@ internal static class ContextBenchmark
         await using var host = await BenchHost.StartAsync(connection, hostArgs);
         var prefix = Guid.NewGuid().ToString("N")[..8];
         var summary = summaryChars > 0 ? string.Concat(Enumerable.Repeat("The patient reported a headache and fever; rest and fluids advised. ", summaryChars / 68 + 1))[..summaryChars] : null;
-        using var setup = new HttpClient { BaseAddress = host.BaseAddress };
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency }) { BaseAddress = host.BaseAddress };
         for (var c = 0; c < conversations; c++)
         {
             await host.CreateAsync($"w-{prefix}-{c}");
             if (summary is not null)
             {
                 await host.WriteTurnAsync($"w-{prefix}-{c}", 0);
-                using var checkpoint = await setup.PostAsJsonAsync($"/v1/sessions/w-{prefix}-{c}/checkpoints", new CheckpointRequest(summary, 1), ContractsJson.Options);
+                using var checkpoint = await http.PostAsJsonAsync($"/v1/sessions/w-{prefix}-{c}/checkpoints", new CheckpointRequest(summary, 1), ContractsJson.Options);
                 if (!checkpoint.IsSuccessStatusCode)
                 {
                     throw new InvalidOperationException(await checkpoint.Content.ReadAsStringAsync());
@@ -203,7 +203,6 @@ internal static class ContextBenchmark
                 throw new InvalidOperationException(reply.Detail);
             }
         });
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency }) { BaseAddress = host.BaseAddress };
         var overHttp = await Throughput.MeasureAsync(operations / 2, concurrency, async i =>
         {
             using var response = await http.PostAsJsonAsync($"/v1/sessions/w-{prefix}-{i % conversations}/turns",

@@ -130,7 +130,8 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             {
                 var signals = TextSignals.Of(text, safetyTerms);
                 var tokens = TextSignals.CondensedTokens(text);
-                if (OmitHedges && tokens.Where(t => !TextSignals.IsHedge(TextSignals.WordKey(t))).ToList() is { Count: > 0 } withoutHedges)
+                if (OmitHedges && tokens.Any(t => TextSignals.IsHedge(TextSignals.WordKey(t)))
+                    && tokens.Where(t => !TextSignals.IsHedge(TextSignals.WordKey(t))).ToList() is { Count: > 0 } withoutHedges)
                 {
                     tokens = withoutHedges; // a sentence of hedges only keeps them
                 }

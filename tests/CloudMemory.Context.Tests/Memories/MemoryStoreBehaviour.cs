@@ -231,6 +231,16 @@ public abstract class MemoryStoreBehaviour : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GetMany_AnIdGivenTwice_ReturnsItsEntryOnce()
+    {
+        await PutAsync(Entry("a", "sailing boats in the harbour"));
+        await PutAsync(Entry("b", "a lighthouse on the cliff"));
+
+        // A batch of turns may hold a redelivered turn twice; its look-up must not answer it twice.
+        (await Store.GetManyAsync(_tenant, ["a", "b", "a", "missing", "a"], T0)).Select(e => e.Id).Should().BeEquivalentTo(["a", "b"]);
+    }
+
+    [Fact]
     public async Task Upsert_SameContent_KeepsEmbedding()
     {
         await PutAsync(Entry("a", "sailing boats in the harbour"));

@@ -43,7 +43,7 @@ public interface IMemoryStore
     /// <summary>The entry, or null when unknown or expired at <paramref name="now"/>.</summary>
     Task<MemoryEntry?> GetAsync(string tenantId, string id, DateTimeOffset now, CancellationToken cancellationToken = default);
 
-    /// <summary>Live entries among <paramref name="ids"/> (any order).</summary>
+    /// <summary>Live entries among <paramref name="ids"/>, each once however often its id is given (any order).</summary>
     Task<IReadOnlyList<MemoryEntry>> GetManyAsync(string tenantId, IReadOnlyCollection<string> ids, DateTimeOffset now, CancellationToken cancellationToken = default);
 
     /// <summary>Removes the entry from storage and every index; false when unknown.</summary>

@@ -201,7 +201,7 @@ public sealed class InMemoryMemoryStore : IMemoryStore
         try
         {
             var found = new List<MemoryEntry>(ids.Count);
-            foreach (var id in ids)
+            foreach (var id in ids.Distinct(StringComparer.Ordinal))
             {
                 if (p.Entries.TryGetValue(id, out var s) && !IsExpired(s.Entry, now))
                 {

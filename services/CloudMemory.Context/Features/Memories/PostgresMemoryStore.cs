@@ -266,7 +266,7 @@ public sealed class PostgresMemoryStore : IMemoryStore
             $"SELECT e.* FROM unnest(@ids) AS wanted(wanted_id) CROSS JOIN LATERAL (SELECT {Columns} FROM {_table} "
             + "WHERE tenant_id = @tenant AND id = wanted_id AND (expires_at IS NULL OR expires_at > @now) LIMIT 1) AS e");
         command.Parameters.AddWithValue("tenant", tenantId);
-        command.Parameters.AddWithValue("ids", ids.ToArray());
+        command.Parameters.AddWithValue("ids", ids.Distinct(StringComparer.Ordinal).ToArray()); // a probe per id: each entry once
         command.Parameters.AddWithValue("now", now);
         return await ReadEntriesAsync(command, cancellationToken);
     }
