@@ -94,6 +94,41 @@ public sealed class ImportanceAndCompressorTests
     }
 
     [Fact]
+    public void Compress_AtEveryBudget_StaysWithinIt_AndLeavesLittleUnused()
+    {
+        // Sessions opened by system lines, two named speakers, multi-sentence messages that repeat
+        // words, an empty message and a tool call with its result: every way the rendering can
+        // differ from the sum of its parts (gap markers, sentence joins, separators).
+        string[] news = ["I adopted a beagle named Max from the Riverside shelter last Sunday.", "We drove to Lake Tahoe in March. The lake was frozen. Max loved the snow.",
+            "My sister Ana starts at Lincoln Elementary on 3 September. She is nervous.", "I finished the pottery class. The bowl came out black and white."];
+        var messages = new List<ChatMessage>();
+        for (var session = 0; session < 6; session++)
+        {
+            messages.Add(new ChatMessage(ChatMessage.SystemRole, $"Session {session + 1}, {session + 2} May 2023."));
+            messages.Add(new ChatMessage(ChatMessage.UserRole, news[session % news.Length]) { Name = "Caroline" });
+            messages.Add(new ChatMessage(ChatMessage.AssistantRole, "That sounds lovely, Caroline! How did Max like it? I took my kids camping last week.") { Name = "Melanie" });
+            if (session == 2)
+            {
+                messages.Add(new ChatMessage(ChatMessage.AssistantRole, "") { Name = "Melanie", ToolCalls = [new ToolCall("c1", new ToolFunction("weather", "{\"city\":\"Tahoe\"}"))] });
+                messages.Add(new ChatMessage(ChatMessage.ToolRole, "Snow, -4 C.") { ToolCallId = "c1" });
+            }
+            messages.Add(new ChatMessage(ChatMessage.UserRole, "He loved it. Max chased every snowball, and Max slept all the way home.") { Name = "Caroline" });
+            messages.Add(new ChatMessage(ChatMessage.AssistantRole, session == 4 ? "" : "Great to hear!") { Name = "Melanie" });
+        }
+        var compressor = new MessageCompressor(new ImportanceEvaluator());
+        var original = Units(messages);
+
+        for (var target = Units(messages.TakeLast(2)) + 64; target < original; target += 7)
+        {
+            var result = compressor.Compress(messages, target);
+
+            result.KeptUnits.Should().Be(Units(result.Messages), "the reported size is the rendered size");
+            result.KeptUnits.Should().BeLessThanOrEqualTo(target, $"the compressed history fits its budget of {target} units");
+            result.KeptUnits.Should().BeGreaterThan(target - 90, $"a budget of {target} units is used up to less than a message's overhead and a sentence");
+        }
+    }
+
+    [Fact]
     public void Compress_KeepsFactBearingSentencesOverSmallTalk()
     {
         var messages = Conversation(20, "Hi! So glad to chat. I adopted a beagle named Max from the Riverside shelter last Sunday.");

@@ -162,10 +162,14 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         var chosenUnits = new long[n];
         long used = 0;
 
-        // Message overhead ("role: ", tool calls, the separator and a possible gap marker) is paid once a message appears at all.
-        long Overhead(int i) => TokenEstimator.Units(ConversationText.RenderMessage(messages[i] with { Content = "" })) + 1 + GapMarkerUnits;
         var skeleton = new bool[n];
         bool Appears(int i) => verbatim[i] || chosenCount[i] > 0 || skeleton[i];
+        bool HasContent(int i) => verbatim[i] ? messages[i].Content.Length > 0 : chosenCount[i] > 0;
+        // Message overhead, paid once a message appears at all: "role: ", tool calls, the separator,
+        // and the gap marker exactly as rendered — its own when the message before it is dropped, and
+        // the next message's no longer needed when that one is kept already.
+        long Overhead(int i) => TokenEstimator.Units(ConversationText.RenderMessage(messages[i] with { Content = "" })) + 1
+            + (i > 0 && !Appears(i - 1) ? GapMarkerUnits : 0) - (i + 1 < n && HasContent(i + 1) ? GapMarkerUnits : 0);
         // What a kept sentence adds to its message: its text (safety) or its condensed words, without
         // (OmitRepeatedWords) the words of the kept sentences among the RepeatWindow before it. Counted
         // when chosen, and counted again (only ever shorter) when a sentence before it is kept later.
@@ -219,14 +223,16 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
                 used -= before - now;
             }
         }
-        long Cost(int i, long textUnits) => textUnits + (Appears(i) ? 0 : Overhead(i));
+        // A message's kept sentences are joined by spaces, one fewer than the sentences (each counted with one).
+        long Cost(int i, long textUnits) => textUnits + (Appears(i) ? 0 : Overhead(i) - 1);
         bool TryVerbatim(int i, long limit)
         {
             if (verbatim[i])
             {
                 return true;
             }
-            var cost = Cost(i, TokenEstimator.Units(messages[i].Content)) - chosenUnits[i];
+            var content = TokenEstimator.Units(messages[i].Content);
+            var cost = Appears(i) ? content - chosenUnits[i] + (chosenCount[i] > 0 ? 1 : 0) : content + Overhead(i);
             if (used + cost > limit)
             {
                 return false;
@@ -247,7 +253,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         {
             if (messages[i].ToolCalls is { Count: > 0 } || messages[i].Role == ChatMessage.ToolRole)
             {
-                used += Overhead(i);
+                used += TokenEstimator.Units(ConversationText.RenderMessage(messages[i] with { Content = "" })) + 1 + GapMarkerUnits; // with a marker, should content come later
                 skeleton[i] = true;
             }
         }
