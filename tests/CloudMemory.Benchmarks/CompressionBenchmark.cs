@@ -31,7 +31,7 @@ internal static class CompressionBenchmark
         var dataDir = options.GetValueOrDefault("data") ?? Path.Combine("..", "shared", "bench", "locomo");
         if (!Directory.Exists(dataDir))
         {
-            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30] [--specificity 0] [--date-boost 1] [--reaction 1] [--novelty 1] [--description 1.3] [--keep-repeated-words] [--keep-names] [--opening 2] [--keep-hedges] [--show-misses] [--dump] [--diagnose]  ({dataDir} not found)");
+            Console.Error.WriteLine($"usage: compression [--data DIR] [--ratio 0.3] [--quick] [--json FILE] [--verbatim-share 0.15] [--length-exponent 0] [--coherence-boost 1] [--conversations 26,30] [--specificity 0] [--date-boost 1] [--reaction 1] [--novelty 1] [--description 1.3] [--keep-repeated-words] [--keep-names] [--opening 2] [--keep-hedges] [--tokenizer o200k_base|cl100k_base|estimate] [--show-misses] [--dump] [--diagnose]  ({dataDir} not found)");
             return 2;
         }
         var ratio = options.TryGetValue("ratio", out var r) ? double.Parse(r, CultureInfo.InvariantCulture) : 0.3;
@@ -41,9 +41,13 @@ internal static class CompressionBenchmark
         var files = Directory.GetFiles(dataDir, "*.json").Order(StringComparer.Ordinal)
             .Where(f => only is null || only.Contains(Path.GetFileNameWithoutExtension(f))).Take(quick ? 2 : int.MaxValue).ToList();
         var conversations = files.Select(Load).ToList();
+        // Tokens are the model's (o200k_base, CloudMemory's default tokenizer) unless --tokenizer says otherwise;
+        // "estimate" counts a quarter token per character, as the figures of the first six stops did.
+        var counter = TokenCounters.Create(options.GetValueOrDefault("tokenizer") ?? TokenCounters.O200kBase);
         var defaults = new MessageCompressor(new ImportanceEvaluator());
         var compressor = new MessageCompressor(new ImportanceEvaluator())
         {
+            Counter = counter,
             VerbatimShare = options.TryGetValue("verbatim-share", out var vs) ? double.Parse(vs, CultureInfo.InvariantCulture) : defaults.VerbatimShare,
             LengthExponent = options.TryGetValue("length-exponent", out var le) ? double.Parse(le, CultureInfo.InvariantCulture) : defaults.LengthExponent,
             CoherenceBoost = options.TryGetValue("coherence-boost", out var cb) ? double.Parse(cb, CultureInfo.InvariantCulture) : defaults.CoherenceBoost,
@@ -68,11 +72,11 @@ internal static class CompressionBenchmark
         var messagesCompressed = 0;
         if (conversations.Count > 0)
         {
-            compressor.Compress(conversations[0].Messages, Units(conversations[0].Messages) / 3); // warm-up: the timing leaves out JIT compilation
+            compressor.Compress(conversations[0].Messages, Units(conversations[0].Messages, counter) / 3); // warm-up: the timing leaves out JIT compilation
         }
         foreach (var conversation in conversations)
         {
-            var units = Units(conversation.Messages);
+            var units = Units(conversation.Messages, counter);
             var target = (long)(ratio * units);
             var original = conversation.Messages.Select(m => m.Content).ToList();
             var kept = new Dictionary<string, string[]>(StringComparer.Ordinal);
@@ -81,9 +85,13 @@ internal static class CompressionBenchmark
             var compressed = compressor.Compress(conversation.Messages, target, keepLastTurn: true);
             compressTicks += clock.ElapsedTicks;
             messagesCompressed += conversation.Messages.Count;
+            if (compressed.KeptUnits > target)
+            {
+                throw new InvalidOperationException($"conversation {conversation.Id}: compressed to {compressed.KeptUnits} units, over its budget of {target}");
+            }
             if (options.ContainsKey("diagnose"))
             {
-                var overhead = compressed.Messages.Sum(m => TokenEstimator.Units(ConversationText.RenderMessage(m with { Content = "" })) + 1);
+                var overhead = compressed.Messages.Sum(m => counter.Units(ConversationText.RenderMessage(m with { Content = "" })) + 1);
                 var evidenceIds = conversation.Questions.SelectMany(q => q.Evidence).Where(conversation.IndexOf.ContainsKey).Select(id => conversation.IndexOf[id]).ToHashSet();
                 Console.Error.WriteLine($"DIAG {conversation.Id}: {compressed.Messages.Count}/{conversation.Messages.Count} messages kept, target {target} units, overhead {overhead} ({(double)overhead / target:P0}), evidence turns {evidenceIds.Count}, appearing {evidenceIds.Count(compressed.SourceIndexes.Contains)}");
             }
@@ -97,8 +105,8 @@ internal static class CompressionBenchmark
                 }
             }
             kept["importance"] = PerMessage(conversation.Messages.Count, compressed.SourceIndexes, compressed.Messages.Select(m => m.Content).ToList());
-            kept["recency"] = Recency(conversation.Messages, target);
-            kept["uniform"] = Uniform(conversation.Messages, target);
+            kept["recency"] = Recency(conversation.Messages, target, counter);
+            kept["uniform"] = Uniform(conversation.Messages, target, counter);
             var summary = await summarizer.SummarizeAsync(new SummaryInput("", AsLog(conversation), new UserProfile(), TokenEstimator.TokensFromUnits(target)));
             kept["summary"] = conversation.Messages.Select(_ => summary).ToArray();
             var summarySentences = TextSignals.Sentences(summary).ToList(); // a fact survives in the summary as one sentence
@@ -106,7 +114,7 @@ internal static class CompressionBenchmark
             foreach (var method in Methods)
             {
                 var texts = kept[method];
-                var size = method == "summary" ? TokenEstimator.Units(summary) : Units(texts.Select((t, i) => conversation.Messages[i] with { Content = t }).Where(m => m.Content.Length > 0).ToList());
+                var size = method == "summary" ? counter.Units(summary) : Units(texts.Select((t, i) => conversation.Messages[i] with { Content = t }).Where(m => m.Content.Length > 0).ToList(), counter);
                 keptShare[method].Add((double)size / units);
                 foreach (var qa in conversation.Questions)
                 {
@@ -149,7 +157,8 @@ internal static class CompressionBenchmark
 
         var report = new JsonObject { ["conversations"] = conversations.Count, ["messages"] = messagesCompressed, ["ratio"] = ratio,
             ["questions"] = conversations.Sum(c => c.Questions.Count) };
-        Console.WriteLine($"{conversations.Count} conversations, {messagesCompressed} messages, {report["questions"]} questions (categories 1-4), compressed to {ratio:P0} of tokens");
+        report["tokenizer"] = counter.Name;
+        Console.WriteLine($"{conversations.Count} conversations, {messagesCompressed} messages, {report["questions"]} questions (categories 1-4), compressed to {ratio:P0} of tokens ({counter.Name})");
         Console.WriteLine($"{"method",-11} {"kept tokens",12} {"evidence kept",14} {"verbatim",9} {"recall@5",9}");
         var methods = new JsonObject();
         foreach (var method in Methods)
@@ -267,14 +276,14 @@ internal static class CompressionBenchmark
     }
 
     // The newest messages that fit.
-    private static string[] Recency(IReadOnlyList<ChatMessage> messages, long target)
+    private static string[] Recency(IReadOnlyList<ChatMessage> messages, long target, ITokenCounter counter)
     {
         var texts = new string[messages.Count];
         Array.Fill(texts, "");
         long used = 0;
         for (var i = messages.Count - 1; i >= 0; i--)
         {
-            var cost = TokenEstimator.Units(ConversationText.RenderMessage(messages[i])) + 1;
+            var cost = counter.Units(ConversationText.RenderMessage(messages[i])) + 1;
             if (used + cost > target)
             {
                 break;
@@ -286,10 +295,10 @@ internal static class CompressionBenchmark
     }
 
     // Evenly spaced messages: the largest count whose spaced selection fits.
-    private static string[] Uniform(IReadOnlyList<ChatMessage> messages, long target)
+    private static string[] Uniform(IReadOnlyList<ChatMessage> messages, long target, ITokenCounter counter)
     {
         int[] Pick(int m) => Enumerable.Range(0, m).Select(j => (int)((long)j * messages.Count / m)).Distinct().ToArray();
-        long Cost(int[] picked) => picked.Sum(i => TokenEstimator.Units(ConversationText.RenderMessage(messages[i])) + 1);
+        long Cost(int[] picked) => picked.Sum(i => counter.Units(ConversationText.RenderMessage(messages[i])) + 1);
         int lo = 0, hi = messages.Count;
         while (lo < hi)
         {
@@ -322,8 +331,7 @@ internal static class CompressionBenchmark
         conversation.Messages.Select((m, i) => new LogMessage($"m{i}", conversation.Id, i + 1, null, "", "", m.Role == ChatMessage.UserRole ? m.Content : "",
             m.Role == ChatMessage.UserRole ? "" : m.Content, false, 0, DateTimeOffset.UnixEpoch)).ToList();
 
-    private static long Units(IReadOnlyList<ChatMessage> messages) =>
-        messages.Count == 0 ? 0 : messages.Sum(m => TokenEstimator.Units(ConversationText.RenderMessage(m))) + messages.Count - 1;
+    private static long Units(IReadOnlyList<ChatMessage> messages, ITokenCounter counter) => counter.JoinedUnits(messages.Select(ConversationText.RenderMessage));
 
     // One LoCoMo conversation as chat messages: a system line opens each session with its date; the
     // first speaker is the user, the second the assistant, each with its name; photos as captions.

@@ -1,7 +1,9 @@
+using System.Globalization;
 using System.Net.Http.Json;
 using CloudMemory.Contracts;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Text;
 using CloudMemory.Session.Tests.Infrastructure;
 
 namespace CloudMemory.Compression.Tests;
@@ -17,7 +19,7 @@ public abstract class ContextCompressionBehaviour(LogKind kind) : IDisposable
         GC.SuppressFinalize(this);
     }
 
-    private async Task<(HttpClient Client, string Id)> LongConversationAsync(int fillerTurns)
+    private async Task<(HttpClient Client, string Id)> LongConversationAsync(int fillerTurns, string filler = "Okay thanks, that sounds good, round {0}.")
     {
         var client = _factory.CreateClient();
         var id = "cmp-" + Guid.NewGuid().ToString("N")[..10];
@@ -25,7 +27,7 @@ public abstract class ContextCompressionBehaviour(LogKind kind) : IDisposable
         await TurnAsync(client, id, "Before anything else: I am allergic to penicillin and carry an EpiPen.", "Understood, I have noted the penicillin allergy.");
         for (var i = 0; i < fillerTurns; i++)
         {
-            await TurnAsync(client, id, $"Okay thanks, that sounds good, round {i}.", "Great, glad to hear it, anything else I can do for you today?");
+            await TurnAsync(client, id, string.Format(CultureInfo.InvariantCulture, filler, i), "Great, glad to hear it, anything else I can do for you today?");
         }
         await TurnAsync(client, id, "My knee has been swollen for 3 days after a fall.", "Please keep it raised and book an appointment with orthopaedics.");
         return (client, id);
@@ -56,6 +58,28 @@ public abstract class ContextCompressionBehaviour(LogKind kind) : IDisposable
         importance.ContextTokens.Should().BeLessThanOrEqualTo(400);
         importance.Messages!.Select(m => m.Role).Should().StartWith(ChatMessage.UserRole).And.EndWith(ChatMessage.AssistantRole);
         none.Compression.Should().BeNull();
+    }
+
+    [Fact]
+    public async Task Query_TheRatio_IsCountedInTheModelsTokens_AndTheBudgetByTheEstimator()
+    {
+        // Long words: the estimator (a quarter token per character) counts them well above o200k.
+        var (client, id) = await LongConversationAsync(fillerTurns: 25, "Physiotherapy documentation acknowledged; orthopaedic consultation rescheduled, round {0}.");
+        var whole = await QueryAsync(client, id, "none", maxTokens: 100_000);
+        var o200k = TokenCounters.Create(TokenCounters.O200kBase);
+        var modelTokens = (int)(o200k.Units(whole.History) / TokenEstimator.UnitsPerToken);
+        var estimated = TokenEstimator.Estimate(whole.History);
+        var maxTokens = (int)(estimated / 0.93) + 12; // the history passes the trigger (90 %), and the budget is above the 0.7 ratio
+
+        var context = await QueryAsync(client, id, "importance", maxTokens);
+
+        context.Compression!.Applied.Should().BeTrue();
+        context.Compression.OriginalTokens.Should().BeCloseTo(modelTokens, (uint)(modelTokens / 20), "the ratio is counted with the configured tokenizer (o200k_base)");
+        estimated.Should().BeGreaterThan(modelTokens * 21 / 20, "the estimator counts this history well above o200k (else this test shows nothing)");
+        context.Compression.KeptTokens.Should().BeLessThanOrEqualTo((int)Math.Ceiling(0.7 * context.Compression.OriginalTokens)).And.BeGreaterThan(context.Compression.OriginalTokens / 2);
+        o200k.Units(ConversationText.RenderMessages(context.Messages!)).Should().BeLessThanOrEqualTo((long)Math.Ceiling(0.7 * context.Compression.OriginalTokens) * TokenEstimator.UnitsPerToken + 8);
+        TokenEstimator.Estimate(ConversationText.RenderMessages(context.Messages!)).Should().BeLessThanOrEqualTo(maxTokens, "the budget is still counted by the estimator");
+        context.ContextTokens.Should().BeLessThanOrEqualTo(maxTokens);
     }
 
     [Fact]

@@ -93,8 +93,11 @@ public sealed class ImportanceAndCompressorTests
         }
     }
 
-    [Fact]
-    public void Compress_AtEveryBudget_StaysWithinIt_AndLeavesLittleUnused()
+    [Theory]
+    [InlineData(TokenCounters.Estimate)]
+    [InlineData(TokenCounters.O200kBase)]
+    [InlineData(TokenCounters.Cl100kBase)]
+    public void Compress_AtEveryBudget_StaysWithinIt_AndLeavesLittleUnused(string tokenizer)
     {
         // Sessions opened by system lines, two named speakers, multi-sentence messages that repeat
         // words, an empty message and a tool call with its result: every way the rendering can
@@ -115,14 +118,17 @@ public sealed class ImportanceAndCompressorTests
             messages.Add(new ChatMessage(ChatMessage.UserRole, "He loved it. Max chased every snowball, and Max slept all the way home.") { Name = "Caroline" });
             messages.Add(new ChatMessage(ChatMessage.AssistantRole, session == 4 ? "" : "Great to hear!") { Name = "Melanie" });
         }
-        var compressor = new MessageCompressor(new ImportanceEvaluator());
-        var original = Units(messages);
+        var counter = TokenCounters.Create(tokenizer);
+        var compressor = new MessageCompressor(new ImportanceEvaluator()) { Counter = counter };
+        long UnitsOf(IEnumerable<ChatMessage> kept) => counter.JoinedUnits(kept.Select(ConversationText.RenderMessage));
+        var original = UnitsOf(messages);
 
-        for (var target = Units(messages.TakeLast(2)) + 64; target < original; target += 7)
+        for (var target = UnitsOf(messages.TakeLast(2)) + 64; target < original; target += 7)
         {
             var result = compressor.Compress(messages, target);
 
-            result.KeptUnits.Should().Be(Units(result.Messages), "the reported size is the rendered size");
+            result.OriginalUnits.Should().Be(original);
+            result.KeptUnits.Should().Be(UnitsOf(result.Messages), "the reported size is the rendered size, as the counter counts it");
             result.KeptUnits.Should().BeLessThanOrEqualTo(target, $"the compressed history fits its budget of {target} units");
             result.KeptUnits.Should().BeGreaterThan(target - 90, $"a budget of {target} units is used up to less than a message's overhead and a sentence");
         }

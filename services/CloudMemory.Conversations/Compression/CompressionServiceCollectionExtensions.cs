@@ -24,7 +24,8 @@ public static class CompressionServiceCollectionExtensions
                 $"{CompressionOptions.SectionName}:AutoCompressInterval must be more than 0 and at most one day")
             .ValidateOnStart();
         services.TryAddSingleton(sp => new ImportanceEvaluator(sp.GetRequiredService<IOptions<CompressionOptions>>().Value.Weights));
-        services.TryAddSingleton<MessageCompressor>();
+        // The ratio is counted in the model's tokens: the configured tokenizer (MemoryPolicy:Tokenizer), when registered.
+        services.TryAddSingleton(sp => new MessageCompressor(sp.GetRequiredService<ImportanceEvaluator>()) { Counter = sp.GetService<Text.ITokenCounter>() ?? Text.TokenCounters.Estimator });
         return services;
     }
 }

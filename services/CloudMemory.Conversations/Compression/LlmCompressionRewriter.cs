@@ -22,11 +22,13 @@ public sealed partial class LlmCompressionRewriter(LlmOptions options)
 
     /// <summary>
     /// <paramref name="result"/> with its condensed messages rewritten where the model's line passed
-    /// the checks; <paramref name="original"/> is the history <paramref name="result"/> was made from.
+    /// the checks; <paramref name="original"/> is the history <paramref name="result"/> was made from,
+    /// <paramref name="counter"/> the counter its units are in (default the estimator).
     /// </summary>
     public async Task<(CompressionResult Result, int Rewritten)> RewriteAsync(IReadOnlyList<ChatMessage> original, CompressionResult result, long targetUnits,
-        CancellationToken cancellationToken = default)
+        ITokenCounter? counter = null, CancellationToken cancellationToken = default)
     {
+        counter ??= TokenCounters.Estimator;
         // The condensed messages: kept, not word for word, with text (an emptied tool call stays as it is).
         var lines = new List<(int Kept, string Text)>();
         for (var k = 0; k < result.Messages.Count; k++)
@@ -75,7 +77,7 @@ public sealed partial class LlmCompressionRewriter(LlmOptions options)
             }
             var (k, text) = lines[n];
             var content = messages[k].Content.StartsWith(MessageCompressor.GapMarker, StringComparison.Ordinal) ? MessageCompressor.GapMarker + sentence : sentence;
-            var growth = TokenEstimator.Units(content) - TokenEstimator.Units(messages[k].Content);
+            var growth = counter.Units(" " + content) - counter.Units(" " + messages[k].Content);
             if (used + growth > targetUnits)
             {
                 continue;

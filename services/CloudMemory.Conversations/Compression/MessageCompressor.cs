@@ -7,8 +7,8 @@ namespace CloudMemory.Conversations.Compression;
 /// <summary>A compressed history.</summary>
 /// <param name="Messages">The messages kept, in order, each with its role, name and tool calls; condensed ones hold their selected sentences.</param>
 /// <param name="SourceIndexes">For each kept message, its index in the original list.</param>
-/// <param name="OriginalUnits">Token units of the original rendering.</param>
-/// <param name="KeptUnits">Token units of the compressed rendering.</param>
+/// <param name="OriginalUnits">Token units of the original rendering, as the compression's counter counts them.</param>
+/// <param name="KeptUnits">Token units of the compressed rendering, as the compression's counter counts them.</param>
 /// <param name="Verbatim">Messages kept word for word.</param>
 /// <param name="Condensed">Messages reduced to selected sentences.</param>
 /// <param name="Dropped">Messages left out.</param>
@@ -38,7 +38,14 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     /// <summary>Marks where dropped messages were.</summary>
     public const string GapMarker = "… ";
 
-    private static readonly long GapMarkerUnits = TokenEstimator.Units(GapMarker);
+    /// <summary>
+    /// How the budget is counted (in <see cref="TokenEstimator"/> quarter-token units): the estimator
+    /// (a quarter token per character) by default; a tokenizer (<see cref="TokenCounters"/>) counts
+    /// the model's own tokens. Condensed text is mostly long content words, which the estimator counts
+    /// about a quarter above o200k's count: a ratio in the estimator's tokens leaves part of the model's
+    /// budget unused.
+    /// </summary>
+    public ITokenCounter Counter { get; init; } = TokenCounters.Estimator;
 
     /// <summary>Share of the budget the verbatim tier may use.</summary>
     public double VerbatimShare { get; init; }
@@ -96,11 +103,37 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     /// <summary>Lowest importance at which a message may be kept verbatim in the verbatim tier.</summary>
     public double VerbatimCutoff { get; init; } = 0.55;
 
-    /// <summary>Compresses <paramref name="messages"/> (oldest first) to at most <paramref name="targetUnits"/> token units.</summary>
-    public CompressionResult Compress(IReadOnlyList<ChatMessage> messages, long targetUnits, IReadOnlyCollection<string>? safetyTerms = null, bool keepLastTurn = true)
+    /// <summary>
+    /// Compresses <paramref name="messages"/> (oldest first) to at most <paramref name="targetUnits"/>
+    /// token units as <paramref name="counter"/> (default <see cref="Counter"/>) counts the rendering.
+    /// </summary>
+    public CompressionResult Compress(IReadOnlyList<ChatMessage> messages, long targetUnits, IReadOnlyCollection<string>? safetyTerms = null, bool keepLastTurn = true,
+        ITokenCounter? counter = null)
+    {
+        counter ??= Counter;
+        var result = CompressTo(messages, targetUnits, safetyTerms, keepLastTurn, counter);
+        // A tokenizer's count of a whole rendering can differ from the sum of its parts' counts (the
+        // parts are counted where they are joined, so rarely): compress again to a budget lowered by the excess.
+        for (var attempt = 1; attempt <= 3 && result.KeptUnits > targetUnits && !ReferenceEquals(counter, TokenCounters.Estimator); attempt++)
+        {
+            var retry = CompressTo(messages, targetUnits - attempt * (result.KeptUnits - targetUnits), safetyTerms, keepLastTurn, counter);
+            if (retry.KeptUnits >= result.KeptUnits)
+            {
+                break; // what is over is what must stay (safety facts, the tool-call skeleton)
+            }
+            result = retry;
+        }
+        return result;
+    }
+
+    private CompressionResult CompressTo(IReadOnlyList<ChatMessage> messages, long targetUnits, IReadOnlyCollection<string>? safetyTerms, bool keepLastTurn, ITokenCounter counter)
     {
         var scores = evaluator.EvaluateMessages(messages, safetyTerms);
-        var original = Units(messages);
+        var original = Units(messages, counter);
+        // Every part is counted as it appears in the rendering "role: … sentence sentence [call …]":
+        // "role:", " …", " sentence" (so a tokenizer sees the space it joins to the word), the calls.
+        long ContentUnits(string text) => counter.Units(" " + text);
+        var gapMarkerUnits = counter.Units(" " + GapMarker.TrimEnd());
         var n = messages.Count;
         var sentences = new List<Sentence>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -149,7 +182,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
                 var value = messages[i].Role == ChatMessage.SystemRole ? 0.5
                     : TextSignals.FactLikelihood(text, signals) * (answers ? 2 : 1) * (1 + NoveltyWeight * novelty) * (1 + SpecificityWeight * specificity)
                         * (signals.Dates > 0 ? DateBoost : 1) * (TextSignals.IsReaction(text) ? ReactionFactor : 1) * (TextSignals.IsDescription(text) ? DescriptionFactor : 1) * recency * place;
-                sentences.Add(new Sentence(i, index++, sentences.Count, text, tokens, signals.Safety, value, TokenEstimator.Units(string.Join(' ', tokens)) + 1));
+                sentences.Add(new Sentence(i, index++, sentences.Count, text, tokens, signals.Safety, value, ContentUnits(string.Join(' ', tokens))));
             }
         }
         var bySentenceOf = Enumerable.Range(0, sentences.Count).ToLookup(k => sentences[k].Message);
@@ -165,11 +198,17 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         var skeleton = new bool[n];
         bool Appears(int i) => verbatim[i] || chosenCount[i] > 0 || skeleton[i];
         bool HasContent(int i) => verbatim[i] ? messages[i].Content.Length > 0 : chosenCount[i] > 0;
-        // Message overhead, paid once a message appears at all: "role: ", tool calls, the separator,
-        // and the gap marker exactly as rendered — its own when the message before it is dropped, and
-        // the next message's no longer needed when that one is kept already.
-        long Overhead(int i) => TokenEstimator.Units(ConversationText.RenderMessage(messages[i] with { Content = "" })) + 1
-            + (i > 0 && !Appears(i - 1) ? GapMarkerUnits : 0) - (i + 1 < n && HasContent(i + 1) ? GapMarkerUnits : 0);
+        // "role:" and the tool calls, without the content: the message's rendering emptied, less the space its content starts with.
+        long Header(int i)
+        {
+            var empty = ConversationText.RenderMessage(messages[i] with { Content = "" });
+            var role = messages[i].Role.Length + 1;
+            return counter.Units(empty[..role]) + counter.Units(empty[(role + 1)..]);
+        }
+        // Message overhead, paid once a message appears at all: its header, the separator, and the
+        // gap marker exactly as rendered — its own when the message before it is dropped, less the
+        // next message's when that one is kept already and no longer follows a gap.
+        long Overhead(int i) => Header(i) + 1 + (i > 0 && !Appears(i - 1) ? gapMarkerUnits : 0) - (i + 1 < n && HasContent(i + 1) ? gapMarkerUnits : 0);
         // What a kept sentence adds to its message: its text (safety) or its condensed words, without
         // (OmitRepeatedWords) the words of the kept sentences among the RepeatWindow before it. Counted
         // when chosen, and counted again (only ever shorter) when a sentence before it is kept later.
@@ -197,7 +236,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         long UnitsOf(Sentence s)
         {
             var text = Rendered(s);
-            return text.Length == 0 ? 0 : TokenEstimator.Units(text) + 1;
+            return text.Length == 0 ? 0 : ContentUnits(text);
         }
         void Choose(Sentence s, long units)
         {
@@ -223,16 +262,14 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
                 used -= before - now;
             }
         }
-        // A message's kept sentences are joined by spaces, one fewer than the sentences (each counted with one).
-        long Cost(int i, long textUnits) => textUnits + (Appears(i) ? 0 : Overhead(i) - 1);
+        long Cost(int i, long textUnits) => textUnits + (Appears(i) ? 0 : Overhead(i));
         bool TryVerbatim(int i, long limit)
         {
             if (verbatim[i])
             {
                 return true;
             }
-            var content = TokenEstimator.Units(messages[i].Content);
-            var cost = Appears(i) ? content - chosenUnits[i] + (chosenCount[i] > 0 ? 1 : 0) : content + Overhead(i);
+            var cost = Cost(i, ContentUnits(messages[i].Content)) - chosenUnits[i];
             if (used + cost > limit)
             {
                 return false;
@@ -253,7 +290,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         {
             if (messages[i].ToolCalls is { Count: > 0 } || messages[i].Role == ChatMessage.ToolRole)
             {
-                used += TokenEstimator.Units(ConversationText.RenderMessage(messages[i] with { Content = "" })) + 1 + GapMarkerUnits; // with a marker, should content come later
+                used += Header(i) + ContentUnits("") + 1 + gapMarkerUnits; // an empty content, and a marker should content come later
                 skeleton[i] = true;
             }
         }
@@ -291,7 +328,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             {
                 break;
             }
-            if (scores[i].Score >= VerbatimCutoff && TokenEstimator.Units(messages[i].Content) <= verbatimLimit / 4)
+            if (scores[i].Score >= VerbatimCutoff && ContentUnits(messages[i].Content) <= verbatimLimit / 4)
             {
                 TryVerbatim(i, verbatimLimit);
             }
@@ -368,7 +405,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             }
             if (content is null)
             {
-                dropped.Add(new DroppedMessage(i, message.Role, message.Name, TokenEstimator.Estimate(ConversationText.RenderMessage(message)), scores[i].Score, scores[i].Why));
+                dropped.Add(new DroppedMessage(i, message.Role, message.Name, TokenEstimator.TokensFromUnits(counter.Units(ConversationText.RenderMessage(message))), scores[i].Score, scores[i].Why));
                 gap = true;
                 continue;
             }
@@ -376,7 +413,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             sources.Add(i);
             gap = false;
         }
-        return new CompressionResult(kept, sources, original, Units(kept), verbatim.Count(v => v), condensedCount, dropped, scores);
+        return new CompressionResult(kept, sources, original, Units(kept, counter), verbatim.Count(v => v), condensedCount, dropped, scores);
     }
 
     // The first message of each segment, when system lines divide the history into two or more.
@@ -396,8 +433,8 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     private static HashSet<string> MessageWords(string text) =>
         TextSignals.ContentWords(text).Select(w => w.Trim('\'')).Where(w => w.Length > 1).ToHashSet(StringComparer.Ordinal);
 
-    private static long Units(IReadOnlyList<ChatMessage> messages) =>
-        messages.Count == 0 ? 0 : messages.Sum(m => TokenEstimator.Units(ConversationText.RenderMessage(m))) + messages.Count - 1;
+    // The units of a rendered history as the log counts it: each message, and one per separator.
+    private static long Units(IReadOnlyList<ChatMessage> messages, ITokenCounter counter) => counter.JoinedUnits(messages.Select(ConversationText.RenderMessage));
 
     private sealed record Sentence(int Message, int Index, int Position, string Text, IReadOnlyList<string> Tokens, bool Safety, double Value, long CondensedUnits);
 }

@@ -45,9 +45,26 @@ public static class ContextCompressor
         {
             return (fitted, new ContextCompression(CompressionOptions.Importance, Applied: false, tokens, tokens, source.Count, 0, []));
         }
-        var target = Math.Max(1, Math.Min((long)(options.TargetRatio * sourceUnits), availableUnits - summaryUnits));
+        // The context's budget is counted by the estimator (above a tokenizer's count on prose, so it
+        // fits any model); the ratio is counted by the compressor's counter, the model's tokenizer by
+        // default: condensed text, which the estimator over-counts, then fills the model's tokens.
+        var limit = Math.Max(1, availableUnits - summaryUnits);
+        var estimatedTarget = Math.Max(1, Math.Min((long)(options.TargetRatio * sourceUnits), limit));
         var safetyTerms = session.UserSnapshot.Allergies.Concat(session.UserSnapshot.ChronicDiseases).Where(t => !string.IsNullOrWhiteSpace(t)).ToList();
+        var counter = compressor.Counter;
+        var target = Math.Max(1, (long)(options.TargetRatio * counter.JoinedUnits(source.Select(ConversationText.RenderMessage))));
         var result = compressor.Compress(source, target, safetyTerms);
+        if (Estimated(result) > limit)
+        {
+            // The budget binds before the ratio: once more with the target scaled to it, then counted by the estimator itself.
+            target = Math.Max(1, (long)(target * ((double)limit / Estimated(result)) * 0.97));
+            result = compressor.Compress(source, target, safetyTerms);
+            if (Estimated(result) > limit)
+            {
+                (counter, target) = (TokenCounters.Estimator, estimatedTarget);
+                result = compressor.Compress(source, target, safetyTerms, counter: counter);
+            }
+        }
         var rewrittenBy = "extractive";
         if (rewriter is not null && result.Condensed > 0)
         {
@@ -55,8 +72,11 @@ public static class ContextCompressor
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 timeout.CancelAfter(rewriteTimeout ?? TimeSpan.FromSeconds(30));
-                var (rewritten, count) = await rewriter.RewriteAsync(source, result, target, timeout.Token);
-                (result, rewrittenBy) = (rewritten, count > 0 ? "llm" : "extractive");
+                var (rewritten, count) = await rewriter.RewriteAsync(source, result, target, counter, timeout.Token);
+                if (Estimated(rewritten) <= limit)
+                {
+                    (result, rewrittenBy) = (rewritten, count > 0 ? "llm" : "extractive");
+                }
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
@@ -82,4 +102,7 @@ public static class ContextCompressor
         return (compressed, new ContextCompression(CompressionOptions.Importance, Applied: true, result.OriginalTokens, result.KeptTokens,
             result.Verbatim, result.Condensed, result.Dropped, rewrittenBy));
     }
+
+    // The estimator's units of a compressed history (what the budget is counted in).
+    private static long Estimated(CompressionResult result) => TokenEstimator.Units(ConversationText.RenderMessages(result.Messages));
 }
