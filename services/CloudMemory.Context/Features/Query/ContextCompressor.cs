@@ -52,7 +52,10 @@ public static class ContextCompressor
         var estimatedTarget = Math.Max(1, Math.Min((long)(options.TargetRatio * sourceUnits), limit));
         var safetyTerms = session.UserSnapshot.Allergies.Concat(session.UserSnapshot.ChronicDiseases).Where(t => !string.IsNullOrWhiteSpace(t)).ToList();
         var counter = compressor.Counter;
-        var target = Math.Max(1, (long)(options.TargetRatio * counter.JoinedUnits(source.Select(ConversationText.RenderMessage))));
+        var counted = ReferenceEquals(counter, TokenCounters.Estimator) ? sourceUnits : counter.JoinedUnits(source.Select(ConversationText.RenderMessage));
+        // The budget in the counter's units, as this history converts: a first guess the checks below correct.
+        var target = ReferenceEquals(counter, TokenCounters.Estimator) ? estimatedTarget
+            : Math.Max(1, Math.Min((long)(options.TargetRatio * counted), (long)(limit * ((double)counted / Math.Max(1, sourceUnits)))));
         var result = compressor.Compress(source, target, safetyTerms);
         if (Estimated(result) > limit)
         {
