@@ -199,12 +199,14 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         bool Appears(int i) => verbatim[i] || chosenCount[i] > 0 || skeleton[i];
         bool HasContent(int i) => verbatim[i] ? messages[i].Content.Length > 0 : chosenCount[i] > 0;
         // "role:" and the tool calls, without the content: the message's rendering emptied, less the space its content starts with.
-        long Header(int i)
+        var headers = new long[n];
+        for (var i = 0; i < n; i++)
         {
             var empty = ConversationText.RenderMessage(messages[i] with { Content = "" });
             var role = messages[i].Role.Length + 1;
-            return counter.Units(empty[..role]) + counter.Units(empty[(role + 1)..]);
+            headers[i] = counter.Units(empty[..role]) + counter.Units(empty[(role + 1)..]);
         }
+        long Header(int i) => headers[i];
         // Message overhead, paid once a message appears at all: its header, the separator, and the
         // gap marker exactly as rendered — its own when the message before it is dropped, less the
         // next message's when that one is kept already and no longer follows a gap.
