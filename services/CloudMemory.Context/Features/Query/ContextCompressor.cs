@@ -87,6 +87,13 @@ public static class ContextCompressor
                 rewrittenBy = "extractive (llm failed)";
             }
         }
+        var report = ReferenceEquals(counter, compressor.Counter) ? result : result with
+        {
+            // Counted by the estimator to fit the budget; reported, like every count, in the configured tokenizer's tokens.
+            OriginalUnits = counted,
+            KeptUnits = compressor.Counter.JoinedUnits(result.Messages.Select(ConversationText.RenderMessage)),
+            Dropped = result.Dropped.Select(d => d with { Tokens = TokenEstimator.TokensFromUnits(compressor.Counter.Units(ConversationText.RenderMessage(source[d.Index]))) }).ToList(),
+        };
         var window = result.Messages.ToList();
         var messages = new List<ChatMessage>(window.Count + 1);
         string history;
@@ -102,8 +109,8 @@ public static class ContextCompressor
         messages.AddRange(window);
         var units = Math.Max(TokenEstimator.Units(history), TokenEstimator.Units(ConversationText.RenderMessages(messages)));
         var compressed = new FittedContext(summary, messages, window, history, units, Trimmed: result.Dropped.Count > 0 || result.Condensed > 0);
-        return (compressed, new ContextCompression(CompressionOptions.Importance, Applied: true, result.OriginalTokens, result.KeptTokens,
-            result.Verbatim, result.Condensed, result.Dropped, rewrittenBy));
+        return (compressed, new ContextCompression(CompressionOptions.Importance, Applied: true, report.OriginalTokens, report.KeptTokens,
+            result.Verbatim, result.Condensed, report.Dropped, rewrittenBy));
     }
 
     // The estimator's units of a compressed history (what the budget is counted in).
