@@ -5,6 +5,7 @@ using CloudMemory.Context;
 using CloudMemory.Contracts;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
+using CloudMemory.Conversations.Text;
 using CloudMemory.Dapr;
 using CloudMemory.Dapr.Tests;
 using CloudMemory.Dapr.Tests.FakeSidecar;
@@ -94,11 +95,17 @@ public sealed class SnapshotsOnDaprTests : IAsyncLifetime
             await TurnAsync(id, $"Okay thanks, sounds good, round {i}.", "Great, glad to hear it, anything else?");
         }
 
+        var whole = await ReadAsync<MemoryContext>(await _client.PostAsJsonAsync("v1/context/query",
+            new MemoryQueryRequest(id, Query: "what now?", MaxTokens: 100_000, Compression: "none"), ContractsJson.Options));
         var context = await ReadAsync<MemoryContext>(await _client.PostAsJsonAsync("v1/context/query",
             new MemoryQueryRequest(id, Query: "what now?", MaxTokens: 200, Compression: "importance"), ContractsJson.Options));
 
         context.Compression!.Applied.Should().BeTrue();
         context.History.Should().Contain("allergic to penicillin");
+        var o200k = TokenCounters.Create(TokenCounters.O200kBase);
+        context.Compression.OriginalTokens.Should().Be(TokenEstimator.TokensFromUnits(o200k.JoinedUnits(whole.Messages!.Select(ConversationText.RenderMessage))),
+            "the context service counts the ratio with the configured tokenizer here too");
+        context.Compression.KeptTokens.Should().Be(TokenEstimator.TokensFromUnits(o200k.JoinedUnits(context.Messages!.Select(ConversationText.RenderMessage))));
         _app.Sidecar.AssertNoViolations();
     }
 }
