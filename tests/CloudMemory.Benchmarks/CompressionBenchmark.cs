@@ -107,7 +107,9 @@ internal static class CompressionBenchmark
             kept["importance"] = PerMessage(conversation.Messages.Count, compressed.SourceIndexes, compressed.Messages.Select(m => m.Content).ToList());
             kept["recency"] = Recency(conversation.Messages, target, counter);
             kept["uniform"] = Uniform(conversation.Messages, target, counter);
-            var summary = await summarizer.SummarizeAsync(new SummaryInput("", AsLog(conversation), new UserProfile(), TokenEstimator.TokensFromUnits(target)));
+            // The summarizer bounds its text with the estimator: its budget is the target converted as this conversation converts.
+            var summaryBudget = (long)(target * ((double)Units(conversation.Messages, TokenCounters.Estimator) / units));
+            var summary = await summarizer.SummarizeAsync(new SummaryInput("", AsLog(conversation), new UserProfile(), TokenEstimator.TokensFromUnits(summaryBudget)));
             kept["summary"] = conversation.Messages.Select(_ => summary).ToArray();
             var summarySentences = TextSignals.Sentences(summary).ToList(); // a fact survives in the summary as one sentence
 
