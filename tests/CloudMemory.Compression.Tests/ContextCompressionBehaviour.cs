@@ -36,11 +36,6 @@ public abstract class ContextCompressionBehaviour(LogKind kind) : IDisposable
     private static async Task TurnAsync(HttpClient client, string id, string query, string answer) =>
         (await client.PostAsJsonAsync($"v1/sessions/{id}/turns", new WriteTurnRequest(null, "triage", query, answer), ContractsJson.Options)).EnsureSuccessStatusCode();
 
-    // Estimated tokens of what is returned with the query, as the budget counts them.
-    private static int WithQuery(MemoryContext context) => Math.Max(
-        TokenEstimator.Estimate(ConversationText.RenderMessages(context.Messages!) + "\n" + Query),
-        TokenEstimator.Estimate(context.History + "\n" + Query));
-
     private const string Query = "What should I take for the pain?";
 
     private static async Task<MemoryContext> QueryAsync(HttpClient client, string id, string? compression, int maxTokens) =>
@@ -73,8 +68,7 @@ public abstract class ContextCompressionBehaviour(LogKind kind) : IDisposable
         // Long words: the estimator (a quarter token per character) counts them well above o200k.
         var (client, id) = await LongConversationAsync(fillerTurns: 25, "Physiotherapy documentation acknowledged; orthopaedic consultation rescheduled, round {0}.");
         var whole = await QueryAsync(client, id, "none", maxTokens: 100_000);
-        var o200k = TokenCounters.Create(TokenCounters.O200kBase);
-        var modelTokens = TokenEstimator.TokensFromUnits(o200k.JoinedUnits(whole.Messages!.Select(ConversationText.RenderMessage)));
+        var modelTokens = ContextTokens.O200kTokens(whole.Messages!);
         var estimated = TokenEstimator.Estimate(whole.History);
         var maxTokens = (int)(estimated / 0.93) + 12; // the history passes the trigger (90 %), and the budget is above the 0.7 ratio
 
@@ -84,7 +78,7 @@ public abstract class ContextCompressionBehaviour(LogKind kind) : IDisposable
         context.Compression.OriginalTokens.Should().Be(modelTokens, "the ratio is counted with the configured tokenizer (o200k_base)");
         estimated.Should().BeGreaterThan(modelTokens * 21 / 20, "the estimator counts this history well above o200k (else this test shows nothing)");
         context.Compression.KeptTokens.Should().BeLessThanOrEqualTo((int)Math.Ceiling(0.7 * context.Compression.OriginalTokens)).And.BeGreaterThan(context.Compression.OriginalTokens / 2);
-        o200k.Units(ConversationText.RenderMessages(context.Messages!)).Should().BeLessThanOrEqualTo((long)Math.Ceiling(0.7 * context.Compression.OriginalTokens) * TokenEstimator.UnitsPerToken + 8);
+        ContextTokens.O200kTokens(context.Messages!).Should().Be(context.Compression.KeptTokens, "what is returned is what the report counts");
         TokenEstimator.Estimate(ConversationText.RenderMessages(context.Messages!)).Should().BeLessThanOrEqualTo(maxTokens, "the budget is still counted by the estimator");
         context.ContextTokens.Should().BeLessThanOrEqualTo(maxTokens);
     }
@@ -94,22 +88,20 @@ public abstract class ContextCompressionBehaviour(LogKind kind) : IDisposable
     {
         var (client, id) = await LongConversationAsync(fillerTurns: 25, "Physiotherapy documentation acknowledged; orthopaedic consultation rescheduled, round {0}.");
         var whole = await QueryAsync(client, id, "none", maxTokens: 100_000);
-        var o200k = TokenCounters.Create(TokenCounters.O200kBase);
-        long ModelUnits(IEnumerable<ChatMessage> messages) => o200k.JoinedUnits(messages.Select(ConversationText.RenderMessage));
 
         var context = await QueryAsync(client, id, "importance", maxTokens: 150); // far below 0.7 of the history
 
         context.Compression!.Applied.Should().BeTrue();
-        WithQuery(context).Should().BeLessThanOrEqualTo(150, "what is returned fits the budget as the estimator counts it");
-        context.Compression.OriginalTokens.Should().Be(TokenEstimator.TokensFromUnits(ModelUnits(whole.Messages!)));
-        context.Compression.KeptTokens.Should().Be(TokenEstimator.TokensFromUnits(ModelUnits(context.Messages!)), "the report counts what is returned, in the configured tokenizer's tokens");
-        context.Compression.Dropped.Should().OnlyContain(d => d.Tokens == TokenEstimator.TokensFromUnits(o200k.Units(ConversationText.RenderMessage(whole.Messages![d.Index]))));
+        context.WithQuery(Query).Should().BeLessThanOrEqualTo(150, "what is returned fits the budget as the estimator counts it");
+        context.Compression.OriginalTokens.Should().Be(ContextTokens.O200kTokens(whole.Messages!));
+        context.Compression.KeptTokens.Should().Be(ContextTokens.O200kTokens(context.Messages!), "the report counts what is returned, in the configured tokenizer's tokens");
+        context.Compression.Dropped.Should().OnlyContain(d => d.Tokens == ContextTokens.O200kTokens(new[] { whole.Messages![d.Index] }));
         context.History.Should().Contain("allergic to penicillin");
 
         // A budget under what must stay (the safety fact, the newest turn): counted by the estimator in the end, still reported in o200k tokens.
         var tight = await QueryAsync(client, id, "importance", maxTokens: 30);
         tight.History.Should().Contain("allergic to penicillin", "safety facts are kept even past the budget");
-        tight.Compression!.KeptTokens.Should().Be(TokenEstimator.TokensFromUnits(ModelUnits(tight.Messages!)));
+        tight.Compression!.KeptTokens.Should().Be(ContextTokens.O200kTokens(tight.Messages!));
         tight.Compression.OriginalTokens.Should().Be(context.Compression.OriginalTokens);
     }
 

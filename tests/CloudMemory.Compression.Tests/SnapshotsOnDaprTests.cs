@@ -5,11 +5,11 @@ using CloudMemory.Context;
 using CloudMemory.Contracts;
 using CloudMemory.Contracts.Context;
 using CloudMemory.Contracts.Sessions;
-using CloudMemory.Conversations.Text;
 using CloudMemory.Dapr;
 using CloudMemory.Dapr.Tests;
 using CloudMemory.Dapr.Tests.FakeSidecar;
 using CloudMemory.Session;
+using CloudMemory.Session.Tests.Infrastructure;
 
 namespace CloudMemory.Compression.Tests;
 
@@ -102,10 +102,8 @@ public sealed class SnapshotsOnDaprTests : IAsyncLifetime
 
         context.Compression!.Applied.Should().BeTrue();
         context.History.Should().Contain("allergic to penicillin");
-        var o200k = TokenCounters.Create(TokenCounters.O200kBase);
-        context.Compression.OriginalTokens.Should().Be(TokenEstimator.TokensFromUnits(o200k.JoinedUnits(whole.Messages!.Select(ConversationText.RenderMessage))),
-            "the context service counts the ratio with the configured tokenizer here too");
-        context.Compression.KeptTokens.Should().Be(TokenEstimator.TokensFromUnits(o200k.JoinedUnits(context.Messages!.Select(ConversationText.RenderMessage))));
+        context.Compression.OriginalTokens.Should().Be(ContextTokens.O200kTokens(whole.Messages!), "the context service counts the ratio with the configured tokenizer here too");
+        context.Compression.KeptTokens.Should().Be(ContextTokens.O200kTokens(context.Messages!));
         _app.Sidecar.AssertNoViolations();
     }
 }

@@ -105,18 +105,23 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
 
     /// <summary>
     /// Compresses <paramref name="messages"/> (oldest first) to at most <paramref name="targetUnits"/>
-    /// token units as <paramref name="counter"/> (default <see cref="Counter"/>) counts the rendering.
+    /// token units as <see cref="Counter"/> counts the rendering.
     /// </summary>
-    public CompressionResult Compress(IReadOnlyList<ChatMessage> messages, long targetUnits, IReadOnlyCollection<string>? safetyTerms = null, bool keepLastTurn = true,
-        ITokenCounter? counter = null)
+    public CompressionResult Compress(IReadOnlyList<ChatMessage> messages, long targetUnits, IReadOnlyCollection<string>? safetyTerms = null, bool keepLastTurn = true) =>
+        Compress(Prepare(messages, safetyTerms), targetUnits, keepLastTurn);
+
+    /// <summary>
+    /// Compresses a prepared history to at most <paramref name="targetUnits"/> token units as its
+    /// counter counts the rendering; a history can be compressed to several budgets in turn.
+    /// </summary>
+    public CompressionResult Compress(PreparedHistory history, long targetUnits, bool keepLastTurn = true)
     {
-        counter ??= Counter;
-        var result = CompressTo(messages, targetUnits, safetyTerms, keepLastTurn, counter);
+        var result = Select(history, targetUnits, keepLastTurn);
         // A tokenizer's count of a whole rendering can differ from the sum of its parts' counts (the
-        // parts are counted where they are joined, so rarely): compress again to a budget lowered by the excess.
-        for (var attempt = 1; attempt <= 3 && result.KeptUnits > targetUnits && !ReferenceEquals(counter, TokenCounters.Estimator); attempt++)
+        // parts are counted where they are joined, so rarely): select again within a budget lowered by the excess.
+        for (var attempt = 1; attempt <= 3 && result.KeptUnits > targetUnits && !ReferenceEquals(history.Counter, TokenCounters.Estimator); attempt++)
         {
-            var retry = CompressTo(messages, targetUnits - attempt * (result.KeptUnits - targetUnits), safetyTerms, keepLastTurn, counter);
+            var retry = Select(history, targetUnits - attempt * (result.KeptUnits - targetUnits), keepLastTurn);
             if (retry.KeptUnits >= result.KeptUnits)
             {
                 break; // what is over is what must stay (safety facts, the tool-call skeleton)
@@ -126,16 +131,17 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         return result;
     }
 
-    private CompressionResult CompressTo(IReadOnlyList<ChatMessage> messages, long targetUnits, IReadOnlyCollection<string>? safetyTerms, bool keepLastTurn, ITokenCounter counter)
+    /// <summary>
+    /// Scores <paramref name="messages"/> and splits them into condensed sentences, counted by
+    /// <paramref name="counter"/> (default <see cref="Counter"/>): everything a compression needs that
+    /// does not depend on its budget.
+    /// </summary>
+    public PreparedHistory Prepare(IReadOnlyList<ChatMessage> messages, IReadOnlyCollection<string>? safetyTerms = null, ITokenCounter? counter = null)
     {
+        counter ??= Counter;
         var scores = evaluator.EvaluateMessages(messages, safetyTerms);
-        var original = Units(messages, counter);
-        // Every part is counted as it appears in the rendering "role: … sentence sentence [call …]":
-        // "role:", " …", " sentence" (so a tokenizer sees the space it joins to the word), the calls.
-        long ContentUnits(string text) => counter.Units(" " + text);
-        var gapMarkerUnits = counter.Units(" " + GapMarker.TrimEnd());
         var n = messages.Count;
-        var sentences = new List<Sentence>();
+        var sentences = new List<CompressionSentence>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var documentFrequency = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var message in messages)
@@ -182,11 +188,28 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
                 var value = messages[i].Role == ChatMessage.SystemRole ? 0.5
                     : TextSignals.FactLikelihood(text, signals) * (answers ? 2 : 1) * (1 + NoveltyWeight * novelty) * (1 + SpecificityWeight * specificity)
                         * (signals.Dates > 0 ? DateBoost : 1) * (TextSignals.IsReaction(text) ? ReactionFactor : 1) * (TextSignals.IsDescription(text) ? DescriptionFactor : 1) * recency * place;
-                sentences.Add(new Sentence(i, index++, sentences.Count, text, tokens, signals.Safety, value, ContentUnits(string.Join(' ', tokens))));
+                sentences.Add(new CompressionSentence(i, index++, sentences.Count, text, tokens, signals.Safety, value, PreparedHistory.ContentUnits(counter, string.Join(' ', tokens))));
             }
         }
-        var bySentenceOf = Enumerable.Range(0, sentences.Count).ToLookup(k => sentences[k].Message);
-        double Rank(Sentence s) => s.Value / Math.Pow(s.CondensedUnits, LengthExponent);
+        // "role:" and the tool calls, without the content: the message's rendering emptied, less the space its content starts with.
+        var headers = new long[n];
+        for (var i = 0; i < n; i++)
+        {
+            var empty = ConversationText.RenderMessage(messages[i] with { Content = "" });
+            var role = messages[i].Role.Length + 1;
+            headers[i] = counter.Units(empty[..role]) + counter.Units(empty[(role + 1)..]);
+        }
+        return new PreparedHistory(messages, counter, Units(messages, counter), scores, sentences, headers);
+    }
+
+    private CompressionResult Select(PreparedHistory history, long targetUnits, bool keepLastTurn)
+    {
+        var (messages, counter, scores, sentences, headers) = (history.Messages, history.Counter, history.Scores, history.Sentences, history.Headers);
+        var n = messages.Count;
+        long ContentUnits(string text) => PreparedHistory.ContentUnits(counter, text);
+        var gapMarkerUnits = ContentUnits(GapMarker.TrimEnd());
+        var bySentenceOf = history.BySentenceOf;
+        double Rank(CompressionSentence s) => s.Value / Math.Pow(s.CondensedUnits, LengthExponent);
         var verbatim = new bool[n];
         // Per sentence (by position): kept condensed, and what it adds to its message.
         var chosen = new bool[sentences.Count];
@@ -198,23 +221,14 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         var skeleton = new bool[n];
         bool Appears(int i) => verbatim[i] || chosenCount[i] > 0 || skeleton[i];
         bool HasContent(int i) => verbatim[i] ? messages[i].Content.Length > 0 : chosenCount[i] > 0;
-        // "role:" and the tool calls, without the content: the message's rendering emptied, less the space its content starts with.
-        var headers = new long[n];
-        for (var i = 0; i < n; i++)
-        {
-            var empty = ConversationText.RenderMessage(messages[i] with { Content = "" });
-            var role = messages[i].Role.Length + 1;
-            headers[i] = counter.Units(empty[..role]) + counter.Units(empty[(role + 1)..]);
-        }
-        long Header(int i) => headers[i];
         // Message overhead, paid once a message appears at all: its header, the separator, and the
         // gap marker exactly as rendered — its own when the message before it is dropped, less the
         // next message's when that one is kept already and no longer follows a gap.
-        long Overhead(int i) => Header(i) + 1 + (i > 0 && !Appears(i - 1) ? gapMarkerUnits : 0) - (i + 1 < n && HasContent(i + 1) ? gapMarkerUnits : 0);
+        long Overhead(int i) => headers[i] + 1 + (i > 0 && !Appears(i - 1) ? gapMarkerUnits : 0) - (i + 1 < n && HasContent(i + 1) ? gapMarkerUnits : 0);
         // What a kept sentence adds to its message: its text (safety) or its condensed words, without
         // (OmitRepeatedWords) the words of the kept sentences among the RepeatWindow before it. Counted
         // when chosen, and counted again (only ever shorter) when a sentence before it is kept later.
-        string Rendered(Sentence s)
+        string Rendered(CompressionSentence s)
         {
             if (s.Safety)
             {
@@ -235,12 +249,12 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             }
             return string.Join(' ', s.Tokens.Where(t => said.Add(TextSignals.WordKey(t))));
         }
-        long UnitsOf(Sentence s)
+        long UnitsOf(CompressionSentence s)
         {
             var text = Rendered(s);
             return text.Length == 0 ? 0 : ContentUnits(text);
         }
-        void Choose(Sentence s, long units)
+        void Choose(CompressionSentence s, long units)
         {
             chosen[s.Position] = true;
             chosenCount[s.Message]++;
@@ -292,7 +306,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         {
             if (messages[i].ToolCalls is { Count: > 0 } || messages[i].Role == ChatMessage.ToolRole)
             {
-                used += Header(i) + ContentUnits("") + 1 + gapMarkerUnits; // an empty content, and a marker should content come later
+                used += headers[i] + ContentUnits("") + 1 + gapMarkerUnits; // an empty content, and a marker should content come later
                 skeleton[i] = true;
             }
         }
@@ -415,7 +429,7 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
             sources.Add(i);
             gap = false;
         }
-        return new CompressionResult(kept, sources, original, Units(kept, counter), verbatim.Count(v => v), condensedCount, dropped, scores);
+        return new CompressionResult(kept, sources, history.OriginalUnits, Units(kept, counter), verbatim.Count(v => v), condensedCount, dropped, scores);
     }
 
     // The first message of each segment, when system lines divide the history into two or more.
@@ -438,5 +452,48 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
     // The units of a rendered history as the log counts it: each message, and one per separator.
     private static long Units(IReadOnlyList<ChatMessage> messages, ITokenCounter counter) => counter.JoinedUnits(messages.Select(ConversationText.RenderMessage));
 
-    private sealed record Sentence(int Message, int Index, int Position, string Text, IReadOnlyList<string> Tokens, bool Safety, double Value, long CondensedUnits);
 }
+
+/// <summary>
+/// A history made ready for <see cref="MessageCompressor.Compress(PreparedHistory, long, bool)"/>: its
+/// messages scored and split into condensed sentences, each part counted by <see cref="Counter"/>.
+/// Nothing here depends on the budget, so one preparation serves every budget tried.
+/// </summary>
+public sealed class PreparedHistory
+{
+    internal PreparedHistory(IReadOnlyList<ChatMessage> messages, ITokenCounter counter, long originalUnits, IReadOnlyList<MessageImportance> scores,
+        List<CompressionSentence> sentences, long[] headers)
+    {
+        Messages = messages;
+        Counter = counter;
+        OriginalUnits = originalUnits;
+        Scores = scores;
+        Sentences = sentences;
+        BySentenceOf = Enumerable.Range(0, sentences.Count).ToLookup(k => sentences[k].Message);
+        Headers = headers;
+    }
+
+    /// <summary>The messages, oldest first.</summary>
+    public IReadOnlyList<ChatMessage> Messages { get; }
+
+    /// <summary>What counts every part, and the budget.</summary>
+    public ITokenCounter Counter { get; }
+
+    /// <summary>Token units of the whole rendering, as <see cref="Counter"/> counts it.</summary>
+    public long OriginalUnits { get; }
+
+    internal IReadOnlyList<MessageImportance> Scores { get; }
+
+    internal List<CompressionSentence> Sentences { get; }
+
+    internal ILookup<int, int> BySentenceOf { get; }
+
+    // Per message: "role:" and the tool calls.
+    internal long[] Headers { get; }
+
+    // A part is counted as it appears in the rendering "role: … sentence sentence [call …]": after the
+    // space that joins it ("role:", " …", " sentence"), so a tokenizer sees that space with the word.
+    internal static long ContentUnits(ITokenCounter counter, string text) => counter.Units(" " + text);
+}
+
+internal sealed record CompressionSentence(int Message, int Index, int Position, string Text, IReadOnlyList<string> Tokens, bool Safety, double Value, long CondensedUnits);

@@ -20,11 +20,6 @@ public abstract class BoundedContextBehaviour(LogKind kind)
     private static async Task<MemoryContext> QueryAsync(HttpClient client, string id, string query, int? maxTokens = null, string? compression = null) =>
         await (await client.PostJsonAsync("/v1/context/query", new MemoryQueryRequest(id, Query: query, MaxTokens: maxTokens, Compression: compression))).ReadAsync<MemoryContext>();
 
-    // Tokens of what a caller sends: the context (as messages and as history, whichever is larger) and the query.
-    private static int WithQuery(MemoryContext context, string query) => Math.Max(
-        TokenEstimator.Estimate(ConversationText.RenderMessages(context.Messages!) + "\n" + query),
-        TokenEstimator.Estimate(context.History + "\n" + query));
-
     [Fact]
     public async Task ReadmeDemo_400TurnsWithWindow300_ContextStaysInTheWindow_OneCheckpointPerCrossing()
     {
@@ -45,7 +40,7 @@ public abstract class BoundedContextBehaviour(LogKind kind)
             await factory.WhenWorkflowsIdleAsync();
 
             var context = await QueryAsync(client, id, "Should I take ibuprofen?");
-            WithQuery(context, "Should I take ibuprofen?").Should().BeLessThanOrEqualTo(budget, $"turn {i}: what is returned fits ratio × window");
+            context.WithQuery("Should I take ibuprofen?").Should().BeLessThanOrEqualTo(budget, $"turn {i}: what is returned fits ratio × window");
             context.EstimatedTokens.Should().BeLessThanOrEqualTo(300, $"turn {i}: the history since the last checkpoint stays within the window");
             context.History.Should().Contain(query, "the last turn is always there");
             if (factory.EventsOfType(EventTypes.CheckpointCreated).Count > before)
@@ -76,10 +71,10 @@ public abstract class BoundedContextBehaviour(LogKind kind)
             await factory.WhenWorkflowsIdleAsync();
 
             var context = await QueryAsync(client, id, "next?", compression: "none");
-            WithQuery(context, "next?").Should().BeLessThanOrEqualTo(12000);
+            context.WithQuery("next?").Should().BeLessThanOrEqualTo(12000);
             context.Truncated.Should().BeTrue();
             var compressed = await QueryAsync(client, id, "next?");
-            WithQuery(compressed, "next?").Should().BeLessThanOrEqualTo(12000, "the default (importance) fits the same budget");
+            compressed.WithQuery("next?").Should().BeLessThanOrEqualTo(12000, "the default (importance) fits the same budget");
             compressed.History.Should().Contain($"question {i}").And.Contain($"Report {i}:", "the last turn is never dropped");
             context.History.Should().Contain($"question {i}").And.Contain($"Report {i}:").And.Contain(ContextFit.TruncationMarker.Trim());
             context.Messages![^1].Content.Should().StartWith($"Report {i}:").And.EndWith(ContextFit.TruncationMarker);
@@ -107,12 +102,12 @@ public abstract class BoundedContextBehaviour(LogKind kind)
 
         full.Truncated.Should().BeFalse();
         full.History.Should().Contain("Turn 1:");
-        WithQuery(bounded, "and?").Should().BeLessThanOrEqualTo(50);
+        bounded.WithQuery("and?").Should().BeLessThanOrEqualTo(50);
         bounded.MaxTokens.Should().Be(50);
         bounded.Truncated.Should().BeTrue();
         bounded.History.Should().Contain("Turn 10:").And.NotContain("Turn 1:");
         bounded.Messages![0].Role.Should().Be("user", "whole turns are kept, never half of one");
-        WithQuery(compressed, "and?").Should().BeLessThanOrEqualTo(50, "the default (importance) fits the same budget");
+        compressed.WithQuery("and?").Should().BeLessThanOrEqualTo(50, "the default (importance) fits the same budget");
         compressed.Compression!.Applied.Should().BeTrue();
         compressed.History.Should().Contain("Turn 10: my knee hurts when I climb stairs.", "the newest turn is kept verbatim");
         (compressed.Messages!.Count + compressed.Compression.Dropped.Count).Should().Be(20, "every message is kept (whole or condensed) or reported as dropped");

@@ -51,21 +51,21 @@ public static class ContextCompressor
         var limit = Math.Max(1, availableUnits - summaryUnits);
         var estimatedTarget = Math.Max(1, Math.Min((long)(options.TargetRatio * sourceUnits), limit));
         var safetyTerms = session.UserSnapshot.Allergies.Concat(session.UserSnapshot.ChronicDiseases).Where(t => !string.IsNullOrWhiteSpace(t)).ToList();
-        var counter = compressor.Counter;
-        var counted = ReferenceEquals(counter, TokenCounters.Estimator) ? sourceUnits : counter.JoinedUnits(source.Select(ConversationText.RenderMessage));
+        // Scored once; the budgets tried below only select again.
+        var prepared = compressor.Prepare(source, safetyTerms);
+        var counted = prepared.OriginalUnits;
         // The budget in the counter's units, as this history converts: a first guess the checks below correct.
-        var target = ReferenceEquals(counter, TokenCounters.Estimator) ? estimatedTarget
-            : Math.Max(1, Math.Min((long)(options.TargetRatio * counted), (long)(limit * ((double)counted / Math.Max(1, sourceUnits)))));
-        var result = compressor.Compress(source, target, safetyTerms);
-        if (Estimated(result) > limit)
+        var target = Math.Max(1, Math.Min((long)(options.TargetRatio * counted), (long)(limit * ((double)counted / Math.Max(1, sourceUnits)))));
+        var result = compressor.Compress(prepared, target);
+        if (Estimated(result) is var estimated && estimated > limit)
         {
             // The budget binds before the ratio: once more with the target scaled to it, then counted by the estimator itself.
-            target = Math.Max(1, (long)(target * ((double)limit / Estimated(result)) * 0.97));
-            result = compressor.Compress(source, target, safetyTerms);
-            if (Estimated(result) > limit)
+            target = Math.Max(1, (long)(target * ((double)limit / estimated) * 0.97));
+            result = compressor.Compress(prepared, target);
+            if (Estimated(result) > limit && !ReferenceEquals(prepared.Counter, TokenCounters.Estimator))
             {
-                (counter, target) = (TokenCounters.Estimator, estimatedTarget);
-                result = compressor.Compress(source, target, safetyTerms, counter: counter);
+                (prepared, target) = (compressor.Prepare(source, safetyTerms, TokenCounters.Estimator), estimatedTarget);
+                result = compressor.Compress(prepared, target);
             }
         }
         var rewrittenBy = "extractive";
@@ -75,7 +75,7 @@ public static class ContextCompressor
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 timeout.CancelAfter(rewriteTimeout ?? TimeSpan.FromSeconds(30));
-                var (rewritten, count) = await rewriter.RewriteAsync(source, result, target, counter, timeout.Token);
+                var (rewritten, count) = await rewriter.RewriteAsync(source, result, target, prepared.Counter, timeout.Token);
                 if (Estimated(rewritten) <= limit)
                 {
                     (result, rewrittenBy) = (rewritten, count > 0 ? "llm" : "extractive");
@@ -87,7 +87,7 @@ public static class ContextCompressor
                 rewrittenBy = "extractive (llm failed)";
             }
         }
-        var report = ReferenceEquals(counter, compressor.Counter) ? result : result with
+        var report = ReferenceEquals(prepared.Counter, compressor.Counter) ? result : result with
         {
             // Counted by the estimator to fit the budget; reported, like every count, in the configured tokenizer's tokens.
             OriginalUnits = counted,
