@@ -111,8 +111,9 @@ public sealed class MessageCompressor(ImportanceEvaluator evaluator)
         Compress(Prepare(messages, safetyTerms), targetUnits, keepLastTurn);
 
     /// <summary>
-    /// Compresses a prepared history to at most <paramref name="targetUnits"/> token units as its
-    /// counter counts the rendering; a history can be compressed to several budgets in turn.
+    /// Compresses a history this compressor prepared (<see cref="Prepare"/>: its ranks depend on this
+    /// compressor's settings) to at most <paramref name="targetUnits"/> token units as its counter
+    /// counts the rendering; a history can be compressed to several budgets in turn.
     /// </summary>
     public CompressionResult Compress(PreparedHistory history, long targetUnits, bool keepLastTurn = true)
     {
